@@ -1,0 +1,12 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  // jose is ESM-only: let swc compile it to CommonJS along with our sources.
+  transform: { '^.+\\.(t|j)s$': ['@swc/jest'] },
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  testTimeout: 30000,
+  // Tests spawn servers and child processes: two at a time suits a 2-core machine.
+  maxWorkers: 2,
+};

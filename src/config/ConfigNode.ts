@@ -1,0 +1,170 @@
+// A YAML mapping seen through its path: typed getters that fail with the exact
+// location and the fix, and a strict check that no unknown key was left behind.
+import { ConfigError } from './ConfigError';
+import { parseDuration } from './duration';
+
+type Mapping = Record<string, unknown>;
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return JSON.stringify(value);
+}
+
+export class ConfigNode {
+  private readonly read = new Set<string>();
+
+  private constructor(
+    readonly path: string,
+    private readonly map: Mapping,
+  ) {}
+
+  /** Wraps `value`, which must be a mapping; null or absent stands for an empty one. */
+  static of(value: unknown, path: string): ConfigNode {
+    if (value === undefined || value === null) return new ConfigNode(path, {});
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      throw new ConfigError(path, `expected a mapping of keys to values, got ${describe(value)}`);
+    }
+    return new ConfigNode(path, value as Mapping);
+  }
+
+  at(key: string): string {
+    return this.path ? `${this.path}.${key}` : key;
+  }
+
+  has(key: string): boolean {
+    return this.map[key] !== undefined && this.map[key] !== null;
+  }
+
+  keys(): string[] {
+    return Object.keys(this.map);
+  }
+
+  /** The raw value; marks the key as understood. */
+  raw(key: string): unknown {
+    this.read.add(key);
+    return this.map[key];
+  }
+
+  fail(key: string, problem: string): never {
+    throw new ConfigError(this.at(key), problem);
+  }
+
+  child(key: string): ConfigNode {
+    return ConfigNode.of(this.raw(key), this.at(key));
+  }
+
+  /** A list of mappings; absent means empty. */
+  children(key: string): ConfigNode[] {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) this.fail(key, `expected a list, got ${describe(value)}`);
+    return value.map((item, index) => ConfigNode.of(item, `${this.at(key)}[${index}]`));
+  }
+
+  string(key: string, fallback: string): string;
+  string(key: string): string | undefined;
+  string(key: string, fallback?: string): string | undefined {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    if (typeof value !== 'string') this.fail(key, `expected a string, got ${describe(value)}`);
+    return value;
+  }
+
+  requiredString(key: string, hint: string): string {
+    const value = this.string(key);
+    if (value === undefined || value === '') this.fail(key, `is required: ${hint}`);
+    return value;
+  }
+
+  stringList(key: string): string[] {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return [];
+    const list = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(list) || !list.every((item) => typeof item === 'string')) {
+      this.fail(key, `expected a string or a list of strings, got ${describe(value)}`);
+    }
+    return list;
+  }
+
+  boolean(key: string, fallback: boolean): boolean {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'boolean') this.fail(key, `${describe(value)} is not a boolean (use true or false)`);
+    return value;
+  }
+
+  integer(key: string, fallback: number, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value)) this.fail(key, `${describe(value)} is not a whole number`);
+    if (value < min || value > max) this.fail(key, `${value} is out of range (${min} to ${max})`);
+    return value;
+  }
+
+  /** A Go duration, in milliseconds. */
+  duration(key: string, fallback: number, options: { positive?: boolean } = {}): number {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return fallback;
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      this.fail(key, `${describe(value)} is not a duration (write it as Go does: 300ms, 30s, 5m, 1h30m)`);
+    }
+    if (options.positive && ms <= 0) this.fail(key, `${describe(value)} must be a positive duration`);
+    return ms;
+  }
+
+  /** A unix file mode; YAML 1.1 reads 0755 as octal, a string is read as octal too. */
+  fileMode(key: string, fallback: number): number {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return fallback;
+    const mode = typeof value === 'string' && /^0?[0-7]{1,4}$/.test(value) ? parseInt(value, 8) : value;
+    if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+      this.fail(key, `${describe(value)} is not a file mode (write it in octal, e.g. 0755)`);
+    }
+    return mode;
+  }
+
+  /** An absolute http(s) URL. */
+  httpUrl(key: string, hint: string): URL {
+    const text = this.requiredString(key, hint);
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      this.fail(key, `${describe(text)} is not a URL: ${hint}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      this.fail(key, `${describe(text)} must start with http:// or https://`);
+    }
+    return url;
+  }
+
+  /** Checks `type` against the known implementations of a role; returns it and its options. */
+  component<T extends string>(key: string, known: readonly T[], fallbackType?: T): { type: T; options: ConfigNode } | undefined {
+    if (!this.has(key)) {
+      this.raw(key);
+      if (fallbackType === undefined) return undefined;
+      return { type: fallbackType, options: ConfigNode.of({}, `${this.at(key)}.options`) };
+    }
+    const node = this.child(key);
+    const type = node.string('type', fallbackType ?? '') as T;
+    if (!type) node.fail('type', `is required: one of ${known.join(', ')}`);
+    if (!known.includes(type)) node.fail('type', `unknown type ${describe(type)}; expected one of ${known.join(', ')}`);
+    const options = node.child('options');
+    node.done();
+    return { type, options };
+  }
+
+  /** Fails on the first key no getter asked for: a typo must not be silently ignored. */
+  done(): void {
+    for (const key of Object.keys(this.map)) {
+      if (!this.read.has(key)) {
+        const known = [...this.read].sort().join(', ');
+        throw new ConfigError(this.at(key), `unknown key${known ? `; known keys here are ${known}` : ''}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// The key_registry block: the built-in key server of the registry protocol.
+import { ConfigNode } from './ConfigNode';
+import { parseListener } from './listener';
+import type { KeyRegistryConfig } from './types';
+
+export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
+  const enabled = node.boolean('enabled', true);
+  const listener = parseListener(node, ':8090');
+  const audience = node.has('audience') ? node.httpUrl('audience', "the registry's own URL, e.g. http://keyregistry:8090") : (node.raw('audience'), undefined);
+  const approval = node.string('approval', 'manual');
+  if (approval !== 'auto' && approval !== 'manual') node.fail('approval', `${JSON.stringify(approval)} must be auto or manual`);
+  const storageNode = node.component('storage', ['memory', 'file', 'redis'] as const, 'memory')!;
+  const options = storageNode.options;
+  let storage: KeyRegistryConfig['storage'];
+  if (storageNode.type === 'file') {
+    storage = { type: 'file', path: options.requiredString('path', 'the JSON file the registry keeps its keys in') };
+  } else if (storageNode.type === 'redis') {
+    storage = {
+      type: 'redis',
+      url: options.string('url', 'redis://127.0.0.1:6379'),
+      keyPrefix: options.string('key_prefix', 'jwtproxy:registry:'),
+    };
+  } else {
+    storage = { type: 'memory' };
+  }
+  options.done();
+  const adminNode = node.child('admin');
+  const admin = {
+    enabled: adminNode.boolean('enabled', false),
+    listenAddr: adminNode.string('listen_addr', '127.0.0.1:8091'),
+    token: adminNode.string('token') || undefined,
+  };
+  adminNode.done();
+  const config: KeyRegistryConfig = {
+    enabled,
+    ...listener,
+    audience,
+    approval,
+    storage,
+    maxCacheAgeMs: node.duration('max_cache_age', 86_400_000, { positive: true }),
+    rotationGraceMs: node.duration('rotation_grace', 600_000),
+    admin,
+  };
+  node.done();
+  return config;
+}

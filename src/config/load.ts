@@ -1,0 +1,53 @@
+// Reads the jwtproxy YAML into a validated Config; every error names its YAML path.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import YAML from 'yaml';
+import { ConfigError } from './ConfigError';
+import { ConfigNode } from './ConfigNode';
+import { parseKeyRegistry } from './keyRegistry';
+import { parseSignerProxy } from './signer';
+import type { Config } from './types';
+import { parseVerifierProxy } from './verifier';
+
+/** Parses YAML text. YAML 1.1, as the Go program's yaml.v2 reads it (0755 is octal). */
+export function parseConfig(text: string): Config {
+  let document: unknown;
+  try {
+    document = YAML.parse(text, { version: '1.1', uniqueKeys: true });
+  } catch (error) {
+    throw new ConfigError('', `the file is not valid YAML: ${(error as Error).message}`);
+  }
+  const root = ConfigNode.of(document, '');
+  // The file may hold other programs' settings: only the jwtproxy key is ours.
+  root.keys().forEach((key) => root.raw(key));
+  const top = ConfigNode.of(root.raw('jwtproxy'), 'jwtproxy');
+  const config: Config = {
+    workers: parseWorkers(top),
+    signerProxy: parseSignerProxy(top.child('signer_proxy')),
+    verifierProxies: top.children('verifier_proxies').map(parseVerifierProxy),
+    keyRegistry: top.has('key_registry') ? parseKeyRegistry(top.child('key_registry')) : (top.raw('key_registry'), undefined),
+  };
+  top.done();
+  return config;
+}
+
+function parseWorkers(top: ConfigNode): number {
+  const value = top.raw('workers');
+  if (value === 'auto') return os.availableParallelism();
+  return top.integer('workers', 1, 1, 256);
+}
+
+/** Expands $VAR and ${VAR} in a path, as Go's os.ExpandEnv does. */
+export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  return text.replace(/\$\{([^}]*)\}|\$([A-Za-z0-9_]+)/g, (_, braced, bare) => env[braced ?? bare] ?? '');
+}
+
+export function loadConfigFile(file: string): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError('', `cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return parseConfig(text);
+}

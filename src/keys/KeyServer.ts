@@ -1,0 +1,40 @@
+// Where a verifier finds the public key of a token's (issuer, kid).
+import type { KeyObject } from 'node:crypto';
+import type { SigningAlgorithm } from '../config/types';
+
+export interface VerificationKey {
+  key: KeyObject;
+  /** The only algorithm a token signed with this key may use. */
+  algorithm: SigningAlgorithm;
+}
+
+export interface KeyServer {
+  /** Rejects with KeyNotFoundError, KeyExpiredError or KeyServerError. */
+  getPublicKey(issuer: string, keyId: string): Promise<VerificationKey>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class KeyNotFoundError extends Error {
+  readonly code = 'ERR_KEY_NOT_FOUND';
+  constructor(issuer: string, keyId: string) {
+    super(`no public key for issuer ${JSON.stringify(issuer)} and kid ${JSON.stringify(keyId)}`);
+    this.name = 'KeyNotFoundError';
+  }
+}
+
+export class KeyExpiredError extends Error {
+  readonly code = 'ERR_KEY_EXPIRED';
+  constructor(issuer: string, keyId: string) {
+    super(`the public key of issuer ${JSON.stringify(issuer)} with kid ${JSON.stringify(keyId)} has expired`);
+    this.name = 'KeyExpiredError';
+  }
+}
+
+export class KeyServerError extends Error {
+  readonly code = 'ERR_KEY_SERVER';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeyServerError';
+  }
+}

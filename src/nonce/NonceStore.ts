@@ -1,0 +1,22 @@
+// The replay store: remembers each token id (jti) until its token expires.
+
+export interface NonceStore {
+  /**
+   * Records `jti` until `expiresAtMs` and resolves true, or resolves false when it
+   * was already recorded. Atomic: of any number of concurrent claims of one jti,
+   * exactly one resolves true. Rejects with NonceStoreUnavailableError when the
+   * store cannot answer (the caller must refuse the request).
+   */
+  claim(jti: string, expiresAtMs: number): Promise<boolean>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class NonceStoreUnavailableError extends Error {
+  readonly code = 'ERR_NONCE_STORE_UNAVAILABLE';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NonceStoreUnavailableError';
+  }
+}
