@@ -1,0 +1,24 @@
+// Where the signer gets the key it signs with now.
+import type { KeyObject } from 'node:crypto';
+import type { SigningAlgorithm } from '../config/types';
+
+export interface SigningKey {
+  key: KeyObject;
+  keyId: string;
+  algorithm: SigningAlgorithm;
+}
+
+export interface PrivateKeySource {
+  /** The key to sign with now; throws NoSigningKeyError when none is usable (e.g. awaiting approval). */
+  signingKey(): SigningKey;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class NoSigningKeyError extends Error {
+  readonly code = 'ERR_NO_SIGNING_KEY';
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'NoSigningKeyError';
+  }
+}
