@@ -1,0 +1,190 @@
+// Key server `keyregistry`: GET <registry>/services/<issuer>/keys/<kid>, kept min(HTTP freshness, cacheDurationMs),
+// cacheDurationMs without caching headers. The cap (Go's RFC 7234 cache has none) bounds how long an expired key stays trusted.
+import { Pool, type Dispatcher } from 'undici';
+import type { KeyServerConfig } from '../config/types';
+import type { Logger } from '../observability/logger';
+import type { Clock } from '../util/clock';
+import { ExpiringLruCache } from './ExpiringLruCache';
+import { httpFreshness } from './httpFreshness';
+import { KeyExpiredError, KeyNotFoundError, KeyServerError, type KeyServer, type VerificationKey } from './KeyServer';
+import { verificationKeyFromJwk } from './verificationKeyFromJwk';
+
+export type KeyRegistryKeyServerConfig = Extract<KeyServerConfig, { type: 'keyregistry' }>;
+
+export interface KeyRegistryKeyServerDeps {
+  clock: Clock;
+  logger: Logger;
+  /** Whole-request limit (connect, headers and body). Default 5 s. */
+  requestTimeoutMs?: number;
+  /** Bound of each cache (keys, and answers 404/403). Default 10 000. */
+  maxEntries?: number;
+  /** Connections kept to the registry; more concurrent lookups queue. Default 16. */
+  connections?: number;
+}
+
+// The Go client's User-Agent: registries that log or filter on it see the same client.
+const USER_AGENT = 'KeyRegistryClient/0.1.0';
+// A JWK is well under 4 KiB; a bigger body is a broken or hostile registry.
+const MAX_BODY_BYTES = 64 * 1024;
+
+export class KeyRegistryKeyServer implements KeyServer {
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly requestTimeoutMs: number;
+  private readonly connections: number;
+  private readonly basePath: string;
+  /** Settled promises, so a cache hit hands out the same object without allocating. */
+  private readonly keys: ExpiringLruCache<Promise<VerificationKey>>;
+  // Kept apart from `keys` so a flood of unknown kids cannot evict the real keys.
+  private readonly absences: ExpiringLruCache<KeyNotFoundError | KeyExpiredError>;
+  private readonly inFlight = new Map<string, Promise<VerificationKey>>();
+  private pool?: Pool;
+  private purgeTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly config: KeyRegistryKeyServerConfig,
+    deps: KeyRegistryKeyServerDeps,
+  ) {
+    this.clock = deps.clock;
+    this.logger = deps.logger;
+    this.requestTimeoutMs = deps.requestTimeoutMs ?? 5_000;
+    this.connections = deps.connections ?? 16;
+    this.keys = new ExpiringLruCache(deps.maxEntries ?? 10_000);
+    this.absences = new ExpiringLruCache(deps.maxEntries ?? 10_000);
+    // A registry may live under a path prefix: keep it, without its trailing slashes.
+    this.basePath = config.registry.pathname.replace(/\/+$/, '');
+  }
+
+  async start(): Promise<void> {
+    // HTTPS uses Node's default trust store (plus NODE_EXTRA_CA_CERTS).
+    this.pool = new Pool(this.config.registry.origin, { connections: this.connections });
+    this.purgeTimer = setInterval(() => this.purge(), this.config.purgeIntervalMs);
+    this.purgeTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.purgeTimer);
+    this.purgeTimer = undefined;
+    const pool = this.pool;
+    this.pool = undefined;
+    this.keys.clear();
+    this.absences.clear();
+    await pool?.close();
+  }
+
+  getPublicKey(issuer: string, keyId: string): Promise<VerificationKey> {
+    // Length-prefixed, so no (issuer, kid) pair can collide with another.
+    const cacheKey = `${issuer.length}:${issuer}${keyId}`;
+    const now = this.clock();
+    const cached = this.keys.get(cacheKey, now);
+    if (cached) return cached;
+    const absence = this.absences.get(cacheKey, now);
+    if (absence) return Promise.reject(absence);
+
+    let lookup = this.inFlight.get(cacheKey);
+    if (!lookup) {
+      lookup = this.fetchKey(cacheKey, issuer, keyId).finally(() => this.inFlight.delete(cacheKey));
+      this.inFlight.set(cacheKey, lookup);
+    }
+    return lookup;
+  }
+
+  private purge(): void {
+    const now = this.clock();
+    this.keys.purge(now);
+    this.absences.purge(now);
+  }
+
+  /** The key's URL path: each segment percent-encoded, joined to the registry's path with one slash. */
+  private keyPath(issuer: string, keyId: string): string {
+    return `${this.basePath}/services/${encodeSegment(issuer)}/keys/${encodeSegment(keyId)}`;
+  }
+
+  private async fetchKey(cacheKey: string, issuer: string, keyId: string): Promise<VerificationKey> {
+    const pool = this.pool;
+    if (!pool) throw new KeyServerError('the keyregistry key server is not started');
+    // "." and ".." would be read as path steps by the registry, and "" names nothing.
+    if (['', '.', '..'].includes(issuer) || ['', '.', '..'].includes(keyId)) throw new KeyNotFoundError(issuer, keyId);
+
+    const path = this.keyPath(issuer, keyId);
+    const url = `${this.config.registry.origin}${path}`;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await pool.request({
+        method: 'GET',
+        path,
+        headers: { 'user-agent': USER_AGENT, accept: 'application/json' },
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
+      });
+    } catch (error) {
+      throw this.failure(`GET ${url} failed: ${this.describe(error)}`, error);
+    }
+
+    const { statusCode, headers, body } = response;
+    let text: string;
+    let truncated: boolean;
+    try {
+      ({ text, truncated } = await readBody(body, MAX_BODY_BYTES));
+    } catch (error) {
+      throw this.failure(`GET ${url}: reading the ${statusCode} answer failed: ${this.describe(error)}`, error);
+    }
+    const receivedAt = this.clock();
+
+    if (statusCode === 200) {
+      if (truncated) throw this.failure(`GET ${url} answered a body over ${MAX_BODY_BYTES} bytes, not a JWK`);
+      let key: VerificationKey;
+      try {
+        key = verificationKeyFromJwk(JSON.parse(text), keyId);
+      } catch (error) {
+        throw this.failure(`GET ${url} answered an unusable JWK: ${(error as Error).message}`, error);
+      }
+      const lifetime = Math.min(httpFreshness(headers, receivedAt) ?? this.config.cacheDurationMs, this.config.cacheDurationMs);
+      if (lifetime > 0) this.keys.set(cacheKey, Promise.resolve(key), receivedAt + lifetime);
+      return key;
+    }
+    if (statusCode === 404 || statusCode === 403) {
+      const error = statusCode === 404 ? new KeyNotFoundError(issuer, keyId) : new KeyExpiredError(issuer, keyId);
+      if (this.config.notFoundCacheMs > 0) this.absences.set(cacheKey, error, receivedAt + this.config.notFoundCacheMs);
+      this.logger.debug({ issuer, kid: keyId, status: statusCode }, 'key registry has no valid key');
+      throw error;
+    }
+    const snippet = text.slice(0, 200).trim();
+    throw this.failure(`GET ${url} answered ${statusCode}${snippet ? ` ${JSON.stringify(snippet)}` : ''}`);
+  }
+
+  private failure(message: string, cause?: unknown): KeyServerError {
+    const error = new KeyServerError(message, cause === undefined ? undefined : { cause });
+    this.logger.warn({ err: error }, 'key registry lookup failed');
+    return error;
+  }
+
+  private describe(error: unknown): string {
+    if (error instanceof Error && error.name === 'TimeoutError') return `no answer within ${this.requestTimeoutMs} ms`;
+    if (error instanceof AggregateError && error.errors.length > 0) return this.describe(error.errors[0]);
+    const code = (error as { code?: unknown }).code;
+    const message = error instanceof Error ? error.message : String(error);
+    return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+  }
+}
+
+/** Percent-encodes a path segment like Go's url.QueryEscape (RFC 3986 unreserved kept), spaces as %20. */
+function encodeSegment(segment: string): string {
+  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** Reads at most `limit` bytes; the rest is discarded (and the connection closed). */
+async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    const buffer = chunk as Buffer;
+    if (length + buffer.length > limit) {
+      chunks.push(buffer.subarray(0, limit - length));
+      body.destroy();
+      return { text: Buffer.concat(chunks).toString('utf8'), truncated: true };
+    }
+    chunks.push(buffer);
+    length += buffer.length;
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
+}

@@ -1,0 +1,107 @@
+// The verifier's upstreams: one keep-alive pool each, chosen round robin; an upstream
+// that fails to answer is skipped for a while, then tried again.
+import * as fs from 'node:fs';
+import { Pool } from 'undici';
+import type { Clock } from '../util/clock';
+
+export interface Upstream {
+  /** As configured, for logs. */
+  readonly name: string;
+  readonly origin: string;
+  readonly pool: Pool;
+  readonly basePath: string;
+  readonly baseQuery: string;
+  downUntil: number;
+}
+
+export interface UpstreamOptions {
+  failureTimeoutMs: number;
+  clock: Clock;
+  insecureSkipVerify: boolean;
+  /** PEM files that replace the system roots for https upstreams. */
+  trustedCertificates: string[];
+}
+
+/** Joins two URL paths with exactly one slash, as Go's singleJoiningSlash does. */
+export function joinPaths(base: string, path: string): string {
+  const baseSlash = base.endsWith('/');
+  const pathSlash = path.startsWith('/');
+  if (baseSlash && pathSlash) return base + path.slice(1);
+  if (!baseSlash && !pathSlash) return `${base}/${path}`;
+  return base + path;
+}
+
+/** The upstream request target: base path joined with the request path, base query first. */
+export function upstreamTarget(upstream: Pick<Upstream, 'basePath' | 'baseQuery'>, requestUrl: string): string {
+  const queryAt = requestUrl.indexOf('?');
+  const path = queryAt === -1 ? requestUrl : requestUrl.slice(0, queryAt);
+  const query = queryAt === -1 ? '' : requestUrl.slice(queryAt + 1);
+  const joinedPath = upstream.basePath ? joinPaths(upstream.basePath, path) : path;
+  const joinedQuery = upstream.baseQuery && query ? `${upstream.baseQuery}&${query}` : upstream.baseQuery + query;
+  return joinedQuery ? `${joinedPath}?${joinedQuery}` : joinedPath;
+}
+
+function createUpstream(name: string, options: UpstreamOptions, ca: string[] | undefined): Upstream {
+  const pool = (origin: string, connect: Pool.Options['connect']) =>
+    new Pool(origin, { connect, keepAliveTimeout: 30_000, pipelining: 1 });
+  if (name.startsWith('unix:')) {
+    const socketPath = name.slice('unix:'.length);
+    return { name, origin: 'http://localhost', pool: pool('http://localhost', { socketPath }), basePath: '', baseQuery: '', downUntil: 0 };
+  }
+  const url = new URL(name);
+  const connect = url.protocol === 'https:' ? { ca, rejectUnauthorized: !options.insecureSkipVerify } : undefined;
+  return {
+    name,
+    origin: url.origin,
+    pool: pool(url.origin, connect),
+    basePath: url.pathname,
+    baseQuery: url.search.slice(1),
+    downUntil: 0,
+  };
+}
+
+export class UpstreamSet {
+  private readonly upstreams: Upstream[];
+  private next = 0;
+
+  constructor(
+    names: string[],
+    private readonly options: UpstreamOptions,
+  ) {
+    const ca = options.trustedCertificates.length ? options.trustedCertificates.map((file) => fs.readFileSync(file, 'utf8')) : undefined;
+    this.upstreams = names.map((name) => createUpstream(name, options, ca));
+  }
+
+  get size(): number {
+    return this.upstreams.length;
+  }
+
+  /** The next healthy upstream in turn; when none is healthy, the one that recovers first. */
+  pick(exclude?: Upstream): Upstream {
+    const now = this.options.clock();
+    const count = this.upstreams.length;
+    for (let tried = 0; tried < count; tried++) {
+      const upstream = this.upstreams[this.next];
+      this.next = (this.next + 1) % count;
+      if (upstream.downUntil <= now && upstream !== exclude) return upstream;
+    }
+    const candidates = this.upstreams.filter((upstream) => upstream !== exclude);
+    return (candidates.length ? candidates : this.upstreams).reduce((a, b) => (b.downUntil < a.downUntil ? b : a));
+  }
+
+  markFailed(upstream: Upstream): void {
+    upstream.downUntil = this.options.clock() + this.options.failureTimeoutMs;
+  }
+
+  markHealthy(upstream: Upstream): void {
+    upstream.downUntil = 0;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.upstreams.map((upstream) => upstream.pool.close()));
+  }
+
+  destroy(): Promise<void> {
+    return Promise.all(this.upstreams.map((upstream) => upstream.pool.destroy())).then(() => undefined);
+  }
+}

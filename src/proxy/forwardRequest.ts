@@ -1,0 +1,124 @@
+// Sends one request to an upstream through an undici dispatcher and streams the
+// answer back: bodies flow both ways with backpressure, nothing is buffered whole.
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { forwardableResponseHeaders } from './headers';
+
+export interface OutgoingRequest {
+  /** scheme://host[:port] of the upstream. */
+  origin: string;
+  /** Path and query as sent upstream. */
+  path: string;
+  headers: string[];
+}
+
+/** A failure to get any response from the upstream (connect refused, reset, timeout). */
+export class UpstreamError extends Error {
+  readonly code = 'ERR_UPSTREAM';
+  constructor(
+    readonly cause: Error,
+    /** True when nothing of the request body was consumed, so another upstream may be tried. */
+    readonly retryable: boolean,
+  ) {
+    super(cause.message);
+    this.name = 'UpstreamError';
+  }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Forwards `req` and pipes the response into `res`. Resolves when the response is
+ * complete; rejects with UpstreamError when no response head came back (nothing was
+ * written to `res` then, so the caller may answer 502 or try another upstream).
+ */
+export function forwardRequest(dispatcher: Dispatcher, outgoing: OutgoingRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = hasBody(req) ? req : null;
+  return new Promise((resolve, reject) => {
+    let started = false;
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(controller) {
+        // A client that goes away cancels the upstream request.
+        res.once('close', () => {
+          if (!res.writableFinished) controller.abort(new Error('client closed the connection'));
+        });
+      },
+      onResponseStart(controller, statusCode, headers, statusMessage) {
+        if (statusCode < 200) return; // 1xx interim responses are not relayed
+        started = true;
+        res.writeHead(statusCode, statusMessage, forwardableResponseHeaders(headers));
+        res.on('drain', () => controller.resume());
+      },
+      onResponseData(controller, chunk) {
+        if (!res.write(chunk)) controller.pause();
+      },
+      onResponseEnd() {
+        res.end();
+        resolve();
+      },
+      onResponseError(_controller, error) {
+        if (started) {
+          // Mid-body failure: the status is already sent, so cut the connection.
+          res.destroy(error);
+          resolve();
+        } else {
+          reject(new UpstreamError(error, body === null));
+        }
+      },
+    };
+    dispatcher.dispatch({ origin: outgoing.origin, path: outgoing.path, method: req.method ?? 'GET', headers: outgoing.headers, body }, handler);
+  });
+}
+
+/** A response head written straight to a socket (upgrades bypass http.ServerResponse). */
+function responseHead(statusLine: string, headers: IncomingHttpHeaders): string {
+  const lines = [statusLine];
+  for (const [name, value] of Object.entries(headers)) {
+    for (const item of Array.isArray(value) ? value : [value]) if (item !== undefined) lines.push(`${name}: ${item}`);
+  }
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/**
+ * Forwards an Upgrade request (WebSocket) and, once the upstream switches protocols,
+ * splices the two sockets. Rejects with UpstreamError when the upstream refuses.
+ */
+export function forwardUpgrade(dispatcher: Dispatcher, outgoing: OutgoingRequest, req: IncomingMessage, clientSocket: Duplex, head: Buffer): Promise<void> {
+  const protocol = String(req.headers.upgrade ?? 'websocket');
+  return new Promise((resolve, reject) => {
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestUpgrade(_controller, statusCode, headers, upstreamSocket) {
+        clientSocket.write(responseHead(`HTTP/1.1 ${statusCode} Switching Protocols`, headers));
+        if (head.length > 0) upstreamSocket.write(head);
+        upstreamSocket.on('error', () => clientSocket.destroy());
+        clientSocket.on('error', () => upstreamSocket.destroy());
+        upstreamSocket.pipe(clientSocket).pipe(upstreamSocket);
+        resolve();
+      },
+      onResponseStart(controller, statusCode, headers, statusMessage) {
+        // The upstream declined the upgrade: relay its answer and close.
+        const relayed = { ...forwardableResponseHeaders(headers), connection: 'close' };
+        clientSocket.write(responseHead(`HTTP/1.1 ${statusCode} ${statusMessage ?? ''}`, relayed));
+        controller.resume();
+      },
+      onResponseData(_controller, chunk) {
+        clientSocket.write(chunk);
+      },
+      onResponseEnd() {
+        clientSocket.end();
+        resolve();
+      },
+      onResponseError(_controller, error) {
+        reject(new UpstreamError(error, true));
+      },
+    };
+    dispatcher.dispatch(
+      { origin: outgoing.origin, path: outgoing.path, method: req.method ?? 'GET', headers: outgoing.headers, upgrade: protocol },
+      handler,
+    );
+  });
+}

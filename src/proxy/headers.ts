@@ -1,0 +1,75 @@
+// Header handling shared by both proxies: hop-by-hop removal (RFC 9110 §7.6.1) and
+// the conversion of Node's raw header list into what undici sends.
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Headers that describe one connection, never forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // undici speaks HTTP/1.1 and handles 100-continue itself.
+  'expect',
+  'http2-settings',
+]);
+
+/** The header names the Connection header lists: hop-by-hop for this message only. */
+function connectionOptions(value: string | string[] | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  const names = new Set<string>();
+  for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name) names.add(name);
+  }
+  return names;
+}
+
+/**
+ * Copies Node's rawHeaders (name, value, name, value…) into a flat list for undici,
+ * leaving out hop-by-hop headers and the names in `drop` (lower case).
+ */
+export function forwardableRequestHeaders(rawHeaders: string[], connection: string | string[] | undefined, drop?: ReadonlySet<string>): string[] {
+  const listed = connectionOptions(connection);
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || drop?.has(name)) continue;
+    out.push(rawHeaders[i], rawHeaders[i + 1]);
+  }
+  return out;
+}
+
+/** The upstream's response headers minus hop-by-hop ones, for res.writeHead. */
+export function forwardableResponseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const listed = connectionOptions(headers.connection);
+  const out: IncomingHttpHeaders = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = headers[name];
+  }
+  return out;
+}
+
+/** Appends to X-Forwarded-For and sets X-Forwarded-Proto/-Host, as reverse proxies do. */
+export function appendForwardedHeaders(
+  headers: string[],
+  original: IncomingHttpHeaders,
+  clientAddress: string | undefined,
+  protocol: 'http' | 'https',
+): void {
+  const prior = original['x-forwarded-for'];
+  const client = clientAddress ?? 'unknown';
+  headers.push('x-forwarded-for', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}` : client);
+  headers.push('x-forwarded-proto', protocol);
+  if (original.host) headers.push('x-forwarded-host', original.host);
+}
+
+/** Escapes non-ASCII so a JSON value is a valid header field value. */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -1,0 +1,80 @@
+// Binding a proxy's server to `host:port` or `unix:/path` (stale socket removed, mode
+// set, file removed on close), optional TLS, and graceful close within a deadline.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import { listenTarget } from '../config/listener';
+import type { ListenerConfig } from '../config/types';
+
+export function createServer(tls: ListenerConfig['tls'], handler?: http.RequestListener): http.Server {
+  const options: http.ServerOptions = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
+  if (!tls) return http.createServer(options, handler);
+  return https.createServer({ ...options, key: fs.readFileSync(tls.keyFile), cert: fs.readFileSync(tls.crtFile) }, handler);
+}
+
+/** True when something accepts connections on the unix socket at `path`. */
+function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/** Removes a unix socket left behind by a process that died; refuses to steal a live one. */
+export async function removeStaleSocket(path: string): Promise<void> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw new Error(`${path} exists and is not a unix socket; remove it or choose another path`);
+  if (await socketInUse(path)) throw new Error(`another process is listening on ${path}`);
+  fs.unlinkSync(path);
+}
+
+export async function listen(server: net.Server, config: Pick<ListenerConfig, 'listenAddr' | 'socketPermission'>, options: { removeStale: boolean } = { removeStale: true }): Promise<void> {
+  const target = listenTarget(config.listenAddr);
+  if ('path' in target && options.removeStale) await removeStaleSocket(target.path);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(target, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  if ('path' in target) {
+    fs.chmodSync(target.path, config.socketPermission);
+    server.once('close', () => fs.rmSync(target.path, { force: true }));
+  }
+}
+
+/** The URL clients reach a listening server at (tests and logs). */
+export function serverUrl(server: net.Server, scheme: 'http' | 'https' = 'http'): string {
+  const address = server.address();
+  if (typeof address === 'string') return `unix:${address}`;
+  if (!address) throw new Error('server is not listening');
+  const host = address.family === 'IPv6' ? `[${address.address === '::' ? '::1' : address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
+  return `${scheme}://${host}:${address.port}`;
+}
+
+/** Stops accepting, lets in-flight requests finish for up to `timeoutMs`, then cuts what is left. */
+export function closeGracefully(server: http.Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    const deadline = setTimeout(() => server.closeAllConnections(), Math.max(0, timeoutMs));
+    // Keep-alive connections become idle as their last request ends: close them as they do.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    server.close(() => {
+      clearTimeout(deadline);
+      clearInterval(sweep);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

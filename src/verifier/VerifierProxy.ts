@@ -1,0 +1,175 @@
+// One verifier_proxies entry: a reverse proxy that lets a request through to its
+// upstreams only when the Authenticator accepts its token.
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createClaimsVerifier } from '../claims/createClaimsVerifier';
+import type { VerifierProxyConfig } from '../config/types';
+import { audienceOrigin } from '../jwt/registeredClaims';
+import type { Claims } from '../jwt/token';
+import type { KeyServer } from '../keys/KeyServer';
+import type { NonceStore } from '../nonce/NonceStore';
+import type { Logger } from '../observability/logger';
+import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
+import { appendForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
+import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
+import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
+import type { Clock } from '../util/clock';
+import { Authenticator, type Verdict } from './Authenticator';
+
+const REFUSAL_PREFIX = 'jwtproxy: unable to verify request: ';
+const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
+
+export interface VerifierProxyDeps {
+  keyServer: KeyServer;
+  nonceStore: NonceStore;
+  clock: Clock;
+  logger: Logger;
+  /** In a cluster worker the primary removes stale unix sockets, not each worker. */
+  removeStaleSocket?: boolean;
+}
+
+export class VerifierProxy {
+  private readonly server: Server;
+  private readonly authenticator: Authenticator;
+  private readonly upstreams: UpstreamSet;
+  private readonly protocol: 'http' | 'https';
+  /** Headers a client may not send through: we set them ourselves. */
+  private readonly replacedHeaders: Set<string>;
+  private readonly claimsHeader?: string;
+
+  constructor(
+    private readonly config: VerifierProxyConfig,
+    private readonly deps: VerifierProxyDeps,
+  ) {
+    const { verifier } = config;
+    this.authenticator = new Authenticator({
+      rules: { audience: audienceOrigin(verifier.audience), maxSkewMs: verifier.maxSkewMs, maxTtlMs: verifier.maxTtlMs },
+      keyServer: deps.keyServer,
+      nonceStore: deps.nonceStore,
+      claimsVerifiers: verifier.claimsVerifiers.map(createClaimsVerifier),
+      clock: deps.clock,
+    });
+    this.upstreams = new UpstreamSet(verifier.upstreams, {
+      failureTimeoutMs: verifier.upstreamFailureTimeoutMs,
+      clock: deps.clock,
+      insecureSkipVerify: verifier.upstreamInsecureSkipVerify,
+      trustedCertificates: verifier.upstreamTrustedCertificates,
+    });
+    this.protocol = config.tls ? 'https' : 'http';
+    this.claimsHeader = verifier.claimsHeader;
+    this.replacedHeaders = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+    if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
+    this.server = createServer(config.tls, (req, res) => this.handleRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
+    this.server.on('clientError', (error, socket) => {
+      deps.logger.debug({ err: error }, 'malformed client request');
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    });
+  }
+
+  get url(): string {
+    return serverUrl(this.server, this.protocol);
+  }
+
+  async start(): Promise<void> {
+    await this.deps.keyServer.start();
+    await this.deps.nonceStore.start();
+    await listen(this.server, this.config, { removeStale: this.deps.removeStaleSocket ?? true });
+    this.deps.logger.info({ listen: this.config.listenAddr, upstreams: this.config.verifier.upstreams, audience: this.config.verifier.audience.href }, 'verifier proxy started');
+  }
+
+  async stop(): Promise<void> {
+    await closeGracefully(this.server, this.config.shutdownTimeoutMs);
+    await this.upstreams.destroy();
+    await this.deps.nonceStore.stop();
+    await this.deps.keyServer.stop();
+  }
+
+  private handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (!req.url?.startsWith('/')) {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(PROXY_FORM_REFUSAL);
+      return;
+    }
+    this.authenticator
+      .authenticate(req.headers.authorization)
+      .then((verdict) => {
+        if (!verdict.ok) return this.refuse(req, res, verdict);
+        return this.forward(req, res, verdict.claims);
+      })
+      .catch((error: Error) => {
+        this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('jwtproxy: internal error');
+        else res.destroy();
+      });
+  }
+
+  private refuse(req: IncomingMessage, res: ServerResponse, verdict: Extract<Verdict, { ok: false }>): void {
+    const log = verdict.status === 503 ? this.deps.logger.warn : this.deps.logger.info;
+    log.call(this.deps.logger, { reason: verdict.reason, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
+    res.writeHead(verdict.status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    res.end(REFUSAL_PREFIX + verdict.reason);
+  }
+
+  private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims): OutgoingRequest {
+    const headers = forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.replacedHeaders);
+    appendForwardedHeaders(headers, req.headers, req.socket.remoteAddress, this.protocol);
+    if (this.claimsHeader) headers.push(this.claimsHeader, asciiJson(claims));
+    return { origin: upstream.origin, path: upstreamTarget(upstream, req.url!), headers };
+  }
+
+  /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. */
+  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims): Promise<void> {
+    let upstream = this.upstreams.pick();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await forwardRequest(upstream.pool, this.outgoing(req, upstream, claims), req, res);
+        if (upstream.downUntil !== 0) this.recovered(upstream);
+        return;
+      } catch (error) {
+        if (!(error instanceof UpstreamError)) throw error;
+        this.failed(upstream, error);
+        if (!error.retryable || attempt >= this.upstreams.size || res.destroyed) {
+          res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: upstream unavailable: ${error.message}`);
+          return;
+        }
+        upstream = this.upstreams.pick(upstream);
+      }
+    }
+  }
+
+  private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', (error) => this.deps.logger.debug({ err: error }, 'upgrade client socket error'));
+    this.authenticator
+      .authenticate(req.headers.authorization)
+      .then(async (verdict) => {
+        if (!verdict.ok) {
+          const body = REFUSAL_PREFIX + verdict.reason;
+          socket.end(`HTTP/1.1 ${verdict.status} Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+          return;
+        }
+        const upstream = this.upstreams.pick();
+        const outgoing = this.outgoing(req, upstream, verdict.claims);
+        await forwardUpgrade(upstream.pool, outgoing, req, socket, head).catch((error: UpstreamError) => {
+          this.failed(upstream, error);
+          socket.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\n');
+        });
+      })
+      .catch((error: Error) => {
+        this.deps.logger.error({ err: error }, 'upgrade failed unexpectedly');
+        socket.destroy();
+      });
+  }
+
+  private failed(upstream: Upstream, error: Error): void {
+    // Log the change of state, not every request that meets a dead upstream.
+    if (upstream.downUntil <= this.deps.clock()) {
+      this.deps.logger.warn({ upstream: upstream.name, err: error.message }, 'upstream failed; skipping it for a while');
+    }
+    this.upstreams.markFailed(upstream);
+  }
+
+  private recovered(upstream: Upstream): void {
+    this.upstreams.markHealthy(upstream);
+    this.deps.logger.info({ upstream: upstream.name }, 'upstream answering again');
+  }
+}
