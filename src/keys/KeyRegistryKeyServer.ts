@@ -159,11 +159,13 @@ export class KeyRegistryKeyServer implements KeyServer {
   }
 
   private describe(error: unknown): string {
-    if (error instanceof Error && error.name === 'TimeoutError') return `no answer within ${this.requestTimeoutMs} ms`;
-    if (error instanceof AggregateError && error.errors.length > 0) return this.describe(error.errors[0]);
-    const code = (error as { code?: unknown }).code;
-    const message = error instanceof Error ? error.message : String(error);
-    return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+    // Duck-typed: AbortSignal's DOMException and undici's errors may come from another realm.
+    const { name, code, message, errors } = (error ?? {}) as { name?: unknown; code?: unknown; message?: unknown; errors?: unknown };
+    if (name === 'TimeoutError') return `no answer within ${this.requestTimeoutMs} ms`;
+    // Happy-eyeballs connects report one error per address tried.
+    if (Array.isArray(errors) && errors.length > 0) return this.describe(errors[0]);
+    const text = typeof message === 'string' && message !== '' ? message : String(error);
+    return typeof code === 'string' && !text.includes(code) ? `${code}: ${text}` : text;
   }
 }
 

@@ -1,0 +1,35 @@
+// Long-lived components started in order and stopped in reverse order; a failed
+// start stops what had started, so a bad proxy never leaves the others running.
+
+export interface Service {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class ServiceGroup implements Service {
+  private readonly started: Service[] = [];
+
+  constructor(private readonly services: Service[]) {}
+
+  async start(): Promise<void> {
+    for (const service of this.services) {
+      try {
+        await service.start();
+      } catch (error) {
+        await this.stop();
+        throw error;
+      }
+      this.started.push(service);
+    }
+  }
+
+  /** Stops every started service, even when one of them fails to stop; rethrows the first failure. */
+  async stop(): Promise<void> {
+    let firstError: unknown;
+    while (this.started.length > 0) {
+      const service = this.started.pop()!;
+      await service.stop().catch((error: unknown) => (firstError ??= error));
+    }
+    if (firstError) throw firstError;
+  }
+}

@@ -1,0 +1,31 @@
+import { formatDuration, parseDuration } from '../../src/config/duration';
+
+describe('Go durations', () => {
+  test.each([
+    ['300ms', 300],
+    ['1m', 60_000],
+    ['1h30m', 5_400_000],
+    ['12h', 43_200_000],
+    ['1m30.5s', 90_500],
+    ['-1s', -1000],
+    ['1.5h', 5_400_000],
+    ['100us', 0.1],
+    ['0', 0],
+  ])('%s is %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBeCloseTo(ms);
+  });
+
+  test('a bare integer is nanoseconds', () => {
+    expect(parseDuration(5_000_000_000)).toBe(5000);
+    expect(parseDuration('1000000')).toBe(1);
+  });
+
+  test.each(['5 minutes', '1d', 'm', '', '1h-30m', '--1s', '1.5'])('%j is refused', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+
+  test('formats as Go prints', () => {
+    expect(formatDuration(5_400_000)).toBe('1h30m0s');
+    expect(formatDuration(300)).toBe('300ms');
+  });
+});

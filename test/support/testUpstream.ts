@@ -1,0 +1,48 @@
+// A real HTTP upstream for tests: answers 200 "ok" and remembers what it received.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedRequest {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export class TestUpstream {
+  readonly received: ReceivedRequest[] = [];
+  private readonly server: http.Server;
+
+  constructor(private readonly answer: (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void = (_req, res) => res.end('ok')) {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        this.received.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+        this.answer(req, res, body);
+      });
+    });
+  }
+
+  get last(): ReceivedRequest {
+    return this.received[this.received.length - 1];
+  }
+
+  get httpServer(): http.Server {
+    return this.server;
+  }
+
+  /** Listens on a free loopback port, or on a unix socket path. */
+  async listen(socketPath?: string): Promise<string> {
+    if (socketPath) fs.rmSync(socketPath, { force: true });
+    await new Promise<void>((resolve) => (socketPath ? this.server.listen(socketPath, resolve) : this.server.listen(0, '127.0.0.1', resolve)));
+    return socketPath ? `unix:${socketPath}` : `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
