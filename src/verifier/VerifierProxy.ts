@@ -106,8 +106,9 @@ export class VerifierProxy {
   private refuse(req: IncomingMessage, res: ServerResponse, verdict: Extract<Verdict, { ok: false }>): void {
     const log = verdict.status === 503 ? this.deps.logger.warn : this.deps.logger.info;
     log.call(this.deps.logger, { reason: verdict.reason, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
-    res.writeHead(verdict.status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
-    res.end(REFUSAL_PREFIX + verdict.reason);
+    const body = REFUSAL_PREFIX + verdict.reason;
+    res.writeHead(verdict.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-content-type-options': 'nosniff' });
+    res.end(body);
   }
 
   private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims): OutgoingRequest {

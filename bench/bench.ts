@@ -1,0 +1,202 @@
+// npm run bench: requests/s and p99 on loopback, measured with wrk, for
+//   (a) the upstream directly, (b) a pass-through proxy with no checks,
+//   (c) the verifier with unique RS256 tokens and local nonces, (d) the same with Redis;
+// then the ratios c/b and d/b. Compare ratios: absolute figures move between runs.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { signToken } from '../src/jwt/token';
+
+const DURATION = process.env.BENCH_DURATION ?? '10s';
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const THREADS = 2;
+const WORKERS = Number(process.env.BENCH_WORKERS ?? os.availableParallelism());
+const TOKENS = Number(process.env.BENCH_TOKENS ?? 260_000);
+const ROOT = path.resolve(__dirname, '../..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'jwtproxy-bench-'));
+const children: ChildProcess[] = [];
+
+interface Result {
+  name: string;
+  rps: number;
+  p99Ms: number;
+  errors: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  children.push(child);
+  return child;
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+function has(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startUpstream(): Promise<{ url: string; kind: string }> {
+  const port = await freePort();
+  if (has('nginx')) {
+    const conf = path.join(work, 'nginx.conf');
+    fs.writeFileSync(
+      conf,
+      `daemon off; worker_processes 1; pid ${work}/nginx.pid; error_log stderr error;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:${port}; location / { return 200 'ok'; } } }
+`,
+    );
+    start('nginx', ['-c', conf, '-p', work]);
+    await waitForPort(port);
+    return { url: `http://127.0.0.1:${port}/`, kind: 'nginx, 1 worker' };
+  }
+  start(process.execPath, ['-e', `require('http').createServer((q,s)=>s.end('ok')).listen(${port},'127.0.0.1')`]);
+  await waitForPort(port);
+  return { url: `http://127.0.0.1:${port}/`, kind: 'node http, 1 process (install nginx for a lighter upstream)' };
+}
+
+/** Unique RS256 tokens for the verifier's audience, signed on the thread pool. */
+async function writeTokens(file: string, audience: string, privateKey: crypto.KeyObject): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  const lines: string[] = [];
+  const batch = 256;
+  for (let i = 0; i < TOKENS; i += batch) {
+    const signed = await Promise.all(
+      Array.from({ length: Math.min(batch, TOKENS - i) }, () =>
+        signToken('RS256', privateKey, 'bench', { aud: audience, exp: now + 3600, iat: now, iss: 'bench', jti: crypto.randomBytes(24).toString('base64'), nbf: now - 60 }),
+      ),
+    );
+    lines.push(...signed);
+  }
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
+}
+
+function wrk(name: string, url: string, script?: string, tokens?: string): Result {
+  const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', DURATION, '--latency'];
+  if (script) args.push('-s', script);
+  const output = execFileSync('wrk', [...args, url], { env: { ...process.env, TOKENS: tokens ?? '', THREADS: String(THREADS) }, encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(output);
+  const p99Ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2] as 'us' | 'ms' | 's'] : NaN;
+  const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0) + Number(/Socket errors:.*?timeout (\d+)/.exec(output)?.[1] ?? 0);
+  return { name, rps, p99Ms, errors };
+}
+
+async function startVerifier(port: number, upstream: string, publicKeyFile: string, nonceStorage: string): Promise<{ url: string; child: ChildProcess }> {
+  const config = path.join(work, `verifier-${port}.yaml`);
+  fs.writeFileSync(
+    config,
+    `jwtproxy:
+  workers: ${WORKERS}
+  signer_proxy: {enabled: false}
+  verifier_proxies:
+  - listen_addr: 127.0.0.1:${port}
+    verifier:
+      upstream: ${upstream}
+      audience: http://127.0.0.1:${port}/
+      max_ttl: 2h
+      key_server: {type: preshared, options: {issuer: bench, key_id: bench, public_key_path: ${publicKeyFile}}}
+      nonce_storage: ${nonceStorage}
+`,
+  );
+  const child = start(process.execPath, [path.join(ROOT, 'dist/cmd/jwtproxy.js'), '-config', config, '-log-level', 'warn']);
+  await waitForPort(port);
+  return { url: `http://127.0.0.1:${port}/`, child };
+}
+
+function row(result: Result): string {
+  const errors = result.errors ? `  (${result.errors} errors)` : '';
+  return `${result.name.padEnd(44)} ${result.rps.toFixed(0).padStart(8)} req/s   p99 ${result.p99Ms.toFixed(2).padStart(7)} ms${errors}`;
+}
+
+async function main(): Promise<void> {
+  if (!has('wrk')) throw new Error('wrk is not installed: apt-get install wrk');
+  const upstream = await startUpstream();
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicKeyFile = path.join(work, 'bench.pub');
+  fs.writeFileSync(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
+  const script = path.join(ROOT, 'bench/tokens.lua');
+  console.log(`jwtproxy bench: wrk ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} per run; ${WORKERS} proxy workers; upstream ${upstream.kind}; ${os.availableParallelism()} cores`);
+
+  const results: Result[] = [];
+  results.push(wrk('(a) upstream directly', upstream.url));
+  console.log(row(results[0]));
+
+  const passPort = await freePort();
+  const pass = start(process.execPath, [path.join(ROOT, 'dist/bench/passThrough.js'), String(passPort), upstream.url, String(WORKERS)]);
+  await waitForPort(passPort);
+  results.push(wrk('(b) pass-through proxy, no checks', `http://127.0.0.1:${passPort}/`));
+  console.log(row(results[1]));
+  await stop(pass);
+
+  // Both verifiers listen on one port in turn, so one set of tokens (one audience) serves both:
+  // each verifier has its own replay view.
+  const verifierPort = await freePort();
+  const tokens = path.join(work, 'tokens.txt');
+  const signStart = Date.now();
+  await writeTokens(tokens, `http://127.0.0.1:${verifierPort}`, privateKey);
+  console.log(`  (${TOKENS} RS256 tokens signed in ${((Date.now() - signStart) / 1000).toFixed(1)} s)`);
+  const local = await startVerifier(verifierPort, upstream.url, publicKeyFile, '{type: local}');
+  results.push(wrk('(c) verifier, unique RS256, local nonces', local.url, script, tokens));
+  console.log(row(results[2]));
+  await stop(local.child);
+
+  const redisPort = await freePort();
+  start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  await waitForPort(redisPort);
+  const redis = await startVerifier(verifierPort, upstream.url, publicKeyFile, `{type: redis, options: {url: "redis://127.0.0.1:${redisPort}"}}`);
+  results.push(wrk('(d) verifier, unique RS256, Redis nonces', redis.url, script, tokens));
+  console.log(row(results[3]));
+  await stop(redis.child);
+
+  const [, b, c, d] = results;
+  console.log(`c/b = ${(c.rps / b.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}`);
+}
+
+main()
+  .catch((error: Error) => {
+    console.error(`bench failed: ${error.message}`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await Promise.all(children.map(stop));
+    fs.rmSync(work, { recursive: true, force: true });
+  });

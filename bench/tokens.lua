@@ -1,0 +1,21 @@
+-- wrk script: every request carries a token never sent before. Tokens come from the
+-- file named by TOKENS (one per line); of THREADS threads, thread i sends lines i, i+n, i+2n…
+local tokens, index, step = {}, 0, 1
+local counter = 0
+
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+
+function init(args)
+  for line in io.lines(os.getenv("TOKENS")) do tokens[#tokens + 1] = line end
+  step = tonumber(os.getenv("THREADS"))
+  index = id
+end
+
+function request()
+  local token = tokens[index + 1]
+  index = (index + step) % #tokens
+  return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. token })
+end

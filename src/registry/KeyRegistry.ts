@@ -1,0 +1,272 @@
+// The registry's rules, apart from HTTP: which keys are served, how a key is published,
+// rotated, approved, revoked, and how time expires them. Every state change is logged at info.
+import type { Logger } from '../observability/logger';
+import type { Clock } from '../util/clock';
+import type { KeyStorage } from './KeyStorage';
+import { sameKey, type PublicJwk } from './publicJwk';
+import { effectiveState, type KeyState, type RegisteredKey } from './RegisteredKey';
+import { RegistryError } from './RegistryError';
+
+export interface KeyRegistryPolicy {
+  approval: 'auto' | 'manual';
+  /** Upper bound of the max-age served with a key. */
+  maxCacheAgeMs: number;
+  /** How long a key that a rotation replaced is still served, for tokens it signed just before. */
+  rotationGraceMs: number;
+}
+
+export interface KeyRegistryDeps {
+  storage: KeyStorage;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** A key as a PUT offers it. */
+export interface OfferedKey {
+  service: string;
+  kid: string;
+  jwk: PublicJwk;
+  expiresAt: number | null;
+  rotationSeconds: number | null;
+}
+
+export interface ServedKey {
+  jwk: PublicJwk;
+  /** How long a verifier may cache it: until it expires or is revoked, at most maxCacheAgeMs. */
+  maxAgeSeconds: number;
+}
+
+/** Revoked and expired keys are kept this long (so GET says 403, not 404, and a revoked kid cannot come back), then purged. */
+export const TOMBSTONE_RETENTION_MS = 7 * 86_400_000;
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const label = (service: string, kid: string): string => `${service}/${JSON.stringify(kid)}`;
+
+export class KeyRegistry {
+  private readonly storage: KeyStorage;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly policy: KeyRegistryPolicy,
+    deps: KeyRegistryDeps,
+  ) {
+    this.storage = deps.storage;
+    this.clock = deps.clock;
+    this.logger = deps.logger;
+  }
+
+  /** The key for GET …/keys/<kid>: 404 unknown or revoked, 403 expired, 409 awaiting approval. */
+  async servedKey(service: string, kid: string): Promise<ServedKey> {
+    const key = await this.storage.get(service, kid);
+    const now = this.clock();
+    switch (key ? effectiveState(key, now) : undefined) {
+      case undefined:
+        throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
+      case 'revoked':
+        throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `the key ${label(service, kid)} was revoked`);
+      case 'expired':
+        throw new RegistryError('ERR_REGISTRY_KEY_EXPIRED', `the key ${label(service, kid)} has expired`);
+      case 'pending':
+        throw new RegistryError('ERR_REGISTRY_KEY_PENDING', `the key ${label(service, kid)} is awaiting approval`);
+    }
+    const servedUntil = Math.min(key!.expiresAt ?? Infinity, key!.revokeAt ?? Infinity, now + this.policy.maxCacheAgeMs);
+    return { jwk: key!.jwk, maxAgeSeconds: Math.max(0, Math.floor((servedUntil - now) / 1000)) };
+  }
+
+  /** The approved, unexpired keys of a service, for GET …/keys. */
+  async servedKeys(service: string): Promise<PublicJwk[]> {
+    const now = this.clock();
+    const keys = await this.storage.list(service);
+    return keys
+      .filter((key) => effectiveState(key, now) === 'approved')
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map((key) => key.jwk);
+  }
+
+  /** A key that may sign a rotation: approved and unexpired. Otherwise 403. */
+  async activeKey(service: string, kid: string): Promise<RegisteredKey> {
+    const key = await this.storage.get(service, kid);
+    const state = key ? effectiveState(key, this.clock()) : undefined;
+    if (state !== 'approved') {
+      throw new RegistryError('ERR_REGISTRY_SIGNER_REFUSED', `the signing key ${label(service, kid)} is ${state === undefined ? 'unknown' : state}, not an approved key`);
+    }
+    return key!;
+  }
+
+  /** A key its owner may delete: known and not revoked. Otherwise 404. */
+  async ownedKey(service: string, kid: string): Promise<RegisteredKey> {
+    const key = await this.storage.get(service, kid);
+    if (!key || effectiveState(key, this.clock()) === 'revoked') throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
+    return key;
+  }
+
+  /**
+   * Registers a key its own signature vouches for: pending under manual approval, approved under
+   * auto. Publishing a live key again changes nothing (a retried PUT). Resolves to its state.
+   */
+  async publish(offer: OfferedKey): Promise<'approved' | 'pending'> {
+    const now = this.clock();
+    let created = false as boolean;
+    let approved = false as boolean;
+    const key = await this.storage.update(offer.service, offer.kid, (current) => {
+      created = false;
+      approved = false;
+      if (!current) {
+        created = true;
+        approved = this.policy.approval === 'auto';
+        return this.newKey(offer, approved ? 'approved' : 'pending', now);
+      }
+      this.checkReplaceable(current, offer, now);
+      if (current.state === 'pending' && this.policy.approval === 'auto') {
+        approved = true;
+        return { ...current, state: 'approved', approvedAt: now };
+      }
+      return undefined;
+    });
+    const state = key!.state === 'approved' ? 'approved' : 'pending';
+    if (created) {
+      this.logger.info({ service: offer.service, kid: offer.kid, state, expiresAt: iso(offer.expiresAt) }, state === 'approved' ? 'key published and approved automatically' : 'key published, awaiting approval');
+    } else if (approved) {
+      this.logger.info({ service: offer.service, kid: offer.kid }, 'key approved automatically');
+    }
+    return state;
+  }
+
+  /**
+   * Replaces `signerKid` by the offered key: the new key is approved at once (it inherits the
+   * signer's approval) and the signer is revoked after the rotation grace, so tokens it signed
+   * just before stay verifiable. The signer must still be approved when this runs.
+   */
+  async rotate(signerKid: string, offer: OfferedKey): Promise<void> {
+    const now = this.clock();
+    const graceEnd = now + this.policy.rotationGraceMs;
+    // Checked before the signer is touched, so a refused rotation never schedules its revocation.
+    const existing = await this.storage.get(offer.service, offer.kid);
+    if (existing) this.checkReplaceable(existing, offer, now);
+    const signer = await this.storage.update(offer.service, signerKid, (current) => {
+      const state = current ? effectiveState(current, now) : undefined;
+      if (state !== 'approved') {
+        throw new RegistryError('ERR_REGISTRY_SIGNER_REFUSED', `the signing key ${label(offer.service, signerKid)} is ${state ?? 'unknown'}, not an approved key`);
+      }
+      // A signer that already rotated keeps its earlier end: signing again never extends it.
+      if (current!.revokeAt !== null && current!.revokeAt <= graceEnd) return undefined;
+      return { ...current!, revokeAt: graceEnd };
+    });
+    await this.storage.update(offer.service, offer.kid, (current) => {
+      if (!current) return this.newKey(offer, 'approved', now);
+      this.checkReplaceable(current, offer, now);
+      return current.state === 'pending' ? { ...current, state: 'approved', approvedAt: now } : undefined;
+    });
+    this.logger.info(
+      { service: offer.service, kid: offer.kid, previousKid: signerKid, previousRevokeAt: iso(signer!.revokeAt), expiresAt: iso(offer.expiresAt) },
+      'key rotated: new key approved, previous key revoked after the grace period',
+    );
+  }
+
+  /** Revokes a key at its owner's request (DELETE). */
+  async remove(service: string, kid: string): Promise<void> {
+    const now = this.clock();
+    await this.storage.update(service, kid, (current) => {
+      if (!current || effectiveState(current, now) === 'revoked') throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
+      return { ...current, state: 'revoked', revokeAt: now };
+    });
+    this.logger.info({ service, kid }, 'key revoked by its owner');
+  }
+
+  /** Approves a pending key (admin). Approving an approved key changes nothing; a revoked or expired one is refused (409). */
+  async approve(service: string, kid: string): Promise<RegisteredKey> {
+    const now = this.clock();
+    let changed = false as boolean;
+    const key = await this.storage.update(service, kid, (current) => {
+      changed = false;
+      if (!current) throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
+      const state = effectiveState(current, now);
+      if (state === 'approved') return undefined;
+      if (state !== 'pending') throw new RegistryError('ERR_REGISTRY_KEY_NOT_PENDING', `the key ${label(service, kid)} is ${state}: it can no longer be approved`);
+      changed = true;
+      return { ...current, state: 'approved', approvedAt: now };
+    });
+    if (changed) this.logger.info({ service, kid }, 'key approved');
+    return key!;
+  }
+
+  /** Revokes a key at once (admin). Revoking a revoked key changes nothing. */
+  async revoke(service: string, kid: string): Promise<RegisteredKey> {
+    const now = this.clock();
+    let changed = false as boolean;
+    const key = await this.storage.update(service, kid, (current) => {
+      changed = false;
+      if (!current) throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
+      if (effectiveState(current, now) === 'revoked') return current.state === 'revoked' ? undefined : { ...current, state: 'revoked' };
+      changed = true;
+      return { ...current, state: 'revoked', revokeAt: now };
+    });
+    if (changed) this.logger.info({ service, kid }, 'key revoked by an administrator');
+    return key!;
+  }
+
+  /** Keys with their state as of now (for the admin API and CLI), by service then age. */
+  async list(filter: { service?: string; state?: KeyState } = {}): Promise<RegisteredKey[]> {
+    const now = this.clock();
+    const keys = await this.storage.list(filter.service);
+    return keys
+      .map((key) => ({ ...key, state: effectiveState(key, now) }))
+      .filter((key) => filter.state === undefined || key.state === filter.state)
+      .sort((a, b) => a.service.localeCompare(b.service) || a.createdAt - b.createdAt || a.kid.localeCompare(b.kid));
+  }
+
+  /**
+   * Records what time did (expiries, ends of rotation grace) so each is logged once, even with
+   * several registry processes, and purges tombstones past TOMBSTONE_RETENTION_MS.
+   */
+  async sweep(): Promise<void> {
+    const now = this.clock();
+    for (const key of await this.storage.list()) {
+      let outcome = undefined as 'expired' | 'revoked' | 'purged' | undefined;
+      await this.storage.update(key.service, key.kid, (current) => {
+        outcome = undefined;
+        if (!current) return undefined;
+        const state = effectiveState(current, now);
+        if (state !== current.state) {
+          outcome = state === 'expired' ? 'expired' : 'revoked';
+          return { ...current, state };
+        }
+        const endedAt = state === 'revoked' ? current.revokeAt : state === 'expired' ? current.expiresAt : null;
+        if (endedAt !== null && endedAt + TOMBSTONE_RETENTION_MS <= now) {
+          outcome = 'purged';
+          return null;
+        }
+        return undefined;
+      });
+      if (outcome === 'expired') this.logger.info({ service: key.service, kid: key.kid }, 'key expired');
+      else if (outcome === 'revoked') this.logger.info({ service: key.service, kid: key.kid }, 'key revoked: its rotation grace period is over');
+      else if (outcome === 'purged') this.logger.debug({ service: key.service, kid: key.kid }, 'key record purged');
+    }
+  }
+
+  private newKey(offer: OfferedKey, state: 'approved' | 'pending', now: number): RegisteredKey {
+    return {
+      service: offer.service,
+      kid: offer.kid,
+      jwk: offer.jwk,
+      state,
+      expiresAt: offer.expiresAt,
+      rotationSeconds: offer.rotationSeconds,
+      createdAt: now,
+      approvedAt: state === 'approved' ? now : null,
+      revokeAt: null,
+    };
+  }
+
+  /** A kid stays bound to its key, and a revoked or expired key cannot be published back to life. */
+  private checkReplaceable(current: RegisteredKey, offer: OfferedKey, now: number): void {
+    if (!sameKey(current.jwk, offer.jwk)) {
+      throw new RegistryError('ERR_REGISTRY_SIGNER_REFUSED', `the kid ${label(offer.service, offer.kid)} is already registered with another key`);
+    }
+    const state = effectiveState(current, now);
+    if (state === 'revoked' || state === 'expired') {
+      throw new RegistryError('ERR_REGISTRY_SIGNER_REFUSED', `the key ${label(offer.service, offer.kid)} is ${state}; publish a new key`);
+    }
+  }
+}

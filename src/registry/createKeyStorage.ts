@@ -1,0 +1,18 @@
+// The key storage the key_registry config names.
+import type { KeyRegistryConfig } from '../config/types';
+import type { Logger } from '../observability/logger';
+import { FileKeyStorage } from './FileKeyStorage';
+import type { KeyStorage } from './KeyStorage';
+import { MemoryKeyStorage } from './MemoryKeyStorage';
+import { RedisKeyStorage } from './RedisKeyStorage';
+
+export function createKeyStorage(config: KeyRegistryConfig['storage'], logger: Logger): KeyStorage {
+  switch (config.type) {
+    case 'memory':
+      return new MemoryKeyStorage();
+    case 'file':
+      return new FileKeyStorage(config.path);
+    case 'redis':
+      return new RedisKeyStorage(config.url, config.keyPrefix, logger);
+  }
+}
