@@ -160,13 +160,6 @@ async function main(): Promise<void> {
   results.push(wrk('(a) upstream directly', upstream.url));
   console.log(row(results[0]));
 
-  const passPort = await freePort();
-  const pass = start(process.execPath, [path.join(ROOT, 'dist/bench/passThrough.js'), String(passPort), upstream.url, String(WORKERS)]);
-  await waitForPort(passPort);
-  results.push(wrk('(b) pass-through proxy, no checks', `http://127.0.0.1:${passPort}/`));
-  console.log(row(results[1]));
-  await stop(pass);
-
   // Both verifiers listen on one port in turn, so one set of tokens (one audience) serves both:
   // each verifier has its own replay view.
   const verifierPort = await freePort();
@@ -174,6 +167,15 @@ async function main(): Promise<void> {
   const signStart = Date.now();
   await writeTokens(tokens, `http://127.0.0.1:${verifierPort}`, privateKey);
   console.log(`  (${TOKENS} RS256 tokens signed in ${((Date.now() - signStart) / 1000).toFixed(1)} s)`);
+
+  // The baseline gets the very same requests, tokens included, so wrk's own work is equal.
+  const passPort = await freePort();
+  const pass = start(process.execPath, [path.join(ROOT, 'dist/bench/passThrough.js'), String(passPort), upstream.url, String(WORKERS)]);
+  await waitForPort(passPort);
+  results.push(wrk('(b) pass-through proxy, no checks', `http://127.0.0.1:${passPort}/`, script, tokens));
+  console.log(row(results[1]));
+  await stop(pass);
+
   const local = await startVerifier(verifierPort, upstream.url, publicKeyFile, '{type: local}');
   results.push(wrk('(c) verifier, unique RS256, local nonces', local.url, script, tokens));
   console.log(row(results[2]));

@@ -95,7 +95,8 @@ function parseNonceStorage(verifier: ConfigNode): NonceStorageConfig {
     config = {
       type,
       purgeIntervalMs: options.duration('purge_interval', 60_000, { positive: true }),
-      maxEntries: options.integer('max_entries', 5_000_000, 1000),
+      // A V8 Set holds at most 2^24 entries; the store refuses more.
+      maxEntries: options.integer('max_entries', 5_000_000, 1000, 16_000_000),
     };
   } else if (type === 'redis') {
     const sentinels = parseHostPorts(options, 'sentinels');

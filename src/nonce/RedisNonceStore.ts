@@ -36,6 +36,7 @@ export class RedisNonceStore implements NonceStore {
     if (this.client) return;
     const client = this.createClient();
     this.client = client;
+    this.state = 'connecting';
     client.on('ready', this.onReady);
     client.on('error', this.onError);
     client.on('close', this.onClose);
@@ -46,10 +47,15 @@ export class RedisNonceStore implements NonceStore {
         client.off('error', settle);
         resolve();
       };
-      const timer = setTimeout(settle, this.config.connectTimeoutMs + 100);
+      const timer = setTimeout(settle, this.config.connectTimeoutMs);
       client.on('ready', settle);
       client.on('error', settle);
     });
+    // Some failures (a Cluster whose nodes keep dropping out) never emit 'error'.
+    if (this.state === 'connecting') {
+      this.state = 'lost';
+      this.logger.error({ redis: this.where() }, `redis nonce store not connected after ${this.config.connectTimeoutMs} ms: refusing tokens while retrying`);
+    }
   }
 
   async stop(): Promise<void> {

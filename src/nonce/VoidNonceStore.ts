@@ -11,7 +11,7 @@ export class VoidNonceStore implements NonceStore {
 
   async stop(): Promise<void> {}
 
-  claim(): Promise<boolean> {
+  claim(_jti: string, _expiresAtMs: number): Promise<boolean> {
     return Promise.resolve(true);
   }
 }

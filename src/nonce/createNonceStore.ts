@@ -22,7 +22,7 @@ export interface NonceStoreDeps {
 }
 
 export function createNonceStore(config: NonceStorageConfig, deps: NonceStoreDeps): NonceStore {
-  const logger = deps.logger.child({ nonceStore: deps.id, type: config.type });
+  const logger = deps.logger.child({ nonceStore: deps.id, nonceStorage: config.type });
   switch (config.type) {
     case 'local':
       if (deps.shared) return new SharedNonceStore({ id: deps.id, channel: parentProcessChannel(), logger });

@@ -91,9 +91,13 @@ export function forwardUpgrade(dispatcher: Dispatcher, outgoing: OutgoingRequest
   const protocol = String(req.headers.upgrade ?? 'websocket');
   return new Promise((resolve, reject) => {
     const handler: Dispatcher.DispatchHandler = {
+      onRequestStart() {},
       onRequestUpgrade(_controller, statusCode, headers, upstreamSocket) {
         clientSocket.write(responseHead(`HTTP/1.1 ${statusCode} Switching Protocols`, headers));
         if (head.length > 0) upstreamSocket.write(head);
+        // A tunnel lives and dies whole: when one side goes, so does the other.
+        upstreamSocket.on('close', () => clientSocket.destroy());
+        clientSocket.on('close', () => upstreamSocket.destroy());
         upstreamSocket.on('error', () => clientSocket.destroy());
         clientSocket.on('error', () => upstreamSocket.destroy());
         upstreamSocket.pipe(clientSocket).pipe(upstreamSocket);

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { listenTarget } from '../config/listener';
 import type { ListenerConfig } from '../config/types';
 
@@ -63,11 +64,17 @@ export function serverUrl(server: net.Server, scheme: 'http' | 'https' = 'http')
   return `${scheme}://${host}:${address.port}`;
 }
 
-/** Stops accepting, lets in-flight requests finish for up to `timeoutMs`, then cuts what is left. */
-export function closeGracefully(server: http.Server, timeoutMs: number): Promise<void> {
+/**
+ * Stops accepting, lets in-flight requests finish for up to `timeoutMs`, then cuts what
+ * is left, including `tunnels`: upgraded or CONNECT sockets the server no longer tracks.
+ */
+export function closeGracefully(server: http.Server, timeoutMs: number, tunnels?: ReadonlySet<Duplex>): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
-    const deadline = setTimeout(() => server.closeAllConnections(), Math.max(0, timeoutMs));
+    const deadline = setTimeout(() => {
+      server.closeAllConnections();
+      for (const socket of tunnels ?? []) socket.destroy();
+    }, Math.max(0, timeoutMs));
     // Keep-alive connections become idle as their last request ends: close them as they do.
     const sweep = setInterval(() => server.closeIdleConnections(), 50);
     server.close(() => {

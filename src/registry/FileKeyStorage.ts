@@ -67,6 +67,7 @@ export class FileKeyStorage implements KeyStorage {
       const current = keys.get(id);
       const next = change(current);
       if (next === undefined) return current;
+      if (next === null && !current) return undefined;
       const updated = new Map(keys);
       if (next === null) updated.delete(id);
       else updated.set(id, next);

@@ -39,6 +39,14 @@ export interface ServedKey {
 /** Revoked and expired keys are kept this long (so GET says 403, not 404, and a revoked kid cannot come back), then purged. */
 export const TOMBSTONE_RETENTION_MS = 7 * 86_400_000;
 
+/** What the sweep has to do to a key at `nowMs`: record an expiry or revocation, purge a tombstone, or nothing. */
+function sweepOutcome(key: RegisteredKey, nowMs: number): 'expired' | 'revoked' | 'purged' | undefined {
+  const state = effectiveState(key, nowMs);
+  if (state !== key.state) return state === 'expired' ? 'expired' : 'revoked';
+  const endedAt = state === 'revoked' ? key.revokeAt : state === 'expired' ? key.expiresAt : null;
+  return endedAt !== null && endedAt + TOMBSTONE_RETENTION_MS <= nowMs ? 'purged' : undefined;
+}
+
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const label = (service: string, kid: string): string => `${service}/${JSON.stringify(kid)}`;
 
@@ -222,22 +230,14 @@ export class KeyRegistry {
    */
   async sweep(): Promise<void> {
     const now = this.clock();
-    for (const key of await this.storage.list()) {
+    // Only keys with something due are updated (each update of file storage takes its lock).
+    const due = (await this.storage.list()).filter((key) => sweepOutcome(key, now) !== undefined);
+    for (const key of due) {
       let outcome = undefined as 'expired' | 'revoked' | 'purged' | undefined;
       await this.storage.update(key.service, key.kid, (current) => {
-        outcome = undefined;
-        if (!current) return undefined;
-        const state = effectiveState(current, now);
-        if (state !== current.state) {
-          outcome = state === 'expired' ? 'expired' : 'revoked';
-          return { ...current, state };
-        }
-        const endedAt = state === 'revoked' ? current.revokeAt : state === 'expired' ? current.expiresAt : null;
-        if (endedAt !== null && endedAt + TOMBSTONE_RETENTION_MS <= now) {
-          outcome = 'purged';
-          return null;
-        }
-        return undefined;
+        outcome = current && sweepOutcome(current, now);
+        if (outcome === undefined) return undefined;
+        return outcome === 'purged' ? null : { ...current!, state: outcome };
       });
       if (outcome === 'expired') this.logger.info({ service: key.service, kid: key.kid }, 'key expired');
       else if (outcome === 'revoked') this.logger.info({ service: key.service, kid: key.kid }, 'key revoked: its rotation grace period is over');

@@ -60,6 +60,8 @@ export class RedisKeyStorage implements KeyStorage {
   }
 
   async stop(): Promise<void> {
+    // quit() on a client that is not connected would start connecting: just drop it then.
+    if (this.client.status !== 'ready') return this.client.disconnect();
     try {
       await this.client.quit();
     } catch {

@@ -36,6 +36,8 @@ export class VerifierProxy {
   /** Headers a client may not send through: we set them ourselves. */
   private readonly replacedHeaders: Set<string>;
   private readonly claimsHeader?: string;
+  /** Upgraded (WebSocket) connections, cut at the end of the shutdown grace. */
+  private readonly tunnels = new Set<Duplex>();
 
   constructor(
     private readonly config: VerifierProxyConfig,
@@ -79,7 +81,7 @@ export class VerifierProxy {
   }
 
   async stop(): Promise<void> {
-    await closeGracefully(this.server, this.config.shutdownTimeoutMs);
+    await closeGracefully(this.server, this.config.shutdownTimeoutMs, this.tunnels);
     await this.upstreams.destroy();
     await this.deps.nonceStore.stop();
     await this.deps.keyServer.stop();
@@ -140,6 +142,10 @@ export class VerifierProxy {
 
   private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', (error) => this.deps.logger.debug({ err: error }, 'upgrade client socket error'));
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
+    // The server allows half-open sockets; a tunnel whose client has finished is over.
+    socket.once('end', () => socket.destroy());
     this.authenticator
       .authenticate(req.headers.authorization)
       .then(async (verdict) => {

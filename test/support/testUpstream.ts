@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export interface ReceivedRequest {
   method: string;
@@ -13,6 +14,7 @@ export interface ReceivedRequest {
 export class TestUpstream {
   readonly received: ReceivedRequest[] = [];
   private readonly server: http.Server;
+  private readonly upgraded = new Set<Duplex>();
 
   constructor(private readonly answer: (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void = (_req, res) => res.end('ok')) {
     this.server = http.createServer((req, res) => {
@@ -23,6 +25,10 @@ export class TestUpstream {
         this.received.push({ method: req.method!, url: req.url!, headers: req.headers, body });
         this.answer(req, res, body);
       });
+    });
+    this.server.on('upgrade', (_req, socket: Duplex) => {
+      this.upgraded.add(socket);
+      socket.on('close', () => this.upgraded.delete(socket));
     });
   }
 
@@ -43,6 +49,7 @@ export class TestUpstream {
 
   close(): Promise<void> {
     this.server.closeAllConnections();
+    for (const socket of this.upgraded) socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

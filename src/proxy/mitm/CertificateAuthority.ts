@@ -94,7 +94,12 @@ export class CertificateAuthority {
       throw invalid(certLabel, options.certFile, `does not match the private key in ${options.keyFile ?? 'the key PEM'}; the first certificate must be the CA's own`);
     }
     if (!certificate.ca) throw invalid(certLabel, options.certFile, 'is not a CA certificate (basicConstraints cA is not true)');
-    const issuer = readIssuerFacts(certificate.raw);
+    let issuer: IssuerFacts;
+    try {
+      issuer = readIssuerFacts(certificate.raw);
+    } catch (error) {
+      throw invalid(certLabel, options.certFile, `cannot read its subject and extensions (${(error as Error).message})`, error);
+    }
     if (issuer.keyUsage !== undefined && (issuer.keyUsage & KeyUsage.keyCertSign) === 0) {
       throw invalid(certLabel, options.certFile, 'its keyUsage does not allow signing certificates (keyCertSign)');
     }
@@ -114,13 +119,14 @@ export class CertificateAuthority {
 }
 
 function parsePrivateKey(pem: string, invalid: (problem: string, cause?: unknown) => CertificateAuthorityError): KeyObject {
+  // OpenSSL reports a missing passphrase as an obscure "interrupted or cancelled".
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem)) {
+    throw invalid('is encrypted; give jwtproxy an unencrypted key (e.g. `openssl pkey -in ca.key -out ca-plain.key`)');
+  }
   let key: KeyObject;
   try {
     key = crypto.createPrivateKey(pem);
   } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_MISSING_PASSPHRASE') {
-      throw invalid('is encrypted; give jwtproxy an unencrypted key (e.g. `openssl pkey -in ca.key -out ca-plain.key`)', error);
-    }
     throw invalid(`not a PEM private key (expected "RSA PRIVATE KEY", "PRIVATE KEY" or "EC PRIVATE KEY"): ${(error as Error).message}`, error);
   }
   if (key.asymmetricKeyType === 'rsa') {
@@ -147,6 +153,7 @@ export interface CertificateAuthorityOptions {
  */
 export async function generateCertificateAuthority(options: CertificateAuthorityOptions): Promise<{ keyPem: string; certPem: string }> {
   if (!(options.days > 0)) throw new RangeError('a CA must be valid for a positive number of days');
+  if (options.commonName.length < 1 || options.commonName.length > 64) throw new RangeError('a CA common name has 1 to 64 characters');
   const now = (options.clock ?? systemClock)();
   const privateKey = await generatePrivateKey(options.algorithm ?? 'ec');
   const spki = subjectPublicKeyInfo(privateKey);

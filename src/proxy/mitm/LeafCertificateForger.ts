@@ -24,6 +24,12 @@ export interface LeafCertificateForgerOptions {
   keyAlgorithm?: KeyAlgorithm;
   /** Most TLS contexts kept; the least recently used goes first. Default 1000. */
   maxCachedContexts?: number;
+  /**
+   * Most forgeries under way at once; more new hosts wait their turn. Creating a TLS context is
+   * synchronous (~0.5–2 ms in OpenSSL 3), so this bounds how long a burst of new hosts can hold the
+   * event loop in one go. Default 4.
+   */
+  maxConcurrentForgeries?: number;
   /** Lifetime of a forged leaf from now, capped by the CA's own expiry. Default 7 days. */
   validityMs?: number;
   clock?: Clock;
@@ -52,6 +58,10 @@ const MAX_COMMON_NAME_LENGTH = 64;
 export class LeafCertificateForger {
   private readonly contexts = new Map<string, CachedContext>();
   private readonly inFlight = new Map<string, Promise<tls.SecureContext>>();
+  /** Forgeries waiting for a slot; a finished forgery hands its slot to the first. */
+  private readonly waiting: (() => void)[] = [];
+  private activeForgeries = 0;
+  private readonly maxConcurrentForgeries: number;
   private readonly fixedExtensions: Buffer[];
   private readonly spki: Buffer;
   private readonly maxCachedContexts: number;
@@ -67,6 +77,8 @@ export class LeafCertificateForger {
   ) {
     this.maxCachedContexts = options.maxCachedContexts ?? 1000;
     if (!(this.maxCachedContexts >= 1)) throw new RangeError('maxCachedContexts must be at least 1');
+    this.maxConcurrentForgeries = options.maxConcurrentForgeries ?? 4;
+    if (!(this.maxConcurrentForgeries >= 1)) throw new RangeError('maxConcurrentForgeries must be at least 1');
     this.validityMs = options.validityMs ?? 7 * 24 * HOUR_MS;
     this.clock = options.clock ?? systemClock;
     this.randomBytes = options.randomBytes ?? crypto.randomBytes;
@@ -135,14 +147,26 @@ export class LeafCertificateForger {
   }
 
   private async forgeContext(hostname: string): Promise<tls.SecureContext> {
-    const forged = await this.forgeCertificate(hostname);
-    const context = tls.createSecureContext({ key: this.leafKeyPem, cert: forged.certificatePem + this.ca.chainPem });
+    if (this.activeForgeries < this.maxConcurrentForgeries) this.activeForgeries++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      const forged = await this.forgeCertificate(hostname);
+      const context = tls.createSecureContext({ key: this.leafKeyPem, cert: forged.certificatePem + this.ca.chainPem });
+      this.remember(hostname, context, forged.notAfter.getTime());
+      return context;
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.activeForgeries--;
+    }
+  }
+
+  private remember(hostname: string, context: tls.SecureContext, notAfter: number): void {
     const now = this.clock();
     this.contexts.delete(hostname);
-    this.contexts.set(hostname, { context, renewAt: now + (forged.notAfter.getTime() - now) / 2 });
+    this.contexts.set(hostname, { context, renewAt: now + (notAfter - now) / 2 });
     while (this.contexts.size > this.maxCachedContexts) {
       this.contexts.delete(this.contexts.keys().next().value as string);
     }
-    return context;
   }
 }

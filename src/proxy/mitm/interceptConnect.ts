@@ -83,6 +83,8 @@ function serveTls(clientSocket: Duplex, head: Buffer, target: ConnectTarget, con
     logger.debug({ target: target.authority }, 'MITM tunnel: TLS handshake timed out');
     tlsSocket.destroy();
   }, options.handshakeTimeoutMs ?? 10_000);
+  // A pending handshake must not keep a stopping process alive.
+  handshakeTimer.unref();
 
   tlsSocket.once('secure', () => {
     clearTimeout(handshakeTimer);
@@ -91,6 +93,13 @@ function serveTls(clientSocket: Duplex, head: Buffer, target: ConnectTarget, con
     options.server.emit('connection', tlsSocket);
   });
   tlsSocket.once('close', () => clearTimeout(handshakeTimer));
+  // http.Server sockets allow half-open connections, so a client's FIN mid-handshake would
+  // otherwise leave the tunnel open until the timeout. After the hand-over, http.Server handles it.
+  tlsSocket.once('end', () => {
+    if (handedOver) return;
+    logger.debug({ target: target.authority }, 'MITM tunnel: client closed the tunnel during the TLS handshake');
+    tlsSocket.destroy();
+  });
   tlsSocket.on('error', (error) => {
     logger.debug({ err: error, target: target.authority }, handedOver ? 'MITM tunnel: TLS socket error' : 'MITM tunnel: TLS handshake failed');
     if (!handedOver) tlsSocket.destroy();

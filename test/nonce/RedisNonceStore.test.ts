@@ -1,0 +1,212 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Redis } from 'ioredis';
+import { NonceStoreUnavailableError } from '../../src/nonce/NonceStore';
+import { RedisNonceStore, type RedisNonceStorageConfig } from '../../src/nonce/RedisNonceStore';
+import { createLogger, silentLogger, type Logger } from '../../src/observability/logger';
+import { freePort } from '../support/freePort';
+import { RedisServer } from '../support/redisServer';
+
+function configFor(where: Partial<RedisNonceStorageConfig>, keyPrefix = 'test:nonce:'): RedisNonceStorageConfig {
+  return { type: 'redis', keyPrefix, db: 0, connectTimeoutMs: 1000, commandTimeoutMs: 1000, ...where };
+}
+
+async function started(config: RedisNonceStorageConfig, logger: Logger = silentLogger): Promise<RedisNonceStore> {
+  const store = new RedisNonceStore(config, logger);
+  await store.start();
+  return store;
+}
+
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function claimSucceeds(store: RedisNonceStore, jti: string): () => Promise<boolean> {
+  return () => store.claim(jti, Date.now() + 60_000).catch(() => false);
+}
+
+let uniqueId = 0;
+const jtiFor = (name: string): string => `${name}-${process.pid}-${++uniqueId}`;
+
+describe('RedisNonceStore', () => {
+  let server: RedisServer;
+  let store: RedisNonceStore;
+  let inspector: Redis;
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    store = await started(configFor({ url: server.url }));
+    inspector = new Redis(server.url);
+  });
+
+  afterAll(async () => {
+    await store.stop();
+    inspector.disconnect();
+    await server.kill();
+  });
+
+  test('accepts a token id once and refuses it after', async () => {
+    const jti = jtiFor('once');
+    expect(await store.claim(jti, Date.now() + 60_000)).toBe(true);
+    expect(await store.claim(jti, Date.now() + 60_000)).toBe(false);
+  });
+
+  test('of many concurrent claims of one token id exactly one succeeds', async () => {
+    const jti = jtiFor('race');
+    const results = await Promise.all(Array.from({ length: 1000 }, () => store.claim(jti, Date.now() + 60_000)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  test('two stores on one Redis share one view, as two processes would', async () => {
+    const other = await started(configFor({ url: server.url }));
+    const jti = jtiFor('shared');
+    const results = await Promise.all([store.claim(jti, Date.now() + 60_000), other.claim(jti, Date.now() + 60_000)]);
+    expect(results.sort()).toEqual([false, true]);
+    expect(await other.claim(jti, Date.now() + 60_000)).toBe(false);
+    await other.stop();
+  });
+
+  test('records the token id under the key prefix until the token’s expiry', async () => {
+    const prefixed = await started(configFor({ url: server.url }, 'tenant-a:jti:'));
+    const jti = jtiFor('prefix');
+    const expiresAtMs = Date.now() + 60_000;
+    await prefixed.claim(jti, expiresAtMs);
+    expect(await inspector.get(`tenant-a:jti:${jti}`)).toBe('1');
+    expect(await inspector.call('PEXPIRETIME', `tenant-a:jti:${jti}`)).toBe(expiresAtMs);
+    await prefixed.stop();
+  });
+
+  test('different key prefixes are separate replay views', async () => {
+    const tenantB = await started(configFor({ url: server.url }, 'tenant-b:jti:'));
+    const jti = jtiFor('tenants');
+    expect(await store.claim(jti, Date.now() + 60_000)).toBe(true);
+    expect(await tenantB.claim(jti, Date.now() + 60_000)).toBe(true);
+    await tenantB.stop();
+  });
+
+  test('Redis forgets a token id once its token has expired', async () => {
+    const jti = jtiFor('expiry');
+    await store.claim(jti, Date.now() + 200);
+    await eventually(async () => (await inspector.exists(`test:nonce:${jti}`)) === 0, 'the key expires');
+    expect(await store.claim(jti, Date.now() + 60_000)).toBe(true);
+  });
+});
+
+describe('RedisNonceStore when Redis fails', () => {
+  let server: RedisServer;
+
+  beforeEach(async () => {
+    server = await RedisServer.start();
+  });
+
+  afterEach(async () => {
+    // Every test leaves the server running: RedisServer.kill() on a killed server never returns.
+    await server.kill();
+  });
+
+  test('refuses claims at once, not after the command timeout, while Redis is down', async () => {
+    const store = await started({ ...configFor({ url: server.url }), commandTimeoutMs: 10_000 });
+    await server.kill();
+    const before = Date.now();
+    await expect(store.claim(jtiFor('down'), Date.now() + 60_000)).rejects.toBeInstanceOf(NonceStoreUnavailableError);
+    await expect(store.claim(jtiFor('down'), Date.now() + 60_000)).rejects.toMatchObject({ code: 'ERR_NONCE_STORE_UNAVAILABLE' });
+    expect(Date.now() - before).toBeLessThan(1000);
+    await store.stop();
+    await server.start();
+  });
+
+  test('accepts claims again by itself once Redis is back on the same port', async () => {
+    const store = await started(configFor({ url: server.url }));
+    await server.kill();
+    await expect(store.claim(jtiFor('gone'), Date.now() + 60_000)).rejects.toBeInstanceOf(NonceStoreUnavailableError);
+    await server.start();
+    await eventually(claimSucceeds(store, jtiFor('back')), 'claims succeed again');
+    expect(store.connected).toBe(true);
+    await store.stop();
+  });
+
+  test('starts while Redis is down, refusing claims until it comes up', async () => {
+    await server.kill();
+    const store = await started(configFor({ url: server.url }));
+    expect(store.connected).toBe(false);
+    await expect(store.claim(jtiFor('early'), Date.now() + 60_000)).rejects.toBeInstanceOf(NonceStoreUnavailableError);
+    await server.start();
+    await eventually(claimSucceeds(store, jtiFor('late')), 'claims succeed once Redis is up');
+    await store.stop();
+  });
+
+  test('logs the loss and the reconnection once each, however many claims fail', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const store = await started(configFor({ url: server.url }), logger);
+    await server.kill();
+    for (let i = 0; i < 20; i++) await store.claim(jtiFor('logged'), Date.now() + 60_000).catch(() => false);
+    await server.start();
+    await eventually(claimSucceeds(store, jtiFor('logged')), 'claims succeed again');
+    await store.stop();
+    const messages = lines.map((line) => line.msg);
+    expect(messages.filter((msg) => /connected/.test(msg) && !/reconnected/.test(msg))).toHaveLength(1);
+    expect(messages.filter((msg) => /lost its connection/.test(msg))).toHaveLength(1);
+    expect(messages.filter((msg) => /reconnected/.test(msg))).toHaveLength(1);
+  });
+});
+
+describe('RedisNonceStore topologies', () => {
+  const children: ChildProcess[] = [];
+  let folder: string;
+
+  beforeAll(() => {
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'jwtproxy-nonce-redis-'));
+  });
+
+  afterAll(async () => {
+    await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : (child.once('exit', resolve), child.kill('SIGKILL'))))));
+    fs.rmSync(folder, { recursive: true, force: true });
+  });
+
+  async function redisServer(...args: string[]): Promise<number> {
+    const port = await freePort();
+    children.push(spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', folder], { stdio: 'ignore' }));
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50 });
+    await eventually(async () => (await client.ping().catch(() => '')) === 'PONG', `redis-server answers on ${port}`);
+    client.disconnect();
+    return port;
+  }
+
+  test('claims through Redis Sentinel', async () => {
+    const masterPort = await redisServer();
+    const sentinelPort = await freePort();
+    const configFile = path.join(folder, 'sentinel.conf');
+    fs.writeFileSync(configFile, `sentinel monitor nonces 127.0.0.1 ${masterPort} 1\n`);
+    children.push(spawn('redis-server', [configFile, '--sentinel', '--port', String(sentinelPort), '--bind', '127.0.0.1'], { stdio: 'ignore' }));
+    const store = await started(configFor({ sentinels: [{ host: '127.0.0.1', port: sentinelPort }], sentinelName: 'nonces' }));
+    await eventually(claimSucceeds(store, jtiFor('sentinel')), 'a claim succeeds through the sentinel');
+    const jti = jtiFor('sentinel');
+    expect(await store.claim(jti, Date.now() + 60_000)).toBe(true);
+    expect(await store.claim(jti, Date.now() + 60_000)).toBe(false);
+    await store.stop();
+  });
+
+  test('claims on a Redis Cluster', async () => {
+    const port = await redisServer('--cluster-enabled', 'yes', '--cluster-config-file', path.join(folder, 'nodes.conf'), '--cluster-announce-ip', '127.0.0.1');
+    const admin = new Redis({ port, host: '127.0.0.1' });
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    await eventually(async () => /cluster_state:ok/.test(String(await admin.call('CLUSTER', 'INFO'))), 'the cluster is ok');
+    admin.disconnect();
+    const store = await started(configFor({ clusterNodes: [{ host: '127.0.0.1', port }] }));
+    const jtis = Array.from({ length: 20 }, (_, i) => jtiFor(`cluster-${i}`));
+    expect(await Promise.all(jtis.map((jti) => store.claim(jti, Date.now() + 60_000)))).toEqual(jtis.map(() => true));
+    expect(await Promise.all(jtis.map((jti) => store.claim(jti, Date.now() + 60_000)))).toEqual(jtis.map(() => false));
+    await store.stop();
+  });
+
+  test('refuses a db other than 0 on a Redis Cluster', () => {
+    expect(() => new RedisNonceStore(configFor({ clusterNodes: [{ host: '127.0.0.1', port: 1 }], db: 2 }), silentLogger)).toThrow(/db 2/);
+  });
+});

@@ -1,0 +1,110 @@
+// The registry's rules without HTTP: each state change logged once at info, the sweep, tombstones.
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/observability/logger';
+import { KeyRegistry, TOMBSTONE_RETENTION_MS, type OfferedKey } from '../../src/registry/KeyRegistry';
+import { MemoryKeyStorage } from '../../src/registry/MemoryKeyStorage';
+import { newPublisher, SERVICE, TestClock, type Publisher } from './registryTestKit';
+
+let first: Publisher;
+let second: Publisher;
+let clock: TestClock;
+let storage: MemoryKeyStorage;
+let logs: { level: number; msg: string; kid?: string }[];
+let registry: KeyRegistry;
+
+beforeAll(async () => {
+  [first, second] = await Promise.all([newPublisher('first'), newPublisher('second')]);
+});
+
+beforeEach(() => {
+  clock = new TestClock();
+  storage = new MemoryKeyStorage();
+  logs = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  });
+  registry = new KeyRegistry({ approval: 'manual', maxCacheAgeMs: 86_400_000, rotationGraceMs: 60_000 }, { storage, clock: clock.clock, logger: createLogger('info', destination) });
+});
+
+const offer = (publisher: Publisher, lifetimeMs = 3_600_000): OfferedKey => ({
+  service: SERVICE,
+  kid: publisher.kid,
+  jwk: publisher.jwk as OfferedKey['jwk'],
+  expiresAt: clock.nowMs + lifetimeMs,
+  rotationSeconds: 1800,
+});
+
+const infoMessages = () => logs.filter((line) => line.level === 30).map((line) => line.msg);
+
+test('publishing logs the new key awaiting approval', async () => {
+  expect(await registry.publish(offer(first))).toBe('pending');
+  expect(infoMessages()).toEqual(['key published, awaiting approval']);
+});
+
+test('publishing the same key again logs nothing', async () => {
+  await registry.publish(offer(first));
+  await registry.publish(offer(first));
+  expect(infoMessages()).toHaveLength(1);
+});
+
+test('approving logs once', async () => {
+  await registry.publish(offer(first));
+  await registry.approve(SERVICE, first.kid);
+  await registry.approve(SERVICE, first.kid);
+  expect(infoMessages()).toEqual(['key published, awaiting approval', 'key approved']);
+});
+
+test('a rotation logs the new key and when the old one goes', async () => {
+  await registry.publish(offer(first));
+  await registry.approve(SERVICE, first.kid);
+  await registry.rotate(first.kid, offer(second));
+  const rotated = logs.at(-1) as unknown as Record<string, unknown>;
+  expect(rotated).toMatchObject({ msg: 'key rotated: new key approved, previous key revoked after the grace period', kid: 'second', previousKid: 'first', previousRevokeAt: new Date(clock.nowMs + 60_000).toISOString() });
+});
+
+test('the sweep logs an expiry once', async () => {
+  await registry.publish(offer(first, 1000));
+  clock.advance(1000);
+  await registry.sweep();
+  await registry.sweep();
+  expect(infoMessages()).toEqual(['key published, awaiting approval', 'key expired']);
+  expect((await storage.get(SERVICE, first.kid))!.state).toBe('expired');
+});
+
+test('the sweep logs the end of a rotation grace as a revocation', async () => {
+  await registry.publish(offer(first));
+  await registry.approve(SERVICE, first.kid);
+  await registry.rotate(first.kid, offer(second));
+  clock.advance(60_000);
+  await registry.sweep();
+  expect(infoMessages().at(-1)).toBe('key revoked: its rotation grace period is over');
+  expect((await storage.get(SERVICE, first.kid))!.state).toBe('revoked');
+});
+
+test('the sweep keeps a revoked key as a tombstone for the retention, then purges it', async () => {
+  await registry.publish(offer(first));
+  await registry.revoke(SERVICE, first.kid);
+  clock.advance(TOMBSTONE_RETENTION_MS - 1);
+  await registry.sweep();
+  expect(await storage.get(SERVICE, first.kid)).toBeDefined();
+  clock.advance(1);
+  await registry.sweep();
+  expect(await storage.get(SERVICE, first.kid)).toBeUndefined();
+});
+
+test('a key without expiration never expires', async () => {
+  await registry.publish({ ...offer(first), expiresAt: null });
+  await registry.approve(SERVICE, first.kid);
+  clock.advance(10 * 365 * 86_400_000);
+  await registry.sweep();
+  expect((await registry.servedKey(SERVICE, first.kid)).maxAgeSeconds).toBe(86_400);
+});
+
+test('list reports the state as of now, before any sweep', async () => {
+  await registry.publish(offer(first, 1000));
+  clock.advance(1000);
+  expect((await registry.list())[0].state).toBe('expired');
+});

@@ -1,0 +1,49 @@
+// The real jwtproxy command line as a child process, for end-to-end tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const CLI = path.resolve(__dirname, '../../dist/cmd/jwtproxy.js');
+
+export function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'jwtproxy-test-'));
+}
+
+export class RunningCli {
+  output = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Waits until the output has `count` lines containing `text`, or fails when the process exits. */
+  async waitFor(text: string, count = 1, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.output.split(text).length - 1 < count) {
+      if (this.child.exitCode !== null) throw new Error(`jwtproxy exited (${this.child.exitCode}) before "${text}":\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for "${text}":\n${this.output}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Writes `yaml` to a temporary file and runs `jwtproxy -config <file> ...args`. */
+export function runCli(yaml: string | undefined, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunningCli {
+  const configArgs: string[] = [];
+  if (yaml !== undefined) {
+    const file = path.join(tempDir(), 'config.yaml');
+    fs.writeFileSync(file, yaml);
+    configArgs.push('-config', file);
+  }
+  const child = spawn(process.execPath, [CLI, ...configArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  return new RunningCli(child);
+}
