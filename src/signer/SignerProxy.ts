@@ -1,0 +1,188 @@
+// The signer_proxy: a forward proxy that attaches `Authorization: Bearer <JWT>` to every
+// request it forwards — plain HTTP (absolute-URI requests) and HTTPS (CONNECT, intercepted
+// with the configured CA). A client's own Authorization header is moved to
+// X-Forwarded-Authorization, so the verifier reads our token and the origin still gets it.
+import * as fs from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Agent } from 'undici';
+import type { SignerConfig, SignerProxyConfig } from '../config/types';
+import type { Claims } from '../jwt/token';
+import { NoSigningKeyError, type PrivateKeySource } from '../keys/PrivateKeySource';
+import type { Logger } from '../observability/logger';
+import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
+import { forwardableRequestHeaders } from '../proxy/headers';
+import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
+import { CertificateAuthority } from '../proxy/mitm/CertificateAuthority';
+import { hostHeaderMatchesTarget } from '../proxy/mitm/connectTarget';
+import { connectTargetOf, interceptConnect } from '../proxy/mitm/interceptConnect';
+import { LeafCertificateForger } from '../proxy/mitm/LeafCertificateForger';
+import type { Clock } from '../util/clock';
+import { parseProxyTarget, type ProxyTarget } from './proxyTarget';
+import { TokenSigner } from './TokenSigner';
+
+const ORIGIN_FORM_REFUSAL = 'This is a forward proxy server. Does not respond to non-proxy requests.\n';
+export const CLIENT_AUTHORIZATION_HEADER = 'x-forwarded-authorization';
+
+export interface SignerProxyDeps {
+  keys: PrivateKeySource;
+  clock: Clock;
+  logger: Logger;
+  removeStaleSocket?: boolean;
+}
+
+type Refusal = { status: number; body: string };
+
+function plain(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+}
+
+export class SignerProxy {
+  private readonly server: Server;
+  private readonly signer: TokenSigner;
+  private readonly agent: Agent;
+  private readonly signerConfig: SignerConfig;
+  /** Headers never forwarded as sent: ours replace them, or they became claims. */
+  private readonly consumedHeaders: Set<string>;
+  /** CONNECT and upgraded sockets, cut at the end of the shutdown grace. */
+  private readonly tunnels = new Set<Duplex>();
+  private forger?: LeafCertificateForger;
+
+  constructor(
+    private readonly config: SignerProxyConfig,
+    private readonly deps: SignerProxyDeps,
+  ) {
+    if (!config.signer) throw new Error('the signer proxy needs a signer configuration');
+    this.signerConfig = config.signer;
+    this.signer = new TokenSigner(config.signer, deps.keys, deps.clock);
+    const ca = config.trustedCertificates.length ? config.trustedCertificates.map((file) => fs.readFileSync(file, 'utf8')) : undefined;
+    this.agent = new Agent({ connect: { ca, rejectUnauthorized: !config.insecureSkipVerify }, keepAliveTimeout: 30_000 });
+    this.consumedHeaders = new Set(['authorization', CLIENT_AUTHORIZATION_HEADER, ...Object.values(config.signer.headerClaims)]);
+    this.server = createServer(config.tls, (req, res) => this.handleRequest(req, res));
+    this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
+    this.server.on('clientError', (error, socket) => {
+      deps.logger.debug({ err: error }, 'malformed client request');
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    });
+  }
+
+  get url(): string {
+    return serverUrl(this.server, this.config.tls ? 'https' : 'http');
+  }
+
+  async start(): Promise<void> {
+    if (this.config.caKeyFile && this.config.caCrtFile) {
+      const ca = await CertificateAuthority.load({ keyFile: this.config.caKeyFile, certFile: this.config.caCrtFile }, this.deps.clock);
+      this.forger = await LeafCertificateForger.create(ca, { clock: this.deps.clock });
+    } else {
+      this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
+    }
+    await this.deps.keys.start();
+    await listen(this.server, this.config, { removeStale: this.deps.removeStaleSocket ?? true });
+    this.deps.logger.info({ listen: this.config.listenAddr, issuer: this.signerConfig.issuer, mitm: Boolean(this.forger) }, 'signer proxy started');
+  }
+
+  async stop(): Promise<void> {
+    await closeGracefully(this.server, this.config.shutdownTimeoutMs, this.tunnels);
+    await this.agent.destroy();
+    await this.deps.keys.stop();
+  }
+
+  private track(socket: Duplex): void {
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
+  }
+
+  /** The request's destination, or why it cannot be proxied. */
+  private targetOf(req: IncomingMessage): ProxyTarget | Refusal {
+    const tunnel = connectTargetOf(req.socket);
+    if (tunnel) {
+      if (!req.url?.startsWith('/')) return { status: 400, body: 'jwtproxy: requests inside a CONNECT tunnel must be in origin form' };
+      if (!hostHeaderMatchesTarget(req.headers.host, tunnel)) {
+        return { status: 421, body: `jwtproxy: the Host header does not match the CONNECT target ${tunnel.authority}` };
+      }
+      return { origin: `https://${tunnel.authority}`, audience: tunnel.origin, path: req.url };
+    }
+    if (req.url?.startsWith('/')) return { status: 500, body: ORIGIN_FORM_REFUSAL };
+    return parseProxyTarget(req.url ?? '') ?? { status: 400, body: 'jwtproxy: the request target is not an http:// or https:// URL' };
+  }
+
+  private headerClaims(req: IncomingMessage): Claims | undefined {
+    let claims: Claims | undefined;
+    for (const [claim, header] of Object.entries(this.signerConfig.headerClaims)) {
+      const value = req.headers[header];
+      if (value === undefined) continue;
+      (claims ??= {})[claim] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    return claims;
+  }
+
+  /** Signs for the target and builds the upstream request; a Refusal when no key is usable. */
+  private async outgoing(req: IncomingMessage, target: ProxyTarget): Promise<OutgoingRequest | Refusal> {
+    let token: string;
+    try {
+      token = await this.signer.sign(target.audience, this.headerClaims(req));
+    } catch (error) {
+      if (!(error instanceof NoSigningKeyError)) throw error;
+      this.deps.logger.warn({ reason: error.message }, 'request refused: no signing key');
+      return { status: 502, body: `jwtproxy: unable to sign request: ${error.message}` };
+    }
+    const headers = forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.consumedHeaders);
+    headers.push('authorization', `Bearer ${token}`);
+    const clientAuthorization = req.headers.authorization;
+    if (clientAuthorization) headers.push(CLIENT_AUTHORIZATION_HEADER, clientAuthorization);
+    return { origin: target.origin, path: target.path, headers };
+  }
+
+  private handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const target = this.targetOf(req);
+    if ('status' in target) return plain(res, target.status, target.body);
+    this.outgoing(req, target)
+      .then(async (outgoing) => {
+        if ('status' in outgoing) return plain(res, outgoing.status, outgoing.body);
+        await forwardRequest(this.agent, outgoing, req, res);
+      })
+      .catch((error: Error) => {
+        if (error instanceof UpstreamError) {
+          this.deps.logger.info({ target: target.origin, err: error.message }, 'upstream unavailable');
+          if (!res.headersSent) plain(res, 502, `jwtproxy: upstream unavailable: ${error.message}`);
+          return;
+        }
+        this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
+        if (!res.headersSent) plain(res, 500, 'jwtproxy: internal error');
+        else res.destroy();
+      });
+  }
+
+  private handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.track(socket);
+    if (!this.forger) {
+      const body = 'jwtproxy: CONNECT is disabled: no MITM CA is configured (ca_key_file, ca_crt_file)';
+      socket.on('error', () => socket.destroy());
+      socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      return;
+    }
+    interceptConnect(req, socket, head, { server: this.server, forger: this.forger, logger: this.deps.logger });
+  }
+
+  private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', (error) => this.deps.logger.debug({ err: error }, 'upgrade client socket error'));
+    this.track(socket);
+    socket.once('end', () => socket.destroy());
+    const refuse = ({ status, body }: Refusal): void => {
+      socket.end(`HTTP/1.1 ${status} Refused\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    };
+    const target = this.targetOf(req);
+    if ('status' in target) return refuse(target);
+    this.outgoing(req, target)
+      .then(async (outgoing) => {
+        if ('status' in outgoing) return refuse(outgoing);
+        await forwardUpgrade(this.agent, outgoing, req, socket, head);
+      })
+      .catch((error: Error) => {
+        this.deps.logger.info({ target: target.origin, err: error.message }, 'upgrade failed');
+        refuse({ status: 502, body: `jwtproxy: upstream unavailable: ${error.message}` });
+      });
+  }
+}
