@@ -1,0 +1,169 @@
+// `jwtproxy verify-token`: checks a token offline with the verifier's own Authenticator (same order,
+// same Go reasons, the key's fixed algorithm), from flags or from a verifier of a config file.
+import { readFile } from 'node:fs/promises';
+import { createClaimsVerifier } from '../claims/createClaimsVerifier';
+import { expandEnv, loadConfigFile } from '../config/load';
+import type { VerifierConfig } from '../config/types';
+import { audienceOrigin, type ClaimRules } from '../jwt/registeredClaims';
+import { parseToken } from '../jwt/token';
+import { createKeyServer } from '../keys/createKeyServer';
+import { KeyServerError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
+import { PresharedKeyServer } from '../keys/PresharedKeyServer';
+import { verificationKeyFromJwk } from '../keys/verificationKeyFromJwk';
+import { VoidNonceStore } from '../nonce/VoidNonceStore';
+import { silentLogger } from '../observability/logger';
+import { systemClock } from '../util/clock';
+import { Authenticator } from '../verifier/Authenticator';
+import { UsageError } from './parseArgs';
+import { ToolError, type ToolCommand, type ToolIo } from './ToolCommand';
+import { ToolFlags } from './ToolFlags';
+
+const USAGE = `usage: jwtproxy verify-token -pub key.pub -aud URL [-iss jwtproxy] [-kid KID] [-max-skew 1m] [-max-ttl 5m] TOKEN|-
+       jwtproxy verify-token -config FILE [-verifier N] [-aud URL] [-max-skew D] [-max-ttl D] TOKEN|-
+  Verifies a token as a verifier proxy would (its checks, order and reasons; the jti is not recorded),
+  prints its header and claims as JSON, then "valid" (exit 0) or the reason it is refused (exit 1).
+  TOKEN or - to read it from standard input.
+  -pub FILE          the issuer's public key: PEM "PUBLIC KEY" (as a preshared key server reads it) or a JWK
+  -aud URL           the verifier's audience: only scheme://host[:port] is compared
+  -iss NAME          the issuer the key belongs to (default jwtproxy)
+  -kid KID           the key's id (default: the JWK's kid, else any)
+  -max-skew D        default 1m
+  -max-ttl D         default 5m
+  -config FILE       take audience, max_skew, max_ttl, the preshared key server and the claims verifiers
+  -verifier N        from verifier_proxies[N] of FILE (default 0; required when there are several)`;
+
+/** A public JWK as the only key of one (issuer, kid), matched case-insensitively as the preshared server does. */
+class JwkKeyServer implements KeyServer {
+  constructor(
+    private readonly key: VerificationKey,
+    private readonly issuer: string,
+    private readonly keyId: string | undefined,
+  ) {}
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  getPublicKey(issuer: string, keyId: string): Promise<VerificationKey> {
+    if (issuer.toLowerCase() !== this.issuer.toLowerCase()) {
+      return Promise.reject(new KeyServerError(`issuer ${JSON.stringify(issuer)} is unknown: the key is the one of issuer ${JSON.stringify(this.issuer)} (-iss)`));
+    }
+    if (this.keyId !== undefined && keyId.toLowerCase() !== this.keyId.toLowerCase()) {
+      return Promise.reject(new KeyServerError(`kid ${JSON.stringify(keyId)} is unknown: the key has kid ${JSON.stringify(this.keyId)}`));
+    }
+    return Promise.resolve(this.key);
+  }
+}
+
+interface Verification {
+  rules: ClaimRules;
+  keyServer: KeyServer;
+  verifierConfig?: VerifierConfig;
+}
+
+function audienceRule(text: string): string {
+  try {
+    return audienceOrigin(new URL(text));
+  } catch {
+    throw new UsageError(`-aud ${JSON.stringify(text)} is not a URL (e.g. https://service.example:8443)`);
+  }
+}
+
+/** The verifier of `-config FILE -verifier N`, its settings overridden by -aud, -max-skew and -max-ttl. */
+function fromConfig(flags: ToolFlags): Verification {
+  for (const name of ['pub', 'iss', 'kid']) {
+    if (flags.has(name)) throw new UsageError(`-${name} cannot be used with -config: the key comes from the verifier's key_server`);
+  }
+  const file = flags.required('config', 'the configuration file');
+  const proxies = loadConfigFile(expandEnv(file)).verifierProxies;
+  if (proxies.length === 0) throw new ToolError(`${file} has no verifier_proxies`);
+  if (proxies.length > 1 && !flags.has('verifier')) throw new UsageError(`${file} has ${proxies.length} verifier proxies: choose one with -verifier 0 to ${proxies.length - 1}`);
+  const index = flags.integer('verifier', 0, 0, proxies.length - 1);
+  const verifier = proxies[index].verifier;
+  if (verifier.keyServer.type !== 'preshared') {
+    throw new ToolError(
+      `verifier_proxies[${index}] uses a ${verifier.keyServer.type} key server; verify-token works offline with a preshared key only: use -pub and -aud instead`,
+    );
+  }
+  return {
+    rules: {
+      audience: flags.has('aud') ? audienceRule(flags.required('aud', '')) : audienceOrigin(verifier.audience),
+      maxSkewMs: flags.duration('max-skew', verifier.maxSkewMs, { allowZero: true }),
+      maxTtlMs: flags.duration('max-ttl', verifier.maxTtlMs),
+    },
+    keyServer: createKeyServer(verifier.keyServer, { clock: systemClock, logger: silentLogger }),
+    verifierConfig: verifier,
+  };
+}
+
+/** -pub FILE: a PEM goes through the preshared key server itself; a JWK through the same matching. */
+async function fromFlags(flags: ToolFlags, tokenKeyId: unknown): Promise<Verification> {
+  const publicKeyPath = flags.required('pub', "the issuer's public key file");
+  const issuer = flags.string('iss', 'jwtproxy');
+  const keyId = flags.string('kid');
+  const rules = {
+    audience: audienceRule(flags.required('aud', "the verifier's audience URL")),
+    maxSkewMs: flags.duration('max-skew', 60_000, { allowZero: true }),
+    maxTtlMs: flags.duration('max-ttl', 300_000),
+  };
+  const text = await readFile(publicKeyPath, 'utf8').catch(() => '');
+  if (text.trimStart().startsWith('{')) {
+    let jwk: unknown;
+    try {
+      jwk = JSON.parse(text);
+    } catch (error) {
+      throw new ToolError(`${publicKeyPath} is not JSON: ${(error as Error).message}`);
+    }
+    const jwkKeyId = (jwk as { kid?: unknown }).kid;
+    return { rules, keyServer: new JwkKeyServer(verificationKeyFromJwk(jwk), issuer, keyId ?? (typeof jwkKeyId === 'string' ? jwkKeyId : undefined)) };
+  }
+  // Without -kid any kid is the key's: the preshared server is given the token's own.
+  const presharedKeyId = keyId ?? (typeof tokenKeyId === 'string' ? tokenKeyId : '');
+  return { rules, keyServer: new PresharedKeyServer({ type: 'preshared', issuer, keyId: presharedKeyId, publicKeyPath }) };
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  stream.setEncoding('utf8');
+  for await (const chunk of stream) text += chunk as string;
+  return text;
+}
+
+async function readTokenArgument(flags: ToolFlags, io: ToolIo): Promise<string> {
+  const [argument] = flags.positionals(1);
+  if (argument === undefined) throw new UsageError('the token is missing: give it as the last argument, or - to read it from standard input');
+  return (argument === '-' ? await readAll(io.stdin ?? process.stdin) : argument).trim();
+}
+
+export const verifyToken: ToolCommand = {
+  name: 'verify-token',
+  usage: USAGE,
+  async run(line, io) {
+    const flags = new ToolFlags(line, ['pub', 'aud', 'iss', 'kid', 'max-skew', 'max-ttl', 'config', 'verifier']);
+    if (!flags.has('config') && flags.has('verifier')) throw new UsageError('-verifier needs -config');
+    const token = await readTokenArgument(flags, io);
+    const parsed = parseToken(token);
+    const verification = flags.has('config') ? fromConfig(flags) : await fromFlags(flags, parsed?.header.kid);
+
+    await verification.keyServer.start();
+    const authenticator = new Authenticator({
+      rules: verification.rules,
+      keyServer: verification.keyServer,
+      nonceStore: new VoidNonceStore(silentLogger),
+      claimsVerifiers: (verification.verifierConfig?.claimsVerifiers ?? []).map(createClaimsVerifier),
+      clock: systemClock,
+    });
+    try {
+      if (parsed) io.stdout(`${JSON.stringify({ header: parsed.header, claims: parsed.claims }, null, 2)}\n`);
+      const verdict = await authenticator.authenticate(`Bearer ${token}`);
+      if (verdict.ok) {
+        io.stdout('valid\n');
+        return 0;
+      }
+      io.stdout(`${verdict.reason}\n`);
+      if (verdict.cause) io.stderr(`jwtproxy verify-token: ${verdict.cause.message}\n`);
+      return 1;
+    } finally {
+      await verification.keyServer.stop();
+    }
+  },
+};
