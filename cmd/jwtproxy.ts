@@ -1,6 +1,7 @@
 // jwtproxy command line: `jwtproxy -config FILE [-log-level LEVEL]`, `-check`, and tool subcommands.
 import { runProxies } from '../src/app/runProxies';
 import { parseArgs, UsageError, type CommandLine } from '../src/cli/parseArgs';
+import { runToolCommand, TOOL_SYNOPSES } from '../src/cli/runToolCommand';
 import { ConfigError } from '../src/config/ConfigError';
 import { expandEnv, loadConfigFile, parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/types';
@@ -11,7 +12,10 @@ const USAGE = `Usage: jwtproxy -config FILE [-log-level debug|info|warn|error|fa
        jwtproxy check -config FILE           the same
 
 Runs the signer proxy, the verifier proxies and the key registry that FILE enables.
-Flags take one dash or two (-config, --config, --config=FILE).`;
+Flags take one dash or two (-config, --config, --config=FILE).
+
+Tools (a wrong flag prints the tool's own usage):
+${TOOL_SYNOPSES.map((synopsis) => `  ${synopsis}`).join('\n')}`;
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -38,6 +42,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${line.config ?? '(defaults)'}: configuration is valid\n`);
     return 0;
   }
+  const toolExitCode = await runToolCommand(line, {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  });
+  if (toolExitCode !== undefined) return toolExitCode;
   if (line.command !== undefined) throw new UsageError(`unknown command ${JSON.stringify(line.command)}\n${USAGE}`);
   const logger = createLogger(line.logLevel ?? 'info');
   return runProxies(loadConfig(line), logger);

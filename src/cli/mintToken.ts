@@ -11,8 +11,7 @@ import { UsageError } from './parseArgs';
 import type { ToolCommand } from './ToolCommand';
 import { ToolFlags } from './ToolFlags';
 
-const USAGE = `usage: jwtproxy mint-token -key key.pem -aud URL [-kid KID] [-iss jwtproxy] [-ttl 5m] [-max-skew 1m]
-                          [-nonce-length 32] [-claim name=value ...]
+const USAGE = `usage: jwtproxy mint-token -key key.pem -aud URL [-kid KID] [-iss jwtproxy] [-ttl 5m] [-max-skew 1m] [-nonce-length 32] [-claim name=value ...]
   Prints a token as the signer proxy makes it: iss, aud, iat, nbf = iat - max-skew, exp = iat + ttl, a random jti.
   -key FILE          the private key: PEM (PKCS#1, PKCS#8 or SEC1) or a JWK key file; it fixes the algorithm
   -aud URL           the service the token is for; as the signer does, only scheme://host[:port] is kept

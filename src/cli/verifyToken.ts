@@ -18,8 +18,8 @@ import { UsageError } from './parseArgs';
 import { ToolError, type ToolCommand, type ToolIo } from './ToolCommand';
 import { ToolFlags } from './ToolFlags';
 
-const USAGE = `usage: jwtproxy verify-token -pub key.pub -aud URL [-iss jwtproxy] [-kid KID] [-max-skew 1m] [-max-ttl 5m] TOKEN|-
-       jwtproxy verify-token -config FILE [-verifier N] [-aud URL] [-max-skew D] [-max-ttl D] TOKEN|-
+const USAGE = `usage: jwtproxy verify-token -pub key.pub -aud URL [-iss jwtproxy] [-kid KID] [-max-skew 1m] [-max-ttl 5m] [-at TIME] TOKEN|-
+       jwtproxy verify-token -config FILE [-verifier N] [-aud URL] [-max-skew D] [-max-ttl D] [-at TIME] TOKEN|-
   Verifies a token as a verifier proxy would (its checks, order and reasons; the jti is not recorded),
   prints its header and claims as JSON, then "valid" (exit 0) or the reason it is refused (exit 1).
   TOKEN or - to read it from standard input.
@@ -29,6 +29,7 @@ const USAGE = `usage: jwtproxy verify-token -pub key.pub -aud URL [-iss jwtproxy
   -kid KID           the key's id (default: the JWK's kid, else any)
   -max-skew D        default 1m
   -max-ttl D         default 5m
+  -at TIME           verify as of TIME (RFC 3339 or Unix seconds) instead of now: was a token valid then?
   -config FILE       take audience, max_skew, max_ttl, the preshared key server and the claims verifiers
   -verifier N        from verifier_proxies[N] of FILE (default 0; required when there are several)`;
 
@@ -121,6 +122,14 @@ async function fromFlags(flags: ToolFlags, tokenKeyId: unknown): Promise<Verific
   return { rules, keyServer: new PresharedKeyServer({ type: 'preshared', issuer, keyId: presharedKeyId, publicKeyPath }) };
 }
 
+function instantOf(flags: ToolFlags): number | undefined {
+  const text = flags.string('at');
+  if (text === undefined) return undefined;
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : /^\d{4}-\d\d-\d\dT/.test(text) ? Date.parse(text) : NaN;
+  if (!Number.isFinite(ms)) throw new UsageError(`-at ${JSON.stringify(text)} is not a time: give RFC 3339 (2026-11-22T14:29:42Z) or Unix seconds`);
+  return ms;
+}
+
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';
   stream.setEncoding('utf8');
@@ -138,8 +147,9 @@ export const verifyToken: ToolCommand = {
   name: 'verify-token',
   usage: USAGE,
   async run(line, io) {
-    const flags = new ToolFlags(line, ['pub', 'aud', 'iss', 'kid', 'max-skew', 'max-ttl', 'config', 'verifier']);
+    const flags = new ToolFlags(line, ['pub', 'aud', 'iss', 'kid', 'max-skew', 'max-ttl', 'config', 'verifier', 'at']);
     if (!flags.has('config') && flags.has('verifier')) throw new UsageError('-verifier needs -config');
+    const atMs = instantOf(flags);
     const token = await readTokenArgument(flags, io);
     const parsed = parseToken(token);
     const verification = flags.has('config') ? fromConfig(flags) : await fromFlags(flags, parsed?.header.kid);
@@ -150,7 +160,7 @@ export const verifyToken: ToolCommand = {
       keyServer: verification.keyServer,
       nonceStore: new VoidNonceStore(silentLogger),
       claimsVerifiers: (verification.verifierConfig?.claimsVerifiers ?? []).map(createClaimsVerifier),
-      clock: systemClock,
+      clock: atMs === undefined ? systemClock : () => atMs,
     });
     try {
       if (parsed) io.stdout(`${JSON.stringify({ header: parsed.header, claims: parsed.claims }, null, 2)}\n`);

@@ -42,7 +42,8 @@ function originOf(audience: string): string | undefined {
 }
 
 function matchesAudience(aud: unknown, expected: string): boolean {
-  if (typeof aud === 'string') return originOf(aud) === expected;
+  // Fast path: signers write the origin itself; only other forms need URL parsing.
+  if (typeof aud === 'string') return aud === expected || originOf(aud) === expected;
   return Array.isArray(aud) && aud.some((item) => typeof item === 'string' && originOf(item) === expected);
 }
 

@@ -1,0 +1,198 @@
+// HTTPS through the signer: CONNECT tunnels intercepted with a MITM CA, signed, and sent on to a TLS
+// verifier the signer trusts through trusted_certificates; and the CONNECT requests it must refuse.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { promisify } from 'node:util';
+import { createLogger } from '../../src/observability/logger';
+import { generateCertificateAuthority } from '../../src/proxy/mitm/CertificateAuthority';
+import { tempDir } from '../support/cli';
+import { decodedBearer } from '../support/decodedBearer';
+import { freePort } from '../support/freePort';
+import type { Answer } from '../support/httpRequest';
+import { interopFile } from '../support/interop';
+import { startProxies } from '../support/startProxies';
+import { PRESHARED_KEY_SERVER } from '../support/startVerifier';
+import { TestUpstream } from '../support/testUpstream';
+import { tlsCertificate, type TlsFiles } from '../support/tlsCertificate';
+
+const PRESHARED_PRIVATE_KEY = `{type: preshared, options: {key_id: mykey, private_key_path: ${interopFile('mykey.key')}}}`;
+
+let dir: string;
+let caFile: string;
+let caKeyFile: string;
+let verifierTls: TlsFiles;
+
+beforeAll(async () => {
+  dir = tempDir();
+  const [ca, files] = await Promise.all([generateCertificateAuthority({ commonName: 'Signer test MITM CA', days: 1 }), tlsCertificate(dir)]);
+  caFile = path.join(dir, 'ca.crt');
+  caKeyFile = path.join(dir, 'ca.key');
+  fs.writeFileSync(caFile, ca.certPem);
+  fs.writeFileSync(caKeyFile, ca.keyPem, { mode: 0o600 });
+  verifierTls = files;
+});
+
+const running: { stop(): Promise<void> }[] = [];
+afterEach(async () => {
+  while (running.length) await running.pop()!.stop();
+});
+
+interface TlsChain {
+  signerPort: number;
+  verifierPort: number;
+  upstream: TestUpstream;
+}
+
+/** Signer (with the MITM CA unless `mitm` is false) → TLS verifier → upstream. */
+async function tlsChain(options: { mitm?: boolean; logger?: ReturnType<typeof createLogger> } = {}): Promise<TlsChain> {
+  const upstream = new TestUpstream();
+  const upstreamUrl = await upstream.listen();
+  running.push({ stop: () => upstream.close() });
+  const [signerPort, verifierPort] = [await freePort(), await freePort()];
+  const ca = options.mitm === false ? '' : `    ca_key_file: ${caKeyFile}\n    ca_crt_file: ${caFile}\n`;
+  const proxies = await startProxies(
+    `jwtproxy:
+  signer_proxy:
+    listen_addr: 127.0.0.1:${signerPort}
+${ca}    trusted_certificates: [${verifierTls.crtFile}]
+    signer:
+      private_key: ${PRESHARED_PRIVATE_KEY}
+  verifier_proxies:
+  - listen_addr: 127.0.0.1:${verifierPort}
+    key_file: ${verifierTls.keyFile}
+    crt_file: ${verifierTls.crtFile}
+    verifier:
+      upstream: ${upstreamUrl}
+      audience: https://127.0.0.1:${verifierPort}/
+      key_server: ${PRESHARED_KEY_SERVER}
+`,
+    { logger: options.logger },
+  );
+  running.push(proxies);
+  return { signerPort, verifierPort, upstream };
+}
+
+/** CONNECTs through the signer, then sends one HTTPS request in the tunnel, trusting only the MITM CA. */
+function throughTunnel(signerPort: number, targetPort: number, request: { path: string; headers?: http.OutgoingHttpHeaders }): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const connect = http.request({ host: '127.0.0.1', port: signerPort, method: 'CONNECT', path: `127.0.0.1:${targetPort}`, agent: false });
+    connect.on('error', reject);
+    connect.once('connect', (response, tunnel) => {
+      if (response.statusCode !== 200) {
+        tunnel.destroy();
+        return reject(new Error(`CONNECT answered ${response.statusCode}`));
+      }
+      const ca = fs.readFileSync(caFile);
+      const inner = https.request(
+        {
+          host: '127.0.0.1',
+          port: targetPort,
+          path: request.path,
+          headers: request.headers,
+          createConnection: () => tls.connect({ socket: tunnel, host: '127.0.0.1', ca }),
+        },
+        (answer) => {
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+          answer.on('end', () => {
+            tunnel.destroy();
+            resolve({ status: answer.statusCode!, headers: answer.headers, body: Buffer.concat(chunks).toString() });
+          });
+        },
+      );
+      inner.on('error', reject);
+      inner.end();
+    });
+    connect.end();
+  });
+}
+
+/** Sends `text` on a new connection and reads one answer: its head, and a body of Content-Length bytes. */
+function rawExchange(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+    let received = '';
+    const complete = () => {
+      const end = received.indexOf('\r\n\r\n');
+      if (end < 0) return false;
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(received.slice(0, end))?.[1] ?? 0);
+      return Buffer.byteLength(received.slice(end + 4)) >= length;
+    };
+    socket.on('data', (data) => {
+      received += data.toString();
+      if (complete()) socket.destroy();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(received));
+  });
+}
+
+describe('HTTPS through a CONNECT tunnel', () => {
+  test('a request in the tunnel is signed and passes the TLS verifier to the upstream', async () => {
+    const { signerPort, verifierPort, upstream } = await tlsChain();
+    const answer = await throughTunnel(signerPort, verifierPort, { path: '/secure/x?y=1' });
+    expect(answer).toMatchObject({ status: 200, body: 'ok' });
+    expect(upstream.last.url).toBe('/secure/x?y=1');
+    expect(upstream.last.headers['x-forwarded-proto']).toBe('https');
+  });
+
+  test('aud is https:// and the CONNECT target', async () => {
+    const { signerPort, verifierPort, upstream } = await tlsChain();
+    await throughTunnel(signerPort, verifierPort, { path: '/x' });
+    const { header, payload } = decodedBearer(upstream.last.headers.authorization);
+    expect(header).toEqual({ alg: 'RS256', kid: 'mykey', typ: 'JWT' });
+    expect(payload.aud).toBe(`https://127.0.0.1:${verifierPort}`);
+  });
+
+  test('curl through the signer as its HTTPS proxy, trusting the MITM CA, gets 200', async () => {
+    const { signerPort, verifierPort } = await tlsChain();
+    // Asynchronous: the signer answering curl runs in this process.
+    const { stdout } = await promisify(execFile)(
+      'curl',
+      ['--silent', '--show-error', '--proxy', `http://127.0.0.1:${signerPort}`, '--noproxy', '', '--cacert', caFile, '--write-out', '\n%{http_code}', `https://127.0.0.1:${verifierPort}/x`],
+      { env: { PATH: process.env.PATH } },
+    );
+    expect(stdout).toBe('ok\n200');
+  });
+});
+
+describe('CONNECT hardening', () => {
+  test('a target with a path-traversal host is refused with 400', async () => {
+    const { signerPort } = await tlsChain();
+    const answer = await rawExchange(signerPort, 'CONNECT ../../x:443 HTTP/1.1\r\nhost: ../../x:443\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1.1 400 [^]*\r\n\r\njwtproxy: invalid CONNECT target/);
+  });
+
+  test.each([
+    ['port 0', '127.0.0.1:0'],
+    ['port 99999', '127.0.0.1:99999'],
+    ['no port', '127.0.0.1'],
+  ])('a target with %s is refused with 400', async (_name, target) => {
+    const { signerPort } = await tlsChain();
+    const answer = await rawExchange(signerPort, `CONNECT ${target} HTTP/1.1\r\nhost: ${target}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1.1 400 [^]*\r\n\r\njwtproxy: invalid CONNECT target/);
+  });
+
+  test('a request in the tunnel whose Host is not the CONNECT target is refused with 421', async () => {
+    const { signerPort, verifierPort, upstream } = await tlsChain();
+    const answer = await throughTunnel(signerPort, verifierPort, { path: '/x', headers: { host: 'elsewhere.example' } });
+    expect(answer.status).toBe(421);
+    expect(answer.body).toContain(`127.0.0.1:${verifierPort}`);
+    expect(upstream.received).toHaveLength(0);
+  });
+
+  test('a signer without a CA answers CONNECT with 405 and warns at start', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('warn', { write: (line: string) => lines.push(line) });
+    const { signerPort, verifierPort } = await tlsChain({ mitm: false, logger });
+    const warnings = lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 40);
+    expect(warnings).toEqual([expect.objectContaining({ msg: expect.stringContaining('no MITM CA configured') })]);
+    const answer = await rawExchange(signerPort, `CONNECT 127.0.0.1:${verifierPort} HTTP/1.1\r\nhost: 127.0.0.1:${verifierPort}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1.1 405 /);
+  });
+});
