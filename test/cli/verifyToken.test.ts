@@ -26,6 +26,11 @@ async function mint(...args: string[]): Promise<string> {
 
 const verify = (...args: string[]) => runTool(['verify-token', '-pub', PUB, '-aud', AUDIENCE, ...args]);
 
+const reason = async (args: string[]) => {
+  const run = await runTool(['verify-token', ...args]);
+  return { code: run.code, verdict: run.stdout.trimEnd().split('\n').pop() };
+};
+
 /** The JSON document before the last line, and the last line. */
 function output(stdout: string): { decoded: unknown; verdict: string } {
   const lines = stdout.trimEnd().split('\n');
@@ -64,6 +69,135 @@ test('a minted token is valid: its header and claims are printed as JSON, then "
 });
 
 test('"-" reads the token from standard input', async () => {
-  const run = await verify('-', { toString: () => '-' } as never).catch(() => undefined);
-  expect(run).toBeUndefined();
+  const run = await runTool(['verify-token', '-pub', PUB, '-aud', AUDIENCE, '-'], { stdin: `${await mint()}\n` });
+  expect(run.code).toBe(0);
+  expect(output(run.stdout).verdict).toBe('valid');
+});
+
+test('a tampered token is refused with "Invalid JWT signature", exit 1', async () => {
+  const [header, , signature] = (await mint()).split('.');
+  const forged = Buffer.from(JSON.stringify({ ...parseToken(await mint())!.claims, iss: 'jwtproxy', sub: 'admin' })).toString('base64url');
+  expect(await reason(['-pub', PUB, '-aud', AUDIENCE, `${header}.${forged}.${signature}`])).toEqual({ code: 1, verdict: 'Invalid JWT signature' });
+});
+
+test('a token for another audience is refused with the Go reason', async () => {
+  const token = await mint();
+  expect(await reason(['-pub', PUB, '-aud', 'http://127.0.0.1:9999', token])).toEqual({ code: 1, verdict: "Missing or invalid 'aud' claim" });
+});
+
+test('an expired token is refused with the Go reason', async () => {
+  const token = await mint('-claim', 'exp=1000');
+  expect(await reason(['-pub', PUB, '-aud', AUDIENCE, token])).toEqual({ code: 1, verdict: "Missing or invalid 'exp' claim" });
+});
+
+test('-max-ttl is enforced as the verifier does', async () => {
+  const token = await mint('-ttl', '10m');
+  expect(await reason(['-pub', PUB, '-aud', AUDIENCE, token])).toEqual({ code: 1, verdict: "Invalid 'exp' claim (too long)" });
+  expect(await reason(['-pub', PUB, '-aud', AUDIENCE, '-max-ttl', '10m', token])).toEqual({ code: 0, verdict: 'valid' });
+});
+
+test('a kid other than -kid gets the preshared key server reason, the detail on stderr', async () => {
+  const run = await verify('-kid', 'otherkey', await mint());
+  expect(run.code).toBe(1);
+  expect(run.stdout.trimEnd().split('\n').pop()).toBe('Unexpected key server error');
+  expect(run.stderr).toContain('kid "mykey" is unknown');
+});
+
+test('garbage is refused with "Could not parse JWT" and nothing decoded', async () => {
+  const run = await verify('not.a.jwt');
+  expect([run.code, run.stdout]).toEqual([1, 'Could not parse JWT\n']);
+});
+
+test('a JWK public key from generate-key verifies the tokens of its private key', async () => {
+  const keyFile = path.join(directory, 'jwk.key');
+  const publicFile = path.join(directory, 'jwk.pub');
+  await runTool(['generate-key', '-out', keyFile, '-pub', publicFile, '-format', 'jwk', '-algorithm', 'EdDSA']);
+  const token = (await runTool(['mint-token', '-key', keyFile, '-aud', AUDIENCE])).stdout.trim();
+  expect(await reason(['-pub', publicFile, '-aud', AUDIENCE, token])).toEqual({ code: 0, verdict: 'valid' });
+  expect(await reason(['-pub', PUB, '-aud', AUDIENCE, token])).toEqual({ code: 1, verdict: 'Invalid JWT signature' });
+});
+
+// The captures of the Go verifier that do not depend on earlier requests (replays, nonce burn).
+const STATEFUL = ['replayed_jti', 'nonce_burn_then_genuine', 'used_jti_bad_sig_go_signer', 'basic_auth_any_user'];
+const GO_CASES = verifierCases().filter((entry) => entry.tokenFile && !STATEFUL.includes(entry.name));
+
+describe('with -config and -at the capture time, gives the Go verifier its answers', () => {
+  let config: string;
+  beforeAll(async () => {
+    config = await writeConfig('interop.yaml');
+  });
+
+  test.concurrent.each(GO_CASES.map((entry) => [entry.name, entry] as const))('%s', async (_name, entry) => {
+    const token = readInterop(entry.tokenFile!).trim();
+    // That row was captured a moment after its token's exp, later than the others.
+    const atSeconds = entry.name === 'expired_go_signer' ? (parseToken(token)!.claims.exp as number) + 1 : CAPTURE_CLOCK_MS / 1000;
+    const expected = entry.status === 200 ? 'valid' : entry.body.replace('jwtproxy: unable to verify request: ', '');
+    expect(await reason(['-config', config, '-at', String(atSeconds), token])).toEqual({ code: entry.status === 200 ? 0 : 1, verdict: expected });
+  });
+});
+
+test('-config applies the verifier\'s claims verifiers', async () => {
+  const config = await writeConfig('claims.yaml', '      claims_verifiers:\n      - {type: static, options: {iss: someone-else}}\n');
+  expect(await reason(['-config', config, await mint()])).toEqual({ code: 1, verdict: 'Error verifying claims: Claim did not have the required value: iss' });
+});
+
+test('-config needs -verifier when the file has several verifiers', async () => {
+  const second = `  - listen_addr: 127.0.0.1:0
+    verifier:
+      upstream: http://127.0.0.1:18081/
+      audience: http://other.example/
+      key_server:
+        type: preshared
+        options: {issuer: jwtproxy, key_id: mykey, public_key_path: ${PUB}}
+`;
+  const config = await writeConfig('two.yaml', '', second);
+  const token = await mint();
+  const [ambiguous, first, other] = await Promise.all([
+    runTool(['verify-token', '-config', config, token]),
+    reason(['-config', config, '-verifier', '0', token]),
+    reason(['-config', config, '-verifier', '1', token]),
+  ]);
+  expect(ambiguous.code).toBe(2);
+  expect(ambiguous.stderr).toContain('has 2 verifier proxies: choose one with -verifier 0 to 1');
+  expect(first).toEqual({ code: 0, verdict: 'valid' });
+  expect(other).toEqual({ code: 1, verdict: "Missing or invalid 'aud' claim" });
+});
+
+test('-config with a keyregistry key server is refused: verification is offline', async () => {
+  const file = path.join(directory, 'registry.yaml');
+  await fs.writeFile(
+    file,
+    `jwtproxy:
+  signer_proxy: {enabled: false}
+  verifier_proxies:
+  - verifier:
+      upstream: http://127.0.0.1:18081/
+      audience: ${AUDIENCE}
+      key_server: {type: keyregistry, options: {registry: http://127.0.0.1:1/}}
+`,
+  );
+  const run = await runTool(['verify-token', '-config', file, await mint()]);
+  expect(run.code).toBe(1);
+  expect(run.stderr).toContain('verifier_proxies[0] uses a keyregistry key server');
+});
+
+test('bad input is a usage error with exit code 2', async () => {
+  const token = await mint();
+  const config = await writeConfig('usage.yaml');
+  const runs = await Promise.all([
+    runTool(['verify-token', '-pub', PUB, '-aud', AUDIENCE]),
+    runTool(['verify-token', '-pub', PUB, token]),
+    runTool(['verify-token', '-pub', PUB, '-aud', AUDIENCE, '-at', 'yesterday', token]),
+    runTool(['verify-token', '-config', config, '-pub', PUB, token]),
+    runTool(['verify-token', '-pub', PUB, '-aud', AUDIENCE, token, 'extra']),
+  ]);
+  expect(runs.map((run) => run.code)).toEqual([2, 2, 2, 2, 2]);
+  expect(runs.map((run) => run.stderr.split('\n')[0])).toEqual([
+    'jwtproxy verify-token: the token is missing: give it as the last argument, or - to read it from standard input',
+    "jwtproxy verify-token: -aud is required (the verifier's audience URL)",
+    'jwtproxy verify-token: -at "yesterday" is not a time: give RFC 3339 (2026-11-22T14:29:42Z) or Unix seconds',
+    "jwtproxy verify-token: -pub cannot be used with -config: the key comes from the verifier's key_server",
+    'jwtproxy verify-token: unexpected argument "extra"',
+  ]);
+  expect(runs[0].stderr).toContain('usage: jwtproxy verify-token');
 });
