@@ -1,5 +1,4 @@
 // jwtproxy command line: `jwtproxy -config FILE [-log-level LEVEL]`, `-check`, and tool subcommands.
-import { runProxies } from '../src/app/runProxies';
 import { parseArgs, UsageError, type CommandLine } from '../src/cli/parseArgs';
 import { runToolCommand, TOOL_SYNOPSES } from '../src/cli/runToolCommand';
 import { ConfigError } from '../src/config/ConfigError';
@@ -10,6 +9,7 @@ import { createLogger } from '../src/observability/logger';
 const USAGE = `Usage: jwtproxy -config FILE [-log-level debug|info|warn|error|fatal|panic]
        jwtproxy -config FILE -check          validate the configuration and exit
        jwtproxy check -config FILE           the same
+       jwtproxy demo                         registry, signer, verifier and upstream on loopback
 
 Runs the signer proxy, the verifier proxies and the key registry that FILE enables.
 Flags take one dash or two (-config, --config, --config=FILE).
@@ -47,8 +47,11 @@ async function main(argv: string[]): Promise<number> {
     stderr: (text) => process.stderr.write(text),
   });
   if (toolExitCode !== undefined) return toolExitCode;
+  // The proxies' modules (undici, ioredis…) load only when serving: the tools start faster.
+  if (line.command === 'demo') return (await import('../src/demo/demoCommand')).runDemoCommand(line.logLevel);
   if (line.command !== undefined) throw new UsageError(`unknown command ${JSON.stringify(line.command)}\n${USAGE}`);
   const logger = createLogger(line.logLevel ?? 'info');
+  const { runProxies } = await import('../src/app/runProxies');
   return runProxies(loadConfig(line), logger);
 }
 

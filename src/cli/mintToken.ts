@@ -1,8 +1,8 @@
-// `jwtproxy mint-token`: a token exactly as the signer proxy would attach it (same claims, same jti
-// alphabet, claims serialised in Go's sorted order), for testing a verifier by hand.
-import { randomBytes } from 'node:crypto';
+// `jwtproxy mint-token`: a token exactly as the signer proxy would attach it (its claims, its jti
+// alphabet, Go's sorted claim order), for testing a verifier by hand.
 import { readFile } from 'node:fs/promises';
-import { signToken, type Claims } from '../jwt/token';
+import { randomNonce, signerClaims } from '../jwt/signerClaims';
+import { signToken } from '../jwt/token';
 import { keyThumbprint } from '../keys/keyThumbprint';
 import { loadPrivateKeyPem } from '../keys/PresharedPrivateKey';
 import type { SigningKey } from '../keys/PrivateKeySource';
@@ -22,13 +22,6 @@ const USAGE = `usage: jwtproxy mint-token -key key.pem -aud URL [-kid KID] [-iss
   -nonce-length N    the jti's length (default 32)
   -claim name=value  an extra claim, repeatable; a value that is JSON (5, true, ["a"], {"k":1}, "5") is
                      taken as JSON, anything else as a string. It may replace a registered claim (e.g. exp)`;
-
-// The signer's jti alphabet, [A-Za-z0-9+/]; 64 characters, so masking a random byte keeps them equally likely.
-const NONCE_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/';
-
-function nonce(length: number): string {
-  return Array.from(randomBytes(length), (byte) => NONCE_ALPHABET[byte & 63]).join('');
-}
 
 function parseClaim(text: string): [string, unknown] {
   const equals = text.indexOf('=');
@@ -78,19 +71,11 @@ export const mintToken: ToolCommand = {
     const extraClaims = flags.list('claim').map(parseClaim);
     const signing = await readSigningKey(keyFile, flags.string('kid'));
 
-    const now = Date.now();
-    const claims: Claims = {
-      aud: audience,
-      exp: Math.floor((now + ttlMs) / 1000),
-      iat: Math.floor(now / 1000),
-      iss: issuer,
-      jti: nonce(nonceLength),
-      nbf: Math.floor((now - maxSkewMs) / 1000),
-    };
+    const times = { nowMs: Date.now(), expirationTimeMs: ttlMs, maxSkewMs };
+    const claims = signerClaims(issuer, audience, randomNonce(nonceLength), times, Object.fromEntries(extraClaims));
+    // Unlike the signer's static claims, -claim may replace a registered one, to mint a bad token on purpose.
     for (const [name, value] of extraClaims) claims[name] = value;
-    // Go marshals the claims map with its keys sorted: the same bytes for the same claims.
-    const sorted = Object.fromEntries(Object.entries(claims).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    io.stdout(`${await signToken(signing.algorithm, signing.key, signing.keyId, sorted)}\n`);
+    io.stdout(`${await signToken(signing.algorithm, signing.key, signing.keyId, claims)}\n`);
     return 0;
   },
 };

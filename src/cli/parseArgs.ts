@@ -1,4 +1,4 @@
-// Go-style flags (`-config x`, `--config=x`, `-log-level debug`) and an optional subcommand.
+// Go-style flags (`-config x`, `--config=x`, `-log-level debug`), an optional subcommand; "--" ends the flags.
 import { LOG_LEVELS, type LogLevel } from '../observability/logger';
 
 export interface CommandLine {

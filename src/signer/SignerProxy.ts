@@ -57,7 +57,7 @@ export class SignerProxy {
     this.signer = new TokenSigner(config.signer, deps.keys, deps.clock);
     const ca = config.trustedCertificates.length ? config.trustedCertificates.map((file) => fs.readFileSync(file, 'utf8')) : undefined;
     this.agent = new Agent({ connect: { ca, rejectUnauthorized: !config.insecureSkipVerify }, keepAliveTimeout: 30_000 });
-    this.consumedHeaders = new Set(['authorization', CLIENT_AUTHORIZATION_HEADER, ...Object.values(config.signer.headerClaims)]);
+    this.consumedHeaders = new Set(['host', 'authorization', CLIENT_AUTHORIZATION_HEADER, ...Object.values(config.signer.headerClaims)]);
     this.server = createServer(config.tls, (req, res) => this.handleRequest(req, res));
     this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
@@ -102,7 +102,7 @@ export class SignerProxy {
       if (!hostHeaderMatchesTarget(req.headers.host, tunnel)) {
         return { status: 421, body: `jwtproxy: the Host header does not match the CONNECT target ${tunnel.authority}` };
       }
-      return { origin: `https://${tunnel.authority}`, audience: tunnel.origin, path: req.url };
+      return { origin: `https://${tunnel.authority}`, audience: tunnel.origin, host: req.headers.host ?? tunnel.authority, path: req.url };
     }
     if (req.url?.startsWith('/')) return { status: 500, body: ORIGIN_FORM_REFUSAL };
     return parseProxyTarget(req.url ?? '') ?? { status: 400, body: 'jwtproxy: the request target is not an http:// or https:// URL' };
@@ -129,7 +129,7 @@ export class SignerProxy {
       return { status: 502, body: `jwtproxy: unable to sign request: ${error.message}` };
     }
     const headers = forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.consumedHeaders);
-    headers.push('authorization', `Bearer ${token}`);
+    headers.push('host', target.host, 'authorization', `Bearer ${token}`);
     const clientAuthorization = req.headers.authorization;
     if (clientAuthorization) headers.push(CLIENT_AUTHORIZATION_HEADER, clientAuthorization);
     return { origin: target.origin, path: target.path, headers };

@@ -7,6 +7,8 @@ export interface ProxyTarget {
   origin: string;
   /** scheme://host[:port] as written: the token's `aud`. */
   audience: string;
+  /** The Host header sent on: the URI's authority, whatever Host the client wrote (RFC 9112 §3.2.2). */
+  host: string;
   /** Origin-form path and query sent upstream. */
   path: string;
 }
@@ -29,5 +31,5 @@ export function parseProxyTarget(requestTarget: string): ProxyTarget | undefined
   }
   const rest = match[3];
   const path = rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest;
-  return { origin: url.origin, audience: `${scheme}://${authority}`, path };
+  return { origin: url.origin, audience: `${scheme}://${authority}`, host: authority, path };
 }

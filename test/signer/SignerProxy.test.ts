@@ -117,6 +117,12 @@ describe('plain HTTP through the chain', () => {
     expect(crypto.verify('sha256', token.signingInput, publicKey, token.signature)).toBe(true);
   });
 
+  test('the Host sent on is the authority of the absolute URI, whatever Host the client wrote (RFC 9112 §3.2.2)', async () => {
+    const { signerUrl, verifierOrigin, upstream } = await chain();
+    await proxyRequest(signerUrl, `${verifierOrigin}/x`, { headers: { host: 'elsewhere.example' } });
+    expect(upstream.last.headers.host).toBe(new URL(verifierOrigin).host);
+  });
+
   test('every request gets a token with a new jti', async () => {
     const { signerUrl, verifierOrigin, upstream } = await chain();
     for (let i = 0; i < 3; i++) expect((await proxyRequest(signerUrl, `${verifierOrigin}/x`)).status).toBe(200);

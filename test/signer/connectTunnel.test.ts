@@ -1,6 +1,7 @@
 // HTTPS through the signer: CONNECT tunnels intercepted with a MITM CA, signed, and sent on to a TLS
 // verifier the signer trusts through trusted_certificates; and the CONNECT requests it must refuse.
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -12,9 +13,11 @@ import { createLogger } from '../../src/observability/logger';
 import { generateCertificateAuthority } from '../../src/proxy/mitm/CertificateAuthority';
 import { tempDir } from '../support/cli';
 import { decodedBearer } from '../support/decodedBearer';
+import { exchangeOn } from '../support/exchangeOn';
 import { freePort } from '../support/freePort';
 import type { Answer } from '../support/httpRequest';
 import { interopFile } from '../support/interop';
+import { proxyRequest } from '../support/proxyRequest';
 import { startProxies } from '../support/startProxies';
 import { PRESHARED_KEY_SERVER } from '../support/startVerifier';
 import { TestUpstream } from '../support/testUpstream';
@@ -49,7 +52,7 @@ interface TlsChain {
 }
 
 /** Signer (with the MITM CA unless `mitm` is false) → TLS verifier → upstream. */
-async function tlsChain(options: { mitm?: boolean; logger?: ReturnType<typeof createLogger> } = {}): Promise<TlsChain> {
+async function tlsChain(options: { mitm?: boolean; trusted?: boolean; logger?: ReturnType<typeof createLogger> } = {}): Promise<TlsChain> {
   const upstream = new TestUpstream();
   const upstreamUrl = await upstream.listen();
   running.push({ stop: () => upstream.close() });
@@ -59,7 +62,7 @@ async function tlsChain(options: { mitm?: boolean; logger?: ReturnType<typeof cr
     `jwtproxy:
   signer_proxy:
     listen_addr: 127.0.0.1:${signerPort}
-${ca}    trusted_certificates: [${verifierTls.crtFile}]
+${ca}    trusted_certificates: [${options.trusted === false ? '' : verifierTls.crtFile}]
     signer:
       private_key: ${PRESHARED_PRIVATE_KEY}
   verifier_proxies:
@@ -77,8 +80,8 @@ ${ca}    trusted_certificates: [${verifierTls.crtFile}]
   return { signerPort, verifierPort, upstream };
 }
 
-/** CONNECTs through the signer, then sends one HTTPS request in the tunnel, trusting only the MITM CA. */
-function throughTunnel(signerPort: number, targetPort: number, request: { path: string; headers?: http.OutgoingHttpHeaders }): Promise<Answer> {
+/** Opens a CONNECT tunnel through the signer and a TLS session in it that trusts only the MITM CA. */
+function openTunnel(signerPort: number, targetPort: number): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const connect = http.request({ host: '127.0.0.1', port: signerPort, method: 'CONNECT', path: `127.0.0.1:${targetPort}`, agent: false });
     connect.on('error', reject);
@@ -87,49 +90,39 @@ function throughTunnel(signerPort: number, targetPort: number, request: { path: 
         tunnel.destroy();
         return reject(new Error(`CONNECT answered ${response.statusCode}`));
       }
-      const ca = fs.readFileSync(caFile);
-      const inner = https.request(
-        {
-          host: '127.0.0.1',
-          port: targetPort,
-          path: request.path,
-          headers: request.headers,
-          createConnection: () => tls.connect({ socket: tunnel, host: '127.0.0.1', ca }),
-        },
-        (answer) => {
-          const chunks: Buffer[] = [];
-          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-          answer.on('end', () => {
-            tunnel.destroy();
-            resolve({ status: answer.statusCode!, headers: answer.headers, body: Buffer.concat(chunks).toString() });
-          });
-        },
-      );
-      inner.on('error', reject);
-      inner.end();
+      const secure = tls.connect({ socket: tunnel, host: '127.0.0.1', ca: fs.readFileSync(caFile) }, () => resolve(secure));
+      secure.on('error', reject);
     });
     connect.end();
   });
 }
 
-/** Sends `text` on a new connection and reads one answer: its head, and a body of Content-Length bytes. */
-function rawExchange(port: number, text: string): Promise<string> {
+/** CONNECTs through the signer, then sends one HTTPS request in the tunnel. */
+async function throughTunnel(signerPort: number, targetPort: number, request: { path: string; headers?: http.OutgoingHttpHeaders }): Promise<Answer> {
+  const tunnel = await openTunnel(signerPort, targetPort);
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
-    let received = '';
-    const complete = () => {
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return false;
-      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(received.slice(0, end))?.[1] ?? 0);
-      return Buffer.byteLength(received.slice(end + 4)) >= length;
-    };
-    socket.on('data', (data) => {
-      received += data.toString();
-      if (complete()) socket.destroy();
+    const inner = https.request({ host: '127.0.0.1', port: targetPort, path: request.path, headers: request.headers, createConnection: () => tunnel }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        tunnel.destroy();
+        resolve({ status: answer.statusCode!, headers: answer.headers, body: Buffer.concat(chunks).toString() });
+      });
     });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(received));
+    inner.on('error', reject);
+    inner.end();
   });
+}
+
+/** Sends `text` on a new connection and reads one answer. */
+async function rawExchange(port: number, text: string): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  try {
+    return await exchangeOn(socket, text);
+  } finally {
+    socket.destroy();
+  }
 }
 
 describe('HTTPS through a CONNECT tunnel', () => {
@@ -158,6 +151,33 @@ describe('HTTPS through a CONNECT tunnel', () => {
       { env: { PATH: process.env.PATH } },
     );
     expect(stdout).toBe('ok\n200');
+  });
+
+  test('each request of a kept-alive tunnel gets a token of its own', async () => {
+    const { signerPort, verifierPort, upstream } = await tlsChain();
+    const tunnel = await openTunnel(signerPort, verifierPort);
+    const request = (path: string) => `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1:${verifierPort}\r\n\r\n`;
+    expect(await exchangeOn(tunnel, request('/first'))).toMatch(/^HTTP\/1.1 200 /);
+    expect(await exchangeOn(tunnel, request('/second'))).toMatch(/^HTTP\/1.1 200 /);
+    tunnel.destroy();
+    expect(upstream.received.map((received) => received.url)).toEqual(['/first', '/second']);
+    const jtis = upstream.received.map((received) => decodedBearer(received.headers.authorization).payload.jti);
+    expect(jtis[0]).not.toBe(jtis[1]);
+  });
+
+  test('an absolute https:// URI sent as plain HTTP is forwarded over TLS, with aud https://', async () => {
+    const { signerPort, verifierPort, upstream } = await tlsChain();
+    const answer = await proxyRequest(`http://127.0.0.1:${signerPort}`, `https://127.0.0.1:${verifierPort}/plain-to-tls`);
+    expect(answer).toMatchObject({ status: 200, body: 'ok' });
+    expect(decodedBearer(upstream.last.headers.authorization).payload.aud).toBe(`https://127.0.0.1:${verifierPort}`);
+  });
+
+  test('a verifier certificate outside trusted_certificates is refused with 502', async () => {
+    const { signerPort, verifierPort, upstream } = await tlsChain({ trusted: false });
+    const answer = await throughTunnel(signerPort, verifierPort, { path: '/x' });
+    expect(answer.status).toBe(502);
+    expect(answer.body).toMatch(/^jwtproxy: upstream unavailable: /);
+    expect(upstream.received).toHaveLength(0);
   });
 });
 
