@@ -14,7 +14,10 @@ const DURATION = process.env.BENCH_DURATION ?? '10s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const THREADS = 2;
 const WORKERS = Number(process.env.BENCH_WORKERS ?? os.availableParallelism());
-const TOKENS = Number(process.env.BENCH_TOKENS ?? 260_000);
+// In the chain the signer's thread pool needs the cores: one process each measured best.
+const SIGNER_WORKERS = Number(process.env.BENCH_SIGNER_WORKERS ?? 1);
+const CHAIN_VERIFIER_WORKERS = Number(process.env.BENCH_CHAIN_VERIFIER_WORKERS ?? 1);
+const TOKENS = Number(process.env.BENCH_TOKENS ?? 300_000);
 const ROOT = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'jwtproxy-bench-'));
 const children: ChildProcess[] = [];
@@ -109,10 +112,10 @@ async function writeTokens(file: string, audience: string, privateKey: crypto.Ke
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
-function wrk(name: string, url: string, script?: string, tokens?: string): Result {
+function wrk(name: string, url: string, script?: string, env: NodeJS.ProcessEnv = {}): Result {
   const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', DURATION, '--latency'];
   if (script) args.push('-s', script);
-  const output = execFileSync('wrk', [...args, url], { env: { ...process.env, TOKENS: tokens ?? '', THREADS: String(THREADS) }, encoding: 'utf8' });
+  const output = execFileSync('wrk', [...args, url], { env: { ...process.env, THREADS: String(THREADS), ...env }, encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(output);
   const p99Ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2] as 'us' | 'ms' | 's'] : NaN;
@@ -120,12 +123,38 @@ function wrk(name: string, url: string, script?: string, tokens?: string): Resul
   return { name, rps, p99Ms, errors };
 }
 
-async function startVerifier(port: number, upstream: string, publicKeyFile: string, nonceStorage: string): Promise<{ url: string; child: ChildProcess }> {
-  const config = path.join(work, `verifier-${port}.yaml`);
-  fs.writeFileSync(
-    config,
+/** CPU seconds used so far by a process and its children (the cluster workers). */
+function cpuSeconds(pid: number): number {
+  const ticksPerSecond = 100;
+  let total = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[1] is the parent pid; [11] and [12] are user and system ticks.
+    if (Number(entry) === pid || Number(fields[1]) === pid) total += (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  }
+  return total;
+}
+
+async function startCli(port: number, yaml: string): Promise<{ url: string; child: ChildProcess }> {
+  const config = path.join(work, `jwtproxy-${port}.yaml`);
+  fs.writeFileSync(config, yaml);
+  const child = start(process.execPath, [path.join(ROOT, 'dist/cmd/jwtproxy.js'), '-config', config, '-log-level', 'warn']);
+  await waitForPort(port);
+  return { url: `http://127.0.0.1:${port}/`, child };
+}
+
+async function startVerifier(port: number, upstream: string, publicKeyFile: string, nonceStorage: string, issuer = 'bench', workers = WORKERS): Promise<{ url: string; child: ChildProcess }> {
+  return startCli(
+    port,
     `jwtproxy:
-  workers: ${WORKERS}
+  workers: ${workers}
   signer_proxy: {enabled: false}
   verifier_proxies:
   - listen_addr: 127.0.0.1:${port}
@@ -133,13 +162,44 @@ async function startVerifier(port: number, upstream: string, publicKeyFile: stri
       upstream: ${upstream}
       audience: http://127.0.0.1:${port}/
       max_ttl: 2h
-      key_server: {type: preshared, options: {issuer: bench, key_id: bench, public_key_path: ${publicKeyFile}}}
+      key_server: {type: preshared, options: {issuer: ${issuer}, key_id: bench, public_key_path: ${publicKeyFile}}}
       nonce_storage: ${nonceStorage}
 `,
   );
-  const child = start(process.execPath, [path.join(ROOT, 'dist/cmd/jwtproxy.js'), '-config', config, '-log-level', 'warn']);
-  await waitForPort(port);
-  return { url: `http://127.0.0.1:${port}/`, child };
+}
+
+function startSigner(port: number, privateKeyFile: string): Promise<{ url: string; child: ChildProcess }> {
+  return startCli(
+    port,
+    `jwtproxy:
+  workers: ${SIGNER_WORKERS}
+  signer_proxy:
+    listen_addr: 127.0.0.1:${port}
+    signer:
+      issuer: chain
+      private_key: {type: preshared, options: {key_id: bench, private_key_path: ${privateKeyFile}}}
+`,
+  );
+}
+
+/** wrk → signer → verifier → upstream, with the CPU each proxy used during the run. */
+async function chain(name: string, algorithm: 'rsa' | 'ec', upstream: string): Promise<Result & { signerCpu: number; verifierCpu: number }> {
+  const pair = algorithm === 'rsa' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const privateKeyFile = path.join(work, `chain-${algorithm}.key`);
+  const publicKeyFile = path.join(work, `chain-${algorithm}.pub`);
+  fs.writeFileSync(privateKeyFile, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  fs.writeFileSync(publicKeyFile, pair.publicKey.export({ type: 'spki', format: 'pem' }));
+  const verifier = await startVerifier(await freePort(), upstream, publicKeyFile, '{type: local}', 'chain', CHAIN_VERIFIER_WORKERS);
+  const signer = await startSigner(await freePort(), privateKeyFile);
+  const before = [cpuSeconds(signer.child.pid!), cpuSeconds(verifier.child.pid!)];
+  const started = Date.now();
+  const result = wrk(name, signer.url, path.join(ROOT, 'bench/chain.lua'), { TARGET: verifier.url });
+  const seconds = (Date.now() - started) / 1000;
+  const signerCpu = (cpuSeconds(signer.child.pid!) - before[0]) / seconds;
+  const verifierCpu = (cpuSeconds(verifier.child.pid!) - before[1]) / seconds;
+  await stop(signer.child);
+  await stop(verifier.child);
+  return { ...result, signerCpu, verifierCpu };
 }
 
 function row(result: Result): string {
@@ -150,11 +210,14 @@ function row(result: Result): string {
 async function main(): Promise<void> {
   if (!has('wrk')) throw new Error('wrk is not installed: apt-get install wrk');
   const upstream = await startUpstream();
+  if (process.env.BENCH_ONLY === 'chain') return runChains(upstream.url);
   const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicKeyFile = path.join(work, 'bench.pub');
   fs.writeFileSync(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
   const script = path.join(ROOT, 'bench/tokens.lua');
-  console.log(`jwtproxy bench: wrk ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} per run; ${WORKERS} proxy workers; upstream ${upstream.kind}; ${os.availableParallelism()} cores`);
+  console.log(
+    `jwtproxy bench: wrk ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} per run; verifier ${WORKERS} workers (${CHAIN_VERIFIER_WORKERS} in the chain), signer ${SIGNER_WORKERS}; upstream ${upstream.kind}; ${os.availableParallelism()} cores`,
+  );
 
   const results: Result[] = [];
   results.push(wrk('(a) upstream directly', upstream.url));
@@ -172,12 +235,12 @@ async function main(): Promise<void> {
   const passPort = await freePort();
   const pass = start(process.execPath, [path.join(ROOT, 'dist/bench/passThrough.js'), String(passPort), upstream.url, String(WORKERS)]);
   await waitForPort(passPort);
-  results.push(wrk('(b) pass-through proxy, no checks', `http://127.0.0.1:${passPort}/`, script, tokens));
+  results.push(wrk('(b) pass-through proxy, no checks', `http://127.0.0.1:${passPort}/`, script, { TOKENS: tokens }));
   console.log(row(results[1]));
   await stop(pass);
 
   const local = await startVerifier(verifierPort, upstream.url, publicKeyFile, '{type: local}');
-  results.push(wrk('(c) verifier, unique RS256, local nonces', local.url, script, tokens));
+  results.push(wrk('(c) verifier, unique RS256, local nonces', local.url, script, { TOKENS: tokens }));
   console.log(row(results[2]));
   await stop(local.child);
 
@@ -185,12 +248,20 @@ async function main(): Promise<void> {
   start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
   await waitForPort(redisPort);
   const redis = await startVerifier(verifierPort, upstream.url, publicKeyFile, `{type: redis, options: {url: "redis://127.0.0.1:${redisPort}"}}`);
-  results.push(wrk('(d) verifier, unique RS256, Redis nonces', redis.url, script, tokens));
+  results.push(wrk('(d) verifier, unique RS256, Redis nonces', redis.url, script, { TOKENS: tokens }));
   console.log(row(results[3]));
   await stop(redis.child);
 
   const [, b, c, d] = results;
   console.log(`c/b = ${(c.rps / b.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}`);
+  await runChains(upstream.url);
+}
+
+async function runChains(upstream: string): Promise<void> {
+  for (const [name, algorithm] of [['(e) chain wrk → signer → verifier, RS256', 'rsa'], ['(f) chain wrk → signer → verifier, ES256', 'ec']] as const) {
+    const result = await chain(name, algorithm, upstream);
+    console.log(`${row(result)}   CPU: signer ${result.signerCpu.toFixed(2)} cores, verifier ${result.verifierCpu.toFixed(2)} cores`);
+  }
 }
 
 main()

@@ -1,0 +1,150 @@
+// The real jwtproxy command line (dist/, as a child process) running a verifier: flags,
+// config checking, start-up failures and graceful stop. Run `npm run build` first.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runCli, tempDir, type RunningCli } from '../support/cli';
+import { cliLogLines } from '../support/cliLogLines';
+import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/freePort';
+import { bearer, httpRequest } from '../support/httpRequest';
+import { mintToken } from '../support/mintToken';
+import { runCliToExit } from '../support/runCliToExit';
+import { stopCli } from '../support/stopCli';
+import { TestUpstream } from '../support/testUpstream';
+import { within } from '../support/within';
+
+const running: RunningCli[] = [];
+const upstreams: TestUpstream[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((cli) => stopCli(cli)));
+  await Promise.all(upstreams.splice(0).map((upstream) => upstream.close()));
+});
+
+function start(yaml: string, args: string[] = []): RunningCli {
+  const cli = runCli(yaml, args);
+  running.push(cli);
+  return cli;
+}
+
+async function upstream(answer?: ConstructorParameters<typeof TestUpstream>[0]): Promise<[TestUpstream, string]> {
+  const server = new TestUpstream(answer);
+  upstreams.push(server);
+  return [server, await server.listen()];
+}
+
+/** Writes a config file and returns its path. */
+function configFile(yaml: string, dir = tempDir()): string {
+  const file = path.join(dir, 'config.yaml');
+  fs.writeFileSync(file, yaml);
+  return file;
+}
+
+const validConfig = () => cliVerifierYaml({ listen: '127.0.0.1:0', upstream: 'http://127.0.0.1:9/' });
+const PACKAGE_VERSION = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
+
+describe('command line', () => {
+  test('`-config FILE -check` exits 0 and says the file is valid', async () => {
+    const file = configFile(validConfig());
+    const result = await runCliToExit(['-config', file, '-check']);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toBe(`${file}: configuration is valid\n`);
+  });
+
+  test('`check -config FILE` exits 0 and says the file is valid', async () => {
+    const file = configFile(validConfig());
+    const result = await runCliToExit(['check', '-config', file]);
+    expect(result).toMatchObject({ code: 0, stdout: `${file}: configuration is valid\n`, stderr: '' });
+  });
+
+  test('the `--config=FILE` form is read like `-config FILE`', async () => {
+    const file = configFile(validConfig());
+    const result = await runCliToExit([`--config=${file}`, '--check']);
+    expect(result).toMatchObject({ code: 0, stdout: `${file}: configuration is valid\n` });
+  });
+
+  test('$VAR and ${VAR} in the config path are expanded from the environment', async () => {
+    const dir = tempDir();
+    configFile(validConfig(), dir);
+    const bare = await runCliToExit(['-config', '$JWTPROXY_E2E_DIR/config.yaml', '-check'], { JWTPROXY_E2E_DIR: dir });
+    const braced = await runCliToExit(['-config', '${JWTPROXY_E2E_DIR}/config.yaml', '-check'], { JWTPROXY_E2E_DIR: dir });
+    expect(bare.code).toBe(0);
+    expect(braced.code).toBe(0);
+  });
+
+  test('a malformed config exits 1 with `jwtproxy: invalid configuration: <path>: <problem>` on stderr', async () => {
+    const file = configFile(validConfig().replace('      audience:', '      max_ttl: 5 minutes\n      audience:'));
+    const result = await runCliToExit(['-config', file, '-check']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^jwtproxy: invalid configuration: jwtproxy\.verifier_proxies\[0\]\.verifier\.max_ttl: "5 minutes" is not a duration\b.*\n$/);
+  });
+
+  test('a malformed config stops the proxy from starting, with the same message', async () => {
+    const file = configFile(validConfig().replace('      audience:', '      max_ttl: 5 minutes\n      audience:'));
+    const result = await runCliToExit(['-config', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^jwtproxy: invalid configuration: jwtproxy\.verifier_proxies\[0\]\.verifier\.max_ttl: "5 minutes" is not a duration\b/);
+  });
+
+  test('a config file that cannot be read exits 1 naming the file', async () => {
+    const missing = path.join(tempDir(), 'absent.yaml');
+    const result = await runCliToExit(['-config', missing, '-check']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`jwtproxy: invalid configuration: cannot read the config file ${missing}: ENOENT\n`);
+  });
+
+  test('--help prints the usage and exits 0', async () => {
+    const result = await runCliToExit(['--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: jwtproxy -config FILE \[-log-level debug\|info\|warn\|error\|fatal\|panic\]\n/);
+    expect(result.stdout).toContain('jwtproxy check -config FILE');
+  });
+
+  test('--version prints the package version and exits 0', async () => {
+    const result = await runCliToExit(['--version']);
+    expect(result).toMatchObject({ code: 0, stdout: `jwtproxy ${PACKAGE_VERSION}\n`, stderr: '' });
+  });
+});
+
+describe('start and stop', () => {
+  test.each([1, 2])('with every proxy disabled (workers: %i) it logs "No proxy is enabled. Terminating." and exits 0', async (workers) => {
+    const yaml = `jwtproxy:\n  workers: ${workers}\n  signer_proxy: {enabled: false}\n  verifier_proxies:\n  - enabled: false\n    verifier: {upstream: http://127.0.0.1:9/, audience: ${CLI_AUDIENCE}, key_server: {type: preshared, options: {issuer: a, key_id: b, public_key_path: /nonexistent}}}\n`;
+    const cli = start(yaml);
+    expect(await within(cli.exited, 5000, 'jwtproxy exits')).toBe(0);
+    expect(cliLogLines(cli.output).map((line) => line.msg)).toEqual(['No proxy is enabled. Terminating.']);
+  });
+
+  test('a missing preshared public key file makes start-up fail with a message naming the file', async () => {
+    const keyFile = path.join(tempDir(), 'missing.pub');
+    const port = await freePort();
+    const cli = start(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: 'http://127.0.0.1:9/', publicKeyPath: keyFile }));
+    const code = await within(cli.exited, 5000, 'jwtproxy exits');
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+    const failure = cliLogLines(cli.output).find((line) => line.msg === 'failed to start');
+    expect(failure).toBeDefined();
+    expect((failure!.err as { message: string }).message).toContain(`public key file ${keyFile}: cannot be read (ENOENT)`);
+    // Nothing was left listening.
+    await expect(httpRequest(`http://127.0.0.1:${port}/`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  test('SIGTERM lets an in-flight request finish with 200, exits 0 and removes the unix socket file', async () => {
+    const [server, upstreamUrl] = await upstream((_req, res) => setTimeout(() => res.end('slow ok'), 1000));
+    const socket = path.join(tempDir(), 'verifier.sock');
+    const cli = start(cliVerifierYaml({ listen: `unix:${socket}`, upstream: upstreamUrl, shutdownTimeout: '5s' }));
+    await cli.waitFor('verifier proxy started');
+    expect(fs.statSync(socket).isSocket()).toBe(true);
+
+    let answered = false;
+    const answer = httpRequest(`unix:${socket}`, { headers: bearer(await mintToken({ audience: CLI_AUDIENCE })) }).finally(() => (answered = true));
+    await eventually(() => server.received.length === 1, 'the request reaches the upstream');
+    cli.child.kill('SIGTERM');
+    await cli.waitFor('"msg":"stopping"');
+    expect(answered).toBe(false); // still in flight while the proxy stops
+
+    expect(await answer).toMatchObject({ status: 200, body: 'slow ok' });
+    expect(await within(cli.exited, 5000, 'jwtproxy exits')).toBe(0);
+    expect(fs.existsSync(socket)).toBe(false);
+  });
+});
