@@ -12,8 +12,11 @@ export function encodeBase64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');
 }
 
-/** Padded base64url, as Go's base64.URLEncoding writes it (kids and JWK members). */
-export function encodeBase64urlPadded(data: Buffer): string {
-  const text = data.toString('base64url');
+/** Adds the "=" padding Go's base64.URLEncoding writes (kids and JWK members). */
+export function padBase64url(text: string): string {
   return text + '='.repeat((4 - (text.length % 4)) % 4);
+}
+
+export function encodeBase64urlPadded(data: Buffer): string {
+  return padBase64url(data.toString('base64url'));
 }

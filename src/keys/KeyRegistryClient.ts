@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { Agent } from 'undici';
 import type { SigningAlgorithm } from '../config/types';
 import { algorithmOf } from '../jwt/algorithms';
+import { padBase64url } from '../jwt/base64url';
 import { randomNonce, signerClaims } from '../jwt/signerClaims';
 import { signToken } from '../jwt/token';
 import { systemClock, type Clock } from '../util/clock';
@@ -72,8 +73,7 @@ const USER_AGENT = 'KeyRegistryClient/0.1.0';
 
 /** Go's base64.URLEncoding: base64url with "=" padding, as go-oidc writes JWK members. */
 function padded(base64url: string | undefined): string {
-  const text = base64url ?? '';
-  return text + '='.repeat((4 - (text.length % 4)) % 4);
+  return padBase64url(base64url ?? '');
 }
 
 /**

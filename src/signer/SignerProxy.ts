@@ -13,6 +13,7 @@ import type { Logger } from '../observability/logger';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
+import { endWithResponse } from '../proxy/rawResponse';
 import { CertificateAuthority } from '../proxy/mitm/CertificateAuthority';
 import { hostHeaderMatchesTarget } from '../proxy/mitm/connectTarget';
 import { connectTargetOf, interceptConnect } from '../proxy/mitm/interceptConnect';
@@ -158,10 +159,8 @@ export class SignerProxy {
   private handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.track(socket);
     if (!this.forger) {
-      const body = 'jwtproxy: CONNECT is disabled: no MITM CA is configured (ca_key_file, ca_crt_file)';
       socket.on('error', () => socket.destroy());
-      socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-      return;
+      return endWithResponse(socket, 405, 'jwtproxy: CONNECT is disabled: no MITM CA is configured (ca_key_file, ca_crt_file)');
     }
     interceptConnect(req, socket, head, { server: this.server, forger: this.forger, logger: this.deps.logger });
   }
@@ -170,9 +169,7 @@ export class SignerProxy {
     socket.on('error', (error) => this.deps.logger.debug({ err: error }, 'upgrade client socket error'));
     this.track(socket);
     socket.once('end', () => socket.destroy());
-    const refuse = ({ status, body }: Refusal): void => {
-      socket.end(`HTTP/1.1 ${status} Refused\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-    };
+    const refuse = ({ status, body }: Refusal) => endWithResponse(socket, status, body);
     const target = this.targetOf(req);
     if ('status' in target) return refuse(target);
     this.outgoing(req, target)

@@ -12,6 +12,7 @@ import type { Logger } from '../observability/logger';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { appendForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
+import { endWithResponse } from '../proxy/rawResponse';
 import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
 import { Authenticator, type Verdict } from './Authenticator';
@@ -149,16 +150,12 @@ export class VerifierProxy {
     this.authenticator
       .authenticate(req.headers.authorization)
       .then(async (verdict) => {
-        if (!verdict.ok) {
-          const body = REFUSAL_PREFIX + verdict.reason;
-          socket.end(`HTTP/1.1 ${verdict.status} Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-          return;
-        }
+        if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
         const upstream = this.upstreams.pick();
         const outgoing = this.outgoing(req, upstream, verdict.claims);
         await forwardUpgrade(upstream.pool, outgoing, req, socket, head).catch((error: UpstreamError) => {
           this.failed(upstream, error);
-          socket.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\n');
+          endWithResponse(socket, 502, `jwtproxy: upstream unavailable: ${error.message}`);
         });
       })
       .catch((error: Error) => {

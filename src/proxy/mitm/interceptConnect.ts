@@ -6,6 +6,7 @@ import * as tls from 'node:tls';
 import type { Logger } from '../../observability/logger';
 import { parseConnectTarget, type ConnectTarget } from './connectTarget';
 import type { LeafCertificateForger } from './LeafCertificateForger';
+import { endWithResponse } from '../rawResponse';
 
 export interface InterceptOptions {
   /** Receives the TLS socket as a 'connection' once the handshake is done. */
@@ -40,7 +41,7 @@ export function interceptConnect(req: http.IncomingMessage, clientSocket: Duplex
     target = parseConnectTarget(req.url ?? '');
   } catch (error) {
     logger.info({ err: error }, 'MITM tunnel refused');
-    refuse(clientSocket, '400 Bad Request', `jwtproxy: ${(error as Error).message}`);
+    refuse(clientSocket, 400, `jwtproxy: ${(error as Error).message}`);
     return;
   }
 
@@ -52,7 +53,7 @@ export function interceptConnect(req: http.IncomingMessage, clientSocket: Duplex
     },
     (error: unknown) => {
       logger.error({ err: error, target: target.authority }, 'MITM tunnel: cannot forge a certificate');
-      refuse(clientSocket, '502 Bad Gateway', `jwtproxy: unable to intercept the connection: ${(error as Error).message}`);
+      refuse(clientSocket, 502, `jwtproxy: unable to intercept the connection: ${(error as Error).message}`);
     },
   );
 }
@@ -106,8 +107,6 @@ function serveTls(clientSocket: Duplex, head: Buffer, target: ConnectTarget, con
   });
 }
 
-function refuse(socket: Duplex, status: string, message: string): void {
-  if (socket.destroyed) return;
-  const body = Buffer.from(`${message}\n`, 'utf8');
-  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+function refuse(socket: Duplex, status: number, message: string): void {
+  endWithResponse(socket, status, `${message}\n`);
 }
