@@ -20,6 +20,19 @@ import { ServiceGroup, type Service } from './ServiceGroup';
 type ControlMessage = { jwtproxy: 'ready' } | { jwtproxy: 'stop' };
 
 const RESTART_DELAY_MS = 1000;
+/** Beyond the longest shutdown_timeout, how long the primary waits for a worker before killing it. */
+const WORKER_STOP_MARGIN_MS = 5000;
+
+/** Logged for the record, and one plain line on stderr for the operator. */
+function reportStartFailure(logger: Logger, error: unknown): void {
+  logger.error({ err: error }, 'failed to start');
+  process.stderr.write(`jwtproxy: failed to start: ${(error as Error).message}\n`);
+}
+
+function longestShutdownTimeout(config: Config): number {
+  const listeners = [config.signerProxy, ...config.verifierProxies, ...(config.keyRegistry ? [config.keyRegistry] : [])];
+  return Math.max(...listeners.map((listener) => listener.shutdownTimeoutMs));
+}
 
 function stopRequested(): Promise<string> {
   return new Promise((resolve) => {
@@ -43,7 +56,7 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
   try {
     await group.start();
   } catch (error) {
-    logger.error({ err: error }, 'failed to start');
+    reportStartFailure(logger, error);
     return 1;
   }
   const reason = await stopRequested();
@@ -62,8 +75,9 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
   try {
     await group.start();
   } catch (error) {
-    workerLogger.error({ err: error }, 'worker failed to start');
-    return 1;
+    reportStartFailure(workerLogger, error);
+    // The IPC channel would keep this process alive; the primary sees the exit and stops.
+    process.exit(1);
   }
   process.send?.({ jwtproxy: 'ready' } satisfies ControlMessage);
   await stopRequested();
@@ -111,7 +125,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
     await removeStaleSockets(config);
     await group.start();
   } catch (error) {
-    logger.error({ err: error }, 'failed to start');
+    reportStartFailure(logger, error);
     return 1;
   }
   const detachHost = new SharedNonceStoreHost(stores, logger).attachCluster(cluster);
@@ -152,7 +166,14 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
     workers.map(
       (w) =>
         new Promise<void>((resolve) => {
-          w.once('exit', () => resolve());
+          const deadline = setTimeout(() => {
+            logger.error({ worker: w.id }, 'worker did not stop in time; killing it');
+            w.process.kill('SIGKILL');
+          }, longestShutdownTimeout(config) + WORKER_STOP_MARGIN_MS);
+          w.once('exit', () => {
+            clearTimeout(deadline);
+            resolve();
+          });
           const stopMessage: ControlMessage = { jwtproxy: 'stop' };
           if (!w.isConnected()) w.kill('SIGTERM');
           else w.send(stopMessage, undefined, (error) => error && w.kill('SIGTERM'));
