@@ -58,6 +58,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // A failure must end the process even if something it started still holds the event loop.
+    if (code !== 0) process.exit(code);
   },
   (error: Error) => {
     if (error instanceof ConfigError) process.stderr.write(`jwtproxy: invalid configuration: ${error.message}\n`);

@@ -7,7 +7,7 @@ import { listenTarget } from '../config/listener';
 import type { Config } from '../config/types';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';
 import { relaySigningKey } from '../keys/RelayedPrivateKey';
-import { LocalNonceStore } from '../nonce/LocalNonceStore';
+import { createNonceStore } from '../nonce/createNonceStore';
 import type { NonceStore } from '../nonce/NonceStore';
 import { SharedNonceStoreHost } from '../nonce/SharedNonceStoreHost';
 import type { Logger } from '../observability/logger';
@@ -79,7 +79,7 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
     // The IPC channel would keep this process alive; the primary sees the exit and stops.
     process.exit(1);
   }
-  process.send?.({ jwtproxy: 'ready' } satisfies ControlMessage);
+  process.send?.({ jwtproxy: 'ready' } satisfies ControlMessage, undefined, undefined, () => undefined);
   await stopRequested();
   await group.stop();
   process.disconnect?.();
@@ -97,7 +97,7 @@ function primaryServices(config: Config, logger: Logger): { services: Service[];
     const storage = proxy.verifier.nonceStorage;
     if (!proxy.enabled || storage.type !== 'local') return;
     const id = verifierStoreId(index);
-    stores.set(id, new LocalNonceStore({ ...storage, clock: systemClock, logger: logger.child({ nonceStore: id }) }));
+    stores.set(id, createNonceStore(storage, { clock: systemClock, logger, id }));
   });
   const services: Service[] = [...stores.values()];
   if (config.keyRegistry?.enabled) services.unshift(buildKeyRegistry(config.keyRegistry, deps));

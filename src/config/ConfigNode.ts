@@ -105,7 +105,7 @@ export class ConfigNode {
   }
 
   /** A Go duration, in milliseconds. */
-  duration(key: string, fallback: number, options: { positive?: boolean } = {}): number {
+  duration(key: string, fallback: number, options: { positive?: boolean; nonNegative?: boolean } = {}): number {
     const value = this.raw(key);
     if (value === undefined || value === null) return fallback;
     const ms = parseDuration(value);
@@ -113,6 +113,7 @@ export class ConfigNode {
       this.fail(key, `${describe(value)} is not a duration (write it as Go does: 300ms, 30s, 5m, 1h30m)`);
     }
     if (options.positive && ms <= 0) this.fail(key, `${describe(value)} must be a positive duration`);
+    if (options.nonNegative && ms < 0) this.fail(key, `${describe(value)} must not be negative`);
     return ms;
   }
 
@@ -125,6 +126,16 @@ export class ConfigNode {
       this.fail(key, `${describe(value)} is not a file mode (write it in octal, e.g. 0755)`);
     }
     return mode;
+  }
+
+  /** An HTTP header name, lower-cased; `reserved` names (framing, hop-by-hop…) are refused. */
+  headerName(key: string, reserved: readonly string[] = []): string | undefined {
+    const name = this.string(key);
+    if (name === undefined || name === '') return undefined;
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) this.fail(key, `${describe(name)} is not a valid header name`);
+    const lower = name.toLowerCase();
+    if (reserved.includes(lower)) this.fail(key, `${describe(name)} is reserved for the proxy itself; choose another header name`);
+    return lower;
   }
 
   /** An absolute http(s) URL. */

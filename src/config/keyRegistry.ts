@@ -1,6 +1,6 @@
 // The key_registry block: the built-in key server of the registry protocol.
 import { ConfigNode } from './ConfigNode';
-import { parseListener } from './listener';
+import { parseListenAddr, parseListener } from './listener';
 import type { KeyRegistryConfig } from './types';
 
 export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
@@ -27,7 +27,7 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
   const adminNode = node.child('admin');
   const admin = {
     enabled: adminNode.boolean('enabled', false),
-    listenAddr: adminNode.string('listen_addr', '127.0.0.1:8091'),
+    listenAddr: parseListenAddr(adminNode, 'listen_addr', '127.0.0.1:8091'),
     token: adminNode.string('token') || undefined,
   };
   adminNode.done();
@@ -38,7 +38,7 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
     approval,
     storage,
     maxCacheAgeMs: node.duration('max_cache_age', 86_400_000, { positive: true }),
-    rotationGraceMs: node.duration('rotation_grace', 600_000),
+    rotationGraceMs: node.duration('rotation_grace', 600_000, { nonNegative: true }),
     admin,
   };
   node.done();

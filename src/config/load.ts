@@ -9,11 +9,14 @@ import { parseSignerProxy } from './signer';
 import type { Config } from './types';
 import { parseVerifierProxy } from './verifier';
 
+const TIMESTAMP_TAG = 'tag:yaml.org,2002:timestamp';
+
 /** Parses YAML text. YAML 1.1, as the Go program's yaml.v2 reads it (0755 is octal). */
 export function parseConfig(text: string): Config {
   let document: unknown;
   try {
-    document = YAML.parse(text, { version: '1.1', uniqueKeys: true });
+    // Timestamps stay strings, as yaml.v2 leaves them when decoding into interface{}.
+    document = YAML.parse(text, { version: '1.1', uniqueKeys: true, customTags: (tags) => tags.filter((tag) => typeof tag === 'string' || tag.tag !== TIMESTAMP_TAG) });
   } catch (error) {
     throw new ConfigError('', `the file is not valid YAML: ${(error as Error).message}`);
   }

@@ -91,7 +91,7 @@ export interface KeyRegistryConfig {
   socketPermission: number;
   shutdownTimeoutMs: number;
   tls?: { keyFile: string; crtFile: string };
-  /** The registry's own scheme://host, which request JWTs must name as `aud`; derived from the listener when unset. */
+  /** The registry's own scheme://host, which request JWTs must name as `aud`; taken from each request's Host when unset. */
   audience?: URL;
   approval: 'auto' | 'manual';
   storage:

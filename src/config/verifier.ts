@@ -6,6 +6,11 @@ import type { ClaimsVerifierConfig, KeyServerConfig, NonceStorageConfig, Verifie
 const KEY_SERVER_TYPES = ['preshared', 'keyregistry'] as const;
 const NONCE_STORAGE_TYPES = ['local', 'redis', 'void'] as const;
 const CLAIMS_VERIFIER_TYPES = ['static'] as const;
+/** Headers the proxies set or that frame the message: a claims header may not take their names. */
+export const RESERVED_HEADERS = [
+  'host', 'authorization', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
+  'proxy-authorization', 'proxy-connection', 'expect', 'cookie', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-authorization',
+];
 
 export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   const enabled = node.boolean('enabled', true);
@@ -13,16 +18,16 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   const verifierNode = node.child('verifier');
   const verifier = {
     upstreams: parseUpstreams(verifierNode),
-    upstreamFailureTimeoutMs: verifierNode.duration('upstream_failure_timeout', 10_000),
+    upstreamFailureTimeoutMs: verifierNode.duration('upstream_failure_timeout', 10_000, { nonNegative: true }),
     upstreamInsecureSkipVerify: verifierNode.boolean('upstream_insecure_skip_verify', false),
     upstreamTrustedCertificates: verifierNode.stringList('upstream_trusted_certificates'),
     audience: verifierNode.httpUrl('audience', 'the URL the signers address this verifier by, e.g. https://api.example.com/'),
-    maxSkewMs: verifierNode.duration('max_skew', 60_000),
+    maxSkewMs: verifierNode.duration('max_skew', 60_000, { nonNegative: true }),
     maxTtlMs: verifierNode.duration('max_ttl', 300_000, { positive: true }),
     keyServer: parseKeyServer(verifierNode),
     nonceStorage: parseNonceStorage(verifierNode),
     claimsVerifiers: verifierNode.children('claims_verifiers').map(parseClaimsVerifier),
-    claimsHeader: parseHeaderName(verifierNode, 'claims_header'),
+    claimsHeader: verifierNode.headerName('claims_header', RESERVED_HEADERS),
   };
   verifierNode.done();
   node.done();
@@ -51,12 +56,6 @@ function parseUpstreams(node: ConfigNode): string[] {
   return upstreams;
 }
 
-function parseHeaderName(node: ConfigNode, key: string): string | undefined {
-  const name = node.string(key);
-  if (name === undefined || name === '') return undefined;
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) node.fail(key, `${JSON.stringify(name)} is not a valid header name`);
-  return name.toLowerCase();
-}
 
 function parseKeyServer(verifier: ConfigNode): KeyServerConfig {
   const component = verifier.component('key_server', KEY_SERVER_TYPES);
@@ -78,7 +77,7 @@ function parseKeyServer(verifier: ConfigNode): KeyServerConfig {
       registry: options.httpUrl('registry', 'the base URL of the key registry, e.g. http://keyregistry:8080/'),
       cacheDurationMs: cache.duration('duration', 600_000),
       purgeIntervalMs: cache.duration('purge_interval', 60_000, { positive: true }),
-      notFoundCacheMs: cache.duration('not_found_duration', 5_000),
+      notFoundCacheMs: cache.duration('not_found_duration', 5_000, { nonNegative: true }),
     };
     cache.done();
   }

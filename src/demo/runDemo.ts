@@ -53,7 +53,13 @@ export function demoConfig(ports: DemoPorts, keyFolder: string): string {
 function echoUpstream(): http.Server {
   return http.createServer((req, res) => {
     const claims = req.headers['x-jwtproxy-claims'];
-    const body = JSON.stringify({ method: req.method, url: req.url, verifiedClaims: claims ? JSON.parse(String(claims)) : null }, null, 2);
+    let verifiedClaims: unknown = null;
+    try {
+      verifiedClaims = claims ? JSON.parse(String(claims)) : null;
+    } catch {
+      verifiedClaims = 'not JSON: this request did not come through the verifier';
+    }
+    const body = JSON.stringify({ method: req.method, url: req.url, verifiedClaims }, null, 2);
     res.writeHead(200, { 'content-type': 'application/json' }).end(`${body}\n`);
   });
 }
@@ -71,6 +77,7 @@ export async function startDemo(ports: DemoPorts, logger: Logger): Promise<{ sto
     await group.start();
   } catch (error) {
     upstream.close();
+    fs.rmSync(keyFolder, { recursive: true, force: true });
     throw error;
   }
   const instructions = `

@@ -6,15 +6,15 @@ import * as crypto from 'node:crypto';
 import type { SigningAlgorithm } from '../config/types';
 import { NoSigningKeyError, type PrivateKeySource, type SigningKey } from './PrivateKeySource';
 
-type KeyMessage =
-  | { jwtproxy: 'signing-key-request' }
+type KeyAnnouncement =
   | { jwtproxy: 'signing-key'; keyId: string; algorithm: SigningAlgorithm; pkcs8: string }
   | { jwtproxy: 'signing-key'; missing: string };
+type KeyMessage = { jwtproxy: 'signing-key-request' } | KeyAnnouncement;
 
 const POLL_MS = 500;
 const FIRST_KEY_TIMEOUT_MS = 10_000;
 
-function currentKeyMessage(source: PrivateKeySource): KeyMessage {
+function currentKeyMessage(source: PrivateKeySource): KeyAnnouncement {
   try {
     const { keyId, algorithm, key } = source.signingKey();
     return { jwtproxy: 'signing-key', keyId, algorithm, pkcs8: key.export({ type: 'pkcs8', format: 'pem' }) as string };
@@ -23,21 +23,31 @@ function currentKeyMessage(source: PrivateKeySource): KeyMessage {
   }
 }
 
+/** The key id in use, or why there is none. */
+function currentKeyId(source: PrivateKeySource): string {
+  try {
+    return source.signingKey().keyId;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 /** The primary's side: answers requests and sends every change of key to all workers. */
 export function relaySigningKey(source: PrivateKeySource, cluster: Cluster): () => void {
-  let last = JSON.stringify(currentKeyMessage(source));
-  const send = (worker: Worker, message: string) => {
-    if (worker.isConnected()) worker.send(JSON.parse(message) as KeyMessage, undefined, () => undefined);
+  let last = currentKeyMessage(source);
+  const send = (worker: Worker, message: KeyMessage) => {
+    if (worker.isConnected()) worker.send(message, undefined, () => undefined);
   };
   const onMessage = (worker: Worker, message: KeyMessage) => {
     if (message?.jwtproxy === 'signing-key-request') send(worker, last);
   };
   cluster.on('message', onMessage);
   const timer = setInterval(() => {
-    const message = JSON.stringify(currentKeyMessage(source));
-    if (message === last) return;
-    last = message;
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker) send(worker, message);
+    // Cheap comparison first: the key is exported only when it changed.
+    const current = currentKeyId(source);
+    if (current === ('keyId' in last ? last.keyId : last.missing)) return;
+    last = currentKeyMessage(source);
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker) send(worker, last);
   }, POLL_MS);
   return () => {
     clearInterval(timer);
@@ -57,7 +67,12 @@ export class RelayedPrivateKey implements PrivateKeySource {
       this.current = undefined;
       this.missing = message.missing;
     } else {
-      this.current = { keyId: message.keyId, algorithm: message.algorithm, key: crypto.createPrivateKey(message.pkcs8) };
+      try {
+        this.current = { keyId: message.keyId, algorithm: message.algorithm, key: crypto.createPrivateKey(message.pkcs8) };
+      } catch (error) {
+        this.current = undefined;
+        this.missing = `the relayed signing key could not be read: ${(error as Error).message}`;
+      }
     }
     this.received?.();
   };
@@ -65,7 +80,7 @@ export class RelayedPrivateKey implements PrivateKeySource {
   async start(): Promise<void> {
     process.on('message', this.onMessage);
     const first = new Promise<void>((resolve) => (this.received = resolve));
-    process.send?.({ jwtproxy: 'signing-key-request' } satisfies KeyMessage);
+    process.send?.({ jwtproxy: 'signing-key-request' } satisfies KeyMessage, undefined, undefined, () => undefined);
     // Serve anyway after a while: requests get the 502 "no key" answer until one arrives.
     await Promise.race([first, new Promise((resolve) => setTimeout(resolve, FIRST_KEY_TIMEOUT_MS).unref())]);
   }

@@ -61,9 +61,10 @@ export function forwardRequest(dispatcher: Dispatcher, outgoing: OutgoingRequest
         resolve();
       },
       onResponseError(_controller, error) {
-        if (started) {
-          // Mid-body failure: the status is already sent, so cut the connection.
-          res.destroy(error);
+        if (started || res.destroyed) {
+          // Mid-body failure (the status is already sent: cut the connection), or the
+          // client left and we aborted: neither says anything about the upstream.
+          res.destroy();
           resolve();
         } else {
           reject(new UpstreamError(error, body === null));
@@ -90,9 +91,16 @@ function responseHead(statusLine: string, headers: IncomingHttpHeaders): string 
 export function forwardUpgrade(dispatcher: Dispatcher, outgoing: OutgoingRequest, req: IncomingMessage, clientSocket: Duplex, head: Buffer): Promise<void> {
   const protocol = String(req.headers.upgrade ?? 'websocket');
   return new Promise((resolve, reject) => {
+    let started = false;
     const handler: Dispatcher.DispatchHandler = {
-      onRequestStart() {},
+      onRequestStart(controller) {
+        clientSocket.once('close', () => controller.abort(new Error('client closed the connection')));
+      },
       onRequestUpgrade(_controller, statusCode, headers, upstreamSocket) {
+        if (clientSocket.destroyed) {
+          upstreamSocket.destroy();
+          return resolve();
+        }
         clientSocket.write(responseHead(`HTTP/1.1 ${statusCode} Switching Protocols`, headers));
         if (head.length > 0) upstreamSocket.write(head);
         // A tunnel lives and dies whole: when one side goes, so does the other.
@@ -105,6 +113,7 @@ export function forwardUpgrade(dispatcher: Dispatcher, outgoing: OutgoingRequest
       },
       onResponseStart(controller, statusCode, headers, statusMessage) {
         // The upstream declined the upgrade: relay its answer and close.
+        started = true;
         const relayed = { ...forwardableResponseHeaders(headers), connection: 'close' };
         clientSocket.write(responseHead(`HTTP/1.1 ${statusCode} ${statusMessage ?? ''}`, relayed));
         controller.resume();
@@ -117,7 +126,12 @@ export function forwardUpgrade(dispatcher: Dispatcher, outgoing: OutgoingRequest
         resolve();
       },
       onResponseError(_controller, error) {
-        reject(new UpstreamError(error, true));
+        if (started || clientSocket.destroyed) {
+          clientSocket.destroy();
+          resolve();
+        } else {
+          reject(new UpstreamError(error, true));
+        }
       },
     };
     dispatcher.dispatch(

@@ -7,11 +7,34 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { listenTarget } from '../config/listener';
 import type { ListenerConfig } from '../config/types';
+import type { Logger } from '../observability/logger';
 
-export function createServer(tls: ListenerConfig['tls'], handler?: http.RequestListener): http.Server {
+function readTlsFile(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    throw new Error(`cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/**
+ * An HTTP(S) server for a proxy: malformed requests get a 400, and errors after listening
+ * (EMFILE when out of descriptors…) are logged instead of crashing the process.
+ */
+export function createServer(tls: ListenerConfig['tls'], logger: Logger, handler?: http.RequestListener): http.Server {
   const options: http.ServerOptions = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
-  if (!tls) return http.createServer(options, handler);
-  return https.createServer({ ...options, key: fs.readFileSync(tls.keyFile), cert: fs.readFileSync(tls.crtFile) }, handler);
+  const server = tls
+    ? https.createServer({ ...options, key: readTlsFile(tls.keyFile, 'key_file'), cert: readTlsFile(tls.crtFile, 'crt_file') }, handler)
+    : http.createServer(options, handler);
+  server.on('clientError', (error, socket) => {
+    logger.debug({ err: error }, 'malformed client request');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  server.on('error', (error) => {
+    if (server.listening) logger.error({ err: error }, 'listener error');
+  });
+  return server;
 }
 
 /** True when something accepts connections on the unix socket at `path`. */

@@ -71,12 +71,12 @@ export class KeyRegistryServer {
     try {
       const authenticator = new RequestAuthenticator({ nonceStore: this.deps.nonceStore, clock: this.clock });
       const handler = createProtocolHandler({ registry: this.registry, authenticator, clock: this.clock, logger: this.logger, audience: config.audience });
-      this.server = createServer(config.tls, handler);
+      this.server = createServer(config.tls, this.logger, handler);
       // Registry requests are small: a client still sending after this long is holding a connection hostage.
       this.server.requestTimeout = REQUEST_TIMEOUT_MS;
       await listen(this.server, config);
       if (config.admin.enabled) {
-        this.adminServer = createServer(undefined, createAdminHandler(this.registry, config.admin.token, this.logger));
+        this.adminServer = createServer(undefined, this.logger, createAdminHandler(this.registry, config.admin.token, this.logger));
         this.adminServer.requestTimeout = REQUEST_TIMEOUT_MS;
         await listen(this.adminServer, { listenAddr: config.admin.listenAddr, socketPermission: ADMIN_SOCKET_PERMISSION });
       }

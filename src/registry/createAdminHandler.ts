@@ -3,7 +3,8 @@
 //   POST /services/<svc>/keys/<kid>/approve → 200 record; 404 unknown; 409 revoked or expired
 //   POST /services/<svc>/keys/<kid>/revoke  → 200 record (at once, no grace); 404 unknown
 // Records are RegisteredKey with times in ms since the epoch. Errors: {"error": message, "code": code}.
-// With admin.token set every request needs `Authorization: Bearer <token>` (else 401).
+// With admin.token set every request needs `Authorization: Bearer <token>` (else 401). Requests
+// carrying an Origin header (browsers) are refused with 403, against cross-site requests.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from '../observability/logger';
@@ -20,6 +21,10 @@ export function createAdminHandler(registry: KeyRegistry, token: string | undefi
   const expected = token === undefined ? undefined : digest(token);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Browsers send Origin on cross-site requests: a web page must not approve keys through a local admin API.
+    if (req.headers.origin !== undefined) {
+      throw new RegistryError('ERR_REGISTRY_BROWSER_REFUSED', 'the admin API does not serve browsers (requests with an Origin header)');
+    }
     if (expected) {
       const given = bearerToken(req);
       if (given === undefined || !timingSafeEqual(digest(given), expected)) {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Agent } from 'undici';
+import { ServiceGroup } from '../app/ServiceGroup';
 import type { SignerConfig, SignerProxyConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
 import { NoSigningKeyError, type PrivateKeySource } from '../keys/PrivateKeySource';
@@ -48,6 +49,7 @@ export class SignerProxy {
   /** CONNECT and upgraded sockets, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
   private forger?: LeafCertificateForger;
+  private readonly parts: ServiceGroup;
 
   constructor(
     private readonly config: SignerProxyConfig,
@@ -59,35 +61,40 @@ export class SignerProxy {
     const ca = config.trustedCertificates.length ? config.trustedCertificates.map((file) => fs.readFileSync(file, 'utf8')) : undefined;
     this.agent = new Agent({ connect: { ca, rejectUnauthorized: !config.insecureSkipVerify }, keepAliveTimeout: 30_000 });
     this.consumedHeaders = new Set(['host', 'authorization', CLIENT_AUTHORIZATION_HEADER, ...Object.values(config.signer.headerClaims)]);
-    this.server = createServer(config.tls, (req, res) => this.handleRequest(req, res));
+    this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
     this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
-    this.server.on('clientError', (error, socket) => {
-      deps.logger.debug({ err: error }, 'malformed client request');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-    });
+    const mitm = { start: () => this.loadCertificateAuthority(), stop: async () => undefined };
+    const listener = { start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }), stop: () => this.close() };
+    this.parts = new ServiceGroup([mitm, deps.keys, listener]);
   }
 
   get url(): string {
     return serverUrl(this.server, this.config.tls ? 'https' : 'http');
   }
 
+  /** A part that fails to start stops the parts started before it (a pending key is revoked). */
   async start(): Promise<void> {
-    if (this.config.caKeyFile && this.config.caCrtFile) {
-      const ca = await CertificateAuthority.load({ keyFile: this.config.caKeyFile, certFile: this.config.caCrtFile }, this.deps.clock);
-      this.forger = await LeafCertificateForger.create(ca, { clock: this.deps.clock });
-    } else {
-      this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
-    }
-    await this.deps.keys.start();
-    await listen(this.server, this.config, { removeStale: this.deps.removeStaleSocket ?? true });
+    await this.parts.start();
     this.deps.logger.info({ listen: this.config.listenAddr, issuer: this.signerConfig.issuer, mitm: Boolean(this.forger) }, 'signer proxy started');
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.parts.stop();
+  }
+
+  private async loadCertificateAuthority(): Promise<void> {
+    if (!this.config.caKeyFile || !this.config.caCrtFile) {
+      this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
+      return;
+    }
+    const ca = await CertificateAuthority.load({ keyFile: this.config.caKeyFile, certFile: this.config.caCrtFile }, this.deps.clock);
+    this.forger = await LeafCertificateForger.create(ca, { clock: this.deps.clock });
+  }
+
+  private async close(): Promise<void> {
     await closeGracefully(this.server, this.config.shutdownTimeoutMs, this.tunnels);
     await this.agent.destroy();
-    await this.deps.keys.stop();
   }
 
   private track(socket: Duplex): void {

@@ -4,6 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createClaimsVerifier } from '../claims/createClaimsVerifier';
 import type { VerifierProxyConfig } from '../config/types';
+import { ServiceGroup } from '../app/ServiceGroup';
 import { audienceOrigin } from '../jwt/registeredClaims';
 import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
@@ -37,6 +38,7 @@ export class VerifierProxy {
   /** Headers a client may not send through: we set them ourselves. */
   private readonly replacedHeaders: Set<string>;
   private readonly claimsHeader?: string;
+  private readonly parts: ServiceGroup;
   /** Upgraded (WebSocket) connections, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
 
@@ -60,32 +62,32 @@ export class VerifierProxy {
     });
     this.protocol = config.tls ? 'https' : 'http';
     this.claimsHeader = verifier.claimsHeader;
-    this.replacedHeaders = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+    // Authorization and Host are sent once, as checked: a duplicate could carry a forged identity.
+    this.replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
     if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
-    this.server = createServer(config.tls, (req, res) => this.handleRequest(req, res));
+    this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
-    this.server.on('clientError', (error, socket) => {
-      deps.logger.debug({ err: error }, 'malformed client request');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-    });
+    const listener = { start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }), stop: () => this.close() };
+    this.parts = new ServiceGroup([deps.keyServer, deps.nonceStore, listener]);
   }
 
   get url(): string {
     return serverUrl(this.server, this.protocol);
   }
 
+  /** A part that fails to start stops the parts started before it. */
   async start(): Promise<void> {
-    await this.deps.keyServer.start();
-    await this.deps.nonceStore.start();
-    await listen(this.server, this.config, { removeStale: this.deps.removeStaleSocket ?? true });
+    await this.parts.start();
     this.deps.logger.info({ listen: this.config.listenAddr, upstreams: this.config.verifier.upstreams, audience: this.config.verifier.audience.href }, 'verifier proxy started');
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.parts.stop();
+  }
+
+  private async close(): Promise<void> {
     await closeGracefully(this.server, this.config.shutdownTimeoutMs, this.tunnels);
     await this.upstreams.destroy();
-    await this.deps.nonceStore.stop();
-    await this.deps.keyServer.stop();
   }
 
   private handleRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -116,6 +118,8 @@ export class VerifierProxy {
 
   private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims): OutgoingRequest {
     const headers = forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.replacedHeaders);
+    if (req.headers.host) headers.push('host', req.headers.host);
+    if (req.headers.authorization) headers.push('authorization', req.headers.authorization);
     appendForwardedHeaders(headers, req.headers, req.socket.remoteAddress, this.protocol);
     if (this.claimsHeader) headers.push(this.claimsHeader, asciiJson(claims));
     return { origin: upstream.origin, path: upstreamTarget(upstream, req.url!), headers };
@@ -147,6 +151,7 @@ export class VerifierProxy {
     socket.once('close', () => this.tunnels.delete(socket));
     // The server allows half-open sockets; a tunnel whose client has finished is over.
     socket.once('end', () => socket.destroy());
+    if (!req.url?.startsWith('/')) return endWithResponse(socket, 500, PROXY_FORM_REFUSAL);
     this.authenticator
       .authenticate(req.headers.authorization)
       .then(async (verdict) => {

@@ -151,6 +151,9 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a MITM key without its certificate', 'jwtproxy:\n  signer_proxy:\n    ca_key_file: ca.key\n    enabled: false', 'jwtproxy.signer_proxy.ca_crt_file: MITM of CONNECT needs both ca_key_file and ca_crt_file (or neither)'],
     ['a duplicated key', withVerifier('      max_ttl: 5m\n      max_ttl: 6m'), 'the file is not valid YAML: Map keys must be unique at line 10, column 7:\n\n      max_ttl: 5m\n      max_ttl: 6m\n      ^\n'],
     ['jwtproxy as a list', 'jwtproxy: [1, 2]', 'jwtproxy: expected a mapping of keys to values, got a list'],
+    ['a claims header named like a framing header', withVerifier('      claims_header: Content-Length'), 'jwtproxy.verifier_proxies[0].verifier.claims_header: "Content-Length" is reserved for the proxy itself; choose another header name'],
+    ['a negative max_skew', withVerifier('      max_skew: -1m'), 'jwtproxy.verifier_proxies[0].verifier.max_skew: "-1m" must not be negative'],
+    ['a bad admin listen address', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    admin: {listen_addr: nowhere}', 'jwtproxy.key_registry.admin.listen_addr: "nowhere" is not a listen address (use host:port, :port or unix:/path)'],
     ['workers as zero', 'jwtproxy:\n  workers: 0\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: 0 is out of range (1 to 256)'],
   ];
 
@@ -160,6 +163,11 @@ describe('malformed configurations name the exact path and the fix', () => {
 });
 
 describe('YAML 1.1 as the Go program reads it', () => {
+  test('a date stays a string, as yaml.v2 leaves it', () => {
+    const yaml = withVerifier('      claims_verifiers: [{type: static, options: {since: 2024-01-01}}]');
+    expect(parseConfig(yaml).verifierProxies[0].verifier.claimsVerifiers[0]).toEqual({ type: 'static', claims: { since: '2024-01-01' } });
+  });
+
   test('0755 is octal', () => {
     expect(parseConfig(withVerifier('    socket_permission: 0700')).verifierProxies[0].socketPermission).toBe(0o700);
   });

@@ -1,6 +1,7 @@
 // The real jwtproxy command line (dist/, as a child process) running a verifier: flags,
 // config checking, start-up failures and graceful stop. Run `npm run build` first.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { runCli, tempDir, type RunningCli } from '../support/cli';
 import { cliLogLines } from '../support/cliLogLines';
@@ -9,6 +10,7 @@ import { eventually } from '../support/eventually';
 import { freePort } from '../support/freePort';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { mintToken } from '../support/mintToken';
+import { RedisServer } from '../support/redisServer';
 import { runCliToExit } from '../support/runCliToExit';
 import { stopCli } from '../support/stopCli';
 import { TestUpstream } from '../support/testUpstream';
@@ -113,6 +115,22 @@ describe('start and stop', () => {
     const cli = start(yaml);
     expect(await within(cli.exited, 5000, 'jwtproxy exits')).toBe(0);
     expect(cliLogLines(cli.output).map((line) => line.msg)).toEqual(['No proxy is enabled. Terminating.']);
+  });
+
+  test('a port already in use fails the start with exit 1 and stops what had started (Redis client included)', async () => {
+    const redis = await RedisServer.start();
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const yaml = cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: 'http://127.0.0.1:9/', nonceStorage: `{type: redis, options: {url: "${redis.url}"}}` });
+      const cli = start(yaml);
+      expect(await within(cli.exited, 5000, 'jwtproxy exits')).toBe(1);
+      expect(cli.output).toContain('jwtproxy: failed to start: listen EADDRINUSE');
+    } finally {
+      blocker.close();
+      await redis.kill();
+    }
   });
 
   test('a missing preshared public key file makes start-up fail with a message naming the file', async () => {

@@ -2,6 +2,7 @@
 // unix sockets, TLS, claims header, WebSocket upgrades and streaming.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
@@ -38,6 +39,26 @@ ${options.extra ?? ''}`);
 
 const token = () => mintToken({ audience: 'http://verifier.test' });
 
+/** Writes `request` as is and reads until the server closes the connection. */
+function rawExchange(url: string, request: string): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    let received = '';
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(request));
+    socket.on('data', (data) => (received += data.toString()));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(received));
+  });
+}
+
+async function eventuallyTrue(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 describe('forwarding', () => {
   test('joins the upstream path and query with the request path and query', async () => {
     const [server, url] = await upstream();
@@ -71,6 +92,32 @@ describe('forwarding', () => {
     const proxy = await verifier({ upstream: url });
     const answer = await httpRequest(proxy.url, { headers: bearer(await token()) });
     expect(answer).toMatchObject({ status: 418, body: 'short and stout', headers: { 'x-teapot': 'yes', 'set-cookie': ['a=1', 'b=2'] } });
+  });
+
+  test('forwards only the Authorization header it checked, never a second one', async () => {
+    const [server, url] = await upstream();
+    const proxy = await verifier({ upstream: url });
+    const checked = `Bearer ${await token()}`;
+    const answer = await rawExchange(proxy.url, `GET / HTTP/1.1\r\nhost: v\r\nauthorization: ${checked}\r\nauthorization: Bearer forged.unsigned.token\r\nconnection: close\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1.1 200/);
+    expect(server.last.headers.authorization).toBe(checked);
+  });
+
+  test('a client that leaves early does not get its upstream marked down', async () => {
+    let slow = true;
+    const [first, firstUrl] = await upstream((_req, res) => (slow ? setTimeout(() => res.end('late'), 300) : res.end('ok')));
+    const [second, secondUrl] = await upstream();
+    const proxy = await verifier({ upstream: `[${firstUrl}, ${secondUrl}]` });
+    const abandoned = http.get(proxy.url, { headers: bearer(await token()), agent: false });
+    abandoned.on('error', () => undefined);
+    await eventuallyTrue(() => first.received.length === 1);
+    abandoned.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    slow = false;
+    for (let i = 0; i < 4; i++) expect((await httpRequest(proxy.url, { headers: bearer(await token()) })).status).toBe(200);
+    // Round robin went on through both: the first upstream was not skipped.
+    expect(first.received.length).toBe(3);
+    expect(second.received.length).toBe(2);
   });
 
   test('answers 502 with a clear body when the upstream is down', async () => {
@@ -200,6 +247,14 @@ describe('claims verifiers', () => {
 });
 
 describe('WebSocket upgrades', () => {
+  test('in absolute-URI (proxy) form are refused, as plain requests are', async () => {
+    const [, url] = await upstream();
+    const proxy = await verifier({ upstream: url });
+    const answer = await rawExchange(proxy.url, `GET http://v/ws HTTP/1.1\r\nhost: v\r\nupgrade: websocket\r\nconnection: Upgrade\r\nauthorization: Bearer ${await token()}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1.1 500/);
+    expect(answer).toContain('This is a reverse proxy server. Does not respond to proxy requests.');
+  });
+
   test('are verified, then both directions are spliced', async () => {
     const [server, url] = await upstream();
     server.httpServer.on('upgrade', (_req, socket) => {
