@@ -44,16 +44,20 @@ function stopRequested(): Promise<string> {
   });
 }
 
+function nothingEnabled(config: Config): boolean {
+  return !config.signerProxy.enabled && !config.verifierProxies.some((proxy) => proxy.enabled) && !config.keyRegistry?.enabled;
+}
+
 /** Resolves with the process exit code. */
 export async function runProxies(config: Config, logger: Logger): Promise<number> {
   if (config.workers > 1) return cluster.isPrimary ? runPrimary(config, logger) : runWorker(config, logger);
-  const services = buildServices(config, { clock: systemClock, logger, clusterWorker: false });
-  if (services.length === 0) {
+  if (nothingEnabled(config)) {
     logger.info('No proxy is enabled. Terminating.');
     return 0;
   }
-  const group = new ServiceGroup(services);
+  let group: ServiceGroup;
   try {
+    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger, clusterWorker: false }));
     await group.start();
   } catch (error) {
     reportStartFailure(logger, error);
@@ -71,8 +75,9 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
 
 async function runWorker(config: Config, logger: Logger): Promise<number> {
   const workerLogger = logger.child({ worker: cluster.worker?.id });
-  const group = new ServiceGroup(buildServices(config, { clock: systemClock, logger: workerLogger, clusterWorker: true }));
+  let group: ServiceGroup;
   try {
+    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger: workerLogger, clusterWorker: true }));
     await group.start();
   } catch (error) {
     reportStartFailure(workerLogger, error);
@@ -115,7 +120,7 @@ async function removeStaleSockets(config: Config): Promise<void> {
 }
 
 async function runPrimary(config: Config, logger: Logger): Promise<number> {
-  if (!config.signerProxy.enabled && !config.verifierProxies.some((proxy) => proxy.enabled) && !config.keyRegistry?.enabled) {
+  if (nothingEnabled(config)) {
     logger.info('No proxy is enabled. Terminating.');
     return 0;
   }

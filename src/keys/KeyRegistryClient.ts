@@ -9,6 +9,7 @@ import { randomNonce, signerClaims } from '../jwt/signerClaims';
 import { signToken } from '../jwt/token';
 import { systemClock, type Clock } from '../util/clock';
 import type { SigningKey } from './PrivateKeySource';
+import { REGISTRY_USER_AGENT, registryKeyPath } from './registryKeyPath';
 
 /** What GET …/keys/<kid> says: 200 approved, 409 awaiting approval, 403 expired, 404 unknown. */
 export type KeyStatus = 'approved' | 'pending' | 'expired' | 'unknown';
@@ -69,7 +70,6 @@ export interface PublishOptions {
   signal?: AbortSignal;
 }
 
-const USER_AGENT = 'KeyRegistryClient/0.1.0';
 
 /** Go's base64.URLEncoding: base64url with "=" padding, as go-oidc writes JWK members. */
 function padded(base64url: string | undefined): string {
@@ -92,13 +92,6 @@ export function registryJwk(keyId: string, key: KeyObject): RegistryJwk {
     case 'EdDSA':
       return { kid: keyId, kty: 'OKP', alg: algorithm, use: 'sig', crv: jwk.crv as string, x: jwk.x as string };
   }
-}
-
-/** Go's url.QueryEscape, which the Go client applies to path segments: only A–Z a–z 0–9 - _ . ~ stay. */
-function goQueryEscape(text: string): string {
-  return encodeURIComponent(text)
-    .replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)
-    .replace(/%20/g, '+');
 }
 
 /** An error's message, or its code when it has none (e.g. an AggregateError of refused connections). */
@@ -178,8 +171,7 @@ export class KeyRegistryClient {
 
   /** As Go's absURL: the registry path joined with the escaped segments; the base URL's query is dropped. */
   private keyUrl(keyId: string, query?: URLSearchParams): URL {
-    const base = this.registry.pathname.replace(/\/+$/, '');
-    const url = new URL(`${this.registry.origin}${base}/services/${goQueryEscape(this.issuer)}/keys/${goQueryEscape(keyId)}`);
+    const url = new URL(`${this.registry.origin}${registryKeyPath(this.registry, this.issuer, keyId)}`);
     if (query) url.search = query.toString();
     return url;
   }
@@ -196,7 +188,7 @@ export class KeyRegistryClient {
     url: URL,
     options: { body?: string; signedBy?: SigningKey; signal?: AbortSignal },
   ): Promise<{ status: number; body: string }> {
-    const headers: Record<string, string> = { 'User-Agent': USER_AGENT };
+    const headers: Record<string, string> = { 'User-Agent': REGISTRY_USER_AGENT };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     if (options.signedBy) headers.Authorization = `Bearer ${await this.token(options.signedBy, url)}`;
     const deadline = AbortSignal.timeout(this.timeoutMs);

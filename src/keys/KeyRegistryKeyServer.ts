@@ -7,6 +7,7 @@ import type { Clock } from '../util/clock';
 import { ExpiringLruCache } from './ExpiringLruCache';
 import { httpFreshness } from './httpFreshness';
 import { KeyExpiredError, KeyNotFoundError, KeyServerError, type KeyServer, type VerificationKey } from './KeyServer';
+import { REGISTRY_USER_AGENT, registryKeyPath } from './registryKeyPath';
 import { verificationKeyFromJwk } from './verificationKeyFromJwk';
 
 export type KeyRegistryKeyServerConfig = Extract<KeyServerConfig, { type: 'keyregistry' }>;
@@ -23,20 +24,22 @@ export interface KeyRegistryKeyServerDeps {
 }
 
 // The Go client's User-Agent: registries that log or filter on it see the same client.
-const USER_AGENT = 'KeyRegistryClient/0.1.0';
 // A JWK is well under 4 KiB; a bigger body is a broken or hostile registry.
 const MAX_BODY_BYTES = 64 * 1024;
+
+/** How long a failed lookup (registry down, 5xx, bad JWK) is answered from memory. */
+const FAILURE_CACHE_MS = 1000;
 
 export class KeyRegistryKeyServer implements KeyServer {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly requestTimeoutMs: number;
   private readonly connections: number;
-  private readonly basePath: string;
   /** Settled promises, so a cache hit hands out the same object without allocating. */
   private readonly keys: ExpiringLruCache<Promise<VerificationKey>>;
-  // Kept apart from `keys` so a flood of unknown kids cannot evict the real keys.
-  private readonly absences: ExpiringLruCache<KeyNotFoundError | KeyExpiredError>;
+  // Kept apart from `keys` so a flood of unknown kids cannot evict the real keys. Registry
+  // failures are remembered too, briefly, so an outage is not hit by every request.
+  private readonly absences: ExpiringLruCache<KeyNotFoundError | KeyExpiredError | KeyServerError>;
   private readonly inFlight = new Map<string, Promise<VerificationKey>>();
   private pool?: Pool;
   private purgeTimer?: NodeJS.Timeout;
@@ -51,8 +54,6 @@ export class KeyRegistryKeyServer implements KeyServer {
     this.connections = deps.connections ?? 16;
     this.keys = new ExpiringLruCache(deps.maxEntries ?? 10_000);
     this.absences = new ExpiringLruCache(deps.maxEntries ?? 10_000);
-    // A registry may live under a path prefix: keep it, without its trailing slashes.
-    this.basePath = config.registry.pathname.replace(/\/+$/, '');
   }
 
   async start(): Promise<void> {
@@ -83,7 +84,12 @@ export class KeyRegistryKeyServer implements KeyServer {
 
     let lookup = this.inFlight.get(cacheKey);
     if (!lookup) {
-      lookup = this.fetchKey(cacheKey, issuer, keyId).finally(() => this.inFlight.delete(cacheKey));
+      lookup = this.fetchKey(cacheKey, issuer, keyId)
+        .catch((error: unknown) => {
+          if (error instanceof KeyServerError) this.absences.set(cacheKey, error, this.clock() + FAILURE_CACHE_MS);
+          throw error;
+        })
+        .finally(() => this.inFlight.delete(cacheKey));
       this.inFlight.set(cacheKey, lookup);
     }
     return lookup;
@@ -95,25 +101,20 @@ export class KeyRegistryKeyServer implements KeyServer {
     this.absences.purge(now);
   }
 
-  /** The key's URL path: each segment percent-encoded, joined to the registry's path with one slash. */
-  private keyPath(issuer: string, keyId: string): string {
-    return `${this.basePath}/services/${encodeSegment(issuer)}/keys/${encodeSegment(keyId)}`;
-  }
-
   private async fetchKey(cacheKey: string, issuer: string, keyId: string): Promise<VerificationKey> {
     const pool = this.pool;
     if (!pool) throw new KeyServerError('the keyregistry key server is not started');
     // "." and ".." would be read as path steps by the registry, and "" names nothing.
     if (['', '.', '..'].includes(issuer) || ['', '.', '..'].includes(keyId)) throw new KeyNotFoundError(issuer, keyId);
 
-    const path = this.keyPath(issuer, keyId);
+    const path = registryKeyPath(this.config.registry, issuer, keyId);
     const url = `${this.config.registry.origin}${path}`;
     let response: Dispatcher.ResponseData;
     try {
       response = await pool.request({
         method: 'GET',
         path,
-        headers: { 'user-agent': USER_AGENT, accept: 'application/json' },
+        headers: { 'user-agent': REGISTRY_USER_AGENT, accept: 'application/json' },
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
     } catch (error) {
@@ -167,11 +168,6 @@ export class KeyRegistryKeyServer implements KeyServer {
     const text = typeof message === 'string' && message !== '' ? message : String(error);
     return typeof code === 'string' && !text.includes(code) ? `${code}: ${text}` : text;
   }
-}
-
-/** Percent-encodes a path segment like Go's url.QueryEscape (RFC 3986 unreserved kept), spaces as %20. */
-function encodeSegment(segment: string): string {
-  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** Reads at most `limit` bytes; the rest is discarded (and the connection closed). */

@@ -1,8 +1,8 @@
 // The verifier's upstreams: one keep-alive pool each, chosen round robin; an upstream
 // that fails to answer is skipped for a while, then tried again.
-import * as fs from 'node:fs';
 import { Pool } from 'undici';
 import type { Clock } from '../util/clock';
+import { readTrustedCertificates } from './trustedCertificates';
 
 export interface Upstream {
   /** As configured, for logs. */
@@ -68,7 +68,7 @@ export class UpstreamSet {
     names: string[],
     private readonly options: UpstreamOptions,
   ) {
-    const ca = options.trustedCertificates.length ? options.trustedCertificates.map((file) => fs.readFileSync(file, 'utf8')) : undefined;
+    const ca = readTrustedCertificates(options.trustedCertificates, 'upstream_trusted_certificates');
     this.upstreams = names.map((name) => createUpstream(name, options, ca));
   }
 
@@ -95,10 +95,6 @@ export class UpstreamSet {
 
   markHealthy(upstream: Upstream): void {
     upstream.downUntil = 0;
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.upstreams.map((upstream) => upstream.pool.close()));
   }
 
   destroy(): Promise<void> {

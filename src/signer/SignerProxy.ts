@@ -2,7 +2,6 @@
 // request it forwards — plain HTTP (absolute-URI requests) and HTTPS (CONNECT, intercepted
 // with the configured CA). A client's own Authorization header is moved to
 // X-Forwarded-Authorization, so the verifier reads our token and the origin still gets it.
-import * as fs from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Agent } from 'undici';
@@ -15,6 +14,7 @@ import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } f
 import { forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
 import { endWithResponse } from '../proxy/rawResponse';
+import { readTrustedCertificates } from '../proxy/trustedCertificates';
 import { CertificateAuthority } from '../proxy/mitm/CertificateAuthority';
 import { hostHeaderMatchesTarget } from '../proxy/mitm/connectTarget';
 import { connectTargetOf, interceptConnect } from '../proxy/mitm/interceptConnect';
@@ -58,7 +58,7 @@ export class SignerProxy {
     if (!config.signer) throw new Error('the signer proxy needs a signer configuration');
     this.signerConfig = config.signer;
     this.signer = new TokenSigner(config.signer, deps.keys, deps.clock);
-    const ca = config.trustedCertificates.length ? config.trustedCertificates.map((file) => fs.readFileSync(file, 'utf8')) : undefined;
+    const ca = readTrustedCertificates(config.trustedCertificates, 'trusted_certificates');
     this.agent = new Agent({ connect: { ca, rejectUnauthorized: !config.insecureSkipVerify }, keepAliveTimeout: 30_000 });
     this.consumedHeaders = new Set(['host', 'authorization', CLIENT_AUTHORIZATION_HEADER, ...Object.values(config.signer.headerClaims)]);
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));

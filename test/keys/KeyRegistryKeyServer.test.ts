@@ -108,7 +108,8 @@ describe('fetching', () => {
     registry.answer = () => ({ status: 404 });
     const server = await keyServer();
     await expect(server.getPublicKey('a/b c', "k?#!'()*")).rejects.toBeInstanceOf(KeyNotFoundError);
-    expect(registry.paths).toEqual(['/services/a%2Fb%20c/keys/k%3F%23%21%27%28%29%2A']);
+    // Go's url.QueryEscape: a space is "+".
+    expect(registry.paths).toEqual(['/services/a%2Fb+c/keys/k%3F%23%21%27%28%29%2A']);
   });
 
   test('joins a registry path prefix with exactly one slash', async () => {
@@ -172,10 +173,13 @@ describe('registry answers', () => {
     }
   });
 
-  test('errors are not cached', async () => {
+  test('errors are remembered for one second only, so an outage is not hit by every request', async () => {
     registry.answer = () => ({ status: 500 });
     const server = await keyServer();
     await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyServerError);
+    await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyServerError);
+    expect(registry.requests).toBe(1);
+    now += 1001;
     await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyServerError);
     expect(registry.requests).toBe(2);
   });
