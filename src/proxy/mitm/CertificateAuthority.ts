@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { systemClock, type Clock } from '../../util/clock';
+import { parsePrivateKeyPem } from '../../keys/privateKeyPem';
 import { generatePrivateKey, type KeyAlgorithm } from './generatePrivateKey';
 import {
   basicConstraintsExtension,
@@ -119,15 +120,11 @@ export class CertificateAuthority {
 }
 
 function parsePrivateKey(pem: string, invalid: (problem: string, cause?: unknown) => CertificateAuthorityError): KeyObject {
-  // OpenSSL reports a missing passphrase as an obscure "interrupted or cancelled".
-  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem)) {
-    throw invalid('is encrypted; give jwtproxy an unencrypted key (e.g. `openssl pkey -in ca.key -out ca-plain.key`)');
-  }
   let key: KeyObject;
   try {
-    key = crypto.createPrivateKey(pem);
+    key = parsePrivateKeyPem(pem);
   } catch (error) {
-    throw invalid(`not a PEM private key (expected "RSA PRIVATE KEY", "PRIVATE KEY" or "EC PRIVATE KEY"): ${(error as Error).message}`, error);
+    throw invalid((error as Error).message, error);
   }
   if (key.asymmetricKeyType === 'rsa') {
     if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw invalid('RSA keys must have at least 2048 bits');

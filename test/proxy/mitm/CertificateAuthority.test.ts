@@ -139,7 +139,7 @@ describe('CertificateAuthority.load', () => {
     const files = await writeFiles('garbage', 'hello\n', ecCa.certPem);
     const error = await loadError(files);
     expect(error.file).toBe(files.keyFile);
-    expect(error.message).toContain(`ca_key_file ${files.keyFile}: not a PEM private key`);
+    expect(error.message).toContain(`ca_key_file ${files.keyFile}: it holds no PEM block; expected a PEM "RSA PRIVATE KEY"`);
   });
 
   it('refuses an encrypted key and says how to decrypt it', async () => {
