@@ -181,6 +181,33 @@ describe('HTTPS through a CONNECT tunnel', () => {
   });
 });
 
+describe('WebSocket inside a CONNECT tunnel', () => {
+  test('the upgrade is signed, verified and spliced to the upstream', async () => {
+    const chain = await tlsChain();
+    let authorization: string | undefined;
+    chain.upstream.httpServer.on('upgrade', (req: http.IncomingMessage, socket) => {
+      authorization = req.headers.authorization;
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
+      socket.on('data', (data: Buffer) => socket.write(`echo:${data.toString()}`));
+    });
+    const tunnel = await openTunnel(chain.signerPort, chain.verifierPort);
+    const received = await new Promise<string>((resolve) => {
+      let text = '';
+      tunnel.on('data', (data: Buffer) => {
+        text += data.toString();
+        if (text.startsWith('HTTP/1.1 101') && text.includes('\r\n\r\n') && !text.includes('echo:')) tunnel.write('ping');
+        if (text.includes('echo:ping') || !text.startsWith('HTTP/1.1 101')) tunnel.destroy();
+      });
+      tunnel.on('close', () => resolve(text));
+      tunnel.write(`GET /ws HTTP/1.1\r\nhost: 127.0.0.1:${chain.verifierPort}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n`);
+    });
+    expect(received).toMatch(/^HTTP\/1.1 101/);
+    expect(received).toContain('echo:ping');
+    const token = decodedBearer(authorization as string);
+    expect(token.payload.aud).toBe(`https://127.0.0.1:${chain.verifierPort}`);
+  });
+});
+
 describe('CONNECT hardening', () => {
   test('a target with a path-traversal host is refused with 400', async () => {
     const { signerPort } = await tlsChain();
