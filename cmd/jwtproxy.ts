@@ -1,10 +1,15 @@
 // jwtproxy command line: `jwtproxy -config FILE [-log-level LEVEL]`, `-check`, and tool subcommands.
+import * as os from 'node:os';
 import { parseArgs, UsageError, type CommandLine } from '../src/cli/parseArgs';
 import { runToolCommand, TOOL_SYNOPSES } from '../src/cli/runToolCommand';
 import { ConfigError } from '../src/config/ConfigError';
 import { expandEnv, loadConfigFile, parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/types';
 import { createLogger } from '../src/observability/logger';
+
+// Signing runs on libuv's thread pool, shared with file I/O and dns.lookup: give it at least a
+// thread per core. Set before anything uses the pool; an operator's own value wins.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, os.availableParallelism()));
 
 const USAGE = `Usage: jwtproxy -config FILE [-log-level debug|info|warn|error|fatal|panic]
        jwtproxy -config FILE -check          validate the configuration and exit

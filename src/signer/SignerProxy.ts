@@ -49,6 +49,7 @@ export class SignerProxy {
   /** CONNECT and upgraded sockets, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
   private forger?: LeafCertificateForger;
+  private lastNoKeyReason?: string;
   private readonly parts: ServiceGroup;
 
   constructor(
@@ -133,7 +134,11 @@ export class SignerProxy {
       token = await this.signer.sign(target.audience, this.headerClaims(req));
     } catch (error) {
       if (!(error instanceof NoSigningKeyError)) throw error;
-      this.deps.logger.warn({ reason: error.message }, 'request refused: no signing key');
+      // Once per reason, not once per request: while a key awaits approval every request meets this.
+      if (error.message !== this.lastNoKeyReason) {
+        this.lastNoKeyReason = error.message;
+        this.deps.logger.warn({ reason: error.message }, 'requests refused: no signing key');
+      }
       return { status: 502, body: `jwtproxy: unable to sign request: ${error.message}` };
     }
     const headers = forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.consumedHeaders);
