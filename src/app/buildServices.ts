@@ -37,6 +37,7 @@ export function buildVerifierProxies(config: Config, deps: RuntimeDeps): Verifie
         clock: deps.clock,
         logger,
         removeStaleSocket: !deps.clusterWorker,
+        name: verifierStoreId(index),
       }),
     );
   });

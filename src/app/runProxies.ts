@@ -11,6 +11,7 @@ import { createNonceStore } from '../nonce/createNonceStore';
 import type { NonceStore } from '../nonce/NonceStore';
 import { SharedNonceStoreHost } from '../nonce/SharedNonceStoreHost';
 import type { Logger } from '../observability/logger';
+import { answerMetricsRequests, ObservabilityServer } from '../observability/ObservabilityServer';
 import { removeStaleSocket } from '../proxy/listener';
 import { systemClock } from '../util/clock';
 import { buildKeyRegistry, buildPrivateKeySource, buildServices, verifierStoreId } from './buildServices';
@@ -55,26 +56,35 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
     logger.info('No proxy is enabled. Terminating.');
     return 0;
   }
+  let serving = false;
+  const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving, cluster: false });
   let group: ServiceGroup;
   try {
+    // Health first, so probes get "not ready" rather than nothing while the proxies start.
+    await observability?.start();
     group = new ServiceGroup(buildServices(config, { clock: systemClock, logger, clusterWorker: false }));
     await group.start();
   } catch (error) {
+    await observability?.stop();
     reportStartFailure(logger, error);
     return 1;
   }
+  serving = true;
   const reason = await stopRequested();
+  serving = false;
   logger.info({ reason }, 'stopping');
   // A second signal while draining means "now".
   process.once('SIGINT', () => process.exit(1));
   process.once('SIGTERM', () => process.exit(1));
   await group.stop();
+  await observability?.stop();
   logger.info('stopped');
   return 0;
 }
 
 async function runWorker(config: Config, logger: Logger): Promise<number> {
   const workerLogger = logger.child({ worker: cluster.worker?.id });
+  if (config.observability) answerMetricsRequests();
   let group: ServiceGroup;
   try {
     group = new ServiceGroup(buildServices(config, { clock: systemClock, logger: workerLogger, clusterWorker: true }));
@@ -125,7 +135,12 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
     return 0;
   }
   const { services, stores, keys } = primaryServices(config, logger);
-  const group = new ServiceGroup(services);
+  let stopping = false;
+  const ready = new Set<Worker>();
+  const observability =
+    config.observability &&
+    new ObservabilityServer(config.observability, { logger, ready: () => !stopping && ready.size >= config.workers, cluster: true });
+  const group = new ServiceGroup(observability ? [observability, ...services] : services);
   try {
     await removeStaleSockets(config);
     await group.start();
@@ -136,9 +151,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
   const detachHost = new SharedNonceStoreHost(stores, logger).attachCluster(cluster);
   const stopRelay = keys ? relaySigningKey(keys, cluster) : () => undefined;
 
-  let stopping = false;
   let startupFailed = false;
-  const ready = new Set<Worker>();
   const forkWorker = () => {
     const worker = cluster.fork();
     worker.on('message', (message: ControlMessage) => {

@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import { ConfigError } from './ConfigError';
 import { ConfigNode } from './ConfigNode';
 import { parseKeyRegistry } from './keyRegistry';
+import { parseListenAddr } from './listener';
 import { parseSignerProxy } from './signer';
 import type { Config } from './types';
 import { parseVerifierProxy } from './verifier';
@@ -29,9 +30,18 @@ export function parseConfig(text: string): Config {
     signerProxy: parseSignerProxy(top.child('signer_proxy')),
     verifierProxies: top.children('verifier_proxies').map(parseVerifierProxy),
     keyRegistry: top.has('key_registry') ? parseKeyRegistry(top.child('key_registry')) : (top.raw('key_registry'), undefined),
+    observability: parseObservability(top),
   };
   top.done();
   return config;
+}
+
+function parseObservability(top: ConfigNode): Config['observability'] {
+  if (!top.has('observability')) return void top.raw('observability');
+  const node = top.child('observability');
+  const observability = { listenAddr: parseListenAddr(node, 'listen_addr', '127.0.0.1:9090'), socketPermission: node.fileMode('socket_permission', 0o755) };
+  node.done();
+  return observability;
 }
 
 function parseWorkers(top: ConfigNode): number {

@@ -108,6 +108,8 @@ export interface KeyRegistryConfig {
 export interface Config {
   /** Processes serving the proxies; 1 runs everything in this process. */
   workers: number;
+  /** Where /healthz, /readyz and /metrics are served; off when absent. */
+  observability?: Pick<ListenerConfig, 'listenAddr' | 'socketPermission'>;
   signerProxy: SignerProxyConfig;
   verifierProxies: VerifierProxyConfig[];
   keyRegistry?: KeyRegistryConfig;

@@ -3,6 +3,7 @@
 // with the configured CA). A client's own Authorization header is moved to
 // X-Forwarded-Authorization, so the verifier reads our token and the origin still gets it.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Agent } from 'undici';
 import { ServiceGroup } from '../app/ServiceGroup';
@@ -10,6 +11,7 @@ import type { SignerConfig, SignerProxyConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
 import { NoSigningKeyError, type PrivateKeySource } from '../keys/PrivateKeySource';
 import type { Logger } from '../observability/logger';
+import { requestDuration, signerRequests } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
@@ -148,19 +150,32 @@ export class SignerProxy {
     return { origin: target.origin, path: target.path, headers };
   }
 
+  private record(result: 'forwarded' | 'refused' | 'no_key' | 'upstream_error', startedAt: number): void {
+    signerRequests.inc({ result });
+    requestDuration.observe({ proxy: 'signer_proxy' }, (performance.now() - startedAt) / 1000);
+  }
+
   private handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
     const target = this.targetOf(req);
-    if ('status' in target) return plain(res, target.status, target.body);
+    if ('status' in target) {
+      plain(res, target.status, target.body);
+      return this.record('refused', startedAt);
+    }
     this.outgoing(req, target)
       .then(async (outgoing) => {
-        if ('status' in outgoing) return plain(res, outgoing.status, outgoing.body);
+        if ('status' in outgoing) {
+          plain(res, outgoing.status, outgoing.body);
+          return this.record('no_key', startedAt);
+        }
         await forwardRequest(this.agent, outgoing, req, res);
+        this.record('forwarded', startedAt);
       })
       .catch((error: Error) => {
         if (error instanceof UpstreamError) {
           this.deps.logger.info({ target: target.origin, err: error.message }, 'upstream unavailable');
           if (!res.headersSent) plain(res, 502, `jwtproxy: upstream unavailable: ${error.message}`);
-          return;
+          return this.record('upstream_error', startedAt);
         }
         this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
         if (!res.headersSent) plain(res, 500, 'jwtproxy: internal error');

@@ -1,6 +1,7 @@
 // One verifier_proxies entry: a reverse proxy that lets a request through to its
 // upstreams only when the Authenticator accepts its token.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { createClaimsVerifier } from '../claims/createClaimsVerifier';
 import type { VerifierProxyConfig } from '../config/types';
@@ -10,6 +11,7 @@ import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
 import type { NonceStore } from '../nonce/NonceStore';
 import type { Logger } from '../observability/logger';
+import { requestDuration, verifierRequests } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { appendForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
@@ -28,6 +30,8 @@ export interface VerifierProxyDeps {
   logger: Logger;
   /** In a cluster worker the primary removes stale unix sockets, not each worker. */
   removeStaleSocket?: boolean;
+  /** The proxy's name in metrics, e.g. "verifier_proxies[0]". */
+  name?: string;
 }
 
 export class VerifierProxy {
@@ -39,6 +43,7 @@ export class VerifierProxy {
   private readonly replacedHeaders: Set<string>;
   private readonly claimsHeader?: string;
   private readonly parts: ServiceGroup;
+  private readonly name: string;
   /** Upgraded (WebSocket) connections, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
 
@@ -47,6 +52,7 @@ export class VerifierProxy {
     private readonly deps: VerifierProxyDeps,
   ) {
     const { verifier } = config;
+    this.name = deps.name ?? 'verifier';
     this.authenticator = new Authenticator({
       rules: { audience: audienceOrigin(verifier.audience), maxSkewMs: verifier.maxSkewMs, maxTtlMs: verifier.maxTtlMs },
       keyServer: deps.keyServer,
@@ -90,16 +96,27 @@ export class VerifierProxy {
     await this.upstreams.destroy();
   }
 
+  private record(result: 'forwarded' | 'refused' | 'unavailable' | 'upstream_error', reason: string, startedAt: number): void {
+    verifierRequests.inc({ proxy: this.name, result, reason });
+    requestDuration.observe({ proxy: this.name }, (performance.now() - startedAt) / 1000);
+  }
+
   private handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
     if (!req.url?.startsWith('/')) {
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(PROXY_FORM_REFUSAL);
+      this.record('refused', 'proxy form', startedAt);
       return;
     }
     this.authenticator
       .authenticate(req.headers.authorization)
-      .then((verdict) => {
-        if (!verdict.ok) return this.refuse(req, res, verdict);
-        return this.forward(req, res, verdict.claims);
+      .then(async (verdict) => {
+        if (!verdict.ok) {
+          this.refuse(req, res, verdict);
+          return this.record(verdict.status === 503 ? 'unavailable' : 'refused', verdict.reason, startedAt);
+        }
+        const forwarded = await this.forward(req, res, verdict.claims);
+        this.record(forwarded ? 'forwarded' : 'upstream_error', '', startedAt);
       })
       .catch((error: Error) => {
         this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
@@ -125,20 +142,20 @@ export class VerifierProxy {
     return { origin: upstream.origin, path: upstreamTarget(upstream, req.url!), headers };
   }
 
-  /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. */
-  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims): Promise<void> {
+  /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. False then. */
+  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims): Promise<boolean> {
     let upstream = this.upstreams.pick();
     for (let attempt = 1; ; attempt++) {
       try {
         await forwardRequest(upstream.pool, this.outgoing(req, upstream, claims), req, res);
         if (upstream.downUntil !== 0) this.recovered(upstream);
-        return;
+        return true;
       } catch (error) {
         if (!(error instanceof UpstreamError)) throw error;
         this.failed(upstream, error);
         if (!error.retryable || attempt >= this.upstreams.size || res.destroyed) {
           res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: upstream unavailable: ${error.message}`);
-          return;
+          return false;
         }
         upstream = this.upstreams.pick(upstream);
       }

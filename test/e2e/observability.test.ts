@@ -1,0 +1,64 @@
+// Health and metrics through the real CLI: /healthz, /readyz and Prometheus /metrics,
+// in one process and gathered from the workers in multi-core mode.
+import { runCli, type RunningCli } from '../support/cli';
+import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/freePort';
+import { bearer, httpRequest } from '../support/httpRequest';
+import { mintToken } from '../support/mintToken';
+import { stopCli } from '../support/stopCli';
+import { TestUpstream } from '../support/testUpstream';
+
+const running: RunningCli[] = [];
+let upstream: TestUpstream;
+let upstreamUrl: string;
+
+beforeAll(async () => {
+  upstream = new TestUpstream();
+  upstreamUrl = await upstream.listen();
+});
+
+afterEach(async () => {
+  while (running.length) await stopCli(running.pop()!);
+});
+
+afterAll(() => upstream.close());
+
+async function start(workers: number): Promise<{ verifier: string; observability: string }> {
+  const [port, observabilityPort] = [await freePort(), await freePort()];
+  const yaml = cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: upstreamUrl, workers }).replace(
+    'jwtproxy:\n',
+    `jwtproxy:\n  observability: {listen_addr: "127.0.0.1:${observabilityPort}"}\n`,
+  );
+  const cli = runCli(yaml);
+  running.push(cli);
+  await cli.waitFor('verifier proxy started', workers);
+  const observability = `http://127.0.0.1:${observabilityPort}`;
+  await eventually(async () => (await httpRequest(`${observability}/readyz`)).status === 200, 'ready');
+  return { verifier: `http://127.0.0.1:${port}`, observability };
+}
+
+function counter(metrics: string, labels: string): number {
+  const line = metrics.split('\n').find((text) => text.startsWith(`jwtproxy_verifier_requests_total{${labels}}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+test.each([1, 2])('with %i worker(s): healthz, readyz and request counters by result and reason', async (workers) => {
+  const { verifier, observability } = await start(workers);
+  expect(await httpRequest(`${observability}/healthz`)).toMatchObject({ status: 200, body: 'ok\n' });
+  const audience = CLI_AUDIENCE.replace(/\/$/, '');
+  for (let i = 0; i < 4; i++) expect((await httpRequest(verifier, { headers: bearer(await mintToken({ audience })) })).status).toBe(200);
+  expect((await httpRequest(verifier)).status).toBe(403);
+  const metrics = await httpRequest(`${observability}/metrics`);
+  expect(metrics.status).toBe(200);
+  expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+  expect(counter(metrics.body, 'proxy="verifier_proxies[0]",result="forwarded",reason=""')).toBe(4);
+  expect(counter(metrics.body, 'proxy="verifier_proxies[0]",result="refused",reason="Could not parse JWT"')).toBe(1);
+  expect(metrics.body).toContain('jwtproxy_request_duration_seconds_bucket');
+  expect(metrics.body).toContain('jwtproxy_process_cpu_user_seconds_total');
+});
+
+test('other paths are 404 and tell what exists', async () => {
+  const { observability } = await start(1);
+  expect(await httpRequest(`${observability}/`)).toMatchObject({ status: 404, body: 'not found: use /healthz, /readyz or /metrics\n' });
+});
