@@ -12,7 +12,7 @@ import { KeyRegistryServer } from '../registry/KeyRegistryServer';
 import { SignerProxy } from '../signer/SignerProxy';
 import type { Clock } from '../util/clock';
 import { VerifierProxy } from '../verifier/VerifierProxy';
-import { ServiceGroup, type Service } from './ServiceGroup';
+import { ServiceGroup, type Service } from '../util/ServiceGroup';
 
 export interface RuntimeDeps {
   clock: Clock;

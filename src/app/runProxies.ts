@@ -15,7 +15,7 @@ import { answerMetricsRequests, ObservabilityServer } from '../observability/Obs
 import { removeStaleSocket } from '../proxy/listener';
 import { systemClock } from '../util/clock';
 import { buildKeyRegistry, buildPrivateKeySource, buildServices, verifierStoreId } from './buildServices';
-import { ServiceGroup, type Service } from './ServiceGroup';
+import { ServiceGroup, type Service } from '../util/ServiceGroup';
 
 /** IPC between the primary and its workers, beside the nonce messages. */
 type ControlMessage = { jwtproxy: 'ready' } | { jwtproxy: 'stop' };

@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildServices } from '../app/buildServices';
-import { ServiceGroup } from '../app/ServiceGroup';
+import { ServiceGroup } from '../util/ServiceGroup';
 import { parseConfig } from '../config/load';
 import type { Logger } from '../observability/logger';
 import { systemClock } from '../util/clock';

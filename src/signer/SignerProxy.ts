@@ -6,7 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Agent } from 'undici';
-import { ServiceGroup } from '../app/ServiceGroup';
+import { ServiceGroup } from '../util/ServiceGroup';
 import type { SignerConfig, SignerProxyConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
 import { NoSigningKeyError, type PrivateKeySource } from '../keys/PrivateKeySource';

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { createClaimsVerifier } from '../claims/createClaimsVerifier';
 import type { VerifierProxyConfig } from '../config/types';
-import { ServiceGroup } from '../app/ServiceGroup';
+import { ServiceGroup } from '../util/ServiceGroup';
 import { audienceOrigin } from '../jwt/registeredClaims';
 import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';

@@ -1,7 +1,7 @@
 // The parts a YAML config enables, built in-process exactly as the CLI builds them (parseConfig and
 // the build* functions of src/app/buildServices.ts), started in the CLI's order, stopped in reverse.
 import { buildKeyRegistry, buildPrivateKeySource, buildSignerProxy, buildVerifierProxies } from '../../src/app/buildServices';
-import { ServiceGroup, type Service } from '../../src/app/ServiceGroup';
+import { ServiceGroup, type Service } from '../../src/util/ServiceGroup';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
 import { silentLogger, type Logger } from '../../src/observability/logger';
