@@ -14,7 +14,7 @@ process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, os.availableParallelism())
 const USAGE = `Usage: jwtproxy -config FILE [-log-level debug|info|warn|error|fatal|panic]
        jwtproxy -config FILE -check          validate the configuration and exit
        jwtproxy check -config FILE           the same
-       jwtproxy demo                         registry, signer, verifier and upstream on loopback
+       jwtproxy demo [-base-port 8000]       registry, signer, verifier and upstream on loopback
 
 Runs the signer proxy, the verifier proxies and the key registry that FILE enables.
 Flags take one dash or two (-config, --config, --config=FILE).
@@ -53,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
   });
   if (toolExitCode !== undefined) return toolExitCode;
   // The proxies' modules (undici, ioredis…) load only when serving: the tools start faster.
-  if (line.command === 'demo') return (await import('../src/demo/demoCommand')).runDemoCommand(line.logLevel);
+  if (line.command === 'demo') return (await import('../src/demo/demoCommand')).runDemoCommand(line.flags, line.logLevel);
   if (line.command !== undefined) throw new UsageError(`unknown command ${JSON.stringify(line.command)}\n${USAGE}`);
   const logger = createLogger(line.logLevel ?? 'info');
   const { runProxies } = await import('../src/app/runProxies');

@@ -18,8 +18,6 @@ export interface DemoPorts {
   upstream: number;
 }
 
-export const DEFAULT_DEMO_PORTS: DemoPorts = { registry: 8090, signer: 8080, verifier: 8081, upstream: 8000 };
-
 export function demoConfig(ports: DemoPorts, keyFolder: string): string {
   return `jwtproxy:
   key_registry:
