@@ -70,6 +70,6 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError) process.stderr.write(`jwtproxy: invalid configuration: ${error.message}\n`);
     else if (error instanceof UsageError) process.stderr.write(`jwtproxy: ${error.message}\n`);
     else process.stderr.write(`jwtproxy: ${error.stack ?? error.message}\n`);
-    process.exitCode = error instanceof UsageError ? 2 : 1;
+    process.exit(error instanceof UsageError ? 2 : 1);
   },
 );

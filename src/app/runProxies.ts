@@ -57,7 +57,7 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
     return 0;
   }
   let serving = false;
-  const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving, cluster: false });
+  const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving });
   let group: ServiceGroup;
   try {
     // Health first, so probes get "not ready" rather than nothing while the proxies start.
@@ -76,8 +76,11 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
   // A second signal while draining means "now".
   process.once('SIGINT', () => process.exit(1));
   process.once('SIGTERM', () => process.exit(1));
-  await group.stop();
-  await observability?.stop();
+  try {
+    await group.stop();
+  } finally {
+    await observability?.stop();
+  }
   logger.info('stopped');
   return 0;
 }
@@ -134,20 +137,23 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
     logger.info('No proxy is enabled. Terminating.');
     return 0;
   }
-  const { services, stores, keys } = primaryServices(config, logger);
   let stopping = false;
   const ready = new Set<Worker>();
-  const observability =
-    config.observability &&
-    new ObservabilityServer(config.observability, { logger, ready: () => !stopping && ready.size >= config.workers, cluster: true });
-  const group = new ServiceGroup(observability ? [observability, ...services] : services);
+  let primary: ReturnType<typeof primaryServices>;
+  let group: ServiceGroup;
   try {
+    primary = primaryServices(config, logger);
+    const observability =
+      config.observability &&
+      new ObservabilityServer(config.observability, { logger, ready: () => !stopping && ready.size >= config.workers, workers: () => [...ready] });
+    group = new ServiceGroup(observability ? [observability, ...primary.services] : primary.services);
     await removeStaleSockets(config);
     await group.start();
   } catch (error) {
     reportStartFailure(logger, error);
     return 1;
   }
+  const { stores, keys } = primary;
   const detachHost = new SharedNonceStoreHost(stores, logger).attachCluster(cluster);
   const stopRelay = keys ? relaySigningKey(keys, cluster) : () => undefined;
 

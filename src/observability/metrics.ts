@@ -5,13 +5,13 @@ import { Counter, Histogram } from 'prom-client';
 
 export const verifierRequests = new Counter({
   name: 'jwtproxy_verifier_requests_total',
-  help: 'Requests a verifier proxy answered, by result (forwarded, refused, unavailable, upstream_error) and refusal reason',
+  help: 'Requests a verifier proxy answered, by result (forwarded, client_left, refused, unavailable, upstream_error, error) and refusal reason',
   labelNames: ['proxy', 'result', 'reason'] as const,
 });
 
 export const signerRequests = new Counter({
   name: 'jwtproxy_signer_requests_total',
-  help: 'Requests the signer proxy answered, by result (forwarded, refused, no_key, upstream_error)',
+  help: 'Requests the signer proxy answered, by result (forwarded, client_left, refused, no_key, upstream_error, error)',
   labelNames: ['result'] as const,
 });
 

@@ -31,18 +31,22 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+/** How a forwarded exchange ended when it did not fail: relayed whole, or cut short by the client. */
+export type ForwardOutcome = 'answered' | 'client_left';
+
 /**
  * Forwards `req` and pipes the response into `res`. Resolves when the response is
- * complete; rejects with UpstreamError when no response head came back (nothing was
- * written to `res` then, so the caller may answer 502 or try another upstream).
+ * complete (or the client left); rejects with UpstreamError when no response head came
+ * back (nothing was written to `res` then, so the caller may answer 502 or try another upstream).
  */
-export function forwardRequest(dispatcher: Dispatcher, outgoing: OutgoingRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export function forwardRequest(dispatcher: Dispatcher, outgoing: OutgoingRequest, req: IncomingMessage, res: ServerResponse): Promise<ForwardOutcome> {
   const body = hasBody(req) ? req : null;
   return new Promise((resolve, reject) => {
     let started = false;
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(controller) {
-        // A client that goes away cancels the upstream request.
+        // A client that goes away (maybe already, while its token was checked) cancels the upstream request.
+        if (res.destroyed) return controller.abort(new Error('client closed the connection'));
         res.once('close', () => {
           if (!res.writableFinished) controller.abort(new Error('client closed the connection'));
         });
@@ -58,14 +62,16 @@ export function forwardRequest(dispatcher: Dispatcher, outgoing: OutgoingRequest
       },
       onResponseEnd() {
         res.end();
-        resolve();
+        resolve('answered');
       },
       onResponseError(_controller, error) {
-        if (started || res.destroyed) {
-          // Mid-body failure (the status is already sent: cut the connection), or the
-          // client left and we aborted: neither says anything about the upstream.
+        if (res.destroyed) {
+          // The client left and we aborted: that says nothing about the upstream.
+          resolve('client_left');
+        } else if (started) {
+          // Mid-body failure: the status is already sent, so cut the connection.
           res.destroy();
-          resolve();
+          resolve('answered');
         } else {
           reject(new UpstreamError(error, body === null));
         }
@@ -94,6 +100,7 @@ export function forwardUpgrade(dispatcher: Dispatcher, outgoing: OutgoingRequest
     let started = false;
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(controller) {
+        if (clientSocket.destroyed) return controller.abort(new Error('client closed the connection'));
         clientSocket.once('close', () => controller.abort(new Error('client closed the connection')));
       },
       onRequestUpgrade(_controller, statusCode, headers, upstreamSocket) {

@@ -33,13 +33,14 @@ export function bearerToken(req: IncomingMessage): string | undefined {
   return match?.[1];
 }
 
-/** The percent-decoded segments of the request path (kids travel encoded: `…%3D`); a trailing slash is ignored. */
+/** The decoded segments of the request path (kids travel encoded: `…%3D`); a trailing slash is ignored. */
 export function pathSegments(req: IncomingMessage): string[] {
   const pathname = new URL(req.url ?? '/', 'http://registry').pathname;
   const segments = pathname.split('/').slice(1);
   if (segments.length > 0 && segments[segments.length - 1] === '') segments.pop();
   try {
-    return segments.map((segment) => decodeURIComponent(segment));
+    // Go clients escape segments with url.QueryEscape, which writes a space as "+" (and "+" as %2B).
+    return segments.map((segment) => decodeURIComponent(segment.replace(/\+/g, ' ')));
   } catch {
     throw new RegistryError('ERR_REGISTRY_BAD_REQUEST', 'the path is not valid percent-encoding');
   }

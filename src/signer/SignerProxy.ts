@@ -134,6 +134,7 @@ export class SignerProxy {
     let token: string;
     try {
       token = await this.signer.sign(target.audience, this.headerClaims(req));
+      this.lastNoKeyReason = undefined;
     } catch (error) {
       if (!(error instanceof NoSigningKeyError)) throw error;
       // Once per reason, not once per request: while a key awaits approval every request meets this.
@@ -150,7 +151,7 @@ export class SignerProxy {
     return { origin: target.origin, path: target.path, headers };
   }
 
-  private record(result: 'forwarded' | 'refused' | 'no_key' | 'upstream_error', startedAt: number): void {
+  private record(result: 'forwarded' | 'client_left' | 'refused' | 'no_key' | 'upstream_error' | 'error', startedAt: number): void {
     signerRequests.inc({ result });
     requestDuration.observe({ proxy: 'signer_proxy' }, (performance.now() - startedAt) / 1000);
   }
@@ -168,8 +169,7 @@ export class SignerProxy {
           plain(res, outgoing.status, outgoing.body);
           return this.record('no_key', startedAt);
         }
-        await forwardRequest(this.agent, outgoing, req, res);
-        this.record('forwarded', startedAt);
+        this.record(await forwardRequest(this.agent, outgoing, req, res) === 'answered' ? 'forwarded' : 'client_left', startedAt);
       })
       .catch((error: Error) => {
         if (error instanceof UpstreamError) {
@@ -177,6 +177,7 @@ export class SignerProxy {
           if (!res.headersSent) plain(res, 502, `jwtproxy: upstream unavailable: ${error.message}`);
           return this.record('upstream_error', startedAt);
         }
+        this.record('error', startedAt);
         this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
         if (!res.headersSent) plain(res, 500, 'jwtproxy: internal error');
         else res.destroy();

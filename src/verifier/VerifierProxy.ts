@@ -96,7 +96,7 @@ export class VerifierProxy {
     await this.upstreams.destroy();
   }
 
-  private record(result: 'forwarded' | 'refused' | 'unavailable' | 'upstream_error', reason: string, startedAt: number): void {
+  private record(result: 'forwarded' | 'client_left' | 'refused' | 'unavailable' | 'upstream_error' | 'error', reason: string, startedAt: number): void {
     verifierRequests.inc({ proxy: this.name, result, reason });
     requestDuration.observe({ proxy: this.name }, (performance.now() - startedAt) / 1000);
   }
@@ -115,10 +115,10 @@ export class VerifierProxy {
           this.refuse(req, res, verdict);
           return this.record(verdict.status === 503 ? 'unavailable' : 'refused', verdict.reason, startedAt);
         }
-        const forwarded = await this.forward(req, res, verdict.claims);
-        this.record(forwarded ? 'forwarded' : 'upstream_error', '', startedAt);
+        this.record(await this.forward(req, res, verdict.claims), '', startedAt);
       })
       .catch((error: Error) => {
+        this.record('error', '', startedAt);
         this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('jwtproxy: internal error');
         else res.destroy();
@@ -142,20 +142,21 @@ export class VerifierProxy {
     return { origin: upstream.origin, path: upstreamTarget(upstream, req.url!), headers };
   }
 
-  /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. False then. */
-  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims): Promise<boolean> {
+  /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. */
+  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
     let upstream = this.upstreams.pick();
     for (let attempt = 1; ; attempt++) {
       try {
-        await forwardRequest(upstream.pool, this.outgoing(req, upstream, claims), req, res);
+        const outcome = await forwardRequest(upstream.pool, this.outgoing(req, upstream, claims), req, res);
+        if (outcome === 'client_left') return outcome;
         if (upstream.downUntil !== 0) this.recovered(upstream);
-        return true;
+        return 'forwarded';
       } catch (error) {
         if (!(error instanceof UpstreamError)) throw error;
         this.failed(upstream, error);
         if (!error.retryable || attempt >= this.upstreams.size || res.destroyed) {
           res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: upstream unavailable: ${error.message}`);
-          return false;
+          return 'upstream_error';
         }
         upstream = this.upstreams.pick(upstream);
       }

@@ -1,6 +1,7 @@
 // The verifier proxy in-process, against real upstreams: forwarding, replay, failover,
 // unix sockets, TLS, claims header, WebSocket upgrades and streaming.
 import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -9,6 +10,7 @@ import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 import { tempDir } from '../support/cli';
 import { freePort } from '../support/freePort';
 import { bearer, httpRequest } from '../support/httpRequest';
+import { interopFile } from '../support/interop';
 import { mintToken } from '../support/mintToken';
 import { PRESHARED_KEY_SERVER, startVerifier } from '../support/startVerifier';
 import { TestUpstream } from '../support/testUpstream';
@@ -118,6 +120,31 @@ describe('forwarding', () => {
     // Round robin went on through both: the first upstream was not skipped.
     expect(first.received.length).toBe(3);
     expect(second.received.length).toBe(2);
+  });
+
+  test('a client that leaves while its token is being checked is never sent upstream', async () => {
+    const [server, url] = await upstream();
+    // A key registry that takes its time: the client gives up before the key arrives.
+    const jwk = { ...crypto.createPublicKey(fs.readFileSync(interopFile('mykey.pub'))).export({ format: 'jwk' }), kid: 'mykey' };
+    const registry = http.createServer((_req, res) => setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwk)), 300));
+    await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+    running.push({ stop: () => new Promise((resolve) => registry.close(() => resolve())) });
+    const registryUrl = `http://127.0.0.1:${(registry.address() as net.AddressInfo).port}/`;
+    const port = await freePort();
+    const proxy = await startVerifier(`listen_addr: 127.0.0.1:${port}
+    verifier:
+      upstream: ${url}
+      audience: http://verifier.test/
+      key_server: {type: keyregistry, options: {registry: "${registryUrl}"}}`);
+    running.push(proxy);
+    const leaving = http.get(proxy.url, { headers: bearer(await token()), agent: false });
+    leaving.on('error', () => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    leaving.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(server.received).toHaveLength(0);
+    // The key is cached now, and the next client is served.
+    expect((await httpRequest(proxy.url, { headers: bearer(await token()) })).status).toBe(200);
   });
 
   test('answers 502 with a clear body when the upstream is down', async () => {
