@@ -18,7 +18,7 @@ import { buildKeyRegistry, buildPrivateKeySource, buildServices, verifierStoreId
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
 
 /** IPC between the primary and its workers, beside the nonce messages. */
-type ControlMessage = { jwtproxy: 'ready' } | { jwtproxy: 'stop' };
+type ControlMessage = { jwtproxy: 'ready' } | { jwtproxy: 'stop' } | { jwtproxy: 'reload' };
 
 const RESTART_DELAY_MS = 1000;
 /** Beyond the longest shutdown_timeout, how long the primary waits for a worker before killing it. */
@@ -33,6 +33,30 @@ function reportStartFailure(logger: Logger, error: unknown): void {
 function longestShutdownTimeout(config: Config): number {
   const listeners = [config.signerProxy, ...config.verifierProxies, ...(config.keyRegistry ? [config.keyRegistry] : [])];
   return Math.max(...listeners.map((listener) => listener.shutdownTimeoutMs));
+}
+
+/**
+ * On SIGHUP (or, in a worker, the primary's word) re-reads keys and certificates without
+ * dropping connections; what fails to load is logged and the old one stays in use.
+ * `alsoOnReload` runs first (the primary tells its workers). Returns the function that stops listening.
+ */
+function reloadOnHangup(group: ServiceGroup, logger: Logger, alsoOnReload?: () => void): () => void {
+  const reload = () => {
+    alsoOnReload?.();
+    group.reload().then(
+      () => logger.info('reloaded keys and certificates'),
+      (error: Error) => logger.error({ err: error }, 'reload failed; the previous keys and certificates stay in use'),
+    );
+  };
+  const onMessage = (message: ControlMessage) => {
+    if (message?.jwtproxy === 'reload') reload();
+  };
+  process.on('SIGHUP', reload);
+  process.on('message', onMessage);
+  return () => {
+    process.off('SIGHUP', reload);
+    process.off('message', onMessage);
+  };
 }
 
 function stopRequested(): Promise<string> {
@@ -70,7 +94,9 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
     return 1;
   }
   serving = true;
+  const stopReloading = reloadOnHangup(group, logger);
   const reason = await stopRequested();
+  stopReloading();
   serving = false;
   logger.info({ reason }, 'stopping');
   // A second signal while draining means "now".
@@ -98,7 +124,9 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
     process.exit(1);
   }
   process.send?.({ jwtproxy: 'ready' } satisfies ControlMessage, undefined, undefined, () => undefined);
+  const stopReloading = reloadOnHangup(group, workerLogger);
   await stopRequested();
+  stopReloading();
   await group.stop();
   process.disconnect?.();
   return 0;
@@ -180,7 +208,12 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
   for (let i = 0; i < config.workers; i++) forkWorker();
   logger.info({ workers: config.workers }, 'started workers');
 
+  const stopReloading = reloadOnHangup(group, logger, () => {
+    const reloadMessage: ControlMessage = { jwtproxy: 'reload' };
+    for (const worker of ready) worker.send(reloadMessage, undefined, () => undefined);
+  });
   const reason = await stopRequested();
+  stopReloading();
   stopping = true;
   logger.info({ reason }, 'stopping');
   process.once('SIGINT', () => process.exit(1));

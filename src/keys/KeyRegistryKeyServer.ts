@@ -73,6 +73,12 @@ export class KeyRegistryKeyServer implements KeyServer {
     await pool?.close();
   }
 
+  /** Forgets every cached answer, so a revoked key is looked up again at once. */
+  async reload(): Promise<void> {
+    this.keys.clear();
+    this.absences.clear();
+  }
+
   getPublicKey(issuer: string, keyId: string): Promise<VerificationKey> {
     // Length-prefixed, so no (issuer, kid) pair can collide with another.
     const cacheKey = `${issuer.length}:${issuer}${keyId}`;

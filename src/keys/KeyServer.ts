@@ -13,6 +13,8 @@ export interface KeyServer {
   getPublicKey(issuer: string, keyId: string): Promise<VerificationKey>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Re-reads key files or forgets cached keys; on failure the old keys stay in use. */
+  reload?(): Promise<void>;
 }
 
 export class KeyNotFoundError extends Error {

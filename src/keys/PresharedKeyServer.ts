@@ -46,6 +46,11 @@ export class PresharedKeyServer implements KeyServer {
     this.lookup = Promise.resolve(verificationKey);
   }
 
+  /** The file is read anew; the old key serves until the new one is loaded, and on failure. */
+  reload(): Promise<void> {
+    return this.start();
+  }
+
   async stop(): Promise<void> {
     this.lookup = undefined;
   }

@@ -54,5 +54,10 @@ export class PresharedPrivateKey implements PrivateKeySource {
     return this.current;
   }
 
+  /** The file is read anew; the old key signs until the new one is loaded, and on failure. */
+  reload(): Promise<void> {
+    return this.start();
+  }
+
   async stop(): Promise<void> {}
 }

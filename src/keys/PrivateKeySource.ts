@@ -13,6 +13,8 @@ export interface PrivateKeySource {
   signingKey(): SigningKey;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Re-reads the key file; on failure the old key stays in use. */
+  reload?(): Promise<void>;
 }
 
 export class NoSigningKeyError extends Error {

@@ -17,6 +17,12 @@ function readTlsFile(file: string, what: string): Buffer {
   }
 }
 
+/** Swaps a TLS listener's certificate for the one now on disk; open connections keep theirs. */
+export function reloadTls(server: http.Server, tls: ListenerConfig['tls']): void {
+  if (!tls) return;
+  (server as https.Server).setSecureContext({ key: readTlsFile(tls.keyFile, 'key_file'), cert: readTlsFile(tls.crtFile, 'crt_file') });
+}
+
 /**
  * An HTTP(S) server for a proxy: malformed requests get a 400, and errors after listening
  * (EMFILE when out of descriptors…) are logged instead of crashing the process.

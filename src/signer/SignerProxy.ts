@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger';
 import { requestDuration, signerRequests } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { forwardableRequestHeaders } from '../proxy/headers';
-import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
+import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
 import { endWithResponse } from '../proxy/rawResponse';
 import { readTrustedCertificates } from '../proxy/trustedCertificates';
 import { CertificateAuthority } from '../proxy/mitm/CertificateAuthority';
@@ -67,8 +67,12 @@ export class SignerProxy {
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
     this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
-    const mitm = { start: () => this.loadCertificateAuthority(), stop: async () => undefined };
-    const listener = { start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }), stop: () => this.close() };
+    const mitm = { start: () => this.loadCertificateAuthority(), stop: async () => undefined, reload: () => this.loadCertificateAuthority() };
+    const listener = {
+      start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }),
+      stop: () => this.close(),
+      reload: async () => reloadTls(this.server, config.tls),
+    };
     this.parts = new ServiceGroup([mitm, deps.keys, listener]);
   }
 
@@ -84,6 +88,11 @@ export class SignerProxy {
 
   stop(): Promise<void> {
     return this.parts.stop();
+  }
+
+  /** Re-reads the MITM CA, a preshared private key and the TLS certificate (SIGHUP). */
+  reload(): Promise<void> {
+    return this.parts.reload();
   }
 
   private async loadCertificateAuthority(): Promise<void> {

@@ -4,6 +4,8 @@
 export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Re-reads what may change on disk (keys, certificates) without dropping connections (SIGHUP). */
+  reload?(): Promise<void>;
 }
 
 export class ServiceGroup implements Service {
@@ -21,6 +23,14 @@ export class ServiceGroup implements Service {
       }
       this.started.push(service);
     }
+  }
+
+  /** Reloads every started service that can; one failing (kept as it was) does not stop the others. */
+  async reload(): Promise<void> {
+    const failures: unknown[] = [];
+    for (const service of this.started) await service.reload?.().catch((error: unknown) => failures.push(error));
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, failures.map((error) => (error as Error).message).join('; '));
   }
 
   /** Stops every started service, even when one of them fails to stop; rethrows the first failure. */

@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger';
 import { requestDuration, verifierRequests } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { appendForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
-import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
+import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
 import { endWithResponse } from '../proxy/rawResponse';
 import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
@@ -73,7 +73,11 @@ export class VerifierProxy {
     if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
-    const listener = { start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }), stop: () => this.close() };
+    const listener = {
+      start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }),
+      stop: () => this.close(),
+      reload: async () => reloadTls(this.server, config.tls),
+    };
     this.parts = new ServiceGroup([deps.keyServer, deps.nonceStore, listener]);
   }
 
@@ -89,6 +93,11 @@ export class VerifierProxy {
 
   stop(): Promise<void> {
     return this.parts.stop();
+  }
+
+  /** Re-reads the key server's keys and the TLS certificate (SIGHUP). */
+  reload(): Promise<void> {
+    return this.parts.reload();
   }
 
   private async close(): Promise<void> {

@@ -35,3 +35,20 @@ test('a failing stop does not keep the others running', async () => {
   await expect(group.stop()).rejects.toThrow('stuck');
   expect(log).toEqual(['start a', 'start b', 'stop b', 'stop a']);
 });
+
+test('reload reaches every service that can, even after one fails, and reports the failure', async () => {
+  const reloaded: string[] = [];
+  const reloadable = (name: string, fail = false): Service => ({
+    start: async () => undefined,
+    stop: async () => undefined,
+    reload: async () => {
+      if (fail) throw new Error(`${name} broken`);
+      reloaded.push(name);
+    },
+  });
+  const plain: Service = { start: async () => undefined, stop: async () => undefined };
+  const group = new ServiceGroup([reloadable('a'), plain, reloadable('b', true), reloadable('c')]);
+  await group.start();
+  await expect(group.reload()).rejects.toThrow('b broken');
+  expect(reloaded).toEqual(['a', 'c']);
+});

@@ -1,0 +1,70 @@
+// SIGHUP re-reads keys and certificates without a restart, through the real CLI.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runCli, tempDir, type RunningCli } from '../support/cli';
+import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
+import { freePort } from '../support/freePort';
+import { bearer, httpRequest } from '../support/httpRequest';
+import { interopFile } from '../support/interop';
+import { mintToken } from '../support/mintToken';
+import { stopCli } from '../support/stopCli';
+import { TestUpstream } from '../support/testUpstream';
+
+const otherKey = crypto.createPrivateKey(fs.readFileSync(interopFile('otherkey.key')));
+const otherPublicPem = crypto.createPublicKey(otherKey).export({ type: 'spki', format: 'pem' }) as string;
+const audience = CLI_AUDIENCE.replace(/\/$/, '');
+
+const running: RunningCli[] = [];
+let upstream: TestUpstream;
+let upstreamUrl: string;
+
+beforeAll(async () => {
+  upstream = new TestUpstream();
+  upstreamUrl = await upstream.listen();
+});
+afterEach(async () => {
+  while (running.length) await stopCli(running.pop()!);
+});
+afterAll(() => upstream.close());
+
+async function start(workers = 1): Promise<{ cli: RunningCli; url: string; keyFile: string }> {
+  const keyFile = path.join(tempDir(), 'verifier.pub');
+  fs.copyFileSync(interopFile('mykey.pub'), keyFile);
+  const port = await freePort();
+  const cli = runCli(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: upstreamUrl, publicKeyPath: keyFile, workers }));
+  running.push(cli);
+  await cli.waitFor('verifier proxy started', workers);
+  return { cli, url: `http://127.0.0.1:${port}`, keyFile };
+}
+
+const statusWith = async (url: string, key?: crypto.KeyObject) => (await httpRequest(url, { headers: bearer(await mintToken({ audience, key })) })).status;
+
+test('a replaced public key file takes effect on SIGHUP, without a restart', async () => {
+  const { cli, url, keyFile } = await start();
+  expect(await statusWith(url)).toBe(200);
+  fs.writeFileSync(keyFile, otherPublicPem);
+  expect(await statusWith(url, otherKey)).toBe(403);
+  cli.child.kill('SIGHUP');
+  await cli.waitFor('reloaded keys and certificates');
+  expect(await statusWith(url, otherKey)).toBe(200);
+  expect(await statusWith(url)).toBe(403);
+  expect(cli.child.exitCode).toBeNull();
+});
+
+test('a broken key file is refused on SIGHUP and the old key stays in use', async () => {
+  const { cli, url, keyFile } = await start();
+  fs.writeFileSync(keyFile, 'not a key\n');
+  cli.child.kill('SIGHUP');
+  await cli.waitFor('reload failed; the previous keys and certificates stay in use');
+  expect(await statusWith(url)).toBe(200);
+});
+
+test('in multi-core mode the primary passes the reload to every worker', async () => {
+  const { cli, url, keyFile } = await start(2);
+  fs.writeFileSync(keyFile, otherPublicPem);
+  cli.child.kill('SIGHUP');
+  // The primary and both workers report.
+  await cli.waitFor('reloaded keys and certificates', 3);
+  for (let i = 0; i < 4; i++) expect(await statusWith(url, otherKey)).toBe(200);
+});
