@@ -44,7 +44,8 @@ export interface SignerProxyConfig extends ListenerConfig {
 
 export type KeyServerConfig =
   | { type: 'preshared'; issuer: string; keyId: string; publicKeyPath: string }
-  | { type: 'keyregistry'; registry: URL; cacheDurationMs: number; purgeIntervalMs: number; notFoundCacheMs: number };
+  | { type: 'keyregistry'; registry: URL; cacheDurationMs: number; purgeIntervalMs: number; notFoundCacheMs: number }
+  | { type: 'jwks'; url: URL; issuers: string[]; refreshIntervalMs: number; minRefetchIntervalMs: number };
 
 export type NonceStorageConfig =
   | { type: 'local'; purgeIntervalMs: number; maxEntries: number }

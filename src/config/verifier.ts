@@ -3,7 +3,7 @@ import { ConfigNode } from './ConfigNode';
 import { parseListener } from './listener';
 import type { ClaimsVerifierConfig, KeyServerConfig, NonceStorageConfig, VerifierProxyConfig } from './types';
 
-const KEY_SERVER_TYPES = ['preshared', 'keyregistry'] as const;
+const KEY_SERVER_TYPES = ['preshared', 'keyregistry', 'jwks'] as const;
 const NONCE_STORAGE_TYPES = ['local', 'redis', 'void'] as const;
 const CLAIMS_VERIFIER_TYPES = ['static'] as const;
 /** Headers the proxies set or that frame the message: a claims header may not take their names. */
@@ -59,7 +59,7 @@ function parseUpstreams(node: ConfigNode): string[] {
 
 function parseKeyServer(verifier: ConfigNode): KeyServerConfig {
   const component = verifier.component('key_server', KEY_SERVER_TYPES);
-  if (!component) verifier.fail('key_server', `is required: {type: preshared|keyregistry, options: {...}}`);
+  if (!component) verifier.fail('key_server', `is required: {type: preshared|keyregistry|jwks, options: {...}}`);
   const type = component.type;
   const options: ConfigNode = component.options;
   let config: KeyServerConfig;
@@ -69,6 +69,14 @@ function parseKeyServer(verifier: ConfigNode): KeyServerConfig {
       issuer: options.requiredString('issuer', 'the iss of the tokens signed with this key'),
       keyId: options.requiredString('key_id', 'the kid of the tokens signed with this key'),
       publicKeyPath: options.requiredString('public_key_path', 'a PEM file holding the PUBLIC KEY'),
+    };
+  } else if (type === 'jwks') {
+    config = {
+      type,
+      url: options.httpUrl('url', 'the JWKS URL, e.g. https://<team>.cloudflareaccess.com/cdn-cgi/access/certs'),
+      issuers: options.stringList('issuers'),
+      refreshIntervalMs: options.duration('refresh_interval', 3_600_000, { positive: true }),
+      minRefetchIntervalMs: options.duration('min_refetch_interval', 30_000, { nonNegative: true }),
     };
   } else {
     const cache = options.component('cache', ['memory'] as const, 'memory')!.options;

@@ -2,6 +2,7 @@
 import type { KeyServerConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
+import { JwksKeyServer } from './JwksKeyServer';
 import { KeyRegistryKeyServer } from './KeyRegistryKeyServer';
 import type { KeyServer } from './KeyServer';
 import { PresharedKeyServer } from './PresharedKeyServer';
@@ -17,5 +18,7 @@ export function createKeyServer(config: KeyServerConfig, deps: KeyServerDeps): K
       return new PresharedKeyServer(config);
     case 'keyregistry':
       return new KeyRegistryKeyServer(config, { clock: deps.clock, logger: deps.logger.child({ component: 'keyregistry' }) });
+    case 'jwks':
+      return new JwksKeyServer(config, { clock: deps.clock, logger: deps.logger.child({ component: 'jwks' }) });
   }
 }

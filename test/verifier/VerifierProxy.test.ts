@@ -11,6 +11,7 @@ import { tempDir } from '../support/cli';
 import { freePort } from '../support/freePort';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { interopFile } from '../support/interop';
+import { signToken } from '../../src/jwt/token';
 import { mintToken } from '../support/mintToken';
 import { PRESHARED_KEY_SERVER, startVerifier } from '../support/startVerifier';
 import { TestUpstream } from '../support/testUpstream';
@@ -246,6 +247,27 @@ describe('TLS listener', () => {
     });
     expect(answer.status).toBe(200);
     expect(server.last.headers['x-forwarded-proto']).toBe('https');
+  });
+});
+
+describe('jwks key server', () => {
+  test('verifies ES256 tokens with the keys of a JWKS URL', async () => {
+    const [, url] = await upstream();
+    const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwks = http.createServer((_req, res) => res.end(JSON.stringify({ keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'idp-1' }] })));
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    running.push({ stop: () => new Promise((resolve) => jwks.close(() => resolve())) });
+    const port = await freePort();
+    const proxy = await startVerifier(`listen_addr: 127.0.0.1:${port}
+    verifier:
+      upstream: ${url}
+      audience: http://verifier.test/
+      key_server: {type: jwks, options: {url: "http://127.0.0.1:${(jwks.address() as net.AddressInfo).port}/certs", issuers: [https://idp.example]}}`);
+    running.push(proxy);
+    const signed = (issuer: string) => signToken('ES256', ec.privateKey, 'idp-1', { aud: 'http://verifier.test', exp: Math.floor(Date.now() / 1000) + 60, iat: Math.floor(Date.now() / 1000), iss: issuer, jti: crypto.randomUUID(), nbf: Math.floor(Date.now() / 1000) - 60 });
+    expect((await httpRequest(proxy.url, { headers: bearer(await signed('https://idp.example')) })).status).toBe(200);
+    const other = await httpRequest(proxy.url, { headers: bearer(await signed('https://other.example')) });
+    expect(other.body).toBe('jwtproxy: unable to verify request: Could not find any matching public key');
   });
 });
 
