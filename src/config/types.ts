@@ -66,7 +66,10 @@ export type NonceStorageConfig =
 export type ClaimsVerifierConfig = { type: 'static'; claims: Record<string, unknown> };
 
 export interface VerifierConfig {
+  /** Empty in forward-auth mode. */
   upstreams: string[];
+  /** Answer 200 (with the claims header) or 401/403 instead of forwarding: for Traefik ForwardAuth, nginx auth_request, Envoy ext_authz. */
+  forwardAuth: boolean;
   /** How long an upstream that failed is skipped before it is tried again. */
   upstreamFailureTimeoutMs: number;
   upstreamInsecureSkipVerify: boolean;

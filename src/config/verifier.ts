@@ -15,9 +15,12 @@ export const RESERVED_HEADERS = [
 export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   const enabled = node.boolean('enabled', true);
   const listener = parseListener(node, ':8081');
-  const verifierNode = node.child('verifier');
+  const verifierNode: ConfigNode = node.child('verifier');
+  const forwardAuth = verifierNode.boolean('forward_auth', false);
+  if (forwardAuth && verifierNode.has('upstream')) verifierNode.fail('upstream', 'a forward_auth verifier answers itself and has no upstream; remove one of them');
   const verifier = {
-    upstreams: parseUpstreams(verifierNode),
+    upstreams: forwardAuth ? [] : parseUpstreams(verifierNode),
+    forwardAuth,
     upstreamFailureTimeoutMs: verifierNode.duration('upstream_failure_timeout', 10_000, { nonNegative: true }),
     upstreamInsecureSkipVerify: verifierNode.boolean('upstream_insecure_skip_verify', false),
     upstreamTrustedCertificates: verifierNode.stringList('upstream_trusted_certificates'),
@@ -36,7 +39,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
 
 function parseUpstreams(node: ConfigNode): string[] {
   const upstreams = node.stringList('upstream');
-  if (upstreams.length === 0) node.fail('upstream', 'is required: an http://, https:// or unix:/path URL, or a list of them');
+  if (upstreams.length === 0) node.fail('upstream', 'is required: an http://, https:// or unix:/path URL, or a list of them (or set forward_auth: true)');
   upstreams.forEach((upstream, index) => {
     const where = upstreams.length > 1 || Array.isArray(node.raw('upstream')) ? `upstream[${index}]` : 'upstream';
     if (upstream.startsWith('unix:')) {

@@ -5,7 +5,7 @@ import { Counter, Histogram } from 'prom-client';
 
 export const verifierRequests = new Counter({
   name: 'jwtproxy_verifier_requests_total',
-  help: 'Requests a verifier proxy answered, by result (forwarded, client_left, refused, unavailable, upstream_error, error) and refusal reason',
+  help: 'Requests a verifier proxy answered, by result (forwarded, allowed in forward-auth mode, client_left, refused, unavailable, upstream_error, error) and refusal reason',
   labelNames: ['proxy', 'result', 'reason'] as const,
 });
 

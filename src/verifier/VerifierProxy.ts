@@ -72,7 +72,8 @@ export class VerifierProxy {
     this.replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
     if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
-    this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
+    // In forward-auth mode nothing is forwarded: an Upgrade request is answered like any other.
+    if (!verifier.forwardAuth) this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
     const listener = {
       start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }),
       stop: () => this.close(),
@@ -88,7 +89,8 @@ export class VerifierProxy {
   /** A part that fails to start stops the parts started before it. */
   async start(): Promise<void> {
     await this.parts.start();
-    this.deps.logger.info({ listen: this.config.listenAddr, upstreams: this.config.verifier.upstreams, audience: this.config.verifier.audience.href }, 'verifier proxy started');
+    const { upstreams, audience, forwardAuth } = this.config.verifier;
+    this.deps.logger.info({ listen: this.config.listenAddr, upstreams, forwardAuth, audience: audience.href }, 'verifier proxy started');
   }
 
   stop(): Promise<void> {
@@ -105,7 +107,7 @@ export class VerifierProxy {
     await this.upstreams.destroy();
   }
 
-  private record(result: 'forwarded' | 'client_left' | 'refused' | 'unavailable' | 'upstream_error' | 'error', reason: string, startedAt: number): void {
+  private record(result: 'forwarded' | 'allowed' | 'client_left' | 'refused' | 'unavailable' | 'upstream_error' | 'error', reason: string, startedAt: number): void {
     verifierRequests.inc({ proxy: this.name, result, reason });
     requestDuration.observe({ proxy: this.name }, (performance.now() - startedAt) / 1000);
   }
@@ -124,6 +126,7 @@ export class VerifierProxy {
           this.refuse(req, res, verdict);
           return this.record(verdict.status === 503 ? 'unavailable' : 'refused', verdict.reason, startedAt);
         }
+        if (this.config.verifier.forwardAuth) return this.allow(res, verdict.claims, startedAt);
         this.record(await this.forward(req, res, verdict.claims), '', startedAt);
       })
       .catch((error: Error) => {
@@ -138,8 +141,20 @@ export class VerifierProxy {
     const log = verdict.status === 503 ? this.deps.logger.warn : this.deps.logger.info;
     log.call(this.deps.logger, { reason: verdict.reason, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
     const body = REFUSAL_PREFIX + verdict.reason;
-    res.writeHead(verdict.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-content-type-options': 'nosniff' });
-    res.end(body);
+    const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-content-type-options': 'nosniff' };
+    let status: number = verdict.status;
+    // An auth gateway tells "no credentials" (401, ask for them) from "bad credentials" (403).
+    if (this.config.verifier.forwardAuth && req.headers.authorization === undefined) {
+      status = 401;
+      headers['www-authenticate'] = 'Bearer';
+    }
+    res.writeHead(status, headers).end(body);
+  }
+
+  /** Forward-auth mode: the gateway asking is told yes, with the verified claims if configured. */
+  private allow(res: ServerResponse, claims: Claims, startedAt: number): void {
+    res.writeHead(200, this.claimsHeader ? { [this.claimsHeader]: asciiJson(claims), 'content-length': 0 } : { 'content-length': 0 }).end();
+    this.record('allowed', '', startedAt);
   }
 
   private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims): OutgoingRequest {

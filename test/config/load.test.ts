@@ -127,7 +127,7 @@ other_program: {ignored: true}
 describe('malformed configurations name the exact path and the fix', () => {
   const cases: [string, string, string][] = [
     ['a duration in words', withVerifier('      max_ttl: 5 minutes'), 'jwtproxy.verifier_proxies[0].verifier.max_ttl: "5 minutes" is not a duration (write it as Go does: 300ms, 30s, 5m, 1h30m)'],
-    ['an unknown key', withVerifier('      max_tll: 5m'), 'jwtproxy.verifier_proxies[0].verifier.max_tll: unknown key; known keys here are audience, claims_header, claims_verifiers, key_server, max_skew, max_ttl, nonce_storage, upstream, upstream_failure_timeout, upstream_insecure_skip_verify, upstream_trusted_certificates'],
+    ['an unknown key', withVerifier('      max_tll: 5m'), 'jwtproxy.verifier_proxies[0].verifier.max_tll: unknown key; known keys here are audience, claims_header, claims_verifiers, forward_auth, key_server, max_skew, max_ttl, nonce_storage, upstream, upstream_failure_timeout, upstream_insecure_skip_verify, upstream_trusted_certificates'],
     ['an unknown key server type', withVerifier('').replace('type: preshared', 'type: jwk'), 'jwtproxy.verifier_proxies[0].verifier.key_server.type: unknown type "jwk"; expected one of preshared, keyregistry, jwks'],
     ['an unknown nonce storage type', withVerifier('      nonce_storage: {type: memcached}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.type: unknown type "memcached"; expected one of local, redis, void'],
     ['a missing audience', withVerifier('').replace('      audience: http://127.0.0.1:8081/\n', ''), 'jwtproxy.verifier_proxies[0].verifier.audience: is required: the URL the signers address this verifier by, e.g. https://api.example.com/'],
@@ -135,7 +135,7 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a missing key server', withVerifier('').replace(/\n +key_server:.*/, ''), 'jwtproxy.verifier_proxies[0].verifier.key_server: is required: {type: preshared|keyregistry|jwks, options: {...}}'],
     ['a preshared key server without a key path', withVerifier('').replace(', public_key_path: mykey.pub', ''), 'jwtproxy.verifier_proxies[0].verifier.key_server.options.public_key_path: is required: a PEM file holding the PUBLIC KEY'],
     ['an ftp upstream', withVerifier('').replace('upstream: http://127.0.0.1:8000/', 'upstream: ftp://x/'), 'jwtproxy.verifier_proxies[0].verifier.upstream: "ftp://x/" is not an upstream (use http://host:port/path, https://… or unix:/path)'],
-    ['a missing upstream', withVerifier('').replace('      upstream: http://127.0.0.1:8000/\n', ''), 'jwtproxy.verifier_proxies[0].verifier.upstream: is required: an http://, https:// or unix:/path URL, or a list of them'],
+    ['a missing upstream', withVerifier('').replace('      upstream: http://127.0.0.1:8000/\n', ''), 'jwtproxy.verifier_proxies[0].verifier.upstream: is required: an http://, https:// or unix:/path URL, or a list of them (or set forward_auth: true)'],
     ['a bad listen address', withVerifier('').replace('listen_addr: :8082', 'listen_addr: localhost'), 'jwtproxy.verifier_proxies[0].listen_addr: "localhost" is not a listen address (use host:port, :port or unix:/path)'],
     ['a key file without a certificate', withVerifier('    key_file: tls.key'), 'jwtproxy.verifier_proxies[0].crt_file: TLS needs both key_file and crt_file (or neither, for plain HTTP)'],
     ['a decimal socket permission', withVerifier('    socket_permission: "rwx"'), 'jwtproxy.verifier_proxies[0].socket_permission: "rwx" is not a file mode (write it in octal, e.g. 0755)'],
@@ -154,6 +154,7 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a claims header named like a framing header', withVerifier('      claims_header: Content-Length'), 'jwtproxy.verifier_proxies[0].verifier.claims_header: "Content-Length" is reserved for the proxy itself; choose another header name'],
     ['a negative max_skew', withVerifier('      max_skew: -1m'), 'jwtproxy.verifier_proxies[0].verifier.max_skew: "-1m" must not be negative'],
     ['a bad admin listen address', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    admin: {listen_addr: nowhere}', 'jwtproxy.key_registry.admin.listen_addr: "nowhere" is not a listen address (use host:port, :port or unix:/path)'],
+    ['forward_auth with an upstream', withVerifier('      forward_auth: true'), 'jwtproxy.verifier_proxies[0].verifier.upstream: a forward_auth verifier answers itself and has no upstream; remove one of them'],
     ['workers as zero', 'jwtproxy:\n  workers: 0\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: 0 is out of range (1 to 256)'],
   ];
 

@@ -250,6 +250,37 @@ describe('TLS listener', () => {
   });
 });
 
+describe('forward-auth mode', () => {
+  async function forwardAuth(): Promise<VerifierProxy> {
+    const port = await freePort();
+    const proxy = await startVerifier(`listen_addr: 127.0.0.1:${port}
+    verifier:
+      forward_auth: true
+      audience: http://verifier.test/
+      key_server: ${PRESHARED_KEY_SERVER}
+      claims_header: X-Jwtproxy-Claims`);
+    running.push(proxy);
+    return proxy;
+  }
+
+  test('a valid token gets 200 with the verified claims, and only once', async () => {
+    const proxy = await forwardAuth();
+    const signed = await mintToken({ audience: 'http://verifier.test', claims: { sub: 'svc-a' } });
+    const allowed = await httpRequest(`${proxy.url}/any/path`, { headers: bearer(signed) });
+    expect(allowed.status).toBe(200);
+    expect(JSON.parse(allowed.headers['x-jwtproxy-claims'] as string)).toMatchObject({ sub: 'svc-a', iss: 'jwtproxy' });
+    expect((await httpRequest(proxy.url, { headers: bearer(signed) })).status).toBe(403);
+  });
+
+  test('no credentials get 401 with WWW-Authenticate, bad ones 403 with the reason', async () => {
+    const proxy = await forwardAuth();
+    const none = await httpRequest(proxy.url);
+    expect(none).toMatchObject({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: 'jwtproxy: unable to verify request: Could not parse JWT' });
+    const expired = await mintToken({ audience: 'http://verifier.test', nowMs: Date.now() - 3_600_000 });
+    expect(await httpRequest(proxy.url, { headers: bearer(expired) })).toMatchObject({ status: 403, body: "jwtproxy: unable to verify request: Missing or invalid 'exp' claim" });
+  });
+});
+
 describe('jwks key server', () => {
   test('verifies ES256 tokens with the keys of a JWKS URL', async () => {
     const [, url] = await upstream();
