@@ -17,7 +17,11 @@ const WORKERS = Number(process.env.BENCH_WORKERS ?? os.availableParallelism());
 // In the chain the signer's thread pool needs the cores: one process each measured best.
 const SIGNER_WORKERS = Number(process.env.BENCH_SIGNER_WORKERS ?? 1);
 const CHAIN_VERIFIER_WORKERS = Number(process.env.BENCH_CHAIN_VERIFIER_WORKERS ?? 1);
+const CHAIN_MEAN_PAUSE_MS = Number(process.env.BENCH_CHAIN_MEAN_PAUSE_MS ?? 16);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 300_000);
+const WARM_UP = '2s';
+/** Warm-ups of the token runs use the file's last tokens; measured runs start at its head. */
+const WARM_UP_TOKENS = 60_000;
 const ROOT = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'jwtproxy-bench-'));
 const children: ChildProcess[] = [];
@@ -112,8 +116,8 @@ async function writeTokens(file: string, audience: string, privateKey: crypto.Ke
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
-function wrk(name: string, url: string, script?: string, env: NodeJS.ProcessEnv = {}): Result {
-  const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', DURATION, '--latency'];
+function wrk(name: string, url: string, script?: string, env: NodeJS.ProcessEnv = {}, duration = DURATION): Result {
+  const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', duration, '--latency'];
   if (script) args.push('-s', script);
   const output = execFileSync('wrk', [...args, url], { env: { ...process.env, THREADS: String(THREADS), ...env }, encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
@@ -121,6 +125,11 @@ function wrk(name: string, url: string, script?: string, env: NodeJS.ProcessEnv 
   const p99Ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2] as 'us' | 'ms' | 's'] : NaN;
   const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0) + Number(/Socket errors:.*?timeout (\d+)/.exec(output)?.[1] ?? 0);
   return { name, rps, p99Ms, errors };
+}
+
+/** A short unmeasured run first (JIT, connection pools), on tokens the measured run will not reach. */
+function warmUp(url: string, script: string, tokens: string): void {
+  wrk('warm-up', url, script, { TOKENS: tokens, START: String(TOKENS - WARM_UP_TOKENS) }, WARM_UP);
 }
 
 /** CPU seconds used so far by a process and its children (the cluster workers). */
@@ -183,7 +192,7 @@ function startSigner(port: number, privateKeyFile: string): Promise<{ url: strin
 }
 
 /** wrk → signer → verifier → upstream, with the CPU each proxy used during the run. */
-async function chain(name: string, algorithm: 'rsa' | 'ec', upstream: string): Promise<Result & { signerCpu: number; verifierCpu: number }> {
+async function chain(name: string, algorithm: 'rsa' | 'ec', upstream: string, meanPauseMs = 0): Promise<Result & { signerCpu: number; verifierCpu: number }> {
   const pair = algorithm === 'rsa' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const privateKeyFile = path.join(work, `chain-${algorithm}.key`);
   const publicKeyFile = path.join(work, `chain-${algorithm}.pub`);
@@ -191,9 +200,13 @@ async function chain(name: string, algorithm: 'rsa' | 'ec', upstream: string): P
   fs.writeFileSync(publicKeyFile, pair.publicKey.export({ type: 'spki', format: 'pem' }));
   const verifier = await startVerifier(await freePort(), upstream, publicKeyFile, '{type: local}', 'chain', CHAIN_VERIFIER_WORKERS);
   const signer = await startSigner(await freePort(), privateKeyFile);
+  const script = path.join(ROOT, 'bench/chain.lua');
+  const env = { TARGET: verifier.url, MEAN_PAUSE_MS: String(meanPauseMs) };
+  // Warm up (JIT, connection pools) before measuring; the chain has no tokens to spend.
+  wrk('warm-up', signer.url, script, env, WARM_UP);
   const before = [cpuSeconds(signer.child.pid!), cpuSeconds(verifier.child.pid!)];
   const started = Date.now();
-  const result = wrk(name, signer.url, path.join(ROOT, 'bench/chain.lua'), { TARGET: verifier.url });
+  const result = wrk(name, signer.url, script, env);
   const seconds = (Date.now() - started) / 1000;
   const signerCpu = (cpuSeconds(signer.child.pid!) - before[0]) / seconds;
   const verifierCpu = (cpuSeconds(verifier.child.pid!) - before[1]) / seconds;
@@ -220,6 +233,7 @@ async function main(): Promise<void> {
   );
 
   const results: Result[] = [];
+  wrk('warm-up', upstream.url, undefined, {}, WARM_UP);
   results.push(wrk('(a) upstream directly', upstream.url));
   console.log(row(results[0]));
 
@@ -235,11 +249,13 @@ async function main(): Promise<void> {
   const passPort = await freePort();
   const pass = start(process.execPath, [path.join(ROOT, 'dist/bench/passThrough.js'), String(passPort), upstream.url, String(WORKERS)]);
   await waitForPort(passPort);
+  warmUp(`http://127.0.0.1:${passPort}/`, script, tokens);
   results.push(wrk('(b) pass-through proxy, no checks', `http://127.0.0.1:${passPort}/`, script, { TOKENS: tokens }));
   console.log(row(results[1]));
   await stop(pass);
 
   const local = await startVerifier(verifierPort, upstream.url, publicKeyFile, '{type: local}');
+  warmUp(local.url, script, tokens);
   results.push(wrk('(c) verifier, unique RS256, local nonces', local.url, script, { TOKENS: tokens }));
   console.log(row(results[2]));
   await stop(local.child);
@@ -248,6 +264,7 @@ async function main(): Promise<void> {
   start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
   await waitForPort(redisPort);
   const redis = await startVerifier(verifierPort, upstream.url, publicKeyFile, `{type: redis, options: {url: "redis://127.0.0.1:${redisPort}"}}`);
+  warmUp(redis.url, script, tokens);
   results.push(wrk('(d) verifier, unique RS256, Redis nonces', redis.url, script, { TOKENS: tokens }));
   console.log(row(results[3]));
   await stop(redis.child);
@@ -258,8 +275,16 @@ async function main(): Promise<void> {
 }
 
 async function runChains(upstream: string): Promise<void> {
-  for (const [name, algorithm] of [['(e) chain wrk → signer → verifier, RS256', 'rsa'], ['(f) chain wrk → signer → verifier, ES256', 'ec']] as const) {
-    const result = await chain(name, algorithm, upstream);
+  // (e) and (f) saturate: every connection sends again at once, so p99 is mostly queueing.
+  // (g) offers a little over 3 k/s (64 connections, random pauses of 16 ms on average) and
+  // shows the latency at that load.
+  const runs = [
+    ['(e) chain wrk → signer → verifier, RS256', 'rsa', 0],
+    ['(f) chain wrk → signer → verifier, ES256', 'ec', 0],
+    ['(g) chain RS256 at ~3.3 k/s offered', 'rsa', CHAIN_MEAN_PAUSE_MS],
+  ] as const;
+  for (const [name, algorithm, meanPauseMs] of runs) {
+    const result = await chain(name, algorithm, upstream, meanPauseMs);
     console.log(`${row(result)}   CPU: signer ${result.signerCpu.toFixed(2)} cores, verifier ${result.verifierCpu.toFixed(2)} cores`);
   }
 }

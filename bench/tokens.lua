@@ -1,5 +1,6 @@
 -- wrk script: every request carries a token never sent before. Tokens come from the
--- file named by TOKENS (one per line); of THREADS threads, thread i sends lines i, i+n, i+2n…
+-- file named by TOKENS (one per line); of THREADS threads, thread i sends lines
+-- START+i, START+i+n, START+i+2n… (a warm-up takes its tokens from the end of the file).
 local tokens, index, step = {}, 0, 1
 local counter = 0
 
@@ -11,7 +12,7 @@ end
 function init(args)
   for line in io.lines(os.getenv("TOKENS")) do tokens[#tokens + 1] = line end
   step = tonumber(os.getenv("THREADS"))
-  index = id
+  index = (tonumber(os.getenv("START") or "0") + id) % #tokens
 end
 
 function request()
