@@ -1,37 +1,21 @@
 // Health and metrics through the real CLI: /healthz, /readyz and Prometheus /metrics,
 // in one process and gathered from the workers in multi-core mode.
-import { runCli, type RunningCli } from '../support/cli';
+import { cliTestBed } from '../support/cliTestBed';
 import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/freePort';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { mintToken } from '../support/mintToken';
-import { stopCli } from '../support/stopCli';
-import { TestUpstream } from '../support/testUpstream';
 
-const running: RunningCli[] = [];
-let upstream: TestUpstream;
-let upstreamUrl: string;
-
-beforeAll(async () => {
-  upstream = new TestUpstream();
-  upstreamUrl = await upstream.listen();
-});
-
-afterEach(async () => {
-  while (running.length) await stopCli(running.pop()!);
-});
-
-afterAll(() => upstream.close());
+const bed = cliTestBed();
 
 async function start(workers: number): Promise<{ verifier: string; observability: string }> {
   const [port, observabilityPort] = [await freePort(), await freePort()];
-  const yaml = cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: upstreamUrl, workers }).replace(
+  const yaml = cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: bed.upstreamUrl, workers }).replace(
     'jwtproxy:\n',
     `jwtproxy:\n  observability: {listen_addr: "127.0.0.1:${observabilityPort}"}\n`,
   );
-  const cli = runCli(yaml);
-  running.push(cli);
+  const cli = bed.run(yaml);
   await cli.waitFor('verifier proxy started', workers);
   const observability = `http://127.0.0.1:${observabilityPort}`;
   await eventually(async () => (await httpRequest(`${observability}/readyz`)).status === 200, 'ready');

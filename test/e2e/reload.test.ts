@@ -2,38 +2,25 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCli, tempDir, type RunningCli } from '../support/cli';
+import { tempDir, type RunningCli } from '../support/cli';
+import { cliTestBed } from '../support/cliTestBed';
 import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
 import { freePort } from '../support/freePort';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { interopFile } from '../support/interop';
 import { mintToken } from '../support/mintToken';
-import { stopCli } from '../support/stopCli';
-import { TestUpstream } from '../support/testUpstream';
 
 const otherKey = crypto.createPrivateKey(fs.readFileSync(interopFile('otherkey.key')));
 const otherPublicPem = crypto.createPublicKey(otherKey).export({ type: 'spki', format: 'pem' }) as string;
 const audience = CLI_AUDIENCE.replace(/\/$/, '');
 
-const running: RunningCli[] = [];
-let upstream: TestUpstream;
-let upstreamUrl: string;
-
-beforeAll(async () => {
-  upstream = new TestUpstream();
-  upstreamUrl = await upstream.listen();
-});
-afterEach(async () => {
-  while (running.length) await stopCli(running.pop()!);
-});
-afterAll(() => upstream.close());
+const bed = cliTestBed();
 
 async function start(workers = 1): Promise<{ cli: RunningCli; url: string; keyFile: string }> {
   const keyFile = path.join(tempDir(), 'verifier.pub');
   fs.copyFileSync(interopFile('mykey.pub'), keyFile);
   const port = await freePort();
-  const cli = runCli(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: upstreamUrl, publicKeyPath: keyFile, workers }));
-  running.push(cli);
+  const cli = bed.run(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: bed.upstreamUrl, publicKeyPath: keyFile, workers }));
   await cli.waitFor('verifier proxy started', workers);
   return { cli, url: `http://127.0.0.1:${port}`, keyFile };
 }
