@@ -2,7 +2,7 @@
 // signer proxy, each with the components its config names. Started in that order, so a
 // signer publishing its key to the built-in registry finds it listening.
 import type { Config, KeyRegistryConfig } from '../config/types';
-import { createKeyServer } from '../keys/createKeyServer';
+import { createKeyServer } from '../keys/keyServerTypes';
 import { createPrivateKeySource } from '../keys/createPrivateKeySource';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';
 import { RelayedPrivateKey } from '../keys/RelayedPrivateKey';
@@ -33,7 +33,9 @@ export function buildVerifierProxies(config: Config, deps: RuntimeDeps): Verifie
     proxies.push(
       new VerifierProxy(proxyConfig, {
         keyServer: createKeyServer(proxyConfig.verifier.keyServer, { clock: deps.clock, logger }),
-        nonceStore: createNonceStore(proxyConfig.verifier.nonceStorage, { clock: deps.clock, logger, id: verifierStoreId(index), shared: deps.clusterWorker }),
+        nonceStore:
+          proxyConfig.verifier.nonceStorage &&
+          createNonceStore(proxyConfig.verifier.nonceStorage, { clock: deps.clock, logger, id: verifierStoreId(index), shared: deps.clusterWorker }),
         clock: deps.clock,
         logger,
         removeStaleSocket: !deps.clusterWorker,

@@ -59,6 +59,17 @@ function reloadOnHangup(group: ServiceGroup, logger: Logger, alsoOnReload?: () =
   };
 }
 
+/** Calls `then` once the group reports ready (a verifier waits for its first key set). */
+function whenReady(group: ServiceGroup, then: () => void): void {
+  if (group.ready()) return then();
+  const timer = setInterval(() => {
+    if (!group.ready()) return;
+    clearInterval(timer);
+    then();
+  }, 200);
+  timer.unref();
+}
+
 function stopRequested(): Promise<string> {
   return new Promise((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -81,8 +92,8 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
     return 0;
   }
   let serving = false;
-  const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving });
   let group: ServiceGroup;
+  const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving && group.ready() });
   try {
     // Health first, so probes get "not ready" rather than nothing while the proxies start.
     await observability?.start();
@@ -123,7 +134,7 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
     // The IPC channel would keep this process alive; the primary sees the exit and stops.
     process.exit(1);
   }
-  process.send?.({ jwtproxy: 'ready' } satisfies ControlMessage, undefined, undefined, () => undefined);
+  whenReady(group, () => process.send?.({ jwtproxy: 'ready' } satisfies ControlMessage, undefined, undefined, () => undefined));
   const stopReloading = reloadOnHangup(group, workerLogger);
   await stopRequested();
   stopReloading();
@@ -141,7 +152,7 @@ function primaryServices(config: Config, logger: Logger): { services: Service[];
   const stores = new Map<string, NonceStore>();
   config.verifierProxies.forEach((proxy, index) => {
     const storage = proxy.verifier.nonceStorage;
-    if (!proxy.enabled || storage.type !== 'local') return;
+    if (!proxy.enabled || storage?.type !== 'local') return;
     const id = verifierStoreId(index);
     stores.set(id, createNonceStore(storage, { clock: systemClock, logger, id }));
   });

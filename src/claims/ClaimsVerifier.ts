@@ -1,7 +1,24 @@
-// A rule over a token's verified claims, applied after the registered-claim checks.
+// A rule over a verified token, applied after the registered-claim checks. It sees the
+// claims and the request the token came with, so rules can look at both.
 import type { Claims } from '../jwt/token';
 
+/** The facts a rule decides from. */
+export interface PolicyInput {
+  claims: Claims;
+  request: RequestFacts;
+}
+
+export interface RequestFacts {
+  method: string;
+  /** The path without the query. */
+  path: string;
+  host: string;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** undefined when the input passes, else why not (becomes "Error verifying claims: <why>"). */
+export type ClaimsDecision = string | undefined;
+
 export interface ClaimsVerifier {
-  /** undefined when the claims pass, else why not (becomes "Error verifying claims: <why>"). */
-  verify(claims: Claims): string | undefined;
+  verify(input: PolicyInput): ClaimsDecision | Promise<ClaimsDecision>;
 }

@@ -1,7 +1,6 @@
 // Requires claims to equal configured values exactly (deep equality), with the Go messages.
 import { isDeepStrictEqual } from 'node:util';
-import type { Claims } from '../jwt/token';
-import type { ClaimsVerifier } from './ClaimsVerifier';
+import type { ClaimsVerifier, PolicyInput } from './ClaimsVerifier';
 
 export class StaticClaimsVerifier implements ClaimsVerifier {
   private readonly required: [string, unknown][];
@@ -10,7 +9,7 @@ export class StaticClaimsVerifier implements ClaimsVerifier {
     this.required = Object.entries(required);
   }
 
-  verify(claims: Claims): string | undefined {
+  verify({ claims }: PolicyInput): string | undefined {
     for (const [name, value] of this.required) {
       if (!(name in claims)) return `Required claim not found: ${name}`;
       if (!isDeepStrictEqual(claims[name], value)) return `Claim did not have the required value: ${name}`;

@@ -5,8 +5,10 @@ import { createClaimsVerifier } from '../claims/createClaimsVerifier';
 import { expandEnv, loadConfigFile } from '../config/load';
 import type { VerifierConfig } from '../config/types';
 import { audienceOrigin, type ClaimRules } from '../jwt/registeredClaims';
+import { AUTHORIZATION_ONLY } from '../verifier/tokenSources';
+import type { TokenRules } from '../verifier/Authenticator';
 import { parseToken } from '../jwt/token';
-import { createKeyServer } from '../keys/createKeyServer';
+import { createKeyServer } from '../keys/keyServerTypes';
 import { KeyServerError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { PresharedKeyServer } from '../keys/PresharedKeyServer';
 import { verificationKeyFromJwk } from '../keys/verificationKeyFromJwk';
@@ -56,7 +58,7 @@ class JwkKeyServer implements KeyServer {
 }
 
 interface Verification {
-  rules: ClaimRules;
+  rules: TokenRules;
   keyServer: KeyServer;
   verifierConfig?: VerifierConfig;
 }
@@ -80,17 +82,19 @@ function fromConfig(flags: ToolFlags): Verification {
   if (proxies.length > 1 && !flags.has('verifier')) throw new UsageError(`${file} has ${proxies.length} verifier proxies: choose one with -verifier 0 to ${proxies.length - 1}`);
   const index = flags.integer('verifier', 0, 0, proxies.length - 1);
   const verifier = proxies[index].verifier;
-  if (verifier.keyServer.type !== 'preshared') {
+  if (verifier.keyServer.type === 'keyregistry') {
     throw new ToolError(
-      `verifier_proxies[${index}] uses a ${verifier.keyServer.type} key server; verify-token works offline with a preshared key only: use -pub and -aud instead`,
+      `verifier_proxies[${index}] uses a keyregistry key server; verify-token works with preshared keys and provider key sets only: use -pub and -aud instead`,
     );
   }
+  const claims: ClaimRules = {
+    ...verifier.rules.claims,
+    maxSkewMs: flags.duration('max-skew', verifier.maxSkewMs, { allowZero: true }),
+    maxTtlMs: flags.duration('max-ttl', verifier.maxTtlMs, { allowZero: true }),
+  };
+  if (flags.has('aud')) Object.assign(claims, { audience: audienceRule(flags.required('aud', '')), audiences: undefined });
   return {
-    rules: {
-      audience: flags.has('aud') ? audienceRule(flags.required('aud', '')) : audienceOrigin(verifier.audience),
-      maxSkewMs: flags.duration('max-skew', verifier.maxSkewMs, { allowZero: true }),
-      maxTtlMs: flags.duration('max-ttl', verifier.maxTtlMs),
-    },
+    rules: { ...verifier.rules, claims, tokenSources: AUTHORIZATION_ONLY },
     keyServer: createKeyServer(verifier.keyServer, { clock: systemClock, logger: silentLogger }),
     verifierConfig: verifier,
   };
@@ -101,10 +105,13 @@ async function fromFlags(flags: ToolFlags, tokenKeyId: unknown): Promise<Verific
   const publicKeyPath = flags.required('pub', "the issuer's public key file");
   const issuer = flags.string('iss', 'jwtproxy');
   const keyId = flags.string('kid');
-  const rules = {
-    audience: audienceRule(flags.required('aud', "the verifier's audience URL")),
-    maxSkewMs: flags.duration('max-skew', 60_000, { allowZero: true }),
-    maxTtlMs: flags.duration('max-ttl', 300_000),
+  const rules: TokenRules = {
+    claims: {
+      audience: audienceRule(flags.required('aud', "the verifier's audience URL")),
+      maxSkewMs: flags.duration('max-skew', 60_000, { allowZero: true }),
+      maxTtlMs: flags.duration('max-ttl', 300_000),
+    },
+    tokenSources: AUTHORIZATION_ONLY,
   };
   const text = await readFile(publicKeyPath, 'utf8').catch(() => '');
   if (text.trimStart().startsWith('{')) {
@@ -158,13 +165,13 @@ export const verifyToken: ToolCommand = {
     const authenticator = new Authenticator({
       rules: verification.rules,
       keyServer: verification.keyServer,
-      nonceStore: new VoidNonceStore(silentLogger),
+      nonceStore: verification.rules.claims.requireJti === false ? undefined : new VoidNonceStore(silentLogger),
       claimsVerifiers: (verification.verifierConfig?.claimsVerifiers ?? []).map(createClaimsVerifier),
       clock: atMs === undefined ? systemClock : () => atMs,
     });
     try {
       if (parsed) io.stdout(`${JSON.stringify({ header: parsed.header, claims: parsed.claims }, null, 2)}\n`);
-      const verdict = await authenticator.authenticate(`Bearer ${token}`);
+      const verdict = await authenticator.authenticate({ method: 'GET', path: '/', host: '', url: '/', headers: { authorization: `Bearer ${token}` } });
       if (verdict.ok) {
         io.stdout('valid\n');
         return 0;

@@ -128,6 +128,13 @@ export class ConfigNode {
     return mode;
   }
 
+  /** One of `choices`. */
+  choice<T extends string>(key: string, choices: readonly T[], fallback: T): T {
+    const value = this.string(key, fallback);
+    if (!(choices as readonly string[]).includes(value)) this.fail(key, `${describe(value)} is not one of ${choices.join(', ')}`);
+    return value as T;
+  }
+
   /** An HTTP header name, lower-cased; `reserved` names (framing, hop-by-hop…) are refused. */
   headerName(key: string, reserved: readonly string[] = []): string | undefined {
     const name = this.string(key);

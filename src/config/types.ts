@@ -1,4 +1,6 @@
 // The validated, typed configuration. The request path only ever sees these.
+import type { TokenRules } from '../verifier/Authenticator';
+import type { HeaderMapping } from '../verifier/claimsToHeaders';
 
 /** Where a proxy listens: `host:port`, `:port`, or `unix:/path`. */
 export interface ListenerConfig {
@@ -45,7 +47,17 @@ export interface SignerProxyConfig extends ListenerConfig {
 export type KeyServerConfig =
   | { type: 'preshared'; issuer: string; keyId: string; publicKeyPath: string }
   | { type: 'keyregistry'; registry: URL; cacheDurationMs: number; purgeIntervalMs: number; notFoundCacheMs: number }
-  | { type: 'jwks'; url: URL; issuers: string[]; refreshIntervalMs: number; minRefetchIntervalMs: number };
+  | {
+      type: 'jwks';
+      /** The JWKS (or Cloudflare certs document); absent with discoveryUrl, which names it. */
+      url?: URL;
+      /** OIDC discovery: `jwks_uri` is read from here, and its `issuer` must be `issuers[0]`. */
+      discoveryUrl?: URL;
+      issuers: string[];
+      refreshIntervalMs: number;
+      minRefetchIntervalMs: number;
+    }
+  | { type: 'pem_per_kid'; baseUrl: URL; issuers: string[]; cacheDurationMs: number; notFoundCacheMs: number };
 
 export type NonceStorageConfig =
   | { type: 'local'; purgeIntervalMs: number; maxEntries: number }
@@ -65,6 +77,12 @@ export type NonceStorageConfig =
 
 export type ClaimsVerifierConfig = { type: 'static'; claims: Record<string, unknown> };
 
+/** Forward-auth (C7): answer the gateway instead of forwarding. */
+export interface ForwardAuthConfig {
+  /** `/auth/<AUD>`: the audience is the path segment after this prefix (one of `audiences` when those are set). */
+  audienceFromPath?: string;
+}
+
 export interface VerifierConfig {
   /** Empty in forward-auth mode. */
   upstreams: string[];
@@ -74,14 +92,33 @@ export interface VerifierConfig {
   upstreamFailureTimeoutMs: number;
   upstreamInsecureSkipVerify: boolean;
   upstreamTrustedCertificates: string[];
-  audience: URL;
+  /** Part A's URL audience; absent when only opaque `audiences` (or a provider's) are checked. */
+  audience?: URL;
   maxSkewMs: number;
+  /** 0: no limit. */
   maxTtlMs: number;
   keyServer: KeyServerConfig;
-  nonceStorage: NonceStorageConfig;
+  /** Absent when tokens may be reused until exp (`single_use: false`). */
+  nonceStorage?: NonceStorageConfig;
   claimsVerifiers: ClaimsVerifierConfig[];
   /** When set, the verified claims go to the upstream as JSON in this header. */
   claimsHeader?: string;
+  /** What a valid token is here, compiled. */
+  rules: TokenRules;
+  /** The identity-aware proxy this verifier sits behind, for the logs. */
+  provider?: string;
+  forwardAuthOptions: ForwardAuthConfig;
+  claimsToHeaders: HeaderMapping[];
+  /** 'go': 403 text/plain with the Go body; 'rfc6750': 401/403 with WWW-Authenticate and a JSON body. */
+  refusalStyle: 'go' | 'rfc6750';
+  /** che-jwtproxy: browsers without a valid token are sent here, with the original URL. */
+  authRedirectUrl?: URL;
+  /** che-jwtproxy: the path prefix the public URL has before the request path. */
+  publicBasePath: string;
+  /** Normalised paths that skip verification: exact, or a prefix when written with a trailing "*". */
+  excludes: { path: string; prefix: boolean }[];
+  /** Entries of the verified-token cache (tokens reusable until exp only); 0 turns it off. */
+  tokenCacheEntries: number;
 }
 
 export interface VerifierProxyConfig extends ListenerConfig {

@@ -1,11 +1,20 @@
-// The verifier_proxies entries: listener, upstreams, checks, key server, nonce storage, claims verifiers.
+// The verifier_proxies entries: listener, upstreams, token rules (or a provider preset),
+// key server, nonce storage, claims verifiers, identity headers, refusals, forward-auth.
+import { VERIFICATION_ALGORITHMS, type VerificationAlgorithm } from '../jwt/algorithms';
+import type { ClaimRules } from '../jwt/registeredClaims';
+import { KEY_SERVER_NAMES, KEY_SERVER_TYPES } from '../keys/keyServerTypes';
+import { CelExpression } from '../policy/CelExpression';
+import type { ProviderPreset } from '../providers/ProviderPreset';
+import { PROVIDER_NAMES, PROVIDER_TYPES } from '../providers/providerTypes';
+import type { HeaderMapping } from '../verifier/claimsToHeaders';
+import { AUTHORIZATION_ONLY, type TokenSource } from '../verifier/tokenSources';
 import { ConfigNode } from './ConfigNode';
 import { parseListener } from './listener';
-import type { ClaimsVerifierConfig, KeyServerConfig, NonceStorageConfig, VerifierProxyConfig } from './types';
+import type { ClaimsVerifierConfig, ForwardAuthConfig, KeyServerConfig, NonceStorageConfig, VerifierProxyConfig } from './types';
 
-const KEY_SERVER_TYPES = ['preshared', 'keyregistry', 'jwks'] as const;
 const NONCE_STORAGE_TYPES = ['local', 'redis', 'void'] as const;
 const CLAIMS_VERIFIER_TYPES = ['static'] as const;
+const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
 /** Headers the proxies set or that frame the message: a claims header may not take their names. */
 export const RESERVED_HEADERS = [
   'host', 'authorization', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
@@ -16,25 +25,156 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   const enabled = node.boolean('enabled', true);
   const listener = parseListener(node, ':8081');
   const verifierNode: ConfigNode = node.child('verifier');
-  const forwardAuth = verifierNode.boolean('forward_auth', false);
+  const forwardAuthOptions = parseForwardAuth(verifierNode);
+  const forwardAuth = forwardAuthOptions !== undefined;
   if (forwardAuth && verifierNode.has('upstream')) verifierNode.fail('upstream', 'a forward_auth verifier answers itself and has no upstream; remove one of them');
+  const provider = parseProvider(verifierNode);
+  const preset = provider?.preset;
+
+  const audience = verifierNode.has('audience')
+    ? verifierNode.httpUrl('audience', 'the URL the signers address this verifier by, e.g. https://api.example.com/')
+    : (verifierNode.raw('audience'), undefined);
+  const audiences = verifierNode.has('audiences') ? verifierNode.stringList('audiences') : (verifierNode.raw('audiences'), preset?.audiences ?? []);
+  if (!audience && audiences.length === 0 && !preset?.noAudience && !forwardAuthOptions?.audienceFromPath) {
+    verifierNode.fail(
+      'audience',
+      preset
+        ? `is required: the audience of this application's tokens (${provider!.name}: set it in provider.options, or audiences: [...])`
+        : 'is required: the URL the signers address this verifier by, e.g. https://api.example.com/ (or audiences: [opaque aud values], e.g. an Access AUD tag)',
+    );
+  }
+  // A Part A verifier (a URL audience, no provider) keeps the Go verifier's exact checks.
+  const goProfile = !preset && audiences.length === 0;
+  const singleUse = verifierNode.boolean('single_use', goProfile || !preset);
+  if (!singleUse && verifierNode.has('nonce_storage')) {
+    verifierNode.fail('nonce_storage', 'single_use: false keeps no nonces (tokens are reusable until exp); remove nonce_storage, or set single_use: true');
+  }
+  const maxSkewMs = verifierNode.duration('max_skew', 60_000, { nonNegative: true });
+  const maxTtlMs = verifierNode.duration('max_ttl', goProfile ? 300_000 : 0, { nonNegative: true });
+  const issuers = verifierNode.has('issuers') ? verifierNode.stringList('issuers') : (verifierNode.raw('issuers'), preset?.issuers ?? []);
+  const claims: ClaimRules = {
+    audience: audience ? `${audience.protocol}//${audience.host}`.toLowerCase() : undefined,
+    audiences: audiences.length ? new Set(audiences) : undefined,
+    issuers: issuers.length ? new Set(issuers) : undefined,
+    maxSkewMs,
+    maxTtlMs,
+    times: goProfile ? 'go' : 'tolerant',
+    requireJti: singleUse,
+    requiredClaims: verifierNode.stringList('required_claims'),
+  };
+  const algorithms = parseAlgorithms(verifierNode, preset);
+  const claimsHeader = verifierNode.headerName('claims_header', RESERVED_HEADERS);
   const verifier = {
     upstreams: forwardAuth ? [] : parseUpstreams(verifierNode),
     forwardAuth,
+    forwardAuthOptions: forwardAuthOptions ?? {},
     upstreamFailureTimeoutMs: verifierNode.duration('upstream_failure_timeout', 10_000, { nonNegative: true }),
     upstreamInsecureSkipVerify: verifierNode.boolean('upstream_insecure_skip_verify', false),
     upstreamTrustedCertificates: verifierNode.stringList('upstream_trusted_certificates'),
-    audience: verifierNode.httpUrl('audience', 'the URL the signers address this verifier by, e.g. https://api.example.com/'),
-    maxSkewMs: verifierNode.duration('max_skew', 60_000, { nonNegative: true }),
-    maxTtlMs: verifierNode.duration('max_ttl', 300_000, { positive: true }),
-    keyServer: parseKeyServer(verifierNode),
-    nonceStorage: parseNonceStorage(verifierNode),
+    audience,
+    maxSkewMs,
+    maxTtlMs,
+    keyServer: parseKeyServer(verifierNode, preset),
+    nonceStorage: singleUse ? parseNonceStorage(verifierNode) : undefined,
     claimsVerifiers: verifierNode.children('claims_verifiers').map(parseClaimsVerifier),
-    claimsHeader: verifierNode.headerName('claims_header', RESERVED_HEADERS),
+    claimsHeader,
+    rules: {
+      claims,
+      tokenSources: parseTokenSources(verifierNode, preset),
+      algorithms: algorithms ? new Set(algorithms) : undefined,
+      expectedSigner: preset?.expectedSigner,
+      paddedSegments: preset?.paddedSegments,
+    },
+    provider: provider?.name,
+    claimsToHeaders: parseClaimsToHeaders(verifierNode, claimsHeader),
+    refusalStyle: verifierNode.choice('refusal_format', ['go', 'rfc6750'] as const, 'go'),
+    authRedirectUrl: verifierNode.has('auth_redirect_url') ? verifierNode.httpUrl('auth_redirect_url', 'the login URL browsers are sent to') : (verifierNode.raw('auth_redirect_url'), undefined),
+    publicBasePath: parsePublicBasePath(verifierNode),
+    excludes: parseExcludes(verifierNode),
+    tokenCacheEntries: singleUse ? 0 : verifierNode.child('token_cache').integer('max_entries', DEFAULT_TOKEN_CACHE_ENTRIES, 0, 10_000_000),
   };
+  if (singleUse) verifierNode.raw('token_cache');
   verifierNode.done();
   node.done();
   return { enabled, ...listener, verifier };
+}
+
+/** `forward_auth: true`, or a mapping of its options; undefined when off. */
+function parseForwardAuth(verifier: ConfigNode): ForwardAuthConfig | undefined {
+  const value = verifier.raw('forward_auth');
+  if (value === undefined || value === null || value === false) return undefined;
+  if (value === true) return {};
+  const options = verifier.child('forward_auth');
+  if (!options.boolean('enabled', true)) return (options.done(), undefined);
+  const prefix = options.string('audience_from_path');
+  if (prefix !== undefined && !/^\/([^/]+\/)*$/.test(prefix)) options.fail('audience_from_path', `${JSON.stringify(prefix)} must be a path prefix ending in "/", e.g. /auth/`);
+  options.done();
+  return { audienceFromPath: prefix };
+}
+
+function parseProvider(verifier: ConfigNode): { name: string; preset: ProviderPreset } | undefined {
+  const component = verifier.component('provider', PROVIDER_NAMES);
+  if (!component) return undefined;
+  const preset = PROVIDER_TYPES[component.type].parse(component.options);
+  component.options.done();
+  return { name: component.type, preset };
+}
+
+function parseAlgorithms(verifier: ConfigNode, preset: ProviderPreset | undefined): VerificationAlgorithm[] | undefined {
+  if (!verifier.has('algorithms')) return (verifier.raw('algorithms'), preset?.algorithms);
+  const list = verifier.stringList('algorithms');
+  list.forEach((name, index) => {
+    if (!(VERIFICATION_ALGORITHMS as readonly string[]).includes(name)) {
+      verifier.fail(`algorithms[${index}]`, `${JSON.stringify(name)} is not supported; use ${VERIFICATION_ALGORITHMS.join(', ')} (the key still decides)`);
+    }
+  });
+  if (list.length === 0) verifier.fail('algorithms', `must name at least one of ${VERIFICATION_ALGORITHMS.join(', ')}`);
+  return list as VerificationAlgorithm[];
+}
+
+function parseTokenSources(verifier: ConfigNode, preset: ProviderPreset | undefined): readonly TokenSource[] {
+  const raw = verifier.raw('token_sources');
+  if (raw === undefined || raw === null) return preset?.tokenSources ?? AUTHORIZATION_ONLY;
+  if (!Array.isArray(raw) || raw.length === 0) verifier.fail('token_sources', 'expected a list: authorization, {header: NAME}, {cookie: NAME}, {query: NAME}');
+  return raw.map((item, index): TokenSource => {
+    const where = `token_sources[${index}]`;
+    if (item === 'authorization') return { type: 'authorization' };
+    const node = ConfigNode.of(typeof item === 'object' && !Array.isArray(item) ? item : { [String(item)]: undefined }, verifier.at(where));
+    const kinds = node.keys();
+    if (kinds.length !== 1 || !['header', 'cookie', 'query'].includes(kinds[0])) {
+      verifier.fail(where, `${JSON.stringify(item)} is not a token source: use authorization, {header: NAME}, {cookie: NAME} or {query: NAME}`);
+    }
+    const type = kinds[0] as 'header' | 'cookie' | 'query';
+    const name = type === 'header' ? node.headerName(type) : node.string(type);
+    if (!name) return node.fail(type, 'needs a name');
+    if (type === 'header' && RESERVED_HEADERS.includes(name)) node.fail(type, `${JSON.stringify(name)} is not a token header; use authorization for the Authorization header`);
+    return { type, name } as TokenSource;
+  });
+}
+
+function parseClaimsToHeaders(verifier: ConfigNode, claimsHeader: string | undefined): HeaderMapping[] {
+  const mapping = verifier.child('claims_to_headers');
+  return mapping.keys().map((name) => {
+    const header = mapping.headerName(name, RESERVED_HEADERS);
+    if (!header) return mapping.fail(name, 'needs a header name');
+    if (header === claimsHeader) mapping.fail(name, 'is the claims_header already; choose another name');
+    const source = mapping.requiredString(name, 'a CEL expression, e.g. claims.email');
+    return { header, expression: CelExpression.compile(source, mapping.at(name)) };
+  });
+}
+
+function parsePublicBasePath(verifier: ConfigNode): string {
+  const path = verifier.string('public_base_path', '');
+  if (path && !path.startsWith('/')) verifier.fail('public_base_path', `${JSON.stringify(path)} must start with "/"`);
+  return path.replace(/\/+$/, '');
+}
+
+function parseExcludes(verifier: ConfigNode): { path: string; prefix: boolean }[] {
+  return verifier.stringList('excludes').map((entry, index) => {
+    if (!entry.startsWith('/')) verifier.fail(`excludes[${index}]`, `${JSON.stringify(entry)} must be a path starting with "/" (a trailing * makes it a prefix)`);
+    const prefix = entry.endsWith('*');
+    return { path: prefix ? entry.slice(0, -1) : entry, prefix };
+  });
 }
 
 function parseUpstreams(node: ConfigNode): string[] {
@@ -60,39 +200,14 @@ function parseUpstreams(node: ConfigNode): string[] {
 }
 
 
-function parseKeyServer(verifier: ConfigNode): KeyServerConfig {
-  const component = verifier.component('key_server', KEY_SERVER_TYPES);
-  if (!component) verifier.fail('key_server', `is required: {type: preshared|keyregistry|jwks, options: {...}}`);
-  const type = component.type;
-  const options: ConfigNode = component.options;
-  let config: KeyServerConfig;
-  if (type === 'preshared') {
-    config = {
-      type,
-      issuer: options.requiredString('issuer', 'the iss of the tokens signed with this key'),
-      keyId: options.requiredString('key_id', 'the kid of the tokens signed with this key'),
-      publicKeyPath: options.requiredString('public_key_path', 'a PEM file holding the PUBLIC KEY'),
-    };
-  } else if (type === 'jwks') {
-    config = {
-      type,
-      url: options.httpUrl('url', 'the JWKS URL, e.g. https://<team>.cloudflareaccess.com/cdn-cgi/access/certs'),
-      issuers: options.stringList('issuers'),
-      refreshIntervalMs: options.duration('refresh_interval', 3_600_000, { positive: true }),
-      minRefetchIntervalMs: options.duration('min_refetch_interval', 30_000, { nonNegative: true }),
-    };
-  } else {
-    const cache = options.component('cache', ['memory'] as const, 'memory')!.options;
-    config = {
-      type,
-      registry: options.httpUrl('registry', 'the base URL of the key registry, e.g. http://keyregistry:8080/'),
-      cacheDurationMs: cache.duration('duration', 600_000),
-      purgeIntervalMs: cache.duration('purge_interval', 60_000, { positive: true }),
-      notFoundCacheMs: cache.duration('not_found_duration', 5_000, { nonNegative: true }),
-    };
-    cache.done();
+function parseKeyServer(verifier: ConfigNode, preset: ProviderPreset | undefined): KeyServerConfig {
+  const component = verifier.component('key_server', KEY_SERVER_NAMES);
+  if (!component) {
+    if (preset) return preset.keyServer;
+    verifier.fail('key_server', `is required: {type: ${KEY_SERVER_NAMES.join('|')}, options: {...}}`);
   }
-  options.done();
+  const config = KEY_SERVER_TYPES[component.type].parse(component.options);
+  component.options.done();
   return config;
 }
 

@@ -1,6 +1,7 @@
 // The algorithm of a signature is fixed by the key, never by the token: RS256 for RSA,
-// ES256 for P-256, EdDSA for Ed25519. Verification is sync (cheap); signing is async,
-// on the libuv pool, because RSA signing is too slow for the event loop.
+// ES256 for P-256, EdDSA for Ed25519 (ES384 for P-384 and PS256 for an RSA JWK that says
+// so, verification only). Verification is sync (cheap); signing is async, on the libuv
+// pool, because RSA signing is too slow for the event loop.
 import * as crypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { SigningAlgorithm } from '../config/types';
@@ -25,14 +26,26 @@ export function algorithmOf(key: KeyObject): SigningAlgorithm {
   }
 }
 
-// node:crypto arguments per algorithm: digest (null for EdDSA) and the JWS signature encoding.
-const DIGEST: Record<SigningAlgorithm, string | null> = { RS256: 'sha256', ES256: 'sha256', EdDSA: null };
+/** The algorithms a verifier accepts (RFC 8725 §3.1: one per key). */
+export type VerificationAlgorithm = SigningAlgorithm | 'PS256' | 'ES384';
+export const VERIFICATION_ALGORITHMS: readonly VerificationAlgorithm[] = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 
-function keyInput(algorithm: SigningAlgorithm, key: KeyObject): KeyObject | crypto.SignKeyObjectInput | crypto.VerifyKeyObjectInput {
-  return algorithm === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key;
+/** The algorithm a public key verifies by default (an RSA JWK may declare PS256 instead). */
+export function verificationAlgorithmOf(key: KeyObject): VerificationAlgorithm {
+  return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ES384' : algorithmOf(key);
 }
 
-export function verifySignature(algorithm: SigningAlgorithm, key: KeyObject, signingInput: Buffer, signature: Buffer): boolean {
+// node:crypto arguments per algorithm: digest (null for EdDSA) and the JWS signature encoding.
+const DIGEST: Record<VerificationAlgorithm, string | null> = { RS256: 'sha256', PS256: 'sha256', ES256: 'sha256', ES384: 'sha384', EdDSA: null };
+
+function keyInput(algorithm: VerificationAlgorithm, key: KeyObject): KeyObject | crypto.SignKeyObjectInput | crypto.VerifyKeyObjectInput {
+  if (algorithm === 'ES256' || algorithm === 'ES384') return { key, dsaEncoding: 'ieee-p1363' };
+  // RFC 7518 §3.5: PSS with MGF1 and a salt as long as the digest.
+  if (algorithm === 'PS256') return { key, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+  return key;
+}
+
+export function verifySignature(algorithm: VerificationAlgorithm, key: KeyObject, signingInput: Buffer, signature: Buffer): boolean {
   try {
     return crypto.verify(DIGEST[algorithm], signingInput, keyInput(algorithm, key) as crypto.VerifyKeyObjectInput, signature);
   } catch {

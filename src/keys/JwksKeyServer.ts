@@ -1,28 +1,49 @@
-// Keys from any JWKS URL (an OIDC provider, Cloudflare Access's /cdn-cgi/access/certs…).
-// The set is refreshed when its cache lifetime ends (Cache-Control, capped at
-// `refresh_interval`) and, for a kid it does not hold, at most once per
-// `min_refetch_interval`: a flood of unknown kids cannot flood the provider. While the
-// provider cannot be reached the last good set stays in use.
+// Keys from any JWKS URL (an OIDC provider, Google IAP, Pomerium, Cloudflare Access's
+// /cdn-cgi/access/certs, whose `public_certs` PEMs are used beside its JWKs), or from the
+// `jwks_uri` of an OIDC discovery document. The set is fetched before the verifier reports
+// ready and refreshed in the background before its lifetime (Cache-Control, capped at
+// `refresh_interval`) ends: a request never waits for a refresh. A kid the set does not
+// hold triggers at most one refetch per `min_refetch_interval`, so a flood of unknown kids
+// cannot flood the provider. While the provider cannot be reached, or serves garbage, the
+// last good set stays in use; with no good set yet, requests get 503 and the fetch is
+// retried with backoff until one arrives.
+import { X509Certificate } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { KeyServerConfig } from '../config/types';
+import { verificationAlgorithmOf } from '../jwt/algorithms';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import { httpFreshness } from './httpFreshness';
-import { KeyNotFoundError, KeyServerError, type KeyServer, type VerificationKey } from './KeyServer';
-import { verificationKeyFromJwk } from './verificationKeyFromJwk';
+import { KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
+import { InvalidJwkError, verificationKeyFromJwk } from './verificationKeyFromJwk';
 
 export type JwksKeyServerConfig = Extract<KeyServerConfig, { type: 'jwks' }>;
 
 const REQUEST_TIMEOUT_MS = 5000;
 const MAX_BODY_BYTES = 1024 * 1024;
+/** A refresh starts when this share of the set's lifetime has passed. */
+const REFRESH_AT = 0.8;
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 60_000;
+
+/** The keys of one document, and what was skipped in it. */
+interface KeySet {
+  keys: Map<string, VerificationKey>;
+  skipped: { kid: unknown; reason: string }[];
+}
 
 export class JwksKeyServer implements KeyServer {
-  private keys = new Map<string, Promise<VerificationKey>>();
+  private keys = new Map<string, VerificationKey>();
   private loaded = false;
   private freshUntil = 0;
   private lastAttempt = Number.NEGATIVE_INFINITY;
   private refreshing?: Promise<void>;
-  private lastFailure?: KeyServerError;
+  private lastFailure?: Error;
+  private failures = 0;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  /** The JWKS URL: configured, or read from the discovery document. */
+  private jwksUrl?: URL;
   private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
   private readonly issuers?: Set<string>;
 
@@ -31,15 +52,23 @@ export class JwksKeyServer implements KeyServer {
     private readonly deps: { clock: Clock; logger: Logger },
   ) {
     this.issuers = config.issuers.length ? new Set(config.issuers) : undefined;
+    this.jwksUrl = config.url;
   }
 
-  /** A provider that is down at start is not fatal: tokens are refused until the keys load. */
+  /** A provider that is down at start is not fatal: the server is not ready and keeps trying. */
   async start(): Promise<void> {
     await this.refresh().catch(() => undefined);
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.refreshing?.catch(() => undefined);
     await this.agent.close();
+  }
+
+  ready(): boolean {
+    return this.loaded;
   }
 
   /** Fetches the set again now. */
@@ -50,60 +79,129 @@ export class JwksKeyServer implements KeyServer {
   async getPublicKey(issuer: string, keyId: string): Promise<VerificationKey> {
     if (this.issuers && !this.issuers.has(issuer)) throw new KeyNotFoundError(issuer, keyId);
     const now = this.deps.clock();
-    const unknownKid = !this.keys.has(keyId) && now - this.lastAttempt >= this.config.minRefetchIntervalMs;
-    if (now >= this.freshUntil || unknownKid) await this.refresh().catch(() => undefined);
-    if (!this.loaded) throw this.lastFailure ?? new KeyServerError(`JWKS ${this.config.url.href}: not loaded yet`);
-    const key = this.keys.get(keyId);
+    if (now >= this.freshUntil) void this.refresh().catch(() => undefined);
+    let key = this.keys.get(keyId);
+    if (!key && this.loaded && now - this.lastAttempt >= this.config.minRefetchIntervalMs) {
+      // A kid we do not know may be a new key of a rotation: look once.
+      await this.refresh().catch(() => undefined);
+      key = this.keys.get(keyId);
+    }
+    if (!this.loaded) throw new KeysUnavailableError(`no key set yet: ${this.lastFailure?.message ?? 'still loading'}`, { cause: this.lastFailure });
     if (!key) throw new KeyNotFoundError(issuer, keyId);
     return key;
   }
 
-  /** Remembers a failure; the next attempt waits min_refetch_interval, the last good set stays in use. */
-  private failed(message: string, cause?: unknown): KeyServerError {
-    this.lastFailure = new KeyServerError(message, { cause });
-    this.freshUntil = this.lastAttempt + this.config.minRefetchIntervalMs;
-    this.deps.logger.warn({ err: this.lastFailure, keptKeys: this.keys.size }, 'JWKS refresh failed');
-    return this.lastFailure;
-  }
-
   /** One fetch at a time; concurrent callers share it. */
   private refresh(): Promise<void> {
-    this.refreshing ??= this.fetchKeys().finally(() => (this.refreshing = undefined));
+    this.refreshing ??= this.fetchKeys()
+      .then(
+        (lifetime) => this.succeeded(lifetime),
+        (error: Error) => {
+          this.failed(error);
+          throw error;
+        },
+      )
+      .finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
 
-  private async fetchKeys(): Promise<void> {
-    this.lastAttempt = this.deps.clock();
-    const url = this.config.url.href;
-    let set: unknown;
-    let freshness: number | undefined;
-    try {
-      const response = await request(url, { dispatcher: this.agent, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-      const text = await response.body.text();
-      if (response.statusCode !== 200) throw new Error(`answered ${response.statusCode}`);
-      if (text.length > MAX_BODY_BYTES) throw new Error(`answered more than ${MAX_BODY_BYTES} bytes`);
-      set = JSON.parse(text);
-      freshness = httpFreshness(response.headers, this.deps.clock());
-    } catch (error) {
-      throw this.failed(`JWKS ${url}: ${(error as Error).message}`, error);
-    }
-    const entries = (set as { keys?: unknown })?.keys;
-    if (!Array.isArray(entries)) throw this.failed(`JWKS ${url}: the answer has no "keys" array`);
-    const keys = new Map<string, Promise<VerificationKey>>();
-    for (const jwk of entries) {
-      const kid = (jwk as { kid?: unknown })?.kid;
-      if (typeof kid !== 'string') continue;
-      try {
-        keys.set(kid, Promise.resolve(verificationKeyFromJwk(jwk, kid)));
-      } catch (error) {
-        // Encryption keys and unsupported types are normal in a JWKS: skip them.
-        this.deps.logger.debug({ kid, reason: (error as Error).message }, 'JWKS key skipped');
-      }
-    }
-    this.keys = keys;
-    this.loaded = true;
+  private succeeded(lifetimeMs: number): void {
+    this.failures = 0;
     this.lastFailure = undefined;
-    this.freshUntil = this.deps.clock() + Math.min(freshness ?? this.config.refreshIntervalMs, this.config.refreshIntervalMs);
-    this.deps.logger.info({ url, keys: [...keys.keys()] }, 'JWKS loaded');
+    this.freshUntil = this.deps.clock() + lifetimeMs;
+    this.schedule(Math.max(FIRST_RETRY_MS, lifetimeMs * REFRESH_AT));
   }
+
+  /** Remembers a failure; the last good set stays in use and the fetch is retried with backoff. */
+  private failed(error: Error): void {
+    this.lastFailure = error;
+    this.failures++;
+    this.freshUntil = this.lastAttempt + this.config.minRefetchIntervalMs;
+    // One line per outage, then one per ten failures: an outage must not flood the log.
+    if (this.failures === 1 || this.failures % 10 === 0) {
+      this.deps.logger.warn({ err: error.message, failures: this.failures, keptKeys: this.keys.size, ready: this.loaded }, 'key set refresh failed');
+    }
+    this.schedule(Math.min(FIRST_RETRY_MS * 2 ** (this.failures - 1), MAX_RETRY_MS, this.config.refreshIntervalMs));
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.refresh().catch(() => undefined), delayMs);
+    this.timer.unref();
+  }
+
+  /** Fetches and installs the set; resolves with how long it may be used. */
+  private async fetchKeys(): Promise<number> {
+    this.lastAttempt = this.deps.clock();
+    const url = this.jwksUrl ?? (this.jwksUrl = await this.discoverJwksUrl());
+    const { body, freshness } = await this.fetchJson(url);
+    const set = readKeySet(body);
+    if (set.keys.size === 0) throw new Error(`${url.href}: the document holds no usable signing key`);
+    if (set.skipped.length > 0) this.deps.logger.warn({ url: url.href, skipped: set.skipped }, 'keys skipped in the key set');
+    const added = [...set.keys.keys()].filter((kid) => !this.keys.has(kid));
+    this.keys = set.keys;
+    if (!this.loaded || added.length > 0) this.deps.logger.info({ url: url.href, keys: [...set.keys.keys()] }, 'key set loaded');
+    this.loaded = true;
+    return Math.min(freshness ?? this.config.refreshIntervalMs, this.config.refreshIntervalMs);
+  }
+
+  /** OIDC Discovery §4.3: the document's issuer must be exactly the configured one. */
+  private async discoverJwksUrl(): Promise<URL> {
+    const discoveryUrl = this.config.discoveryUrl!;
+    const { body } = await this.fetchJson(discoveryUrl);
+    const { issuer, jwks_uri: jwksUri } = (body ?? {}) as { issuer?: unknown; jwks_uri?: unknown };
+    if (issuer !== this.config.issuers[0]) {
+      throw new Error(`${discoveryUrl.href}: the discovery document names issuer ${JSON.stringify(issuer)}, not ${JSON.stringify(this.config.issuers[0])}`);
+    }
+    if (typeof jwksUri !== 'string' || !/^https?:\/\//.test(jwksUri)) throw new Error(`${discoveryUrl.href}: the discovery document has no http(s) jwks_uri`);
+    return new URL(jwksUri);
+  }
+
+  private async fetchJson(url: URL): Promise<{ body: unknown; freshness?: number }> {
+    let text: string;
+    let response;
+    try {
+      response = await request(url.href, { dispatcher: this.agent, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      text = await response.body.text();
+    } catch (error) {
+      throw new Error(`${url.href}: ${(error as Error).message}`, { cause: error });
+    }
+    if (response.statusCode !== 200) throw new Error(`${url.href}: answered ${response.statusCode}`);
+    if (text.length > MAX_BODY_BYTES) throw new Error(`${url.href}: answered more than ${MAX_BODY_BYTES} bytes`);
+    try {
+      return { body: JSON.parse(text), freshness: httpFreshness(response.headers, this.deps.clock()) };
+    } catch {
+      throw new Error(`${url.href}: the answer is not JSON`);
+    }
+  }
+}
+
+/** The JWKs of `keys`, and the PEM certificates of Cloudflare's `public_cert(s)` for kids the JWKs lack. */
+export function readKeySet(document: unknown): KeySet {
+  const { keys: jwks, public_cert: publicCert, public_certs: publicCerts } = (document ?? {}) as Record<string, unknown>;
+  if (!Array.isArray(jwks)) throw new Error('the answer has no "keys" array');
+  const set: KeySet = { keys: new Map(), skipped: [] };
+  for (const jwk of jwks) {
+    const kid = (jwk as { kid?: unknown })?.kid;
+    try {
+      if (typeof kid !== 'string') throw new InvalidJwkError('the JWK has no kid');
+      set.keys.set(kid, verificationKeyFromJwk(jwk, kid));
+    } catch (error) {
+      // Encryption keys are normal in a JWKS; anything else malformed is worth a line.
+      if ((jwk as { use?: unknown })?.use !== 'enc') set.skipped.push({ kid, reason: (error as Error).message });
+    }
+  }
+  const certificates = [...(Array.isArray(publicCerts) ? publicCerts : []), ...(publicCert ? [publicCert] : [])];
+  for (const entry of certificates) {
+    const { kid, cert } = (entry ?? {}) as { kid?: unknown; cert?: unknown };
+    if (typeof kid !== 'string' || set.keys.has(kid)) continue;
+    try {
+      const key = new X509Certificate(String(cert)).publicKey;
+      set.keys.set(kid, { key, algorithm: verificationAlgorithmOf(key) });
+    } catch (error) {
+      set.skipped.push({ kid, reason: `public certificate unusable: ${(error as Error).message}` });
+    }
+  }
+  return set;
 }

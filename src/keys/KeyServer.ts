@@ -1,11 +1,11 @@
 // Where a verifier finds the public key of a token's (issuer, kid).
 import type { KeyObject } from 'node:crypto';
-import type { SigningAlgorithm } from '../config/types';
+import type { VerificationAlgorithm } from '../jwt/algorithms';
 
 export interface VerificationKey {
   key: KeyObject;
   /** The only algorithm a token signed with this key may use. */
-  algorithm: SigningAlgorithm;
+  algorithm: VerificationAlgorithm;
 }
 
 export interface KeyServer {
@@ -15,6 +15,8 @@ export interface KeyServer {
   stop(): Promise<void>;
   /** Re-reads key files or forgets cached keys; on failure the old keys stay in use. */
   reload?(): Promise<void>;
+  /** False while the server has no usable keys (it keeps trying by itself); absent means always ready. */
+  ready?(): boolean;
 }
 
 export class KeyNotFoundError extends Error {
@@ -34,9 +36,18 @@ export class KeyExpiredError extends Error {
 }
 
 export class KeyServerError extends Error {
-  readonly code = 'ERR_KEY_SERVER';
+  readonly code: string = 'ERR_KEY_SERVER';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'KeyServerError';
+  }
+}
+
+/** The key server has no usable key set yet (a provider down at start): retryable, answered with 503. */
+export class KeysUnavailableError extends KeyServerError {
+  override readonly code = 'ERR_KEYS_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeysUnavailableError';
   }
 }

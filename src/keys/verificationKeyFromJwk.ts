@@ -1,7 +1,7 @@
 // A public JWK (RSA, EC P-256, Ed25519) as a VerificationKey. Go writes its JWK members in
 // padded base64url (`n: "…=="`): padding is accepted and stripped before node:crypto sees it.
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { algorithmOf } from '../jwt/algorithms';
+import { verificationAlgorithmOf } from '../jwt/algorithms';
 import { decodeBase64url } from '../jwt/base64url';
 import type { VerificationKey } from './KeyServer';
 
@@ -58,12 +58,14 @@ export function verificationKeyFromJwk(jwk: unknown, expectedKeyId?: string): Ve
   }
   let algorithm;
   try {
-    algorithm = algorithmOf(key);
+    algorithm = verificationAlgorithmOf(key);
   } catch (error) {
     throw new InvalidJwkError(`the JWK's key is not usable: ${(error as Error).message}`, { cause: error });
   }
   if (members.alg !== undefined && members.alg !== algorithm) {
-    throw new InvalidJwkError(`the JWK has alg ${JSON.stringify(members.alg)}, but its ${kty} key verifies ${algorithm} only`);
+    if (members.alg === 'PS256' && algorithm === 'RS256') return { key, algorithm: 'PS256' };
+    const rsaNote = algorithm === 'RS256' ? ' (or PS256, when its alg says so)' : '';
+    throw new InvalidJwkError(`the JWK has alg ${JSON.stringify(members.alg)}, but its ${kty} key verifies ${algorithm} only${rsaNote}`);
   }
   return { key, algorithm };
 }

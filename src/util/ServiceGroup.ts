@@ -6,6 +6,8 @@ export interface Service {
   stop(): Promise<void>;
   /** Re-reads what may change on disk (keys, certificates) without dropping connections (SIGHUP). */
   reload?(): Promise<void>;
+  /** False while the service cannot serve yet (e.g. no key set); absent means ready once started. */
+  ready?(): boolean;
 }
 
 export class ServiceGroup implements Service {
@@ -23,6 +25,11 @@ export class ServiceGroup implements Service {
       }
       this.started.push(service);
     }
+  }
+
+  /** Every service has started and reports ready. */
+  ready(): boolean {
+    return this.started.length === this.services.length && this.started.every((service) => service.ready?.() ?? true);
   }
 
   /** Reloads every started service that can; one failing (kept as it was) does not stop the others. */

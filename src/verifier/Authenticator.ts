@@ -1,69 +1,152 @@
 // The per-request decision: is this request's token valid, fresh, and unused?
-// Order: parse, registered claims (the Go order and reasons), key, signature, claims
-// verifiers, and only then the single-use jti — so a forged token never burns a nonce.
-import type { ClaimsVerifier } from '../claims/ClaimsVerifier';
-import { verifySignature } from '../jwt/algorithms';
+// Order: find the token, parse, registered claims (the Go order and reasons), key,
+// signature, claims verifiers, and only then the single-use jti — so a forged token never
+// burns a nonce. Tokens that may be reused until exp are verified once and then served
+// from the verified-token cache.
+import type { ClaimsVerifier, PolicyInput, RequestFacts } from '../claims/ClaimsVerifier';
+import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
 import { checkRegisteredClaims, REASONS, type ClaimRules } from '../jwt/registeredClaims';
-import { parseToken, type Claims } from '../jwt/token';
-import { KeyExpiredError, KeyNotFoundError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
+import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
+import { KeyExpiredError, KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Clock } from '../util/clock';
-import { extractToken } from './extractToken';
+import { findToken, type TokenSource } from './tokenSources';
+import type { VerifiedTokenCache } from './VerifiedTokenCache';
+
+/**
+ * Why a request is refused, stable for metrics and callers: no token at all, a token that is
+ * not valid here, a valid token the claims verifiers refuse, or a dependency that is down.
+ */
+export type RefusalCode = 'missing_token' | 'invalid_token' | 'claims_refused' | 'unavailable';
 
 export type Verdict =
   | { ok: true; claims: Claims }
   /** `reason` is for the client; `cause` for the operator's log. */
-  | { ok: false; status: 403 | 503; reason: string; cause?: Error };
+  | { ok: false; status: 403 | 503; code: RefusalCode; reason: string; cause?: Error };
 
-export interface AuthenticatorDeps {
-  rules: ClaimRules;
-  keyServer: KeyServer;
-  nonceStore: NonceStore;
-  claimsVerifiers: ClaimsVerifier[];
-  clock: Clock;
+/** What a verifier accepts, compiled from its config. */
+export interface TokenRules {
+  claims: ClaimRules;
+  tokenSources: readonly TokenSource[];
+  /** When set, the token's alg must be one of these (and always the key's own). */
+  algorithms?: ReadonlySet<VerificationAlgorithm>;
+  /** AWS ALB: the JOSE header's `signer` must be this load balancer's ARN. */
+  expectedSigner?: string;
+  /** AWS ALB pads its base64url segments with "=". */
+  paddedSegments?: boolean;
 }
 
-const refuse = (reason: string, cause?: Error): Verdict => ({ ok: false, status: 403, reason, cause });
+export interface AuthenticatorDeps {
+  rules: TokenRules;
+  keyServer: KeyServer;
+  /** Absent when tokens may be reused until exp (rules.claims.requireJti false). */
+  nonceStore?: NonceStore;
+  claimsVerifiers: ClaimsVerifier[];
+  clock: Clock;
+  tokenCache?: VerifiedTokenCache;
+}
+
+/** The request as the Authenticator sees it. */
+export interface AuthenticationRequest extends RequestFacts {
+  /** The request target with its query, for a token in the query. */
+  url: string;
+  /** Forward-auth with the audience in the path: the one audience this request's token must carry. */
+  audience?: string;
+}
 
 export const NONCE_STORE_UNAVAILABLE = 'Nonce storage unavailable';
+export const SIGNER_MISMATCH = "Invalid 'signer' header";
+
+const refuse = (reason: string, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({ ok: false, status: 403, code, reason, cause });
+const unavailable = (reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reason, cause });
 
 export class Authenticator {
   constructor(private readonly deps: AuthenticatorDeps) {}
 
-  async authenticate(authorization: string | undefined): Promise<Verdict> {
-    const text = extractToken(authorization);
-    const token = text === undefined ? undefined : parseToken(text);
+  async authenticate(request: AuthenticationRequest): Promise<Verdict> {
+    const { rules, tokenCache, clock } = this.deps;
+    const found = findToken(rules.tokenSources, request.headers, request.url);
+    if (!found.present) return refuse(REASONS.parse, undefined, 'missing_token');
+    const text = found.token;
+    if (text === undefined) return refuse(REASONS.parse);
+    const claimRules = request.audience === undefined ? rules.claims : { ...rules.claims, audience: undefined, audiences: new Set([request.audience]) };
+
+    const cached = tokenCache?.get(text, clock());
+    if (cached) {
+      const problem = checkRegisteredClaims(cached.claims, claimRules, clock());
+      if (problem) return refuse(problem);
+      if ((await this.currentKey(cached.claims.iss as string, cached.keyId)) === cached.key) return this.decide(cached.claims, request);
+    }
+
+    const token = parseToken(text);
     if (!token) return refuse(REASONS.parse);
     const { header, claims } = token;
     if (typeof header.kid !== 'string') return refuse(REASONS.kid);
-    const nowMs = this.deps.clock();
-    const claimsProblem = checkRegisteredClaims(claims, this.deps.rules, nowMs);
+    if (rules.expectedSigner !== undefined && header.signer !== rules.expectedSigner) return refuse(SIGNER_MISMATCH);
+    const claimsProblem = checkRegisteredClaims(claims, claimRules, clock());
     if (claimsProblem) return refuse(claimsProblem);
 
     let verificationKey: VerificationKey;
     try {
       verificationKey = await this.deps.keyServer.getPublicKey(claims.iss as string, header.kid);
     } catch (error) {
-      if (error instanceof KeyNotFoundError) return refuse(REASONS.keyNotFound, error);
-      if (error instanceof KeyExpiredError) return refuse(REASONS.keyExpired, error);
-      return refuse(REASONS.keyServer, error as Error);
+      return keyRefusal(error as Error);
     }
-    // The key decides the algorithm: "none", HMAC or any other alg is refused.
-    if (header.alg !== verificationKey.algorithm || !verifySignature(verificationKey.algorithm, verificationKey.key, token.signingInput, token.signature)) {
-      return refuse(REASONS.signature);
-    }
+    if (!this.signatureHolds(token, verificationKey)) return refuse(REASONS.signature);
 
-    for (const verifier of this.deps.claimsVerifiers) {
-      const problem = verifier.verify(claims);
-      if (problem) return refuse(`Error verifying claims: ${problem}`);
-    }
+    if (tokenCache) tokenCache.set(text, { claims, keyId: header.kid, key: verificationKey }, this.cacheUntil(claims));
+    return this.decide(claims, request);
+  }
 
+  /** The key server's key for a cached token now, or undefined when it no longer has one. */
+  private async currentKey(issuer: string, keyId: string): Promise<VerificationKey | undefined> {
     try {
-      const fresh = await this.deps.nonceStore.claim(claims.jti as string, (claims.exp as number) * 1000);
+      return await this.deps.keyServer.getPublicKey(issuer, keyId);
+    } catch {
+      // Verified again from scratch below, which reports why.
+      return undefined;
+    }
+  }
+
+  /** The key decides the algorithm: "none", HMAC or any other alg is refused. */
+  private signatureHolds(token: ParsedToken, key: VerificationKey): boolean {
+    const { alg } = token.header;
+    if (alg !== key.algorithm) return false;
+    if (this.deps.rules.algorithms && !this.deps.rules.algorithms.has(key.algorithm)) return false;
+    return verifySignature(key.algorithm, key.key, token.signingInput, token.signature);
+  }
+
+  private cacheUntil(claims: Claims): number {
+    const skew = this.deps.rules.claims.times === 'tolerant' ? this.deps.rules.claims.maxSkewMs : 0;
+    return (claims.exp as number) * 1000 + skew;
+  }
+
+  /** Claims verifiers, then the single-use jti for verifiers that want one. */
+  private async decide(claims: Claims, request: RequestFacts): Promise<Verdict> {
+    if (this.deps.claimsVerifiers.length > 0) {
+      const input: PolicyInput = { claims, request };
+      for (const verifier of this.deps.claimsVerifiers) {
+        const problem = await verifier.verify(input);
+        if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
+      }
+    }
+    const { nonceStore } = this.deps;
+    if (!nonceStore) return { ok: true, claims };
+    try {
+      const fresh = await nonceStore.claim(claims.jti as string, (claims.exp as number) * 1000);
       return fresh ? { ok: true, claims } : refuse(REASONS.jti);
     } catch (error) {
-      if (error instanceof NonceStoreUnavailableError) return { ok: false, status: 503, reason: NONCE_STORE_UNAVAILABLE, cause: error };
+      if (error instanceof NonceStoreUnavailableError) return unavailable(NONCE_STORE_UNAVAILABLE, error);
       throw error;
     }
   }
 }
+
+function keyRefusal(error: Error): Verdict {
+  if (error instanceof KeyNotFoundError) return refuse(REASONS.keyNotFound, error);
+  if (error instanceof KeyExpiredError) return refuse(REASONS.keyExpired, error);
+  if (error instanceof KeysUnavailableError) return unavailable(KEYS_UNAVAILABLE, error);
+  return refuse(REASONS.keyServer, error);
+}
+
+export const KEYS_UNAVAILABLE = 'Signing keys not available yet';

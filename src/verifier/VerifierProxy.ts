@@ -4,9 +4,10 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { createClaimsVerifier } from '../claims/createClaimsVerifier';
+import type { RequestFacts } from '../claims/ClaimsVerifier';
 import type { VerifierProxyConfig } from '../config/types';
 import { ServiceGroup } from '../util/ServiceGroup';
-import { audienceOrigin } from '../jwt/registeredClaims';
+import { REASONS } from '../jwt/registeredClaims';
 import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
 import type { NonceStore } from '../nonce/NonceStore';
@@ -18,14 +19,20 @@ import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../
 import { endWithResponse } from '../proxy/rawResponse';
 import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
-import { Authenticator, type Verdict } from './Authenticator';
+import { Authenticator, type AuthenticationRequest, type Verdict } from './Authenticator';
+import { HeaderMappingError, mappedHeaders } from './claimsToHeaders';
+import { originalRequest, type OriginalRequest } from './forwardAuthRequest';
+import { loginRedirect, publicUrl, REFUSAL_PREFIX, refusalResponse, wantsHtml } from './refusals';
+import { VerifiedTokenCache } from './VerifiedTokenCache';
 
-const REFUSAL_PREFIX = 'jwtproxy: unable to verify request: ';
+type Refused = Extract<Verdict, { ok: false }>;
+
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
 
 export interface VerifierProxyDeps {
   keyServer: KeyServer;
-  nonceStore: NonceStore;
+  /** Absent when the verifier's tokens may be reused until exp. */
+  nonceStore?: NonceStore;
   clock: Clock;
   logger: Logger;
   /** In a cluster worker the primary removes stale unix sockets, not each worker. */
@@ -54,11 +61,12 @@ export class VerifierProxy {
     const { verifier } = config;
     this.name = deps.name ?? 'verifier';
     this.authenticator = new Authenticator({
-      rules: { audience: audienceOrigin(verifier.audience), maxSkewMs: verifier.maxSkewMs, maxTtlMs: verifier.maxTtlMs },
+      rules: verifier.rules,
       keyServer: deps.keyServer,
       nonceStore: deps.nonceStore,
       claimsVerifiers: verifier.claimsVerifiers.map(createClaimsVerifier),
       clock: deps.clock,
+      tokenCache: verifier.tokenCacheEntries > 0 ? new VerifiedTokenCache(verifier.tokenCacheEntries) : undefined,
     });
     this.upstreams = new UpstreamSet(verifier.upstreams, {
       failureTimeoutMs: verifier.upstreamFailureTimeoutMs,
@@ -71,6 +79,8 @@ export class VerifierProxy {
     // Authorization and Host are sent once, as checked: a duplicate could carry a forged identity.
     this.replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
     if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
+    // A client may never send an identity header of its own: every mapped name is stripped.
+    for (const { header } of verifier.claimsToHeaders) this.replacedHeaders.add(header);
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
     // In forward-auth mode nothing is forwarded: an Upgrade request is answered like any other.
     if (!verifier.forwardAuth) this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
@@ -79,7 +89,7 @@ export class VerifierProxy {
       stop: () => this.close(),
       reload: async () => reloadTls(this.server, config.tls),
     };
-    this.parts = new ServiceGroup([deps.keyServer, deps.nonceStore, listener]);
+    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), listener]);
   }
 
   get url(): string {
@@ -89,8 +99,17 @@ export class VerifierProxy {
   /** A part that fails to start stops the parts started before it. */
   async start(): Promise<void> {
     await this.parts.start();
-    const { upstreams, audience, forwardAuth } = this.config.verifier;
-    this.deps.logger.info({ listen: this.config.listenAddr, upstreams, forwardAuth, audience: audience.href }, 'verifier proxy started');
+    const { upstreams, audience, forwardAuth, provider, rules, nonceStorage } = this.config.verifier;
+    const audiences = rules.claims.audiences ? [...rules.claims.audiences] : undefined;
+    this.deps.logger.info({ listen: this.config.listenAddr, upstreams, forwardAuth, provider, audience: audience?.href, audiences }, 'verifier proxy started');
+    if (!nonceStorage) {
+      this.deps.logger.warn('single_use is off: tokens without jti are accepted and may be reused until they expire (as identity-aware proxies issue them)');
+    }
+  }
+
+  /** False while the key server has no usable keys (a provider that has not answered yet). */
+  ready(): boolean {
+    return this.deps.keyServer.ready?.() ?? true;
   }
 
   stop(): Promise<void> {
@@ -119,15 +138,30 @@ export class VerifierProxy {
       this.record('refused', 'proxy form', startedAt);
       return;
     }
-    this.authenticator
-      .authenticate(req.headers.authorization)
-      .then(async (verdict) => {
+    const { forwardAuth, forwardAuthOptions } = this.config.verifier;
+    const original = forwardAuth ? originalRequest(req, forwardAuthOptions) : undefined;
+    if (forwardAuth && !original) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: ask for ${forwardAuthOptions.audienceFromPath}<audience>\n`);
+      this.record('refused', 'no audience in path', startedAt);
+      return;
+    }
+    this.authenticate(req, original)
+      .then(async ({ verdict, request }) => {
         if (!verdict.ok) {
-          this.refuse(req, res, verdict);
+          this.refuse(req, res, verdict, original);
           return this.record(verdict.status === 503 ? 'unavailable' : 'refused', verdict.reason, startedAt);
         }
-        if (this.config.verifier.forwardAuth) return this.allow(res, verdict.claims, startedAt);
-        this.record(await this.forward(req, res, verdict.claims), '', startedAt);
+        let identity: [string, string][];
+        try {
+          identity = mappedHeaders(this.config.verifier.claimsToHeaders, { claims: verdict.claims, request });
+        } catch (error) {
+          if (!(error instanceof HeaderMappingError)) throw error;
+          const refused: Refused = { ok: false, status: 403, code: 'claims_refused', reason: `Error mapping claims to headers: ${error.message}` };
+          this.refuse(req, res, refused, original);
+          return this.record('refused', refused.reason, startedAt);
+        }
+        if (forwardAuth) return this.allow(res, verdict.claims, identity, startedAt);
+        this.record(await this.forward(req, res, verdict.claims, identity), '', startedAt);
       })
       .catch((error: Error) => {
         this.record('error', '', startedAt);
@@ -137,41 +171,64 @@ export class VerifierProxy {
       });
   }
 
-  private refuse(req: IncomingMessage, res: ServerResponse, verdict: Extract<Verdict, { ok: false }>): void {
-    const log = verdict.status === 503 ? this.deps.logger.warn : this.deps.logger.info;
-    log.call(this.deps.logger, { reason: verdict.reason, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
-    const body = REFUSAL_PREFIX + verdict.reason;
-    const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-content-type-options': 'nosniff' };
-    let status: number = verdict.status;
-    // An auth gateway tells "no credentials" (401, ask for them) from "bad credentials" (403).
-    if (this.config.verifier.forwardAuth && req.headers.authorization === undefined) {
-      status = 401;
-      headers['www-authenticate'] = 'Bearer';
+  /** The request's facts (the original one in forward-auth mode) and the Authenticator's verdict on them. */
+  private async authenticate(req: IncomingMessage, original?: OriginalRequest): Promise<{ verdict: Verdict; request: RequestFacts }> {
+    const url = original?.url ?? req.url!;
+    const query = url.indexOf('?');
+    const request: AuthenticationRequest = {
+      method: original?.method ?? req.method ?? 'GET',
+      path: query === -1 ? url : url.slice(0, query),
+      host: original?.host ?? req.headers.host ?? '',
+      headers: req.headers,
+      url,
+      audience: original?.audience,
+    };
+    const audiences = this.config.verifier.rules.claims.audiences;
+    if (request.audience !== undefined && audiences && !audiences.has(request.audience)) {
+      return { verdict: { ok: false, status: 403, code: 'invalid_token', reason: REASONS.aud }, request };
     }
-    res.writeHead(status, headers).end(body);
+    return { verdict: await this.authenticator.authenticate(request), request };
   }
 
-  /** Forward-auth mode: the gateway asking is told yes, with the verified claims if configured. */
-  private allow(res: ServerResponse, claims: Claims, startedAt: number): void {
-    res.writeHead(200, this.claimsHeader ? { [this.claimsHeader]: asciiJson(claims), 'content-length': 0 } : { 'content-length': 0 }).end();
+  private refuse(req: IncomingMessage, res: ServerResponse, verdict: Refused, original?: OriginalRequest): void {
+    const log = verdict.status === 503 ? this.deps.logger.warn : this.deps.logger.info;
+    log.call(this.deps.logger, { reason: verdict.reason, code: verdict.code, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
+    const { authRedirectUrl, publicBasePath } = this.config.verifier;
+    if (authRedirectUrl && (verdict.code === 'missing_token' || verdict.code === 'invalid_token') && wantsHtml(req)) {
+      const location = loginRedirect(authRedirectUrl, publicUrl(req, this.protocol, publicBasePath, original));
+      // nginx's auth_request understands only 401 and 403: it redirects on the Location it is given.
+      const status = original?.gateway === 'nginx' ? 401 : 302;
+      res.writeHead(status, { location, 'content-length': 0, 'cache-control': 'no-store' }).end();
+      return;
+    }
+    const answer = refusalResponse(this.config.verifier, verdict);
+    res.writeHead(answer.status, answer.headers).end(answer.body);
+  }
+
+  /** Forward-auth mode: the gateway asking is told yes, with the identity headers for it to copy. */
+  private allow(res: ServerResponse, claims: Claims, identity: [string, string][], startedAt: number): void {
+    const headers: [string, string][] = [['content-length', '0'], ...identity];
+    if (this.claimsHeader) headers.push([this.claimsHeader, asciiJson(claims)]);
+    res.writeHead(200, headers.flat()).end();
     this.record('allowed', '', startedAt);
   }
 
-  private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims): OutgoingRequest {
+  private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims, identity: [string, string][]): OutgoingRequest {
     const headers = forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.replacedHeaders);
     if (req.headers.host) headers.push('host', req.headers.host);
     if (req.headers.authorization) headers.push('authorization', req.headers.authorization);
     appendForwardedHeaders(headers, req.headers, req.socket.remoteAddress, this.protocol);
     if (this.claimsHeader) headers.push(this.claimsHeader, asciiJson(claims));
+    for (const [name, value] of identity) headers.push(name, value);
     return { origin: upstream.origin, path: upstreamTarget(upstream, req.url!), headers };
   }
 
   /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. */
-  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
+  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims, identity: [string, string][]): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
     let upstream = this.upstreams.pick();
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await forwardRequest(upstream.pool, this.outgoing(req, upstream, claims), req, res);
+        const outcome = await forwardRequest(upstream.pool, this.outgoing(req, upstream, claims, identity), req, res);
         if (outcome === 'client_left') return outcome;
         if (upstream.downUntil !== 0) this.recovered(upstream);
         return 'forwarded';
@@ -194,12 +251,18 @@ export class VerifierProxy {
     // The server allows half-open sockets; a tunnel whose client has finished is over.
     socket.once('end', () => socket.destroy());
     if (!req.url?.startsWith('/')) return endWithResponse(socket, 500, PROXY_FORM_REFUSAL);
-    this.authenticator
-      .authenticate(req.headers.authorization)
-      .then(async (verdict) => {
+    this.authenticate(req)
+      .then(async ({ verdict, request }) => {
         if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
+        let identity: [string, string][];
+        try {
+          identity = mappedHeaders(this.config.verifier.claimsToHeaders, { claims: verdict.claims, request });
+        } catch (error) {
+          if (!(error instanceof HeaderMappingError)) throw error;
+          return endWithResponse(socket, 403, `${REFUSAL_PREFIX}Error mapping claims to headers: ${error.message}`);
+        }
         const upstream = this.upstreams.pick();
-        const outgoing = this.outgoing(req, upstream, verdict.claims);
+        const outgoing = this.outgoing(req, upstream, verdict.claims, identity);
         await forwardUpgrade(upstream.pool, outgoing, req, socket, head).catch((error: UpstreamError) => {
           this.failed(upstream, error);
           endWithResponse(socket, 502, `jwtproxy: upstream unavailable: ${error.message}`);

@@ -3,7 +3,9 @@ import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { JwksKeyServer } from '../../src/keys/JwksKeyServer';
-import { KeyNotFoundError, KeyServerError } from '../../src/keys/KeyServer';
+import { KeyNotFoundError, KeysUnavailableError } from '../../src/keys/KeyServer';
+import { eventually } from '../support/eventually';
+import { selfSignedCertificate } from '../support/selfSignedCertificate';
 import { silentLogger } from '../../src/observability/logger';
 
 const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -84,8 +86,9 @@ test('the set is refreshed when its Cache-Control lifetime ends, never later tha
   await server.getPublicKey('i', 'rsa-1');
   expect(requests).toBe(1);
   now += 2_000;
-  await server.getPublicKey('i', 'rsa-1');
-  expect(requests).toBe(2);
+  // The stale set still answers at once; the refresh runs behind it.
+  expect((await server.getPublicKey('i', 'rsa-1')).algorithm).toBe('RS256');
+  await eventually(() => requests === 2, 'the background refresh');
 });
 
 test('when the provider fails, the last good set stays in use and retries are spaced', async () => {
@@ -93,17 +96,70 @@ test('when the provider fails, the last good set stays in use and retries are sp
   answer = { status: 503, body: {} };
   now += 61_000;
   expect((await server.getPublicKey('i', 'rsa-1')).algorithm).toBe('RS256');
+  await eventually(() => requests === 2, 'the background refresh');
   expect((await server.getPublicKey('i', 'rsa-1')).algorithm).toBe('RS256');
   expect(requests).toBe(2);
 });
 
-test('a provider down at start is not fatal: lookups fail as key server errors until it answers', async () => {
+test('a provider down at start is not fatal: the server is not ready, lookups fail as unavailable, and it recovers by itself', async () => {
   answer = { status: 500, body: {} };
   const server = await keyServer({ minRefetchMs: 1000 });
-  await expect(server.getPublicKey('i', 'rsa-1')).rejects.toBeInstanceOf(KeyServerError);
+  expect(server.ready()).toBe(false);
+  await expect(server.getPublicKey('i', 'rsa-1')).rejects.toBeInstanceOf(KeysUnavailableError);
   answer = { status: 200, body: { keys: [jwk(rsa.publicKey, 'rsa-1')] } };
-  now += 1000;
+  await eventually(() => server.ready(), 'the retried fetch');
   expect((await server.getPublicKey('i', 'rsa-1')).algorithm).toBe('RS256');
+});
+
+test('garbage at start (not JSON, no keys array, no usable key) leaves the server not ready', async () => {
+  for (const body of ['<html>', { keys: 'no' }, { keys: [{ kty: 'RSA', kid: 'broken', n: '!!', e: 'AQAB' }] }]) {
+    answer = { status: 200, body };
+    const server = await keyServer();
+    expect(server.ready()).toBe(false);
+    await expect(server.getPublicKey('i', 'broken')).rejects.toBeInstanceOf(KeysUnavailableError);
+  }
+});
+
+test('a malformed key inside a set is skipped and the others are served', async () => {
+  answer.body = { keys: [{ kty: 'RSA', kid: 'broken', n: '!!', e: 'AQAB' }, jwk(ec.publicKey, 'ec-1')] };
+  const server = await keyServer();
+  await expect(server.getPublicKey('i', 'broken')).rejects.toBeInstanceOf(KeyNotFoundError);
+  expect((await server.getPublicKey('i', 'ec-1')).algorithm).toBe('ES256');
+});
+
+test("Cloudflare's public_certs PEMs are keys too, for kids the JWKs lack", async () => {
+  const certificate = selfSignedCertificate(rsa);
+  answer.body = { keys: [], public_cert: { kid: 'cert-1', cert: certificate }, public_certs: [{ kid: 'cert-1', cert: certificate }] };
+  const server = await keyServer();
+  const key = await server.getPublicKey('i', 'cert-1');
+  expect(key.algorithm).toBe('RS256');
+  expect(key.key.export({ format: 'jwk' }).n).toBe(rsa.publicKey.export({ format: 'jwk' }).n);
+});
+
+test('OIDC discovery: the keys come from jwks_uri, and a document naming another issuer is refused', async () => {
+  const discovery = http.createServer((req, res) => {
+    const issuer = req.url === '/evil/.well-known/openid-configuration' ? 'https://evil.example' : 'https://idp.example';
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, jwks_uri: url }));
+  });
+  await new Promise<void>((resolve) => discovery.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(discovery.address() as AddressInfo).port}`;
+  try {
+    const make = (path: string) =>
+      new JwksKeyServer(
+        { type: 'jwks', discoveryUrl: new URL(`${base}${path}/.well-known/openid-configuration`), issuers: ['https://idp.example'], refreshIntervalMs: 3_600_000, minRefetchIntervalMs: 30_000 },
+        { clock: () => now, logger: silentLogger },
+      );
+    const good = make('');
+    servers.push(good);
+    await good.start();
+    expect((await good.getPublicKey('https://idp.example', 'rsa-1')).algorithm).toBe('RS256');
+    const evil = make('/evil');
+    servers.push(evil);
+    await evil.start();
+    expect(evil.ready()).toBe(false);
+  } finally {
+    await new Promise((resolve) => discovery.close(resolve));
+  }
 });
 
 test('with issuers set, a token of another issuer finds no key', async () => {

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { createKeyServer } from '../../src/keys/createKeyServer';
+import { createKeyServer } from '../../src/keys/keyServerTypes';
 import { KeyRegistryKeyServer } from '../../src/keys/KeyRegistryKeyServer';
 import { PresharedKeyServer } from '../../src/keys/PresharedKeyServer';
 import { silentLogger } from '../../src/observability/logger';

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/observability/logger';
-import { createKeyServer } from '../../src/keys/createKeyServer';
+import { createKeyServer } from '../../src/keys/keyServerTypes';
 import { LocalNonceStore } from '../../src/nonce/LocalNonceStore';
 import { VerifierProxy } from '../../src/verifier/VerifierProxy';
 import { bearer, httpRequest } from '../support/httpRequest';

@@ -1,0 +1,95 @@
+// A public key per kid, each a PEM document at <base URL><kid> (AWS ALB:
+// https://public-keys.auth.elb.<region>.amazonaws.com/<kid>). Keys are fetched when a token
+// first names them, one request per kid at a time, and kept for `cache_duration`; a kid
+// the endpoint does not know is remembered for `not_found_duration`, and a kid that is
+// not a plain identifier is never fetched, so clients cannot steer the requests.
+import { createPublicKey } from 'node:crypto';
+import { Agent, request } from 'undici';
+import type { KeyServerConfig } from '../config/types';
+import { verificationAlgorithmOf } from '../jwt/algorithms';
+import type { Logger } from '../observability/logger';
+import type { Clock } from '../util/clock';
+import { ExpiringLruCache } from './ExpiringLruCache';
+import { KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
+
+export type PemPerKidKeyServerConfig = Extract<KeyServerConfig, { type: 'pem_per_kid' }>;
+
+const REQUEST_TIMEOUT_MS = 5000;
+const MAX_BODY_BYTES = 64 * 1024;
+const MAX_CACHED_KIDS = 1000;
+/** A failed fetch (endpoint down) is remembered this long, so an outage is not hit by every request. */
+const FAILURE_CACHE_MS = 1000;
+const KID = /^[A-Za-z0-9_-]{1,128}$/;
+
+type Lookup = { key: VerificationKey } | { notFound: true } | { failure: Error };
+
+export class PemPerKidKeyServer implements KeyServer {
+  private readonly cache = new ExpiringLruCache<Lookup>(MAX_CACHED_KIDS);
+  private readonly inFlight = new Map<string, Promise<Lookup>>();
+  private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
+  private readonly issuers?: Set<string>;
+
+  constructor(
+    private readonly config: PemPerKidKeyServerConfig,
+    private readonly deps: { clock: Clock; logger: Logger },
+  ) {
+    this.issuers = config.issuers.length ? new Set(config.issuers) : undefined;
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    await this.agent.close();
+  }
+
+  /** Forgets every cached key (SIGHUP). */
+  async reload(): Promise<void> {
+    this.cache.clear();
+  }
+
+  async getPublicKey(issuer: string, keyId: string): Promise<VerificationKey> {
+    if ((this.issuers && !this.issuers.has(issuer)) || !KID.test(keyId)) throw new KeyNotFoundError(issuer, keyId);
+    const lookup = this.cache.get(keyId, this.deps.clock()) ?? (await this.lookUp(keyId));
+    if ('key' in lookup) return lookup.key;
+    if ('notFound' in lookup) throw new KeyNotFoundError(issuer, keyId);
+    throw new KeysUnavailableError(lookup.failure.message, { cause: lookup.failure });
+  }
+
+  private lookUp(keyId: string): Promise<Lookup> {
+    let pending = this.inFlight.get(keyId);
+    if (!pending) {
+      pending = this.fetchKey(keyId).finally(() => this.inFlight.delete(keyId));
+      this.inFlight.set(keyId, pending);
+    }
+    return pending;
+  }
+
+  private async fetchKey(keyId: string): Promise<Lookup> {
+    const url = new URL(keyId, this.config.baseUrl).href;
+    const now = () => this.deps.clock();
+    let lookup: Lookup;
+    let keepMs: number;
+    try {
+      const response = await request(url, { dispatcher: this.agent, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const text = await response.body.text();
+      if (response.statusCode === 404 || response.statusCode === 403) {
+        lookup = { notFound: true };
+        keepMs = this.config.notFoundCacheMs;
+      } else if (response.statusCode !== 200) {
+        throw new Error(`answered ${response.statusCode}`);
+      } else {
+        if (text.length > MAX_BODY_BYTES) throw new Error(`answered more than ${MAX_BODY_BYTES} bytes`);
+        const key = createPublicKey(text);
+        lookup = { key: { key, algorithm: verificationAlgorithmOf(key) } };
+        keepMs = this.config.cacheDurationMs;
+      }
+    } catch (error) {
+      const failure = new Error(`${url}: ${(error as Error).message}`, { cause: error });
+      this.deps.logger.warn({ err: failure.message }, 'public key fetch failed');
+      lookup = { failure };
+      keepMs = FAILURE_CACHE_MS;
+    }
+    this.cache.set(keyId, lookup, now() + keepMs);
+    return lookup;
+  }
+}

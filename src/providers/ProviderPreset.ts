@@ -1,0 +1,49 @@
+// What a provider preset fills in for a verifier behind that identity-aware proxy: where
+// its token arrives, where its keys are, and what its tokens look like (SPEC C1). Every
+// field can still be set explicitly in the verifier, which wins.
+import type { ConfigNode } from '../config/ConfigNode';
+import type { KeyServerConfig } from '../config/types';
+import type { VerificationAlgorithm } from '../jwt/algorithms';
+import type { TokenSource } from '../verifier/tokenSources';
+
+export interface ProviderPreset {
+  tokenSources: TokenSource[];
+  keyServer: KeyServerConfig;
+  issuers: string[];
+  /** Opaque audiences; empty where the provider sets none (AWS ALB). */
+  audiences: string[];
+  algorithms: VerificationAlgorithm[];
+  /** True where the provider's tokens carry no `aud` at all. */
+  noAudience?: boolean;
+  expectedSigner?: string;
+  paddedSegments?: boolean;
+}
+
+export interface ProviderType {
+  /** Reads the provider's own options (team domain, audience tag, region…). */
+  parse(options: ConfigNode): ProviderPreset;
+}
+
+/** The defaults of a key set fetched from a URL, as the jwks key server takes them. */
+export function jwksKeyServer(url: URL | undefined, issuers: string[], discoveryUrl?: URL): KeyServerConfig {
+  return { type: 'jwks', url, discoveryUrl, issuers, refreshIntervalMs: 3_600_000, minRefetchIntervalMs: 30_000 };
+}
+
+/** An https origin from a bare host name or a URL (`myteam.cloudflareaccess.com` or `https://…`). */
+export function originOption(options: ConfigNode, key: string, hint: string): URL {
+  const text = options.requiredString(key, hint);
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`);
+  } catch {
+    options.fail(key, `${JSON.stringify(text)} is not a host name or URL: ${hint}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') options.fail(key, `${JSON.stringify(text)} must be an https:// URL or a host name`);
+  if (url.pathname !== '/' || url.search || url.hash) options.fail(key, `${JSON.stringify(text)} must be a host name, without a path`);
+  return url;
+}
+
+/** An optional URL option that overrides a derived one (tests and private deployments point it at a local endpoint). */
+export function urlOverride(options: ConfigNode, key: string, derived: () => URL): URL {
+  return options.has(key) ? options.httpUrl(key, 'an http:// or https:// URL') : derived();
+}

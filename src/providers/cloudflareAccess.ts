@@ -1,0 +1,23 @@
+// Cloudflare Access: the token in `Cf-Access-Jwt-Assertion` (browsers: cookie
+// CF_Authorization), RS256 keys at <team>/cdn-cgi/access/certs, iss the team domain, aud
+// the application's AUD tags, no jti (reused until exp, up to the session length).
+import type { ConfigNode } from '../config/ConfigNode';
+import { jwksKeyServer, originOption, urlOverride, type ProviderPreset, type ProviderType } from './ProviderPreset';
+
+export const cloudflareAccess: ProviderType = {
+  parse(options: ConfigNode): ProviderPreset {
+    const team = originOption(options, 'team_domain', 'your Access team domain, e.g. myteam.cloudflareaccess.com');
+    const certsUrl = urlOverride(options, 'certs_url', () => new URL('/cdn-cgi/access/certs', team));
+    const issuer = options.string('issuer', team.origin);
+    return {
+      tokenSources: [
+        { type: 'header', name: 'cf-access-jwt-assertion' },
+        { type: 'cookie', name: 'CF_Authorization' },
+      ],
+      keyServer: jwksKeyServer(certsUrl, [issuer]),
+      issuers: [issuer],
+      audiences: options.stringList('audience_tag'),
+      algorithms: ['RS256'],
+    };
+  },
+};

@@ -1,0 +1,74 @@
+// How a refused request is answered. 'go': 403 text/plain with the Go body (Part A).
+// 'rfc6750': 401 with `WWW-Authenticate: Bearer` (error="invalid_token" when a token was
+// sent) or 403 error="insufficient_scope" when a valid token is not allowed, with a JSON
+// body. Either way an outage is 503, and with `auth_redirect_url` a browser without a valid
+// token is sent to log in (che-jwtproxy), the URL it wanted in `redirect_after_login`.
+import type { IncomingMessage } from 'node:http';
+import type { VerifierConfig } from '../config/types';
+import type { RefusalCode } from './Authenticator';
+
+export const REFUSAL_PREFIX = 'jwtproxy: unable to verify request: ';
+export const REDIRECT_PARAMETER = 'redirect_after_login';
+
+export interface Refusal {
+  status: number;
+  headers: Record<string, string | number>;
+  body: string;
+}
+
+export interface RefusedRequest {
+  code: RefusalCode;
+  status: 403 | 503;
+  reason: string;
+}
+
+/** True for a browser navigation: it accepts HTML. */
+export function wantsHtml(req: IncomingMessage): boolean {
+  const accept = req.headers.accept;
+  return typeof accept === 'string' && accept.includes('text/html');
+}
+
+/** The URL the client asked for, as it is seen from outside (public_base_path, X-Forwarded-Proto). */
+export function publicUrl(req: IncomingMessage, ownProtocol: string, publicBasePath: string, original?: { url: string; host: string; proto?: string }): string {
+  const forwardedProto = req.headers['x-forwarded-proto'];
+  const proto = original?.proto ?? (typeof forwardedProto === 'string' ? forwardedProto.split(',')[0].trim() : ownProtocol);
+  const host = original?.host ?? req.headers.host ?? '';
+  return `${proto}://${host}${publicBasePath}${original?.url ?? req.url}`;
+}
+
+export function loginRedirect(authRedirectUrl: URL, wanted: string): string {
+  const target = new URL(authRedirectUrl);
+  target.searchParams.set(REDIRECT_PARAMETER, wanted);
+  return target.href;
+}
+
+function text(status: number, body: string): Refusal {
+  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-content-type-options': 'nosniff' }, body };
+}
+
+/** RFC 6750 §3: quoted-string values may not hold `"` or `\`. */
+function quoted(value: string): string {
+  return value.replace(/["\\]/g, "'");
+}
+
+function rfc6750(refused: RefusedRequest): Refusal {
+  const error = refused.code === 'claims_refused' ? 'insufficient_scope' : refused.code === 'unavailable' ? 'temporarily_unavailable' : 'invalid_token';
+  const status = refused.code === 'unavailable' ? 503 : refused.code === 'claims_refused' ? 403 : 401;
+  const body = JSON.stringify({ error, error_description: refused.reason });
+  const challenge = refused.code === 'missing_token' ? 'Bearer realm="jwtproxy"' : `Bearer realm="jwtproxy", error="${error}", error_description="${quoted(refused.reason)}"`;
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' };
+  if (status !== 503) headers['www-authenticate'] = challenge;
+  return { status, headers, body };
+}
+
+/** The answer to a refused request for this verifier's style (without the login redirect). */
+export function refusalResponse(verifier: VerifierConfig, refused: RefusedRequest): Refusal {
+  if (verifier.refusalStyle === 'rfc6750') return rfc6750(refused);
+  const answer = text(refused.status, REFUSAL_PREFIX + refused.reason);
+  // An auth gateway tells "no credentials" (401, ask for them) from "bad credentials" (403).
+  if (verifier.forwardAuth && refused.code === 'missing_token') {
+    answer.status = 401;
+    answer.headers['www-authenticate'] = 'Bearer';
+  }
+  return answer;
+}
