@@ -139,6 +139,11 @@ export class ConfigNode {
   headerName(key: string, reserved: readonly string[] = []): string | undefined {
     const name = this.string(key);
     if (name === undefined || name === '') return undefined;
+    return this.checkHeaderName(key, name, reserved);
+  }
+
+  /** `name` (found at `key`, which may be the name itself) as a lower-cased header name. */
+  checkHeaderName(key: string, name: string, reserved: readonly string[] = []): string {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) this.fail(key, `${describe(name)} is not a valid header name`);
     const lower = name.toLowerCase();
     if (reserved.includes(lower)) this.fail(key, `${describe(name)} is reserved for the proxy itself; choose another header name`);

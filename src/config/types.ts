@@ -1,4 +1,5 @@
 // The validated, typed configuration. The request path only ever sees these.
+import type { CelExpression } from '../policy/CelExpression';
 import type { TokenRules } from '../verifier/Authenticator';
 import type { HeaderMapping } from '../verifier/claimsToHeaders';
 
@@ -75,7 +76,9 @@ export type NonceStorageConfig =
     }
   | { type: 'void' };
 
-export type ClaimsVerifierConfig = { type: 'static'; claims: Record<string, unknown> };
+export type ClaimsVerifierConfig =
+  | { type: 'static'; claims: Record<string, unknown> }
+  | { type: 'cel'; expression: CelExpression; message: string };
 
 /** Forward-auth (C7): answer the gateway instead of forwarding. */
 export interface ForwardAuthConfig {

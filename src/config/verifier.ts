@@ -1,5 +1,6 @@
 // The verifier_proxies entries: listener, upstreams, token rules (or a provider preset),
 // key server, nonce storage, claims verifiers, identity headers, refusals, forward-auth.
+import { CLAIMS_VERIFIER_NAMES, CLAIMS_VERIFIER_TYPES } from '../claims/claimsVerifierTypes';
 import { VERIFICATION_ALGORITHMS, type VerificationAlgorithm } from '../jwt/algorithms';
 import type { ClaimRules } from '../jwt/registeredClaims';
 import { KEY_SERVER_NAMES, KEY_SERVER_TYPES } from '../keys/keyServerTypes';
@@ -13,7 +14,6 @@ import { parseListener } from './listener';
 import type { ClaimsVerifierConfig, ForwardAuthConfig, KeyServerConfig, NonceStorageConfig, VerifierProxyConfig } from './types';
 
 const NONCE_STORAGE_TYPES = ['local', 'redis', 'void'] as const;
-const CLAIMS_VERIFIER_TYPES = ['static'] as const;
 const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
 /** Headers the proxies set or that frame the message: a claims header may not take their names. */
 export const RESERVED_HEADERS = [
@@ -155,8 +155,7 @@ function parseTokenSources(verifier: ConfigNode, preset: ProviderPreset | undefi
 function parseClaimsToHeaders(verifier: ConfigNode, claimsHeader: string | undefined): HeaderMapping[] {
   const mapping = verifier.child('claims_to_headers');
   return mapping.keys().map((name) => {
-    const header = mapping.headerName(name, RESERVED_HEADERS);
-    if (!header) return mapping.fail(name, 'needs a header name');
+    const header = mapping.checkHeaderName(name, name, RESERVED_HEADERS);
     if (header === claimsHeader) mapping.fail(name, 'is the claims_header already; choose another name');
     const source = mapping.requiredString(name, 'a CEL expression, e.g. claims.email');
     return { header, expression: CelExpression.compile(source, mapping.at(name)) };
@@ -264,12 +263,11 @@ function parseHostPorts(node: ConfigNode, key: string): { host: string; port: nu
 
 function parseClaimsVerifier(node: ConfigNode): ClaimsVerifierConfig {
   const type = node.string('type');
-  if (!type) node.fail('type', `is required: one of ${CLAIMS_VERIFIER_TYPES.join(', ')}`);
-  if (!(CLAIMS_VERIFIER_TYPES as readonly string[]).includes(type)) {
-    node.fail('type', `unknown type ${JSON.stringify(type)}; expected one of ${CLAIMS_VERIFIER_TYPES.join(', ')}`);
+  if (!type) node.fail('type', `is required: one of ${CLAIMS_VERIFIER_NAMES.join(', ')}`);
+  if (!(CLAIMS_VERIFIER_NAMES as string[]).includes(type)) {
+    node.fail('type', `unknown type ${JSON.stringify(type)}; expected one of ${CLAIMS_VERIFIER_NAMES.join(', ')}`);
   }
-  const options = node.raw('options') ?? {};
-  if (typeof options !== 'object' || Array.isArray(options)) node.fail('options', 'expected a mapping of claim names to required values');
+  const config = CLAIMS_VERIFIER_TYPES[type as ClaimsVerifierConfig['type']].parse(node);
   node.done();
-  return { type: 'static', claims: options as Record<string, unknown> };
+  return config;
 }

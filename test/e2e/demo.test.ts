@@ -12,11 +12,11 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port whose four demo ports (N, N+80, N+81, N+90) are free. */
+/** A base port whose six demo ports (N, N+70, N+80, N+81, N+82, N+90) are free. */
 async function freeBasePort(): Promise<number> {
   for (;;) {
     const base = 20_000 + Math.floor(Math.random() * 40_000);
-    const free = await Promise.all([base, base + 80, base + 81, base + 90].map(portFree));
+    const free = await Promise.all([base, base + 70, base + 80, base + 81, base + 82, base + 90].map(portFree));
     if (free.every(Boolean)) return base;
   }
 }
@@ -36,6 +36,19 @@ test('the demo signs, verifies and echoes the claims; without the signer it refu
     expect(unsigned).toMatchObject({ status: 403, body: 'jwtproxy: unable to verify request: Could not parse JWT' });
     const keys = JSON.parse((await httpRequest(`http://127.0.0.1:${base + 90}/services/demo/keys`)).body) as { keys: unknown[] };
     expect(keys.keys).toHaveLength(1);
+
+    // Behind Cloudflare Access: the printed tokens, as printed.
+    const accessCurls = [...cli.output.matchAll(/curl -H 'Cf-Access-Jwt-Assertion: ([^']+)' (\S+)/g)];
+    expect(accessCurls).toHaveLength(2);
+    const [[, adminToken, url], [, staffToken]] = accessCurls;
+    expect(url).toBe(`http://127.0.0.1:${base + 82}/hello`);
+    const admin = await httpRequest(url, { headers: { 'cf-access-jwt-assertion': adminToken } });
+    expect(admin.status).toBe(200);
+    expect(JSON.parse(admin.body)).toMatchObject({ identityHeaders: { email: 'alice@example.com', groups: 'staff,application_admin' } });
+    const again = await httpRequest(url, { headers: { 'cf-access-jwt-assertion': adminToken } });
+    expect(again.status).toBe(200);
+    const staff = await httpRequest(url, { headers: { 'cf-access-jwt-assertion': staffToken } });
+    expect(staff).toMatchObject({ status: 403, body: 'jwtproxy: unable to verify request: Error verifying claims: only application_admin may use this application' });
   } finally {
     await stopCli(cli);
   }
