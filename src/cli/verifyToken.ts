@@ -1,7 +1,7 @@
 // `jwtproxy verify-token`: checks a token offline with the verifier's own Authenticator (same order,
 // same Go reasons, the key's fixed algorithm), from flags or from a verifier of a config file.
 import { readFile } from 'node:fs/promises';
-import { createClaimsVerifier } from '../claims/createClaimsVerifier';
+import { createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import { expandEnv, loadConfigFile } from '../config/load';
 import type { VerifierConfig } from '../config/types';
 import { audienceOrigin, type ClaimRules } from '../jwt/registeredClaims';

@@ -3,7 +3,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { createClaimsVerifier } from '../claims/createClaimsVerifier';
+import { createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import type { RequestFacts } from '../claims/ClaimsVerifier';
 import type { VerifierProxyConfig } from '../config/types';
 import { ServiceGroup } from '../util/ServiceGroup';
