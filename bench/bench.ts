@@ -1,10 +1,14 @@
 // npm run bench: requests/s and p99 on loopback, measured with wrk, for
 //   (a) the upstream directly, (b) a pass-through proxy with no checks,
 //   (c) the verifier with unique RS256 tokens and local nonces, (d) the same with Redis;
-// then the ratios c/b and d/b. Compare ratios: absolute figures move between runs.
+//   (h) the verifier behind Cloudflare Access (cloudflare_access preset, a local certs
+//   endpoint) with one reused 24 h token, (i) the same with a fresh token per request;
+// then the ratios c/b, d/b and h/b; then the signer chains (e), (f), (g).
+// Compare ratios: absolute figures move between runs.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,6 +23,8 @@ const SIGNER_WORKERS = Number(process.env.BENCH_SIGNER_WORKERS ?? 1);
 const CHAIN_VERIFIER_WORKERS = Number(process.env.BENCH_CHAIN_VERIFIER_WORKERS ?? 1);
 const CHAIN_MEAN_PAUSE_MS = Number(process.env.BENCH_CHAIN_MEAN_PAUSE_MS ?? 16);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 300_000);
+/** Unique Access tokens for (i): more than the verified-token cache holds, so none is served from it. */
+const ACCESS_TOKENS = Number(process.env.BENCH_ACCESS_TOKENS ?? 150_000);
 const WARM_UP = '2s';
 /** Warm-ups of the token runs use the file's last tokens; measured runs start at its head. */
 const WARM_UP_TOKENS = 60_000;
@@ -116,9 +122,51 @@ async function writeTokens(file: string, audience: string, privateKey: crypto.Ke
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
-function wrk(name: string, url: string, script?: string, env: NodeJS.ProcessEnv = {}, duration = DURATION): Result {
+/** Tokens in Cloudflare Access's shape: RS256, aud [AUD tag], 24 h, no jti; each unique (its identity_nonce). */
+async function accessTokens(count: number, teamDomain: string, audienceTag: string, privateKey: crypto.KeyObject): Promise<string[]> {
+  const iat = Math.floor(Date.now() / 1000);
+  const claims = () => ({
+    aud: [audienceTag], email: 'bench@example.com', exp: iat + 86_400, iat, nbf: iat, iss: teamDomain, type: 'app',
+    identity_nonce: crypto.randomBytes(12).toString('base64url'), sub: crypto.randomUUID(), country: 'CH', custom: { 'http://schemas/groups': ['staff'] },
+  });
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i += 256) {
+    tokens.push(...(await Promise.all(Array.from({ length: Math.min(256, count - i) }, () => signToken('RS256', privateKey, 'bench', claims())))));
+  }
+  return tokens;
+}
+
+/** A local Cloudflare Access team: its certs document, in Cloudflare's shape, with the bench key. */
+async function startAccessCerts(publicKey: crypto.KeyObject): Promise<string> {
+  const port = await freePort();
+  const certs = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' }], public_certs: [] });
+  const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=3600' }).end(certs));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  server.unref();
+  return `http://127.0.0.1:${port}`;
+}
+
+function startAccessVerifier(port: number, upstream: string, teamDomain: string, audienceTag: string): Promise<{ url: string; child: ChildProcess }> {
+  return startCli(
+    port,
+    `jwtproxy:
+  workers: ${WORKERS}
+  signer_proxy: {enabled: false}
+  verifier_proxies:
+  - listen_addr: 127.0.0.1:${port}
+    verifier:
+      upstream: ${upstream}
+      provider:
+        type: cloudflare_access
+        options: {team_domain: "${teamDomain}", audience_tag: ${audienceTag}, certs_url: "${teamDomain}/cdn-cgi/access/certs"}
+`,
+  );
+}
+
+function wrk(name: string, url: string, script?: string, env: NodeJS.ProcessEnv = {}, duration = DURATION, headers: string[] = []): Result {
   const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', duration, '--latency'];
   if (script) args.push('-s', script);
+  for (const header of headers) args.push('-H', header);
   const output = execFileSync('wrk', [...args, url], { env: { ...process.env, THREADS: String(THREADS), ...env }, encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(output);
@@ -269,8 +317,24 @@ async function main(): Promise<void> {
   console.log(row(results[3]));
   await stop(redis.child);
 
-  const [, b, c, d] = results;
-  console.log(`c/b = ${(c.rps / b.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}`);
+  // Behind Cloudflare Access: one reused token (the verified-token cache), then unique ones.
+  const teamDomain = await startAccessCerts(publicKey);
+  const audienceTag = crypto.randomBytes(32).toString('hex');
+  const accessFile = path.join(work, 'access-tokens.txt');
+  const unique = await accessTokens(ACCESS_TOKENS, teamDomain, audienceTag, privateKey);
+  fs.writeFileSync(accessFile, `${unique.join('\n')}\n`);
+  const access = await startAccessVerifier(verifierPort, upstream.url, teamDomain, audienceTag);
+  const reused = [`Cf-Access-Jwt-Assertion: ${unique[0]}`];
+  wrk('warm-up', access.url, undefined, {}, WARM_UP, reused);
+  results.push(wrk('(h) Access verifier, one reused 24 h token', access.url, undefined, {}, DURATION, reused));
+  console.log(row(results[4]));
+  wrk('warm-up', access.url, script, { TOKENS: accessFile, HEADER: 'Cf-Access-Jwt-Assertion', START: String(ACCESS_TOKENS - WARM_UP_TOKENS) }, WARM_UP);
+  results.push(wrk('(i) Access verifier, a fresh token per request', access.url, script, { TOKENS: accessFile, HEADER: 'Cf-Access-Jwt-Assertion' }));
+  console.log(row(results[5]));
+  await stop(access.child);
+
+  const [, b, c, d, h, i] = results;
+  console.log(`c/b = ${(c.rps / b.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}   h/b = ${(h.rps / b.rps).toFixed(2)}   i/c = ${(i.rps / c.rps).toFixed(2)}`);
   await runChains(upstream.url);
 }
 
