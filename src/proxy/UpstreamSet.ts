@@ -2,6 +2,7 @@
 // that fails to answer is skipped for a while, then tried again.
 import { Pool } from 'undici';
 import type { Clock } from '../util/clock';
+import { normalizePath } from './normalizePath';
 import { readTrustedCertificates } from './trustedCertificates';
 
 export interface Upstream {
@@ -31,10 +32,13 @@ export function joinPaths(base: string, path: string): string {
   return base + path;
 }
 
-/** The upstream request target: base path joined with the request path, base query first. */
+/**
+ * The upstream request target: base path joined with the request path, base query first. The
+ * request path is normalised first (no dot segment is left), so the target stays under the base path.
+ */
 export function upstreamTarget(upstream: Pick<Upstream, 'basePath' | 'baseQuery'>, requestUrl: string): string {
   const queryAt = requestUrl.indexOf('?');
-  const path = queryAt === -1 ? requestUrl : requestUrl.slice(0, queryAt);
+  const path = normalizePath(queryAt === -1 ? requestUrl : requestUrl.slice(0, queryAt));
   const query = queryAt === -1 ? '' : requestUrl.slice(queryAt + 1);
   const joinedPath = upstream.basePath ? joinPaths(upstream.basePath, path) : path;
   const joinedQuery = upstream.baseQuery && query ? `${upstream.baseQuery}&${query}` : upstream.baseQuery + query;

@@ -1,0 +1,89 @@
+// One spelling per request path (RFC 3986 §6.2.2), so that "/app/%2e%2e/admin" cannot climb
+// out of an upstream's base path and a path rule sees the path the upstream will act on.
+//
+// - Escapes of unreserved characters are decoded (%2e → .), other escapes get upper-case hex
+//   (%2f → %2F); a "%" that starts no escape becomes %25.
+// - Characters a path may not hold (controls, space, "\", "#", "<" …) are escaped.
+// - Dot segments are removed (§5.2.4), also ".." followed by ";params", which Tomcat and Jetty
+//   read as "..". Runs of slashes become one, as nginx's merge_slashes does: "//host" reads as
+//   an authority to some URL parsers.
+// - Encoded slashes %2F (and backslashes %5C) stay encoded: they are data in a segment, and
+//   decoding them would change the path's structure. A segment that would hold a dot segment if
+//   they were separators (..%2F..%2Fadmin) has them encoded once more (%252F), so even an
+//   upstream that decodes %2F before resolving dots cannot climb.
+
+const HEX = '0123456789ABCDEF';
+
+/** RFC 3986 §2.3: ALPHA / DIGIT / "-" / "." / "_" / "~". */
+function isUnreserved(code: number): boolean {
+  return (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x2e || code === 0x5f || code === 0x7e;
+}
+
+/** ASCII that a path may not hold as is: controls, space, DEL and " # < > [ \ ] ^ ` { | }. */
+function mustBeEscaped(code: number): boolean {
+  return code <= 0x20 || code === 0x7f || '"#<>[\\]^`{|}'.includes(String.fromCharCode(code));
+}
+
+const hexValue = (code: number): number => {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  if (code >= 0x41 && code <= 0x46) return code - 0x37;
+  if (code >= 0x61 && code <= 0x66) return code - 0x57;
+  return -1;
+};
+
+const escape = (byte: number): string => `%${HEX[byte >> 4]}${HEX[byte & 0x0f]}`;
+
+/** Step 1: the percent-encoding normalised; characters above ASCII are left as they came. */
+function normalizeEscapes(path: string): string {
+  let out = '';
+  for (let i = 0; i < path.length; i++) {
+    const code = path.charCodeAt(i);
+    if (code === 0x25) {
+      const high = hexValue(path.charCodeAt(i + 1));
+      const low = hexValue(path.charCodeAt(i + 2));
+      if (high === -1 || low === -1) {
+        out += '%25';
+        continue;
+      }
+      const byte = high * 16 + low;
+      out += isUnreserved(byte) ? String.fromCharCode(byte) : escape(byte);
+      i += 2;
+    } else {
+      out += code < 0x80 && mustBeEscaped(code) ? escape(code) : path[i];
+    }
+  }
+  return out;
+}
+
+const isDot = (segment: string): boolean => segment === '.' || segment.startsWith('.;');
+const isDotDot = (segment: string): boolean => segment === '..' || segment.startsWith('..;');
+const ENCODED_SEPARATOR = /%2F|%5C/;
+
+/** A segment whose encoded slashes would reveal a dot segment gets them encoded once more. */
+function defuseEncodedSeparators(segment: string): string {
+  if (!ENCODED_SEPARATOR.test(segment)) return segment;
+  const pieces = segment.split(ENCODED_SEPARATOR);
+  return pieces.some((piece) => isDot(piece) || isDotDot(piece)) ? segment.replace(/%(2F|5C)/g, '%25$1') : segment;
+}
+
+/** Nothing to do for most paths: no escape, dot, backslash, doubled slash or character to escape. */
+const NEEDS_WORK = /[%.\\\x00-\x20"#<>[\]^`{|}\x7f]|\/\//;
+
+/** The request path (no query) in its normal form: absolute, no dot segment, no empty segment. */
+export function normalizePath(path: string): string {
+  const absolute = path.startsWith('/') ? path : `/${path}`;
+  if (!NEEDS_WORK.test(absolute)) return absolute;
+  const segments = normalizeEscapes(absolute).split('/');
+  const output: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i];
+    const last = i === segments.length - 1;
+    if (isDot(segment) || isDotDot(segment)) {
+      if (isDotDot(segment)) output.pop();
+      if (last) output.push('');
+    } else if (segment !== '' || last) {
+      output.push(defuseEncodedSeparators(segment));
+    }
+  }
+  return `/${output.join('/')}`;
+}
