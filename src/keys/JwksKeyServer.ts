@@ -79,10 +79,12 @@ export class JwksKeyServer implements KeyServer {
   async getPublicKey(issuer: string, keyId: string): Promise<VerificationKey> {
     if (this.issuers && !this.issuers.has(issuer)) throw new KeyNotFoundError(issuer, keyId);
     const now = this.deps.clock();
+    // Decided before a refresh of a stale set starts (which moves lastAttempt to now).
+    const mayRefetch = now - this.lastAttempt >= this.config.minRefetchIntervalMs;
     if (now >= this.freshUntil) void this.refresh().catch(() => undefined);
     let key = this.keys.get(keyId);
-    if (!key && this.loaded && now - this.lastAttempt >= this.config.minRefetchIntervalMs) {
-      // A kid we do not know may be a new key of a rotation: look once.
+    if (!key && this.loaded && (mayRefetch || this.refreshing)) {
+      // A kid we do not know may be a new key of a rotation: look once, or wait for the fetch under way.
       await this.refresh().catch(() => undefined);
       key = this.keys.get(keyId);
     }
