@@ -28,12 +28,16 @@ export class PemPerKidKeyServer implements KeyServer {
   private readonly inFlight = new Map<string, Promise<Lookup>>();
   private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
   private readonly issuers?: Set<string>;
+  /** The base URL as a directory: `…/aws-elb-public-keys-prod-us-gov-west-1` keeps its last segment. */
+  private readonly baseUrl: URL;
 
   constructor(
     private readonly config: PemPerKidKeyServerConfig,
     private readonly deps: { clock: Clock; logger: Logger },
   ) {
     this.issuers = config.issuers.length ? new Set(config.issuers) : undefined;
+    this.baseUrl = new URL(config.baseUrl);
+    if (!this.baseUrl.pathname.endsWith('/')) this.baseUrl.pathname += '/';
   }
 
   async start(): Promise<void> {}
@@ -65,7 +69,7 @@ export class PemPerKidKeyServer implements KeyServer {
   }
 
   private async fetchKey(keyId: string): Promise<Lookup> {
-    const url = new URL(keyId, this.config.baseUrl).href;
+    const url = new URL(keyId, this.baseUrl).href;
     const now = () => this.deps.clock();
     let lookup: Lookup;
     let keepMs: number;
