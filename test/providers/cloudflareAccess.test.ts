@@ -4,33 +4,18 @@
 // node:crypto. The clock is injected: tokens are minted at `now`, and the tests advance it.
 import * as crypto from 'node:crypto';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
+import { accessClaims, accessKey, accessToken as signedAccessToken, audTag, CERTS_PATH, certsDocument, SERVICE_TOKEN_CLAIMS, TEAM_DOMAIN, type AccessSigner } from '../support/cloudflareAccess';
 import { eventually } from '../support/eventually';
 import { httpRequest } from '../support/httpRequest';
-import { publicJwk, seconds, signJws } from '../support/jws';
+import { publicJwk, signJws } from '../support/jws';
 import { dedent, startVerifierFromYaml, stopAfterEach } from '../support/providerVerifier';
-import { selfSignedCertificate } from '../support/selfSignedCertificate';
 import { StandInServer } from '../support/standInServer';
 import { TestUpstream } from '../support/testUpstream';
 
-const TEAM_DOMAIN = 'test.cloudflareaccess.com';
-const ISSUER = `https://${TEAM_DOMAIN}`;
-const CERTS_PATH = '/cdn-cgi/access/certs';
-/** An Access application's AUD tag: 64 hex characters. */
-const AUD_TAG = crypto.randomBytes(32).toString('hex');
-const OTHER_AUD_TAG = crypto.randomBytes(32).toString('hex');
+/** The AUD tag of the application behind the verifier, and of another one. */
+const AUD_TAG = audTag();
+const OTHER_AUD_TAG = audTag();
 const REFUSED = 'jwtproxy: unable to verify request: ';
-
-interface AccessKey {
-  kid: string;
-  pair: crypto.KeyPairKeyObjectResult;
-  cert: string;
-}
-
-/** An RSA signing key as Access has them: a 64-hex kid and a self-signed certificate. */
-function accessKey(): AccessKey {
-  const pair = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { kid: crypto.randomBytes(32).toString('hex'), pair, cert: selfSignedCertificate(pair, `/CN=${TEAM_DOMAIN}`) };
-}
 
 // Access publishes two keys, the current and the previous one.
 const currentKey = accessKey();
@@ -39,50 +24,13 @@ const certificateOnlyKey = accessKey();
 const rotatedKey = accessKey();
 const ecKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
-/** A JWK with the members in Cloudflare's order: kid, alg, use, e, n, kty. */
-function accessJwk(key: AccessKey): Record<string, unknown> {
-  const { e, n, kty } = key.pair.publicKey.export({ format: 'jwk' });
-  return { kid: key.kid, alg: 'RS256', use: 'sig', e, n, kty };
-}
-
-/** The certs document: `keys` as JWKs, their certificates in public_certs (plus `certificateOnly`), the first in public_cert. */
-function certsDocument(keys: AccessKey[], options: { certificateOnly?: AccessKey[]; extraJwks?: unknown[] } = {}) {
-  return {
-    keys: [...keys.map(accessJwk), ...(options.extraJwks ?? [])],
-    public_cert: { kid: keys[0].kid, cert: keys[0].cert },
-    public_certs: [...keys, ...(options.certificateOnly ?? [])].map(({ kid, cert }) => ({ kid, cert })),
-  };
-}
-
 let now = Date.now();
 const clock = () => now;
 
-/** The claims of an Access application token (no jti), issued at `now`; a claim set to undefined is left out. */
-function accessClaims(claims: Record<string, unknown> = {}): Record<string, unknown> {
-  const iat = seconds(now);
-  return {
-    aud: [AUD_TAG],
-    email: 'ada@example.com',
-    exp: iat + 24 * 3600,
-    iat,
-    nbf: iat,
-    iss: ISSUER,
-    type: 'app',
-    identity_nonce: crypto.randomBytes(12).toString('base64url'),
-    sub: '7335d417-61da-459d-899c-0a01c76a2f94',
-    country: 'GB',
-    custom: { 'http://schemas/groups': ['engineering', 'on-call'] },
-    ...claims,
-  };
-}
-
-/** An Access token: header {alg: RS256, kid, typ: JWT} and accessClaims(claims). */
-function accessToken(key: AccessKey | { kid: string; privateKey: crypto.KeyObject }, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string {
-  return signJws({ alg: 'RS256', kid: key.kid, typ: 'JWT', ...header }, accessClaims(claims), 'pair' in key ? key.pair.privateKey : key.privateKey);
-}
-
-/** A service token's claims (Access service auth): common_name instead of email, an empty sub. */
-const SERVICE_TOKEN_CLAIMS = { email: undefined, custom: undefined, country: undefined, identity_nonce: undefined, common_name: '88bf3b6d86161464f6509f7219099e57.access', sub: '' };
+/** The claims of a token for AUD_TAG issued at `now`; a claim set to undefined is left out. */
+const claimsNow = (claims: Record<string, unknown> = {}) => accessClaims(now, AUD_TAG, claims);
+/** An Access token for AUD_TAG issued at `now`. */
+const accessToken = (key: AccessSigner, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}) => signedAccessToken(key, claimsNow(claims), header);
 
 const track = stopAfterEach();
 const access = new StandInServer();
@@ -211,13 +159,13 @@ describe('refused tokens (403, nothing reaches the application)', () => {
   test('an HS256 token keyed with the published public key (algorithm confusion) is refused', async () => {
     const proxy = await verifier();
     const secret = Buffer.from(currentKey.pair.publicKey.export({ type: 'spki', format: 'pem' }) as string);
-    const forged = signJws({ alg: 'HS256', kid: currentKey.kid, typ: 'JWT' }, accessClaims(), secret);
+    const forged = signJws({ alg: 'HS256', kid: currentKey.kid, typ: 'JWT' }, claimsNow(), secret);
     expect(await get(proxy, forged)).toMatchObject({ status: 403, body: `${REFUSED}Invalid JWT signature` });
   });
 
   test('an unsigned token (alg none) is refused', async () => {
     const proxy = await verifier();
-    const unsigned = signJws({ alg: 'none', kid: currentKey.kid, typ: 'JWT' }, accessClaims(), undefined);
+    const unsigned = signJws({ alg: 'none', kid: currentKey.kid, typ: 'JWT' }, claimsNow(), undefined);
     expect(unsigned.endsWith('.')).toBe(true);
     expect(await get(proxy, unsigned)).toMatchObject({ status: 403, body: `${REFUSED}Invalid JWT signature` });
   });
@@ -225,14 +173,14 @@ describe('refused tokens (403, nothing reaches the application)', () => {
   test('a token saying RS256 in its header but signed with a published EC key is refused', async () => {
     access.serve(CERTS_PATH, { body: certsDocument([currentKey], { extraJwks: [publicJwk(ecKey.publicKey, { kid: 'ec-key', use: 'sig' })] }) });
     const proxy = await verifier();
-    const mismatched = signJws({ alg: 'RS256', kid: 'ec-key', typ: 'JWT' }, accessClaims(), ecKey.privateKey, { signWith: 'ES256' });
+    const mismatched = signJws({ alg: 'RS256', kid: 'ec-key', typ: 'JWT' }, claimsNow(), ecKey.privateKey, { signWith: 'ES256' });
     expect(await get(proxy, mismatched)).toMatchObject({ status: 403, body: `${REFUSED}Invalid JWT signature` });
   });
 
   test('an ES256 token is refused even though its EC key is published: the preset accepts RS256 only', async () => {
     access.serve(CERTS_PATH, { body: certsDocument([currentKey], { extraJwks: [publicJwk(ecKey.publicKey, { kid: 'ec-key', use: 'sig' })] }) });
     const proxy = await verifier();
-    const es256 = signJws({ alg: 'ES256', kid: 'ec-key', typ: 'JWT' }, accessClaims(), ecKey.privateKey);
+    const es256 = signJws({ alg: 'ES256', kid: 'ec-key', typ: 'JWT' }, claimsNow(), ecKey.privateKey);
     expect(await get(proxy, es256)).toMatchObject({ status: 403, body: `${REFUSED}Invalid JWT signature` });
   });
 
