@@ -2,9 +2,9 @@
 // /cdn-cgi/access/certs, whose `public_certs` PEMs are used beside its JWKs), or from the
 // `jwks_uri` of an OIDC discovery document. The set is fetched before the verifier reports
 // ready and refreshed in the background before its lifetime (Cache-Control, capped at
-// `refresh_interval`) ends: a request never waits for a refresh. A kid the set does not
-// hold triggers at most one refetch per `min_refetch_interval`, so a flood of unknown kids
-// cannot flood the provider. While the provider cannot be reached, or serves garbage, the
+// `refresh_interval`, at least `min_refetch_interval`) ends: a request never waits for a
+// refresh. A kid the set does not hold triggers at most one refetch per
+// `min_refetch_interval`, so a flood of unknown kids cannot flood the provider. While the provider cannot be reached, or serves garbage, the
 // last good set stays in use; with no good set yet, requests get 503 and the fetch is
 // retried with backoff until one arrives.
 import { X509Certificate } from 'node:crypto';
@@ -145,7 +145,8 @@ export class JwksKeyServer implements KeyServer {
     this.keys = set.keys;
     if (!this.loaded || added.length > 0) this.deps.logger.info({ url: url.href, keys: [...set.keys.keys()] }, 'key set loaded');
     this.loaded = true;
-    return Math.min(freshness ?? this.config.refreshIntervalMs, this.config.refreshIntervalMs);
+    // no-cache or max-age=0 must not turn every request into a fetch: min_refetch_interval is the floor.
+    return Math.max(Math.min(freshness ?? this.config.refreshIntervalMs, this.config.refreshIntervalMs), this.config.minRefetchIntervalMs);
   }
 
   /** OIDC Discovery §4.3: the document's issuer must be exactly the configured one. */

@@ -278,6 +278,19 @@ describe('availability of the certs document', () => {
     expect((await get(proxy, accessToken({ kid: 'broken', privateKey: currentKey.pair.privateKey }))).status).toBe(403);
   });
 
+  test('a document sent with Cache-Control: no-cache is fetched again at most once per 30 s, however many requests arrive', async () => {
+    access.serve(CERTS_PATH, { headers: { 'cache-control': 'no-cache' }, body: certsDocument([currentKey, previousKey]) });
+    const proxy = await verifier();
+    for (let i = 0; i < 30; i++) {
+      expect((await get(proxy, accessToken(currentKey))).status).toBe(200);
+      now += 500;
+    }
+    expect(access.count(CERTS_PATH)).toBe(1);
+    now += 30_000;
+    expect((await get(proxy, accessToken(currentKey))).status).toBe(200);
+    await eventually(() => access.count(CERTS_PATH) === 2, 'the refetch 30 s later');
+  });
+
   test('an HTML page served instead of the document keeps the last good key set in use', async () => {
     access.serve(CERTS_PATH, { headers: { 'cache-control': 'max-age=60' }, body: certsDocument([currentKey, previousKey]) });
     const proxy = await verifier();
