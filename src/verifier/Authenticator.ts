@@ -78,7 +78,7 @@ export class Authenticator {
       if ((await this.currentKey(cached.claims.iss as string, cached.keyId)) === cached.key) return this.decide(cached.claims, request);
     }
 
-    const token = parseToken(text);
+    const token = parseToken(text, { allowPadding: rules.paddedSegments });
     if (!token) return refuse(REASONS.parse);
     const { header, claims } = token;
     if (typeof header.kid !== 'string') return refuse(REASONS.kid);

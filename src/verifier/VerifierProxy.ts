@@ -16,6 +16,7 @@ import { requestDuration, verifierRequests } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { appendForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
+import { normalizePath } from '../proxy/normalizePath';
 import { endWithResponse } from '../proxy/rawResponse';
 import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
@@ -145,6 +146,14 @@ export class VerifierProxy {
       this.record('refused', 'no audience in path', startedAt);
       return;
     }
+    if (this.excluded(original?.url ?? req.url)) {
+      if (forwardAuth) return this.allow(res, undefined, [], startedAt);
+      this.forward(req, res, undefined, []).then(
+        (outcome) => this.record(outcome, 'excluded', startedAt),
+        (error: Error) => this.failedUnexpectedly(req, res, error, startedAt),
+      );
+      return;
+    }
     this.authenticate(req, original)
       .then(async ({ verdict, request }) => {
         if (!verdict.ok) {
@@ -163,12 +172,23 @@ export class VerifierProxy {
         if (forwardAuth) return this.allow(res, verdict.claims, identity, startedAt);
         this.record(await this.forward(req, res, verdict.claims, identity), '', startedAt);
       })
-      .catch((error: Error) => {
-        this.record('error', '', startedAt);
-        this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('jwtproxy: internal error');
-        else res.destroy();
-      });
+      .catch((error: Error) => this.failedUnexpectedly(req, res, error, startedAt));
+  }
+
+  private failedUnexpectedly(req: IncomingMessage, res: ServerResponse, error: Error, startedAt: number): void {
+    this.record('error', '', startedAt);
+    this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('jwtproxy: internal error');
+    else res.destroy();
+  }
+
+  /** che-jwtproxy's excludes, matched on the normalised path: `/public/../admin` is /admin, not excluded. */
+  private excluded(url: string): boolean {
+    const { excludes } = this.config.verifier;
+    if (excludes.length === 0) return false;
+    const query = url.indexOf('?');
+    const path = normalizePath(query === -1 ? url : url.slice(0, query));
+    return excludes.some((exclude) => (exclude.prefix ? path.startsWith(exclude.path) : path === exclude.path));
   }
 
   /** The request's facts (the original one in forward-auth mode) and the Authenticator's verdict on them. */
@@ -206,25 +226,26 @@ export class VerifierProxy {
   }
 
   /** Forward-auth mode: the gateway asking is told yes, with the identity headers for it to copy. */
-  private allow(res: ServerResponse, claims: Claims, identity: [string, string][], startedAt: number): void {
+  private allow(res: ServerResponse, claims: Claims | undefined, identity: [string, string][], startedAt: number): void {
     const headers: [string, string][] = [['content-length', '0'], ...identity];
-    if (this.claimsHeader) headers.push([this.claimsHeader, asciiJson(claims)]);
+    if (this.claimsHeader && claims) headers.push([this.claimsHeader, asciiJson(claims)]);
     res.writeHead(200, headers.flat()).end();
     this.record('allowed', '', startedAt);
   }
 
-  private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims, identity: [string, string][]): OutgoingRequest {
+  /** `claims` is undefined for an excluded path: it goes upstream without identity. */
+  private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims | undefined, identity: [string, string][]): OutgoingRequest {
     const headers = forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.replacedHeaders);
     if (req.headers.host) headers.push('host', req.headers.host);
     if (req.headers.authorization) headers.push('authorization', req.headers.authorization);
     appendForwardedHeaders(headers, req.headers, req.socket.remoteAddress, this.protocol);
-    if (this.claimsHeader) headers.push(this.claimsHeader, asciiJson(claims));
+    if (this.claimsHeader && claims) headers.push(this.claimsHeader, asciiJson(claims));
     for (const [name, value] of identity) headers.push(name, value);
     return { origin: upstream.origin, path: upstreamTarget(upstream, req.url!), headers };
   }
 
   /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. */
-  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims, identity: [string, string][]): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
+  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims | undefined, identity: [string, string][]): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
     let upstream = this.upstreams.pick();
     for (let attempt = 1; ; attempt++) {
       try {
