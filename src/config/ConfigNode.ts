@@ -5,6 +5,17 @@ import { parseDuration } from './duration';
 
 type Mapping = Record<string, unknown>;
 
+/** How the values were written, when the config came from text: YAML 1.1 has read 0755 as 493. */
+export interface ConfigSource {
+  /** The value under a mapping's key or at a list's index. */
+  at(keyOrIndex: string | number): ConfigSource | undefined;
+  /** A plain scalar as written, e.g. "0755"; undefined for quoted scalars, mappings and lists. */
+  readonly literal: string | undefined;
+}
+
+/** A file mode as the operator must write it: octal, with a leading 0 (0755, 0640, 01777). */
+const OCTAL_MODE = /^0[0-7]{0,4}$/;
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
@@ -18,15 +29,16 @@ export class ConfigNode {
   private constructor(
     readonly path: string,
     private readonly map: Mapping,
+    private readonly source?: ConfigSource,
   ) {}
 
   /** Wraps `value`, which must be a mapping; null or absent stands for an empty one. */
-  static of(value: unknown, path: string): ConfigNode {
-    if (value === undefined || value === null) return new ConfigNode(path, {});
+  static of(value: unknown, path: string, source?: ConfigSource): ConfigNode {
+    if (value === undefined || value === null) return new ConfigNode(path, {}, source);
     if (typeof value !== 'object' || Array.isArray(value)) {
       throw new ConfigError(path, `expected a mapping of keys to values, got ${describe(value)}`);
     }
-    return new ConfigNode(path, value as Mapping);
+    return new ConfigNode(path, value as Mapping, source);
   }
 
   at(key: string): string {
@@ -52,7 +64,7 @@ export class ConfigNode {
   }
 
   child(key: string): ConfigNode {
-    return ConfigNode.of(this.raw(key), this.at(key));
+    return ConfigNode.of(this.raw(key), this.at(key), this.source?.at(key));
   }
 
   /** A list of mappings; absent means empty. */
@@ -60,7 +72,8 @@ export class ConfigNode {
     const value = this.raw(key);
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) this.fail(key, `expected a list, got ${describe(value)}`);
-    return value.map((item, index) => ConfigNode.of(item, `${this.at(key)}[${index}]`));
+    const source = this.source?.at(key);
+    return value.map((item, index) => ConfigNode.of(item, `${this.at(key)}[${index}]`, source?.at(index)));
   }
 
   string(key: string, fallback: string): string;
@@ -117,15 +130,20 @@ export class ConfigNode {
     return ms;
   }
 
-  /** A unix file mode; YAML 1.1 reads 0755 as octal, a string is read as octal too. */
+  /**
+   * A unix file mode, written in octal with a leading 0: 0755 or "0755". YAML 1.1 has read 0755
+   * as octal already, but 0999 (no octal) as decimal 999 and 755 as 755 (0o1363, as Go reads
+   * it): only the text tells them apart, so a number without its text is refused too.
+   */
   fileMode(key: string, fallback: number): number {
     const value = this.raw(key);
     if (value === undefined || value === null) return fallback;
-    const mode = typeof value === 'string' && /^0?[0-7]{1,4}$/.test(value) ? parseInt(value, 8) : value;
-    if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-      this.fail(key, `${describe(value)} is not a file mode (write it in octal, e.g. 0755)`);
+    const written = typeof value === 'string' ? value : typeof value === 'number' ? this.source?.at(key)?.literal : undefined;
+    if (written === undefined || !OCTAL_MODE.test(written)) {
+      const shown = typeof value === 'number' ? (written ?? String(value)) : describe(value);
+      this.fail(key, `${shown} is not a file mode: write it in octal (digits 0 to 7) with a leading 0, e.g. 0755`);
     }
-    return mode;
+    return parseInt(written, 8);
   }
 
   /** One of `choices`. */

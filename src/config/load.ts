@@ -9,22 +9,28 @@ import { parseListenAddr } from './listener';
 import { parseSignerProxy } from './signer';
 import type { Config } from './types';
 import { parseVerifierProxy } from './verifier';
+import { yamlSource } from './yamlSource';
 
 const TIMESTAMP_TAG = 'tag:yaml.org,2002:timestamp';
 
 /** Parses YAML text. YAML 1.1, as the Go program's yaml.v2 reads it (0755 is octal). */
 export function parseConfig(text: string): Config {
-  let document: unknown;
+  let document: YAML.Document;
+  let value: unknown;
   try {
     // Timestamps stay strings, as yaml.v2 leaves them when decoding into interface{}.
-    document = YAML.parse(text, { version: '1.1', uniqueKeys: true, customTags: (tags) => tags.filter((tag) => typeof tag === 'string' || tag.tag !== TIMESTAMP_TAG) });
+    document = YAML.parseDocument(text, { version: '1.1', uniqueKeys: true, customTags: (tags) => tags.filter((tag) => typeof tag === 'string' || tag.tag !== TIMESTAMP_TAG) });
+    if (document.errors.length > 0) throw document.errors[0];
+    document.warnings.forEach((warning) => process.emitWarning(warning));
+    value = document.toJS();
   } catch (error) {
     throw new ConfigError('', `the file is not valid YAML: ${(error as Error).message}`);
   }
-  const root = ConfigNode.of(document, '');
+  // The document goes along: some getters need a value's text, not only what YAML read (file modes).
+  const root = ConfigNode.of(value, '', yamlSource(document));
   // The file may hold other programs' settings: only the jwtproxy key is ours.
   root.keys().forEach((key) => root.raw(key));
-  const top = ConfigNode.of(root.raw('jwtproxy'), 'jwtproxy');
+  const top = root.child('jwtproxy');
   const config: Config = {
     workers: parseWorkers(top),
     signerProxy: parseSignerProxy(top.child('signer_proxy')),

@@ -138,7 +138,7 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a missing upstream', withVerifier('').replace('      upstream: http://127.0.0.1:8000/\n', ''), 'jwtproxy.verifier_proxies[0].verifier.upstream: is required: an http://, https:// or unix:/path URL, or a list of them (or set forward_auth: true)'],
     ['a bad listen address', withVerifier('').replace('listen_addr: :8082', 'listen_addr: localhost'), 'jwtproxy.verifier_proxies[0].listen_addr: "localhost" is not a listen address (use host:port, :port or unix:/path)'],
     ['a key file without a certificate', withVerifier('    key_file: tls.key'), 'jwtproxy.verifier_proxies[0].crt_file: TLS needs both key_file and crt_file (or neither, for plain HTTP)'],
-    ['a decimal socket permission', withVerifier('    socket_permission: "rwx"'), 'jwtproxy.verifier_proxies[0].socket_permission: "rwx" is not a file mode (write it in octal, e.g. 0755)'],
+    ['a socket permission in words', withVerifier('    socket_permission: "rwx"'), 'jwtproxy.verifier_proxies[0].socket_permission: "rwx" is not a file mode: write it in octal (digits 0 to 7) with a leading 0, e.g. 0755'],
     ['enabled as a word', withVerifier('    enabled: sometimes'), 'jwtproxy.verifier_proxies[0].enabled: "sometimes" is not a boolean (use true or false)'],
     ['verifier_proxies as a mapping', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  verifier_proxies: {listen_addr: ":8081"}', 'jwtproxy.verifier_proxies: expected a list, got a mapping'],
     ['a claims verifier of an unknown type', withVerifier('      claims_verifiers: [{type: lua}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].type: unknown type "lua"; expected one of static'],
@@ -175,6 +175,60 @@ describe('YAML 1.1 as the Go program reads it', () => {
 
   test('a bare integer duration is nanoseconds', () => {
     expect(parseConfig(withVerifier('      max_skew: 30000000000')).verifierProxies[0].verifier.maxSkewMs).toBe(30_000);
+  });
+});
+
+describe('file modes are octal with a leading 0', () => {
+  const modeError = (written: string) => `${written} is not a file mode: write it in octal (digits 0 to 7) with a leading 0, e.g. 0755`;
+  const verifierMode = (written: string) => withVerifier(`    socket_permission: ${written}`);
+
+  test.each([
+    ['0999, which YAML reads as decimal 999', '0999', '0999'],
+    ['0778', '0778', '0778'],
+    ['755 without its leading 0 (Go reads decimal 755)', '755', '755'],
+    ['493, 0755 in decimal', '493', '493'],
+    ['0x1ed', '0x1ed', '0x1ed'],
+    ['0o755, octal in YAML 1.2 only', '0o755', '"0o755"'],
+    ['0_755', '0_755', '0_755'],
+    ['-0755', '-0755', '-0755'],
+    ['+0755', '+0755', '+0755'],
+    ['0755.0', '0755.0', '0755.0'],
+    ['010000, past 07777', '010000', '010000'],
+    ['the string "755"', '"755"', '"755"'],
+    ['the string "0999"', '"0999"', '"0999"'],
+    ['true', 'true', 'true'],
+  ])('%s is refused', (_name, written, shown) => {
+    expect(errorOf(verifierMode(written))).toBe(`jwtproxy.verifier_proxies[0].socket_permission: ${modeError(shown)}`);
+  });
+
+  test.each([
+    ['0755', 0o755],
+    ['0640', 0o640],
+    ['0660', 0o660],
+    ['00700', 0o700],
+    ['01777', 0o1777],
+    ['0', 0],
+    ['"0755"', 0o755],
+    ["'0600'", 0o600],
+  ])('%s is accepted', (written, mode) => {
+    expect(parseConfig(verifierMode(written)).verifierProxies[0].socketPermission).toBe(mode);
+  });
+
+  test('the mode of each listener is checked where it is written', () => {
+    expect(errorOf('jwtproxy:\n  signer_proxy: {enabled: false}\n  observability: {listen_addr: "unix:/tmp/m.sock", socket_permission: 0999}')).toBe(`jwtproxy.observability.socket_permission: ${modeError('0999')}`);
+    expect(errorOf('jwtproxy:\n  signer_proxy: {enabled: false, socket_permission: 666}')).toBe(`jwtproxy.signer_proxy.socket_permission: ${modeError('666')}`);
+    expect(errorOf(`jwtproxy:\n  signer_proxy: {enabled: false}\n  verifier_proxies:\n  - listen_addr: :8082${VERIFIER}\n  - listen_addr: :8083\n    socket_permission: 0999${VERIFIER}`)).toBe(
+      `jwtproxy.verifier_proxies[1].socket_permission: ${modeError('0999')}`,
+    );
+  });
+
+  test('a mode through an alias or a merge key keeps its text', () => {
+    const aliased = (mode: string) => `mode: &mode ${mode}\n${withVerifier('    socket_permission: *mode')}`;
+    expect(parseConfig(aliased('0750')).verifierProxies[0].socketPermission).toBe(0o750);
+    expect(errorOf(aliased('0999'))).toBe(`jwtproxy.verifier_proxies[0].socket_permission: ${modeError('0999')}`);
+    const merged = (mode: string) => `defaults: &defaults\n  socket_permission: ${mode}\n${withVerifier('    <<: *defaults')}`;
+    expect(parseConfig(merged('0750')).verifierProxies[0].socketPermission).toBe(0o750);
+    expect(errorOf(merged('755'))).toBe(`jwtproxy.verifier_proxies[0].socket_permission: ${modeError('755')}`);
   });
 });
 
