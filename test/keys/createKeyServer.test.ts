@@ -1,13 +1,13 @@
-import * as path from 'node:path';
 import { createKeyServer } from '../../src/keys/createKeyServer';
 import { KeyRegistryKeyServer } from '../../src/keys/KeyRegistryKeyServer';
 import { PresharedKeyServer } from '../../src/keys/PresharedKeyServer';
 import { silentLogger } from '../../src/observability/logger';
+import { interopFile } from '../support/interop';
 
 const deps = { clock: () => 0, logger: silentLogger };
 
 test('type preshared builds a PresharedKeyServer', () => {
-  const publicKeyPath = path.resolve(__dirname, '../../../shared/interop/mykey.pub');
+  const publicKeyPath = interopFile('mykey.pub');
   expect(createKeyServer({ type: 'preshared', issuer: 'jwtproxy', keyId: 'mykey', publicKeyPath }, deps)).toBeInstanceOf(PresharedKeyServer);
 });
 
