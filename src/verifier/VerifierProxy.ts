@@ -90,7 +90,7 @@ export class VerifierProxy {
   async start(): Promise<void> {
     await this.parts.start();
     const { upstreams, audience, forwardAuth } = this.config.verifier;
-    this.deps.logger.info({ listen: this.config.listenAddr, upstreams, forwardAuth, audience: audience.href }, 'verifier proxy started');
+    this.deps.logger.info({ listen: this.config.listenAddr, address: this.url, upstreams, forwardAuth, audience: audience.href }, 'verifier proxy started');
   }
 
   stop(): Promise<void> {
