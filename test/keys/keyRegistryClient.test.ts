@@ -5,7 +5,7 @@ import { KeyRegistryClient, KeyRegistryError, registryJwk } from '../../src/keys
 import { keyThumbprint } from '../../src/keys/keyThumbprint';
 import type { SigningKey } from '../../src/keys/PrivateKeySource';
 import { parseToken } from '../../src/jwt/token';
-import { freePort } from '../support/freePort';
+import { closedPort } from '../support/closedPort';
 import { readInterop } from '../support/interop';
 import { TestKeyRegistry } from '../support/testKeyRegistry';
 
@@ -201,7 +201,7 @@ describe('KeyRegistryClient against a registry', () => {
 
 describe('KeyRegistryClient failures', () => {
   it('reports a registry that refuses connections as ERR_KEY_REGISTRY_UNREACHABLE', async () => {
-    const client = new KeyRegistryClient({ registry: new URL(`http://127.0.0.1:${await freePort()}/`), issuer: 'svc' });
+    const client = new KeyRegistryClient({ registry: new URL(`http://127.0.0.1:${await closedPort()}/`), issuer: 'svc' });
     await expect(client.getKey('k')).rejects.toMatchObject({ code: 'ERR_KEY_REGISTRY_UNREACHABLE' });
     await client.close();
   });
