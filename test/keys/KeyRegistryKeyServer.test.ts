@@ -126,16 +126,21 @@ describe('fetching', () => {
 });
 
 describe('registry answers', () => {
-  test('404 is KeyNotFoundError', async () => {
+  // The verifier refuses the token with the reason each error names (see Authenticator).
+  test('404 is KeyNotFoundError, naming the issuer and kid', async () => {
     registry.answer = () => ({ status: 404, body: 'not found' });
     const server = await keyServer();
-    await expect(server.getPublicKey(ISSUER, 'unknown')).rejects.toBeInstanceOf(KeyNotFoundError);
+    const lookup = server.getPublicKey(ISSUER, 'unknown');
+    await expect(lookup).rejects.toBeInstanceOf(KeyNotFoundError);
+    await expect(lookup).rejects.toThrow(`no public key for issuer "${ISSUER}" and kid "unknown"`);
   });
 
-  test('403 is KeyExpiredError', async () => {
+  test('403 is KeyExpiredError, naming the issuer and kid', async () => {
     registry.answer = () => ({ status: 403 });
     const server = await keyServer();
-    await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyExpiredError);
+    const lookup = server.getPublicKey(ISSUER, GO_KID);
+    await expect(lookup).rejects.toBeInstanceOf(KeyExpiredError);
+    await expect(lookup).rejects.toThrow(`the public key of issuer "${ISSUER}" with kid ${JSON.stringify(GO_KID)} has expired`);
   });
 
   test('500 is KeyServerError giving the status and the body', async () => {

@@ -64,9 +64,13 @@ test('refuses another kid with a KeyServerError naming it', async () => {
   await expect(server.getPublicKey('jwtproxy', 'otherkey')).rejects.toThrow(/^kid "otherkey" is unknown/);
 });
 
-test('refuses lookups before start', async () => {
+test('refuses lookups before start and after stop, saying it is not started', async () => {
   const server = new PresharedKeyServer({ type: 'preshared', issuer: 'jwtproxy', keyId: 'mykey', publicKeyPath: MYKEY_PUB });
   await expect(server.getPublicKey('jwtproxy', 'mykey')).rejects.toBeInstanceOf(KeyServerError);
+  await expect(server.getPublicKey('jwtproxy', 'mykey')).rejects.toThrow('the preshared key server is not started');
+  await server.start();
+  await server.stop();
+  await expect(server.getPublicKey('jwtproxy', 'mykey')).rejects.toThrow('the preshared key server is not started');
 });
 
 test('accepts a PKCS#1 "RSA PUBLIC KEY" file', async () => {
