@@ -6,7 +6,7 @@ import type { Worker } from 'node:cluster';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AggregatorRegistry, collectDefaultMetrics, register, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { ListenerConfig } from '../config/types';
-import { closeGracefully, createServer, listen } from '../proxy/listener';
+import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
 import type { Logger } from './logger';
 
 const DEFAULT_METRICS_PREFIX = 'jwtproxy_';
@@ -78,7 +78,7 @@ export class ObservabilityServer {
     // In multi-core mode the process metrics are the workers' (summed), where the work is.
     if (!this.deps.workers) collectDefaultMetrics({ prefix: DEFAULT_METRICS_PREFIX });
     await listen(this.server, this.config);
-    this.deps.logger.info({ listen: this.config.listenAddr }, 'health and metrics listening');
+    this.deps.logger.info({ listen: this.config.listenAddr, address: serverUrl(this.server) }, 'health and metrics listening');
   }
 
   stop(): Promise<void> {

@@ -83,7 +83,7 @@ export class SignerProxy {
   /** A part that fails to start stops the parts started before it (a pending key is revoked). */
   async start(): Promise<void> {
     await this.parts.start();
-    this.deps.logger.info({ listen: this.config.listenAddr, issuer: this.signerConfig.issuer, mitm: Boolean(this.forger) }, 'signer proxy started');
+    this.deps.logger.info({ listen: this.config.listenAddr, address: this.url, issuer: this.signerConfig.issuer, mitm: Boolean(this.forger) }, 'signer proxy started');
   }
 
   stop(): Promise<void> {

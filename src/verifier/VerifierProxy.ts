@@ -102,7 +102,7 @@ export class VerifierProxy {
     await this.parts.start();
     const { upstreams, audience, forwardAuth, provider, rules, nonceStorage } = this.config.verifier;
     const audiences = rules.claims.audiences ? [...rules.claims.audiences] : undefined;
-    this.deps.logger.info({ listen: this.config.listenAddr, upstreams, forwardAuth, provider, audience: audience?.href, audiences }, 'verifier proxy started');
+    this.deps.logger.info({ listen: this.config.listenAddr, address: this.url, upstreams, forwardAuth, provider, audience: audience?.href, audiences }, 'verifier proxy started');
     if (!nonceStorage) {
       this.deps.logger.warn('single_use is off: tokens without jti are accepted and may be reused until they expire (as identity-aware proxies issue them)');
     }

@@ -3,23 +3,21 @@
 import { cliTestBed } from '../support/cliTestBed';
 import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
 import { eventually } from '../support/eventually';
-import { freePort } from '../support/freePort';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { mintToken } from '../support/mintToken';
 
 const bed = cliTestBed();
 
 async function start(workers: number): Promise<{ verifier: string; observability: string }> {
-  const [port, observabilityPort] = [await freePort(), await freePort()];
-  const yaml = cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: bed.upstreamUrl, workers }).replace(
+  const yaml = cliVerifierYaml({ listen: '127.0.0.1:0', upstream: bed.upstreamUrl, workers }).replace(
     'jwtproxy:\n',
-    `jwtproxy:\n  observability: {listen_addr: "127.0.0.1:${observabilityPort}"}\n`,
+    'jwtproxy:\n  observability: {listen_addr: "127.0.0.1:0"}\n',
   );
   const cli = bed.run(yaml);
-  await cli.waitFor('verifier proxy started', workers);
-  const observability = `http://127.0.0.1:${observabilityPort}`;
+  const verifier = await cli.boundAddress('verifier proxy started', workers);
+  const observability = await cli.boundAddress('health and metrics listening');
   await eventually(async () => (await httpRequest(`${observability}/readyz`)).status === 200, 'ready');
-  return { verifier: `http://127.0.0.1:${port}`, observability };
+  return { verifier, observability };
 }
 
 function counter(metrics: string, labels: string): number {

@@ -5,7 +5,6 @@ import * as path from 'node:path';
 import { tempDir, type RunningCli } from '../support/cli';
 import { cliTestBed } from '../support/cliTestBed';
 import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
-import { freePort } from '../support/freePort';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { interopFile } from '../support/interop';
 import { mintToken } from '../support/mintToken';
@@ -19,10 +18,8 @@ const bed = cliTestBed();
 async function start(workers = 1): Promise<{ cli: RunningCli; url: string; keyFile: string }> {
   const keyFile = path.join(tempDir(), 'verifier.pub');
   fs.copyFileSync(interopFile('mykey.pub'), keyFile);
-  const port = await freePort();
-  const cli = bed.run(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: bed.upstreamUrl, publicKeyPath: keyFile, workers }));
-  await cli.waitFor('verifier proxy started', workers);
-  return { cli, url: `http://127.0.0.1:${port}`, keyFile };
+  const cli = bed.run(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: bed.upstreamUrl, publicKeyPath: keyFile, workers }));
+  return { cli, url: await cli.boundAddress('verifier proxy started', workers), keyFile };
 }
 
 const statusWith = async (url: string, key?: crypto.KeyObject) => (await httpRequest(url, { headers: bearer(await mintToken({ audience, key })) })).status;

@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { runCli, tempDir, type RunningCli } from '../support/cli';
 import { cliLogLines } from '../support/cliLogLines';
 import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
+import { closedPort } from '../support/closedPort';
 import { eventually } from '../support/eventually';
-import { freePort } from '../support/freePort';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { mintToken } from '../support/mintToken';
 import { RedisServer } from '../support/redisServer';
@@ -135,7 +135,7 @@ describe('start and stop', () => {
 
   test('a missing preshared public key file makes start-up fail with a message naming the file', async () => {
     const keyFile = path.join(tempDir(), 'missing.pub');
-    const port = await freePort();
+    const port = await closedPort();
     const cli = start(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: 'http://127.0.0.1:9/', publicKeyPath: keyFile }));
     const code = await within(cli.exited, 5000, 'jwtproxy exits');
     expect(code).not.toBe(0);

@@ -6,7 +6,6 @@ import { runCli, tempDir, type RunningCli } from '../support/cli';
 import { cliLogLines, type CliLogLine } from '../support/cliLogLines';
 import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
 import { eventually } from '../support/eventually';
-import { freePort } from '../support/freePort';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { mintToken } from '../support/mintToken';
 import { sendCopies } from '../support/sendCopies';
@@ -30,11 +29,10 @@ afterEach(async () => {
 
 /** Starts `jwtproxy` with two workers and waits until both serve; returns it and its URL. */
 async function startCluster(): Promise<[RunningCli, string]> {
-  const port = await freePort();
-  const cli = runCli(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: upstreamUrl, workers: 2 }));
+  const cli = runCli(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, workers: 2 }));
   running.push(cli);
-  await cli.waitFor('verifier proxy started', 2);
-  return [cli, `http://127.0.0.1:${port}`];
+  // Both workers listening on port 0 share one port: node:cluster gives them the same.
+  return [cli, await cli.boundAddress('verifier proxy started', 2)];
 }
 
 const token = () => mintToken({ audience: CLI_AUDIENCE });
@@ -123,7 +121,7 @@ test('SIGTERM in multi-core mode lets an in-flight request finish, exits 0 and r
 // because the cluster IPC channel keeps it alive; the primary waits for its exit forever.
 test('a start-up failure in multi-core mode exits non-zero instead of hanging', async () => {
   const keyFile = path.join(tempDir(), 'missing.pub');
-  const cli = runCli(cliVerifierYaml({ listen: `127.0.0.1:${await freePort()}`, upstream: upstreamUrl, workers: 2, publicKeyPath: keyFile }));
+  const cli = runCli(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, workers: 2, publicKeyPath: keyFile }));
   running.push(cli);
   try {
     const code = await within(cli.exited, 3000, 'jwtproxy exits');

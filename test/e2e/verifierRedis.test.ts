@@ -4,7 +4,6 @@ import { runCli, type RunningCli } from '../support/cli';
 import { cliLogLines } from '../support/cliLogLines';
 import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
 import { eventually } from '../support/eventually';
-import { freePort } from '../support/freePort';
 import { bearer, httpRequest, type Answer } from '../support/httpRequest';
 import { mintToken } from '../support/mintToken';
 import { RedisServer } from '../support/redisServer';
@@ -32,12 +31,10 @@ afterEach(async () => {
 
 /** Starts one `jwtproxy` process using the test's redis-server; returns it and its URL. */
 async function startVerifierProcess(): Promise<[RunningCli, string]> {
-  const port = await freePort();
   const nonceStorage = `{type: redis, options: {url: "${redis.url}", connect_timeout: 500ms, command_timeout: 500ms}}`;
-  const cli = runCli(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: upstreamUrl, nonceStorage }));
+  const cli = runCli(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, nonceStorage }));
   running.push(cli);
-  await cli.waitFor('verifier proxy started');
-  return [cli, `http://127.0.0.1:${port}`];
+  return [cli, await cli.boundAddress('verifier proxy started')];
 }
 
 const token = () => mintToken({ audience: CLI_AUDIENCE });

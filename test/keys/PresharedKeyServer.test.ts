@@ -7,10 +7,10 @@ import { verifySignature } from '../../src/jwt/algorithms';
 import { parseToken } from '../../src/jwt/token';
 import { KeyServerError } from '../../src/keys/KeyServer';
 import { PresharedKeyServer, PublicKeyFileError } from '../../src/keys/PresharedKeyServer';
+import { interopFile, readInterop } from '../support/interop';
 
 const generateKeyPair = promisify(generateKeyPairCallback);
-const INTEROP = path.resolve(__dirname, '../../../shared/interop');
-const MYKEY_PUB = path.join(INTEROP, 'mykey.pub');
+const MYKEY_PUB = interopFile('mykey.pub');
 
 let folder: string;
 beforeAll(async () => {
@@ -35,7 +35,7 @@ async function keyFile(name: string, pem: string): Promise<string> {
 test('serves the Go preshared public key as RS256 and verifies a token the Go signer minted', async () => {
   const server = await startedServer(MYKEY_PUB);
   const { key, algorithm } = await server.getPublicKey('jwtproxy', 'mykey');
-  const line = (await readFile(path.join(INTEROP, 'go_signer_tokens_raw.decoded.jsonl'), 'utf8')).split('\n')[0];
+  const line = readInterop('go_signer_tokens_raw.decoded.jsonl').split('\n')[0];
   const token = parseToken(JSON.parse(line).token)!;
   expect(algorithm).toBe('RS256');
   expect(verifySignature(algorithm, key, token.signingInput, token.signature)).toBe(true);
@@ -64,9 +64,13 @@ test('refuses another kid with a KeyServerError naming it', async () => {
   await expect(server.getPublicKey('jwtproxy', 'otherkey')).rejects.toThrow(/^kid "otherkey" is unknown/);
 });
 
-test('refuses lookups before start', async () => {
+test('refuses lookups before start and after stop, saying it is not started', async () => {
   const server = new PresharedKeyServer({ type: 'preshared', issuer: 'jwtproxy', keyId: 'mykey', publicKeyPath: MYKEY_PUB });
   await expect(server.getPublicKey('jwtproxy', 'mykey')).rejects.toBeInstanceOf(KeyServerError);
+  await expect(server.getPublicKey('jwtproxy', 'mykey')).rejects.toThrow('the preshared key server is not started');
+  await server.start();
+  await server.stop();
+  await expect(server.getPublicKey('jwtproxy', 'mykey')).rejects.toThrow('the preshared key server is not started');
 });
 
 test('accepts a PKCS#1 "RSA PUBLIC KEY" file', async () => {
@@ -95,7 +99,7 @@ test('fails to start on a missing file, naming it', async () => {
 });
 
 test('fails to start on a private key file, saying to extract the public key', async () => {
-  const privateKey = path.join(INTEROP, 'mykey.key');
+  const privateKey = interopFile('mykey.key');
   await expect(startedServer(privateKey)).rejects.toThrow(
     `public key file ${privateKey}: holds a PEM "RSA PRIVATE KEY" block: it holds a private key, which must not be given to a verifier`,
   );

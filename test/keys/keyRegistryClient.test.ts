@@ -5,9 +5,10 @@ import { KeyRegistryClient, KeyRegistryError, registryJwk } from '../../src/keys
 import { keyThumbprint } from '../../src/keys/keyThumbprint';
 import type { SigningKey } from '../../src/keys/PrivateKeySource';
 import { parseToken } from '../../src/jwt/token';
-import { freePort } from '../support/freePort';
+import { closedPort } from '../support/closedPort';
+import { TestClock } from '../registry/registryTestKit';
 import { readInterop } from '../support/interop';
-import { TestKeyRegistry } from '../support/testKeyRegistry';
+import { startTappedKeyRegistry, type TappedKeyRegistry } from './tappedKeyRegistry';
 
 interface CapturedRequest {
   method: string;
@@ -150,7 +151,8 @@ describe('the Go wire format (capture replay)', () => {
 });
 
 describe('KeyRegistryClient against a registry', () => {
-  let registry: TestKeyRegistry;
+  let clock: TestClock;
+  let registry: TappedKeyRegistry;
   let client: KeyRegistryClient;
   let key: SigningKey;
 
@@ -160,8 +162,9 @@ describe('KeyRegistryClient against a registry', () => {
   });
 
   beforeEach(async () => {
-    registry = await TestKeyRegistry.start({ approval: 'manual' });
-    client = new KeyRegistryClient({ registry: registry.url, issuer: 'svc' });
+    clock = new TestClock();
+    registry = await startTappedKeyRegistry({ approval: 'manual', clock });
+    client = new KeyRegistryClient({ registry: registry.url, issuer: 'svc', clock: clock.clock });
   });
 
   afterEach(async () => {
@@ -171,24 +174,25 @@ describe('KeyRegistryClient against a registry', () => {
 
   it('publishes a self-signed key that awaits approval (202 → pending)', async () => {
     expect(await client.publish(registryJwk(key.keyId, key.key), { signedBy: key })).toBe('pending');
-    expect(registry.stateOf('svc', key.keyId)).toBe('pending');
+    expect(await registry.stateOf('svc', key.keyId)).toBe('pending');
   });
 
   it('reads each key status: 409 pending, 200 approved, 404 unknown, 403 expired', async () => {
-    await client.publish(registryJwk(key.keyId, key.key), { signedBy: key, expiration: Math.floor(Date.now() / 1000) + 60 });
+    await client.publish(registryJwk(key.keyId, key.key), { signedBy: key, expiration: clock.nowMs / 1000 + 60 });
     expect(await client.getKey(key.keyId)).toBe('pending');
-    registry.approve('svc', key.keyId);
+    await registry.registry.approve('svc', key.keyId);
     expect(await client.getKey(key.keyId)).toBe('approved');
     expect(await client.getKey('nope=')).toBe('unknown');
-    registry.keys('svc').get(key.keyId)!.state = 'expired';
+    clock.advance(60_000);
     expect(await client.getKey(key.keyId)).toBe('expired');
   });
 
   it('deletes a key signed by itself (204)', async () => {
     await client.publish(registryJwk(key.keyId, key.key), { signedBy: key });
     await client.deleteKey(key.keyId, key);
-    expect(registry.stateOf('svc', key.keyId)).toBeUndefined();
-    const deletion = registry.requests.find((request) => request.method === 'DELETE');
+    // The registry keeps a revoked key's record, so that its kid cannot be published again.
+    expect(await registry.stateOf('svc', key.keyId)).toBe('revoked');
+    const deletion = registry.tap.requests.find((request) => request.method === 'DELETE');
     expect(deletion?.token?.header.kid).toBe(key.keyId);
   });
 
@@ -201,7 +205,7 @@ describe('KeyRegistryClient against a registry', () => {
 
 describe('KeyRegistryClient failures', () => {
   it('reports a registry that refuses connections as ERR_KEY_REGISTRY_UNREACHABLE', async () => {
-    const client = new KeyRegistryClient({ registry: new URL(`http://127.0.0.1:${await freePort()}/`), issuer: 'svc' });
+    const client = new KeyRegistryClient({ registry: new URL(`http://127.0.0.1:${await closedPort()}/`), issuer: 'svc' });
     await expect(client.getKey('k')).rejects.toMatchObject({ code: 'ERR_KEY_REGISTRY_UNREACHABLE' });
     await client.close();
   });

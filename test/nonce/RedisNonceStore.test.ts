@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,7 +5,6 @@ import { Redis } from 'ioredis';
 import { NonceStoreUnavailableError } from '../../src/nonce/NonceStore';
 import { RedisNonceStore, type RedisNonceStorageConfig } from '../../src/nonce/RedisNonceStore';
 import { createLogger, silentLogger, type Logger } from '../../src/observability/logger';
-import { freePort } from '../support/freePort';
 import { RedisServer } from '../support/redisServer';
 
 function configFor(where: Partial<RedisNonceStorageConfig>, keyPrefix = 'test:nonce:'): RedisNonceStorageConfig {
@@ -158,7 +156,7 @@ describe('RedisNonceStore when Redis fails', () => {
 });
 
 describe('RedisNonceStore topologies', () => {
-  const children: ChildProcess[] = [];
+  const servers: RedisServer[] = [];
   let folder: string;
 
   beforeAll(() => {
@@ -166,25 +164,22 @@ describe('RedisNonceStore topologies', () => {
   });
 
   afterAll(async () => {
-    await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : (child.once('exit', resolve), child.kill('SIGKILL'))))));
+    await Promise.all(servers.map((server) => server.kill()));
     fs.rmSync(folder, { recursive: true, force: true });
   });
 
+  /** Starts a redis-server with `args` first on its command line; resolves to its port. */
   async function redisServer(...args: string[]): Promise<number> {
-    const port = await freePort();
-    children.push(spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', folder], { stdio: 'ignore' }));
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50 });
-    await eventually(async () => (await client.ping().catch(() => '')) === 'PONG', `redis-server answers on ${port}`);
-    client.disconnect();
-    return port;
+    const server = await RedisServer.start([...args, '--dir', folder]);
+    servers.push(server);
+    return server.port;
   }
 
   test('claims through Redis Sentinel', async () => {
     const masterPort = await redisServer();
-    const sentinelPort = await freePort();
     const configFile = path.join(folder, 'sentinel.conf');
     fs.writeFileSync(configFile, `sentinel monitor nonces 127.0.0.1 ${masterPort} 1\n`);
-    children.push(spawn('redis-server', [configFile, '--sentinel', '--port', String(sentinelPort), '--bind', '127.0.0.1'], { stdio: 'ignore' }));
+    const sentinelPort = await redisServer(configFile, '--sentinel');
     const store = await started(configFor({ sentinels: [{ host: '127.0.0.1', port: sentinelPort }], sentinelName: 'nonces' }));
     await eventually(claimSucceeds(store, jtiFor('sentinel')), 'a claim succeeds through the sentinel');
     const jti = jtiFor('sentinel');

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Clock } from '../../src/util/clock';
 import { tempDir } from '../support/cli';
 import { decodedBearer } from '../support/decodedBearer';
-import { freePort } from '../support/freePort';
+import { FrontDoor } from '../support/frontDoor';
 import { httpRequest } from '../support/httpRequest';
 import { goTokens, interopFile, verifierCases } from '../support/interop';
 import { proxyRequest } from '../support/proxyRequest';
@@ -42,7 +42,7 @@ interface Chain {
   proxies: RunningProxies;
   upstream: TestUpstream;
   signerUrl: string;
-  /** http://127.0.0.1:<port>: the verifier, and the aud of the tokens addressed to it. */
+  /** http://127.0.0.1:<port>: the verifier's front door (its audience names it), and the aud of the tokens addressed to it. */
   verifierOrigin: string;
 }
 
@@ -50,17 +50,18 @@ async function chain(options: ChainOptions = {}): Promise<Chain> {
   const upstream = new TestUpstream();
   const upstreamUrl = await upstream.listen(options.upstreamSocket);
   running.push({ stop: () => upstream.close() });
-  const verifierPort = await freePort();
-  const verifierOrigin = `http://127.0.0.1:${verifierPort}`;
+  const verifierDoor = await FrontDoor.open();
+  running.push({ stop: () => verifierDoor.close() });
+  const verifierOrigin = verifierDoor.origin();
   const proxies = await startProxies(
     `jwtproxy:
   signer_proxy:
-    listen_addr: ${options.signerListen ?? `127.0.0.1:${await freePort()}`}
+    listen_addr: ${options.signerListen ?? '127.0.0.1:0'}
     signer:
       private_key: ${PRESHARED_PRIVATE_KEY}
 ${options.signer ?? ''}
   verifier_proxies:
-  - listen_addr: 127.0.0.1:${verifierPort}
+  - listen_addr: 127.0.0.1:0
     verifier:
       upstream: ${upstreamUrl}
       audience: ${verifierOrigin}/
@@ -70,6 +71,7 @@ ${options.verifier ?? ''}
     { clock: options.clock ?? fixedClock },
   );
   running.push(proxies);
+  verifierDoor.openTo(proxies.verifiers[0].url);
   return { proxies, upstream, signerUrl: proxies.signer!.url, verifierOrigin };
 }
 

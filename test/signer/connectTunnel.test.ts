@@ -14,7 +14,7 @@ import { generateCertificateAuthority } from '../../src/proxy/mitm/CertificateAu
 import { tempDir } from '../support/cli';
 import { decodedBearer } from '../support/decodedBearer';
 import { exchangeOn } from '../support/exchangeOn';
-import { freePort } from '../support/freePort';
+import { FrontDoor } from '../support/frontDoor';
 import type { Answer } from '../support/httpRequest';
 import { interopFile } from '../support/interop';
 import { proxyRequest } from '../support/proxyRequest';
@@ -47,6 +47,7 @@ afterEach(async () => {
 
 interface TlsChain {
   signerPort: number;
+  /** The verifier's front door: its audience names it, clients CONNECT to it. */
   verifierPort: number;
   upstream: TestUpstream;
 }
@@ -56,28 +57,30 @@ async function tlsChain(options: { mitm?: boolean; trusted?: boolean; logger?: R
   const upstream = new TestUpstream();
   const upstreamUrl = await upstream.listen();
   running.push({ stop: () => upstream.close() });
-  const [signerPort, verifierPort] = [await freePort(), await freePort()];
+  const verifierDoor = await FrontDoor.open();
+  running.push({ stop: () => verifierDoor.close() });
   const ca = options.mitm === false ? '' : `    ca_key_file: ${caKeyFile}\n    ca_crt_file: ${caFile}\n`;
   const proxies = await startProxies(
     `jwtproxy:
   signer_proxy:
-    listen_addr: 127.0.0.1:${signerPort}
+    listen_addr: 127.0.0.1:0
 ${ca}    trusted_certificates: [${options.trusted === false ? '' : verifierTls.crtFile}]
     signer:
       private_key: ${PRESHARED_PRIVATE_KEY}
   verifier_proxies:
-  - listen_addr: 127.0.0.1:${verifierPort}
+  - listen_addr: 127.0.0.1:0
     key_file: ${verifierTls.keyFile}
     crt_file: ${verifierTls.crtFile}
     verifier:
       upstream: ${upstreamUrl}
-      audience: https://127.0.0.1:${verifierPort}/
+      audience: ${verifierDoor.origin('https')}/
       key_server: ${PRESHARED_KEY_SERVER}
 `,
     { logger: options.logger },
   );
   running.push(proxies);
-  return { signerPort, verifierPort, upstream };
+  verifierDoor.openTo(proxies.verifiers[0].url);
+  return { signerPort: Number(new URL(proxies.signer!.url).port), verifierPort: verifierDoor.port, upstream };
 }
 
 /** Opens a CONNECT tunnel through the signer and a TLS session in it that trusts only the MITM CA. */

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cliLogLines, type CliLogLine } from './cliLogLines';
 
 export const CLI = path.resolve(__dirname, '../../dist/cmd/jwtproxy.js');
 
@@ -28,6 +29,28 @@ export class RunningCli {
       if (Date.now() > deadline) throw new Error(`timed out waiting for "${text}":\n${this.output}`);
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
+  }
+
+  /** Waits until `count` JSON log lines have the message `msg`, and returns them. */
+  async logLines(msg: string, count = 1, timeoutMs = 15_000): Promise<CliLogLine[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lines = cliLogLines(this.output).filter((line) => line.msg === msg);
+      if (lines.length >= count) return lines;
+      if (this.child.exitCode !== null) throw new Error(`jwtproxy exited (${this.child.exitCode}) before logging "${msg}":\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for "${msg}":\n${this.output}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  /**
+   * Where a listener is bound, as its start-up line names it: 'verifier proxy started' →
+   * http://127.0.0.1:41234. With listen_addr port 0 this is how a test learns the port.
+   */
+  async boundAddress(msg: string, count = 1): Promise<string> {
+    const [line] = await this.logLines(msg, count);
+    if (typeof line.address !== 'string') throw new Error(`the "${msg}" line names no address: ${JSON.stringify(line)}`);
+    return line.address;
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

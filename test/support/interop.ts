@@ -1,8 +1,8 @@
-// The vectors captured from the Go jwtproxy (shared/interop, beside the repository).
+// The vectors captured from the Go jwtproxy (test/fixtures/interop, described in its README.md).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export const INTEROP_DIR = path.resolve(__dirname, '../../../shared/interop');
+export const INTEROP_DIR = path.resolve(__dirname, '../fixtures/interop');
 
 export function interopFile(name: string): string {
   return path.join(INTEROP_DIR, name);

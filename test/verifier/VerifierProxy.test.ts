@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 import { tempDir } from '../support/cli';
-import { freePort } from '../support/freePort';
+import { closedPort } from '../support/closedPort';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { interopFile } from '../support/interop';
 import { signToken } from '../../src/jwt/token';
@@ -29,8 +29,7 @@ async function upstream(answer?: ConstructorParameters<typeof TestUpstream>[0], 
 }
 
 async function verifier(options: { upstream: string; listen?: string; extra?: string; audience?: string }): Promise<VerifierProxy> {
-  const port = options.listen ?? `127.0.0.1:${await freePort()}`;
-  const proxy = await startVerifier(`listen_addr: ${port}
+  const proxy = await startVerifier(`listen_addr: ${options.listen ?? '127.0.0.1:0'}
     verifier:
       upstream: ${options.upstream}
       audience: ${options.audience ?? 'http://verifier.test/'}
@@ -131,8 +130,7 @@ describe('forwarding', () => {
     await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
     running.push({ stop: () => new Promise((resolve) => registry.close(() => resolve())) });
     const registryUrl = `http://127.0.0.1:${(registry.address() as net.AddressInfo).port}/`;
-    const port = await freePort();
-    const proxy = await startVerifier(`listen_addr: 127.0.0.1:${port}
+    const proxy = await startVerifier(`listen_addr: 127.0.0.1:0
     verifier:
       upstream: ${url}
       audience: http://verifier.test/
@@ -149,7 +147,7 @@ describe('forwarding', () => {
   });
 
   test('answers 502 with a clear body when the upstream is down', async () => {
-    const proxy = await verifier({ upstream: `http://127.0.0.1:${await freePort()}/` });
+    const proxy = await verifier({ upstream: `http://127.0.0.1:${await closedPort()}/` });
     const answer = await httpRequest(proxy.url, { headers: bearer(await token()) });
     expect(answer.status).toBe(502);
     expect(answer.body).toMatch(/^jwtproxy: upstream unavailable: .*ECONNREFUSED/);
@@ -189,7 +187,7 @@ describe('upstream lists', () => {
 
   test('skip an upstream that is down and keep answering', async () => {
     const [alive, aliveUrl] = await upstream();
-    const deadUrl = `http://127.0.0.1:${await freePort()}`;
+    const deadUrl = `http://127.0.0.1:${await closedPort()}`;
     const proxy = await verifier({ upstream: `[${deadUrl}, ${aliveUrl}]` });
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await httpRequest(proxy.url, { headers: bearer(await token()) })).status);
@@ -232,8 +230,7 @@ describe('TLS listener', () => {
     const dir = tempDir();
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/tls.key`, '-out', `${dir}/tls.crt`, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
     const [server, url] = await upstream();
-    const port = await freePort();
-    const proxy = await startVerifier(`listen_addr: 127.0.0.1:${port}
+    const proxy = await startVerifier(`listen_addr: 127.0.0.1:0
     key_file: ${dir}/tls.key
     crt_file: ${dir}/tls.crt
     verifier:
@@ -241,7 +238,7 @@ describe('TLS listener', () => {
       audience: https://verifier.test/
       key_server: ${PRESHARED_KEY_SERVER}`);
     running.push(proxy);
-    const answer = await httpRequest(`https://127.0.0.1:${port}/secure`, {
+    const answer = await httpRequest(`${proxy.url}/secure`, {
       headers: bearer(await mintToken({ audience: 'https://verifier.test' })),
       tls: { ca: fs.readFileSync(`${dir}/tls.crt`) },
     });
@@ -252,8 +249,7 @@ describe('TLS listener', () => {
 
 describe('forward-auth mode', () => {
   async function forwardAuth(): Promise<VerifierProxy> {
-    const port = await freePort();
-    const proxy = await startVerifier(`listen_addr: 127.0.0.1:${port}
+    const proxy = await startVerifier(`listen_addr: 127.0.0.1:0
     verifier:
       forward_auth: true
       audience: http://verifier.test/
@@ -288,8 +284,7 @@ describe('jwks key server', () => {
     const jwks = http.createServer((_req, res) => res.end(JSON.stringify({ keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'idp-1' }] })));
     await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
     running.push({ stop: () => new Promise((resolve) => jwks.close(() => resolve())) });
-    const port = await freePort();
-    const proxy = await startVerifier(`listen_addr: 127.0.0.1:${port}
+    const proxy = await startVerifier(`listen_addr: 127.0.0.1:0
     verifier:
       upstream: ${url}
       audience: http://verifier.test/
