@@ -1,8 +1,11 @@
 // The public key a publisher PUTs and verifiers GET back: a JWK with public members only,
 // kept as sent (Go pads its base64url, and Go verifiers read it back as they wrote it).
 import { InvalidJwkError, verificationKeyFromJwk } from '../keys/verificationKeyFromJwk';
+import type { VerificationAlgorithm } from '../jwt/algorithms';
 import type { VerificationKey } from '../keys/KeyServer';
 import { RegistryError } from './RegistryError';
+
+const SIGNING_ALGORITHMS: readonly VerificationAlgorithm[] = ['RS256', 'ES256', 'EdDSA'];
 
 export type PublicJwk = { kty: string; kid: string } & Record<string, string>;
 
@@ -33,6 +36,10 @@ export function parsePublicJwk(value: unknown, kid: string): { jwk: PublicJwk; k
   } catch (error) {
     if (error instanceof InvalidJwkError) throw new RegistryError('ERR_REGISTRY_INVALID_JWK', error.message, { cause: error });
     throw error;
+  }
+  // Signers sign with these only (a verifier may accept more from identity providers).
+  if (!SIGNING_ALGORITHMS.includes(key.algorithm)) {
+    throw new RegistryError('ERR_REGISTRY_INVALID_JWK', `a ${key.algorithm} key cannot be published: use RSA (2048+), EC P-256 or Ed25519`);
   }
   const jwk: Record<string, string> = members.kid === undefined ? { kid } : {};
   for (const [name, member] of Object.entries(members)) {

@@ -141,7 +141,7 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a socket permission in words', withVerifier('    socket_permission: "rwx"'), 'jwtproxy.verifier_proxies[0].socket_permission: "rwx" is not a file mode: write it in octal (digits 0 to 7) with a leading 0, e.g. 0755'],
     ['enabled as a word', withVerifier('    enabled: sometimes'), 'jwtproxy.verifier_proxies[0].enabled: "sometimes" is not a boolean (use true or false)'],
     ['verifier_proxies as a mapping', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  verifier_proxies: {listen_addr: ":8081"}', 'jwtproxy.verifier_proxies: expected a list, got a mapping'],
-    ['a claims verifier of an unknown type', withVerifier('      claims_verifiers: [{type: lua}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].type: unknown type "lua"; expected one of static'],
+    ['a claims verifier of an unknown type', withVerifier('      claims_verifiers: [{type: lua}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].type: unknown type "lua"; expected one of static, cel'],
     ['redis sentinels without a master name', withVerifier('      nonce_storage: {type: redis, options: {sentinels: ["127.0.0.1:26379"]}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.sentinel_name: is required with sentinels: the monitored master name'],
     ['a redis url of another scheme', withVerifier('      nonce_storage: {type: redis, options: {url: "http://x"}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.url: "http://x" must start with redis:// or rediss://'],
     ['a negative max_ttl', withVerifier('      max_ttl: -1s'), 'jwtproxy.verifier_proxies[0].verifier.max_ttl: "-1s" must not be negative'],
