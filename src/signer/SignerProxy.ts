@@ -17,10 +17,8 @@ import { forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
 import { endWithResponse } from '../proxy/rawResponse';
 import { readTrustedCertificates } from '../proxy/trustedCertificates';
-import { CertificateAuthority } from '../proxy/mitm/CertificateAuthority';
-import { hostHeaderMatchesTarget } from '../proxy/mitm/connectTarget';
-import { connectTargetOf, interceptConnect } from '../proxy/mitm/interceptConnect';
-import { LeafCertificateForger } from '../proxy/mitm/LeafCertificateForger';
+import { ConnectTargetError, hostHeaderMatchesTarget, parseConnectTarget, type ConnectTarget } from '../proxy/mitm/connectTarget';
+import type { ConnectInterceptor } from '../proxy/mitm/MitmInterceptor';
 import type { Clock } from '../util/clock';
 import { parseProxyTarget, type ProxyTarget } from './proxyTarget';
 import { TokenSigner } from './TokenSigner';
@@ -30,6 +28,8 @@ export const CLIENT_AUTHORIZATION_HEADER = 'x-forwarded-authorization';
 
 export interface SignerProxyDeps {
   keys: PrivateKeySource;
+  /** Intercepts CONNECT (HTTPS); absent when no MITM CA is configured, and CONNECT is then refused. */
+  interceptor?: ConnectInterceptor;
   clock: Clock;
   logger: Logger;
   removeStaleSocket?: boolean;
@@ -50,7 +50,6 @@ export class SignerProxy {
   private readonly consumedHeaders: Set<string>;
   /** CONNECT and upgraded sockets, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
-  private forger?: LeafCertificateForger;
   private lastNoKeyReason?: string;
   private readonly parts: ServiceGroup;
 
@@ -67,13 +66,12 @@ export class SignerProxy {
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
     this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
-    const mitm = { start: () => this.loadCertificateAuthority(), stop: async () => undefined, reload: () => this.loadCertificateAuthority() };
     const listener = {
       start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }),
       stop: () => this.close(),
       reload: async () => reloadTls(this.server, config.tls),
     };
-    this.parts = new ServiceGroup([mitm, deps.keys, listener]);
+    this.parts = new ServiceGroup([...(deps.interceptor ? [deps.interceptor] : []), deps.keys, listener]);
   }
 
   get url(): string {
@@ -82,8 +80,9 @@ export class SignerProxy {
 
   /** A part that fails to start stops the parts started before it (a pending key is revoked). */
   async start(): Promise<void> {
+    if (!this.deps.interceptor) this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
     await this.parts.start();
-    this.deps.logger.info({ listen: this.config.listenAddr, address: this.url, issuer: this.signerConfig.issuer, mitm: Boolean(this.forger) }, 'signer proxy started');
+    this.deps.logger.info({ listen: this.config.listenAddr, address: this.url, issuer: this.signerConfig.issuer, mitm: Boolean(this.deps.interceptor) }, 'signer proxy started');
   }
 
   stop(): Promise<void> {
@@ -93,15 +92,6 @@ export class SignerProxy {
   /** Re-reads the MITM CA, a preshared private key and the TLS certificate (SIGHUP). */
   reload(): Promise<void> {
     return this.parts.reload();
-  }
-
-  private async loadCertificateAuthority(): Promise<void> {
-    if (!this.config.caKeyFile || !this.config.caCrtFile) {
-      this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
-      return;
-    }
-    const ca = await CertificateAuthority.load({ keyFile: this.config.caKeyFile, certFile: this.config.caCrtFile }, this.deps.clock);
-    this.forger = await LeafCertificateForger.create(ca, { clock: this.deps.clock });
   }
 
   private async close(): Promise<void> {
@@ -116,7 +106,7 @@ export class SignerProxy {
 
   /** The request's destination, or why it cannot be proxied. */
   private targetOf(req: IncomingMessage): ProxyTarget | Refusal {
-    const tunnel = connectTargetOf(req.socket);
+    const tunnel = this.deps.interceptor?.targetOf(req.socket);
     if (tunnel) {
       if (!req.url?.startsWith('/')) return { status: 400, body: 'jwtproxy: requests inside a CONNECT tunnel must be in origin form' };
       if (!hostHeaderMatchesTarget(req.headers.host, tunnel)) {
@@ -195,11 +185,27 @@ export class SignerProxy {
 
   private handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.track(socket);
-    if (!this.forger) {
+    const { interceptor } = this.deps;
+    if (!interceptor) {
       socket.on('error', () => socket.destroy());
       return endWithResponse(socket, 405, 'jwtproxy: CONNECT is disabled: no MITM CA is configured (ca_key_file, ca_crt_file)');
     }
-    interceptConnect(req, socket, head, { server: this.server, forger: this.forger, logger: this.deps.logger });
+    const target = this.connectTargetOf(req);
+    if (target instanceof ConnectTargetError) {
+      socket.on('error', () => socket.destroy());
+      this.deps.logger.info({ err: target }, 'MITM tunnel refused');
+      return endWithResponse(socket, 400, `jwtproxy: ${target.message}\n`);
+    }
+    interceptor.intercept(target, socket, head, this.server);
+  }
+
+  private connectTargetOf(req: IncomingMessage): ConnectTarget | ConnectTargetError {
+    try {
+      return parseConnectTarget(req.url ?? '');
+    } catch (error) {
+      if (error instanceof ConnectTargetError) return error;
+      throw error;
+    }
   }
 
   private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
