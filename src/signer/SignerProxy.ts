@@ -20,7 +20,7 @@ import { readTrustedCertificates } from '../proxy/trustedCertificates';
 import { ConnectTargetError, hostHeaderMatchesTarget, parseConnectTarget, type ConnectTarget } from '../proxy/mitm/connectTarget';
 import type { ConnectInterceptor } from '../proxy/mitm/MitmInterceptor';
 import type { Clock } from '../util/clock';
-import { parseProxyTarget, type ProxyTarget } from './proxyTarget';
+import { parseProxyTarget, ProxyTargetError, type ProxyTarget } from './proxyTarget';
 import { TokenSigner } from './TokenSigner';
 
 const ORIGIN_FORM_REFUSAL = 'This is a forward proxy server. Does not respond to non-proxy requests.\n';
@@ -112,10 +112,16 @@ export class SignerProxy {
       if (!hostHeaderMatchesTarget(req.headers.host, tunnel)) {
         return { status: 421, body: `jwtproxy: the Host header does not match the CONNECT target ${tunnel.authority}` };
       }
-      return { origin: `https://${tunnel.authority}`, audience: tunnel.origin, host: req.headers.host ?? tunnel.authority, path: req.url };
+      return { origin: `https://${tunnel.authority}`, audience: tunnel.origin, host: req.headers.host ?? tunnel.authority, path: req.url, destination: tunnel };
     }
     if (req.url?.startsWith('/')) return { status: 500, body: ORIGIN_FORM_REFUSAL };
-    return parseProxyTarget(req.url ?? '') ?? { status: 400, body: 'jwtproxy: the request target is not an http:// or https:// URL' };
+    try {
+      return parseProxyTarget(req.url ?? '');
+    } catch (error) {
+      if (!(error instanceof ProxyTargetError)) throw error;
+      this.deps.logger.info({ err: error }, 'request refused');
+      return { status: 400, body: `jwtproxy: ${error.message}` };
+    }
   }
 
   private headerClaims(req: IncomingMessage): Claims | undefined {
