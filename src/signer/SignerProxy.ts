@@ -1,12 +1,14 @@
 // The signer_proxy: a forward proxy that attaches `Authorization: Bearer <JWT>` to every
 // request it forwards — plain HTTP (absolute-URI requests) and HTTPS (CONNECT, intercepted
-// with the configured CA). A client's own Authorization header is moved to
-// X-Forwarded-Authorization, so the verifier reads our token and the origin still gets it.
+// by the injected MITM interceptor) — to the destinations its policy allows. A client's own
+// Authorization header is moved to X-Forwarded-Authorization, so the verifier reads our token
+// and the origin still gets it.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Agent } from 'undici';
 import { ServiceGroup } from '../util/ServiceGroup';
+import { isLoopbackListenAddr } from '../config/listener';
 import type { SignerConfig, SignerProxyConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
 import { NoSigningKeyError, type PrivateKeySource } from '../keys/PrivateKeySource';
@@ -20,7 +22,8 @@ import { readTrustedCertificates } from '../proxy/trustedCertificates';
 import { ConnectTargetError, hostHeaderMatchesTarget, parseConnectTarget, type ConnectTarget } from '../proxy/mitm/connectTarget';
 import type { ConnectInterceptor } from '../proxy/mitm/MitmInterceptor';
 import type { Clock } from '../util/clock';
-import { parseProxyTarget, ProxyTargetError, type ProxyTarget } from './proxyTarget';
+import type { DestinationRefusalReason } from './DestinationPolicy';
+import { parseProxyTarget, ProxyTargetError, type Destination, type ProxyTarget } from './proxyTarget';
 import { TokenSigner } from './TokenSigner';
 
 const ORIGIN_FORM_REFUSAL = 'This is a forward proxy server. Does not respond to non-proxy requests.\n';
@@ -36,6 +39,12 @@ export interface SignerProxyDeps {
 }
 
 type Refusal = { status: number; body: string };
+
+const CONNECT_DISABLED: Refusal = { status: 405, body: 'jwtproxy: CONNECT is disabled: no MITM CA is configured (ca_key_file, ca_crt_file)' };
+const REFUSAL_REASONS: Record<DestinationRefusalReason, string> = {
+  not_allowed: 'not in allowed_destinations',
+  link_local_or_metadata: 'a link-local or cloud metadata address, refused unless allowed_destinations names it',
+};
 
 function plain(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
@@ -82,6 +91,12 @@ export class SignerProxy {
   async start(): Promise<void> {
     if (!this.deps.interceptor) this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
     await this.parts.start();
+    if (!this.config.allowedDestinations.restricted && !isLoopbackListenAddr(this.config.listenAddr)) {
+      this.deps.logger.warn(
+        { listen: this.config.listenAddr },
+        'the signer proxy listens beyond loopback without allowed_destinations: any client that reaches it gets tokens signed for any destination; list them in signer_proxy.allowed_destinations',
+      );
+    }
     this.deps.logger.info({ listen: this.config.listenAddr, address: this.url, issuer: this.signerConfig.issuer, mitm: Boolean(this.deps.interceptor) }, 'signer proxy started');
   }
 
@@ -115,13 +130,23 @@ export class SignerProxy {
       return { origin: `https://${tunnel.authority}`, audience: tunnel.origin, host: req.headers.host ?? tunnel.authority, path: req.url, destination: tunnel };
     }
     if (req.url?.startsWith('/')) return { status: 500, body: ORIGIN_FORM_REFUSAL };
+    let target: ProxyTarget;
     try {
-      return parseProxyTarget(req.url ?? '');
+      target = parseProxyTarget(req.url ?? '');
     } catch (error) {
       if (!(error instanceof ProxyTargetError)) throw error;
       this.deps.logger.info({ err: error }, 'request refused');
       return { status: 400, body: `jwtproxy: ${error.message}` };
     }
+    return this.destinationRefusal(target.destination) ?? target;
+  }
+
+  /** A 403 for a destination the policy refuses, logged with the reason; undefined when it is allowed. */
+  private destinationRefusal(destination: Destination): Refusal | undefined {
+    const reason = this.config.allowedDestinations.refusalOf(destination);
+    if (!reason) return undefined;
+    this.deps.logger.info({ destination: destination.authority, reason: REFUSAL_REASONS[reason] }, 'destination not allowed');
+    return { status: 403, body: `jwtproxy: destination not allowed: ${destination.authority}` };
   }
 
   private headerClaims(req: IncomingMessage): Claims | undefined {
@@ -192,26 +217,25 @@ export class SignerProxy {
   private handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.track(socket);
     const { interceptor } = this.deps;
-    if (!interceptor) {
+    const admitted = interceptor ? this.admitConnect(req) : CONNECT_DISABLED;
+    if ('status' in admitted) {
       socket.on('error', () => socket.destroy());
-      return endWithResponse(socket, 405, 'jwtproxy: CONNECT is disabled: no MITM CA is configured (ca_key_file, ca_crt_file)');
+      return endWithResponse(socket, admitted.status, admitted.body);
     }
-    const target = this.connectTargetOf(req);
-    if (target instanceof ConnectTargetError) {
-      socket.on('error', () => socket.destroy());
-      this.deps.logger.info({ err: target }, 'MITM tunnel refused');
-      return endWithResponse(socket, 400, `jwtproxy: ${target.message}\n`);
-    }
-    interceptor.intercept(target, socket, head, this.server);
+    interceptor?.intercept(admitted, socket, head, this.server);
   }
 
-  private connectTargetOf(req: IncomingMessage): ConnectTarget | ConnectTargetError {
+  /** The CONNECT target, validated and allowed, or why it is refused (400, 403). */
+  private admitConnect(req: IncomingMessage): ConnectTarget | Refusal {
+    let target: ConnectTarget;
     try {
-      return parseConnectTarget(req.url ?? '');
+      target = parseConnectTarget(req.url ?? '');
     } catch (error) {
-      if (error instanceof ConnectTargetError) return error;
-      throw error;
+      if (!(error instanceof ConnectTargetError)) throw error;
+      this.deps.logger.info({ err: error }, 'MITM tunnel refused');
+      return { status: 400, body: `jwtproxy: ${error.message}\n` };
     }
+    return this.destinationRefusal(target) ?? target;
   }
 
   private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
