@@ -8,6 +8,7 @@ import type { PrivateKeySource } from '../keys/PrivateKeySource';
 import { RelayedPrivateKey } from '../keys/RelayedPrivateKey';
 import { createNonceStore } from '../nonce/createNonceStore';
 import type { Logger } from '../observability/logger';
+import { MitmInterceptor } from '../proxy/mitm/MitmInterceptor';
 import { KeyRegistryServer } from '../registry/KeyRegistryServer';
 import { SignerProxy } from '../signer/SignerProxy';
 import type { Clock } from '../util/clock';
@@ -55,10 +56,13 @@ export function buildPrivateKeySource(config: Config, deps: RuntimeDeps): Privat
 }
 
 export function buildSignerProxy(config: Config, keys: PrivateKeySource, deps: RuntimeDeps): SignerProxy {
+  const { caKeyFile, caCrtFile } = config.signerProxy;
+  const logger = deps.logger.child({ proxy: 'signer_proxy' });
   return new SignerProxy(config.signerProxy, {
     keys,
+    interceptor: caKeyFile && caCrtFile ? new MitmInterceptor({ keyFile: caKeyFile, certFile: caCrtFile }, { clock: deps.clock, logger }) : undefined,
     clock: deps.clock,
-    logger: deps.logger.child({ proxy: 'signer_proxy' }),
+    logger,
     removeStaleSocket: !deps.clusterWorker,
   });
 }

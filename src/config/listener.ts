@@ -1,4 +1,5 @@
 // Listener options shared by every proxy block: address, unix socket mode, TLS, shutdown.
+import * as net from 'node:net';
 import { ConfigNode } from './ConfigNode';
 import type { ListenerConfig } from './types';
 
@@ -35,4 +36,12 @@ export function listenTarget(addr: string): { path: string } | { host?: string; 
   const index = addr.lastIndexOf(':');
   const host = addr.slice(0, index).replace(/^\[(.*)\]$/, '$1');
   return { host: host || undefined, port: Number(addr.slice(index + 1)) };
+}
+
+/** True when `addr` is reachable from this host only: a unix socket, localhost or a loopback address. */
+export function isLoopbackListenAddr(addr: string): boolean {
+  const target = listenTarget(addr);
+  if ('path' in target) return true;
+  const host = target.host?.toLowerCase();
+  return host === 'localhost' || host === '::1' || (host !== undefined && net.isIPv4(host) && host.startsWith('127.'));
 }

@@ -1,6 +1,8 @@
-// The signer_proxy block: listener, MITM CA, upstream TLS, and the signer with its private key.
+// The signer_proxy block: listener, MITM CA, upstream TLS, the destinations it signs for, and the
+// signer with its private key.
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DestinationPolicy, DestinationRuleError, parseDestinationRule, type DestinationRule } from '../signer/DestinationPolicy';
 import { ConfigNode } from './ConfigNode';
 import { parseListener } from './listener';
 import { RESERVED_HEADERS } from './verifier';
@@ -25,12 +27,36 @@ export function parseSignerProxy(node: ConfigNode): SignerProxyConfig {
   }
   const trustedCertificates = node.stringList('trusted_certificates');
   const insecureSkipVerify = node.boolean('insecure_skip_verify', false);
+  const allowedDestinations = parseAllowedDestinations(node);
   const signerNode = node.child('signer');
   const signer = enabled ? parseSigner(signerNode) : undefined;
   if (!enabled) signerNode.keys().forEach((key) => signerNode.raw(key));
   signerNode.done();
   node.done();
-  return { enabled, ...listener, caKeyFile, caCrtFile, trustedCertificates, insecureSkipVerify, signer };
+  return { enabled, ...listener, caKeyFile, caCrtFile, trustedCertificates, insecureSkipVerify, allowedDestinations, signer };
+}
+
+const DESTINATION_FORMS =
+  'write a host (api.example.com), a wildcard for the names below a domain ("*.example.com"), an IPv4 address (10.0.0.5), an IPv6 address in brackets ("[fd00::5]") or any host ("*"), each with an optional :port';
+
+function parseAllowedDestinations(node: ConfigNode): DestinationPolicy {
+  if (!node.has('allowed_destinations')) {
+    node.raw('allowed_destinations');
+    return new DestinationPolicy();
+  }
+  const entries = node.stringList('allowed_destinations');
+  if (entries.length === 0) {
+    node.fail('allowed_destinations', 'is empty, so nothing could be signed: list the destinations, or remove the key to sign for any destination but link-local and metadata addresses');
+  }
+  const rules: DestinationRule[] = entries.map((entry, index) => {
+    try {
+      return parseDestinationRule(entry);
+    } catch (error) {
+      if (!(error instanceof DestinationRuleError)) throw error;
+      return node.fail(`allowed_destinations[${index}]`, `${error.message}; ${DESTINATION_FORMS}`);
+    }
+  });
+  return new DestinationPolicy(rules);
 }
 
 function parseSigner(node: ConfigNode): SignerConfig {

@@ -1,5 +1,6 @@
 // The validated, typed configuration. The request path only ever sees these.
 import type { CelExpression } from '../policy/CelExpression';
+import type { DestinationPolicy } from '../signer/DestinationPolicy';
 import type { TokenRules } from '../verifier/Authenticator';
 import type { HeaderMapping } from '../verifier/claimsToHeaders';
 
@@ -42,6 +43,8 @@ export interface SignerProxyConfig extends ListenerConfig {
   caCrtFile?: string;
   trustedCertificates: string[];
   insecureSkipVerify: boolean;
+  /** allowed_destinations, compiled; without the key it refuses link-local and metadata addresses only. */
+  allowedDestinations: DestinationPolicy;
   signer?: SignerConfig;
 }
 

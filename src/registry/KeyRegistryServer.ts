@@ -14,6 +14,7 @@
 // before start() and stops it after stop(). Several registry processes sharing Redis storage
 // must share one replay view too (a Redis nonce store).
 import type * as http from 'node:http';
+import { isLoopbackListenAddr } from '../config/listener';
 import type { KeyRegistryConfig } from '../config/types';
 import type { NonceStore } from '../nonce/NonceStore';
 import { silentLogger, type Logger } from '../observability/logger';
@@ -89,7 +90,7 @@ export class KeyRegistryServer {
     if (!config.audience) {
       this.logger.warn("key_registry.audience is not set: request tokens are checked against each request's Host header; set it to the registry's public URL");
     }
-    if (config.admin.enabled && !config.admin.token && !isLoopback(config.admin.listenAddr)) {
+    if (config.admin.enabled && !config.admin.token && !isLoopbackListenAddr(config.admin.listenAddr)) {
       this.logger.warn({ admin: config.admin.listenAddr }, 'the key registry admin API listens beyond loopback without a token: anyone reaching it can approve keys');
     }
     this.logger.info(
@@ -130,10 +131,4 @@ export class KeyRegistryServer {
         this.sweeping = undefined;
       });
   }
-}
-
-function isLoopback(listenAddr: string): boolean {
-  if (listenAddr.startsWith('unix:')) return true;
-  const host = listenAddr.slice(0, listenAddr.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

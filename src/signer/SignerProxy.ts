@@ -1,12 +1,14 @@
 // The signer_proxy: a forward proxy that attaches `Authorization: Bearer <JWT>` to every
 // request it forwards — plain HTTP (absolute-URI requests) and HTTPS (CONNECT, intercepted
-// with the configured CA). A client's own Authorization header is moved to
-// X-Forwarded-Authorization, so the verifier reads our token and the origin still gets it.
+// by the injected MITM interceptor) — to the destinations its policy allows. A client's own
+// Authorization header is moved to X-Forwarded-Authorization, so the verifier reads our token
+// and the origin still gets it.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Agent } from 'undici';
 import { ServiceGroup } from '../util/ServiceGroup';
+import { isLoopbackListenAddr } from '../config/listener';
 import type { SignerConfig, SignerProxyConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
 import { NoSigningKeyError, type PrivateKeySource } from '../keys/PrivateKeySource';
@@ -17,12 +19,11 @@ import { forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
 import { endWithResponse } from '../proxy/rawResponse';
 import { readTrustedCertificates } from '../proxy/trustedCertificates';
-import { CertificateAuthority } from '../proxy/mitm/CertificateAuthority';
-import { hostHeaderMatchesTarget } from '../proxy/mitm/connectTarget';
-import { connectTargetOf, interceptConnect } from '../proxy/mitm/interceptConnect';
-import { LeafCertificateForger } from '../proxy/mitm/LeafCertificateForger';
+import { ConnectTargetError, hostHeaderMatchesTarget, parseConnectTarget, type ConnectTarget } from '../proxy/mitm/connectTarget';
+import type { ConnectInterceptor } from '../proxy/mitm/MitmInterceptor';
 import type { Clock } from '../util/clock';
-import { parseProxyTarget, type ProxyTarget } from './proxyTarget';
+import type { DestinationRefusalReason } from './DestinationPolicy';
+import { parseProxyTarget, ProxyTargetError, type Destination, type ProxyTarget } from './proxyTarget';
 import { TokenSigner } from './TokenSigner';
 
 const ORIGIN_FORM_REFUSAL = 'This is a forward proxy server. Does not respond to non-proxy requests.\n';
@@ -30,12 +31,20 @@ export const CLIENT_AUTHORIZATION_HEADER = 'x-forwarded-authorization';
 
 export interface SignerProxyDeps {
   keys: PrivateKeySource;
+  /** Intercepts CONNECT (HTTPS); absent when no MITM CA is configured, and CONNECT is then refused. */
+  interceptor?: ConnectInterceptor;
   clock: Clock;
   logger: Logger;
   removeStaleSocket?: boolean;
 }
 
 type Refusal = { status: number; body: string };
+
+const CONNECT_DISABLED: Refusal = { status: 405, body: 'jwtproxy: CONNECT is disabled: no MITM CA is configured (ca_key_file, ca_crt_file)' };
+const REFUSAL_REASONS: Record<DestinationRefusalReason, string> = {
+  not_allowed: 'not in allowed_destinations',
+  link_local_or_metadata: 'a link-local or cloud metadata address, refused unless allowed_destinations names it',
+};
 
 function plain(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
@@ -50,7 +59,6 @@ export class SignerProxy {
   private readonly consumedHeaders: Set<string>;
   /** CONNECT and upgraded sockets, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
-  private forger?: LeafCertificateForger;
   private lastNoKeyReason?: string;
   private readonly parts: ServiceGroup;
 
@@ -67,13 +75,12 @@ export class SignerProxy {
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
     this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
-    const mitm = { start: () => this.loadCertificateAuthority(), stop: async () => undefined, reload: () => this.loadCertificateAuthority() };
     const listener = {
       start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }),
       stop: () => this.close(),
       reload: async () => reloadTls(this.server, config.tls),
     };
-    this.parts = new ServiceGroup([mitm, deps.keys, listener]);
+    this.parts = new ServiceGroup([...(deps.interceptor ? [deps.interceptor] : []), deps.keys, listener]);
   }
 
   get url(): string {
@@ -82,8 +89,15 @@ export class SignerProxy {
 
   /** A part that fails to start stops the parts started before it (a pending key is revoked). */
   async start(): Promise<void> {
+    if (!this.deps.interceptor) this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
     await this.parts.start();
-    this.deps.logger.info({ listen: this.config.listenAddr, address: this.url, issuer: this.signerConfig.issuer, mitm: Boolean(this.forger) }, 'signer proxy started');
+    if (!this.config.allowedDestinations.restricted && !isLoopbackListenAddr(this.config.listenAddr)) {
+      this.deps.logger.warn(
+        { listen: this.config.listenAddr },
+        'the signer proxy listens beyond loopback without allowed_destinations: any client that reaches it gets tokens signed for any destination; list them in signer_proxy.allowed_destinations',
+      );
+    }
+    this.deps.logger.info({ listen: this.config.listenAddr, address: this.url, issuer: this.signerConfig.issuer, mitm: Boolean(this.deps.interceptor) }, 'signer proxy started');
   }
 
   stop(): Promise<void> {
@@ -93,15 +107,6 @@ export class SignerProxy {
   /** Re-reads the MITM CA, a preshared private key and the TLS certificate (SIGHUP). */
   reload(): Promise<void> {
     return this.parts.reload();
-  }
-
-  private async loadCertificateAuthority(): Promise<void> {
-    if (!this.config.caKeyFile || !this.config.caCrtFile) {
-      this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
-      return;
-    }
-    const ca = await CertificateAuthority.load({ keyFile: this.config.caKeyFile, certFile: this.config.caCrtFile }, this.deps.clock);
-    this.forger = await LeafCertificateForger.create(ca, { clock: this.deps.clock });
   }
 
   private async close(): Promise<void> {
@@ -116,16 +121,32 @@ export class SignerProxy {
 
   /** The request's destination, or why it cannot be proxied. */
   private targetOf(req: IncomingMessage): ProxyTarget | Refusal {
-    const tunnel = connectTargetOf(req.socket);
+    const tunnel = this.deps.interceptor?.targetOf(req.socket);
     if (tunnel) {
       if (!req.url?.startsWith('/')) return { status: 400, body: 'jwtproxy: requests inside a CONNECT tunnel must be in origin form' };
       if (!hostHeaderMatchesTarget(req.headers.host, tunnel)) {
         return { status: 421, body: `jwtproxy: the Host header does not match the CONNECT target ${tunnel.authority}` };
       }
-      return { origin: `https://${tunnel.authority}`, audience: tunnel.origin, host: req.headers.host ?? tunnel.authority, path: req.url };
+      return { origin: `https://${tunnel.authority}`, audience: tunnel.origin, host: req.headers.host ?? tunnel.authority, path: req.url, destination: tunnel };
     }
     if (req.url?.startsWith('/')) return { status: 500, body: ORIGIN_FORM_REFUSAL };
-    return parseProxyTarget(req.url ?? '') ?? { status: 400, body: 'jwtproxy: the request target is not an http:// or https:// URL' };
+    let target: ProxyTarget;
+    try {
+      target = parseProxyTarget(req.url ?? '');
+    } catch (error) {
+      if (!(error instanceof ProxyTargetError)) throw error;
+      this.deps.logger.info({ err: error }, 'request refused');
+      return { status: 400, body: `jwtproxy: ${error.message}` };
+    }
+    return this.destinationRefusal(target.destination) ?? target;
+  }
+
+  /** A 403 for a destination the policy refuses, logged with the reason; undefined when it is allowed. */
+  private destinationRefusal(destination: Destination): Refusal | undefined {
+    const reason = this.config.allowedDestinations.refusalOf(destination);
+    if (!reason) return undefined;
+    this.deps.logger.info({ destination: destination.authority, reason: REFUSAL_REASONS[reason] }, 'destination not allowed');
+    return { status: 403, body: `jwtproxy: destination not allowed: ${destination.authority}` };
   }
 
   private headerClaims(req: IncomingMessage): Claims | undefined {
@@ -195,11 +216,26 @@ export class SignerProxy {
 
   private handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.track(socket);
-    if (!this.forger) {
+    const { interceptor } = this.deps;
+    const admitted = interceptor ? this.admitConnect(req) : CONNECT_DISABLED;
+    if ('status' in admitted) {
       socket.on('error', () => socket.destroy());
-      return endWithResponse(socket, 405, 'jwtproxy: CONNECT is disabled: no MITM CA is configured (ca_key_file, ca_crt_file)');
+      return endWithResponse(socket, admitted.status, admitted.body);
     }
-    interceptConnect(req, socket, head, { server: this.server, forger: this.forger, logger: this.deps.logger });
+    interceptor?.intercept(admitted, socket, head, this.server);
+  }
+
+  /** The CONNECT target, validated and allowed, or why it is refused (400, 403). */
+  private admitConnect(req: IncomingMessage): ConnectTarget | Refusal {
+    let target: ConnectTarget;
+    try {
+      target = parseConnectTarget(req.url ?? '');
+    } catch (error) {
+      if (!(error instanceof ConnectTargetError)) throw error;
+      this.deps.logger.info({ err: error }, 'MITM tunnel refused');
+      return { status: 400, body: `jwtproxy: ${error.message}\n` };
+    }
+    return this.destinationRefusal(target) ?? target;
   }
 
   private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -245,3 +245,39 @@ describe('the config path', () => {
     expect(() => loadConfigFile(missing)).toThrow(`cannot read the config file ${missing}: ENOENT`);
   });
 });
+
+describe('signer_proxy.allowed_destinations', () => {
+  const signer = (lines: string) =>
+    `jwtproxy:\n  signer_proxy:\n${lines}\n    signer:\n      private_key: {type: preshared, options: {key_id: k, private_key_path: k.pem}}`;
+  const FORMS =
+    'write a host (api.example.com), a wildcard for the names below a domain ("*.example.com"), an IPv4 address (10.0.0.5), an IPv6 address in brackets ("[fd00::5]") or any host ("*"), each with an optional :port';
+
+  test('is compiled at load into the rules the signer checks', () => {
+    const config = parseConfig(signer('    allowed_destinations: [API.example.com, "*.internal.example.com", "10.0.0.5:8443", "*:443"]'));
+    expect(config.signerProxy.allowedDestinations.restricted).toBe(true);
+    expect(config.signerProxy.allowedDestinations.rules).toEqual([
+      { entry: 'API.example.com', host: { kind: 'exact', hostname: 'api.example.com' }, port: undefined },
+      { entry: '*.internal.example.com', host: { kind: 'subdomains', suffix: '.internal.example.com' }, port: undefined },
+      { entry: '10.0.0.5:8443', host: { kind: 'exact', hostname: '10.0.0.5' }, port: 8443 },
+      { entry: '*:443', host: { kind: 'any' }, port: 443 },
+    ]);
+  });
+
+  test('a single entry may be written as a string', () => {
+    expect(parseConfig(signer('    allowed_destinations: api.example.com')).signerProxy.allowedDestinations.rules).toHaveLength(1);
+  });
+
+  test('a Go config without the key loads unchanged, with no allow-list', () => {
+    expect(parseConfig(signer('    listen_addr: :8080')).signerProxy.allowedDestinations.restricted).toBe(false);
+  });
+
+  test.each([
+    ['a wildcard inside a label', '    allowed_destinations: [api.example.com, "*example.com"]', `jwtproxy.signer_proxy.allowed_destinations[1]: "*example.com": a wildcard may only be the whole host (*) or its first label (*.example.com); ${FORMS}`],
+    ['a URL', '    allowed_destinations: ["https://api.example.com/"]', `jwtproxy.signer_proxy.allowed_destinations[0]: "https://api.example.com/": write a host and an optional port only, without a scheme, user or path; ${FORMS}`],
+    ['a bad port', '    allowed_destinations: ["api.example.com:http"]', `jwtproxy.signer_proxy.allowed_destinations[0]: "api.example.com:http": the port must be a number from 1 to 65535; ${FORMS}`],
+    ['a mapping', '    allowed_destinations: {host: api.example.com}', 'jwtproxy.signer_proxy.allowed_destinations: expected a string or a list of strings, got a mapping'],
+    ['an empty list', '    allowed_destinations: []', 'jwtproxy.signer_proxy.allowed_destinations: is empty, so nothing could be signed: list the destinations, or remove the key to sign for any destination but link-local and metadata addresses'],
+  ])('%s is refused with its path and the fix', (_name, lines, message) => {
+    expect(errorOf(signer(lines))).toBe(message);
+  });
+});

@@ -5,6 +5,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { createLogger, type Logger } from '../../src/observability/logger';
 import type { Clock } from '../../src/util/clock';
 import { tempDir } from '../support/cli';
 import { decodedBearer } from '../support/decodedBearer';
@@ -36,6 +37,7 @@ interface ChainOptions {
   signerListen?: string;
   upstreamSocket?: string;
   clock?: Clock;
+  logger?: Logger;
 }
 
 interface Chain {
@@ -68,7 +70,7 @@ ${options.signer ?? ''}
       key_server: ${PRESHARED_KEY_SERVER}
 ${options.verifier ?? ''}
 `,
-    { clock: options.clock ?? fixedClock },
+    { clock: options.clock ?? fixedClock, logger: options.logger },
   );
   running.push(proxies);
   verifierDoor.openTo(proxies.verifiers[0].url);
@@ -118,6 +120,26 @@ describe('plain HTTP through the chain', () => {
     const publicKey = crypto.createPublicKey(fs.readFileSync(interopFile('mykey.pub')));
     expect(crypto.verify('sha256', token.signingInput, publicKey, token.signature)).toBe(true);
   });
+
+  test('aud is the canonical origin, however the client wrote the authority', async () => {
+    const { signerUrl, verifierOrigin, upstream } = await chain();
+    const { port } = new URL(verifierOrigin);
+    expect((await proxyRequest(signerUrl, `HTTP://127.0.0.1:0${port}/x`)).status).toBe(200);
+    expect(decodedBearer(upstream.last.headers.authorization).payload.aud).toBe(verifierOrigin);
+    expect(upstream.last.headers.host).toBe(`127.0.0.1:${port}`);
+  });
+
+  test.each([['http://0x7f.1/'], ['http://2130706433/'], ['http://0177.0.0.1/'], ['http://%31%32%37.0.0.1/']])(
+    'a numeric or escaped host form (%s) is refused with 400 and a body saying why, as CONNECT refuses it',
+    async (target) => {
+      const lines: string[] = [];
+      const { signerUrl } = await chain({ logger: createLogger('info', { write: (line: string) => lines.push(line) }) });
+      const answer = await httpRequest(signerUrl, { target, headers: { host: '127.0.0.1' } });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatch(new RegExp(`^jwtproxy: invalid request target "${target.replace(/[.]/g, '\\.')}": `));
+      expect(lines.map((line) => JSON.parse(line).msg)).toContain('request refused');
+    },
+  );
 
   test('the Host sent on is the authority of the absolute URI, whatever Host the client wrote (RFC 9112 §3.2.2)', async () => {
     const { signerUrl, verifierOrigin, upstream } = await chain();

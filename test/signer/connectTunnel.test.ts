@@ -9,8 +9,12 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
-import { createLogger } from '../../src/observability/logger';
+import { parseConfig } from '../../src/config/load';
+import { createPrivateKeySource } from '../../src/keys/createPrivateKeySource';
+import { createLogger, silentLogger } from '../../src/observability/logger';
 import { generateCertificateAuthority } from '../../src/proxy/mitm/CertificateAuthority';
+import { MitmInterceptor } from '../../src/proxy/mitm/MitmInterceptor';
+import { SignerProxy } from '../../src/signer/SignerProxy';
 import { tempDir } from '../support/cli';
 import { decodedBearer } from '../support/decodedBearer';
 import { exchangeOn } from '../support/exchangeOn';
@@ -244,5 +248,19 @@ describe('CONNECT hardening', () => {
     expect(warnings).toEqual([expect.objectContaining({ msg: expect.stringContaining('no MITM CA configured') })]);
     const answer = await rawExchange(signerPort, `CONNECT 127.0.0.1:${verifierPort} HTTP/1.1\r\nhost: 127.0.0.1:${verifierPort}\r\n\r\n`);
     expect(answer).toMatch(/^HTTP\/1.1 405 /);
+  });
+});
+
+describe('the interceptor as a part of the signer', () => {
+  test('the signer intercepts CONNECT with the interceptor it is given, though its own config names no CA', async () => {
+    const { signerProxy } = parseConfig(`jwtproxy:\n  signer_proxy:\n    listen_addr: 127.0.0.1:0\n    signer:\n      private_key: ${PRESHARED_PRIVATE_KEY}\n`);
+    const deps = { clock: Date.now, logger: silentLogger };
+    const interceptor = new MitmInterceptor({ keyFile: caKeyFile, certFile: caFile }, deps);
+    const signer = new SignerProxy(signerProxy, { ...deps, keys: createPrivateKeySource(signerProxy.signer!, deps), interceptor });
+    await signer.start();
+    running.push(signer);
+    const tunnel = await openTunnel(Number(new URL(signer.url).port), 443);
+    expect(tunnel.authorized).toBe(true);
+    tunnel.destroy();
   });
 });

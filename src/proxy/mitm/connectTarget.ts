@@ -1,5 +1,6 @@
 // The target of a CONNECT request (`host:port`), validated once at the edge: it names the forged
-// certificate, the origin requests are forwarded to, and the `aud` of their tokens.
+// certificate, the origin requests are forwarded to, and the `aud` of their tokens. Its reading of
+// `host[:port]` is the one every destination of the signer gets, absolute URIs included.
 import * as net from 'node:net';
 
 export interface ConnectTarget {
@@ -33,36 +34,49 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 export function parseConnectTarget(requestTarget: string): ConnectTarget {
   const fail = (reason: string) => new ConnectTargetError(requestTarget, reason);
   if (requestTarget.length > MAX_TARGET_LENGTH) throw fail('too long');
+  const { hostname, port } = parseAuthority(requestTarget, fail);
+  if (port === undefined) throw fail(requestTarget.startsWith('[') ? 'a port is required: [IPv6]:port' : 'a port is required: host:port');
+  const bracketed = hostname.includes(':') ? `[${hostname}]` : hostname;
+  return { hostname, port, authority: `${bracketed}:${port}`, origin: port === 443 ? `https://${bracketed}` : `https://${bracketed}:${port}` };
+}
 
+/**
+ * The one reading of `host[:port]` that every destination gets, CONNECT target or absolute URI:
+ * the host a DNS name (lower-cased, without its trailing dot), a dotted-quad IPv4 address or a
+ * bracketed IPv6 address (canonical, without the brackets); the port, when written, 1 to 65535.
+ * Anything else (numeric or shorthand IPv4 forms, percent-escapes, zone ids) throws `fail(reason)`.
+ */
+export function parseAuthority(text: string, fail: (reason: string) => Error): { hostname: string; port?: number } {
   let host: string;
-  let portText: string;
-  if (requestTarget.startsWith('[')) {
-    const close = requestTarget.indexOf(']');
+  let portText: string | undefined;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
     if (close < 0) throw fail('unclosed "[" around an IPv6 address');
-    host = requestTarget.slice(1, close);
-    if (requestTarget[close + 1] !== ':') throw fail('a port is required: [IPv6]:port');
-    portText = requestTarget.slice(close + 2);
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== '' && !rest.startsWith(':')) throw fail('only a port may follow the brackets: [IPv6]:port');
+    portText = rest === '' ? undefined : rest.slice(1);
     if (!net.isIPv6(host) || host.includes('%')) throw fail('not an IPv6 address between the brackets');
     // The WHATWG URL serializer gives the one canonical text of an IPv6 address.
     host = new URL(`https://[${host}]/`).hostname.slice(1, -1);
   } else {
-    const colon = requestTarget.lastIndexOf(':');
-    if (colon < 0) throw fail('a port is required: host:port');
-    host = requestTarget.slice(0, colon);
-    portText = requestTarget.slice(colon + 1);
+    const colon = text.lastIndexOf(':');
+    host = colon < 0 ? text : text.slice(0, colon);
+    portText = colon < 0 ? undefined : text.slice(colon + 1);
     if (host.includes(':')) throw fail('an IPv6 address must be written in brackets: [IPv6]:port');
     if (!net.isIPv4(host)) host = normalizeHostname(host, fail);
   }
-
-  if (!/^[0-9]{1,5}$/.test(portText)) throw fail('the port must be a number from 1 to 65535');
-  const port = Number(portText);
-  if (port < 1 || port > 65535) throw fail('the port must be a number from 1 to 65535');
-
-  const bracketed = host.includes(':') ? `[${host}]` : host;
-  return { hostname: host, port, authority: `${bracketed}:${port}`, origin: port === 443 ? `https://${bracketed}` : `https://${bracketed}:${port}` };
+  return { hostname: host, port: portText === undefined ? undefined : parsePort(portText, fail) };
 }
 
-function normalizeHostname(raw: string, fail: (reason: string) => ConnectTargetError): string {
+/** A port written in decimal, 1 to 65535; leading zeros are harmless (decimal everywhere) and dropped. */
+export function parsePort(text: string, fail: (reason: string) => Error): number {
+  const port = /^0*[0-9]{1,5}$/.test(text) ? Number(text) : 0;
+  if (port < 1 || port > 65535) throw fail('the port must be a number from 1 to 65535');
+  return port;
+}
+
+function normalizeHostname(raw: string, fail: (reason: string) => Error): string {
   // One trailing dot is the fully qualified form of the same name.
   const hostname = (raw.endsWith('.') ? raw.slice(0, -1) : raw).toLowerCase();
   if (hostname.length === 0) throw fail('the host is empty');

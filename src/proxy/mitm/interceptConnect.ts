@@ -1,5 +1,6 @@
 // Terminates a CONNECT tunnel with a forged certificate and hands the decrypted connection to the
-// proxy's own http.Server, which then sees the tunnelled requests as ordinary requests.
+// proxy's own http.Server, which then sees the tunnelled requests as ordinary requests. The TLS
+// socket carries its CONNECT target itself, so no registry outside the connection is needed.
 import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
@@ -17,33 +18,49 @@ export interface InterceptOptions {
   handshakeTimeoutMs?: number;
 }
 
-const targets = new WeakMap<object, ConnectTarget>();
-
-/**
- * The CONNECT target a tunnelled request arrived through (read it from `req.socket`), or undefined
- * for a connection that did not come through interceptConnect.
- */
-export function connectTargetOf(socket: object | null | undefined): ConnectTarget | undefined {
-  return socket ? targets.get(socket) : undefined;
+/** The decrypted side of an intercepted tunnel: a TLS socket that knows the CONNECT target it serves. */
+class TunnelSocket extends tls.TLSSocket {
+  constructor(
+    socket: Duplex,
+    options: tls.TLSSocketOptions,
+    readonly connectTarget: ConnectTarget,
+  ) {
+    super(socket, options);
+  }
 }
 
 /**
- * Handles an http.Server 'connect' event: validates the target (400 if invalid), forges or reuses
- * its certificate (502 if impossible), answers 200, and serves TLS (http/1.1 only) on the tunnel.
- * Never throws; failures are answered to the client and logged.
+ * The CONNECT target a tunnelled request arrived through (read it from `req.socket`), or undefined
+ * for a connection that did not come through an intercepted tunnel.
+ */
+export function connectTargetOf(socket: object | null | undefined): ConnectTarget | undefined {
+  return socket instanceof TunnelSocket ? socket.connectTarget : undefined;
+}
+
+/**
+ * Handles an http.Server 'connect' event: validates the target (400 if invalid), then intercepts
+ * it as interceptTarget does. Never throws; failures are answered to the client and logged.
  */
 export function interceptConnect(req: http.IncomingMessage, clientSocket: Duplex, head: Buffer, options: InterceptOptions): void {
-  const { logger } = options;
-  clientSocket.on('error', (error) => logger.debug({ err: error, target: req.url }, 'MITM tunnel: client socket error'));
-
   let target: ConnectTarget;
   try {
     target = parseConnectTarget(req.url ?? '');
   } catch (error) {
-    logger.info({ err: error }, 'MITM tunnel refused');
+    clientSocket.on('error', (socketError) => options.logger.debug({ err: socketError, target: req.url }, 'MITM tunnel: client socket error'));
+    options.logger.info({ err: error }, 'MITM tunnel refused');
     refuse(clientSocket, 400, `jwtproxy: ${(error as Error).message}`);
     return;
   }
+  interceptTarget(target, clientSocket, head, options);
+}
+
+/**
+ * Intercepts a tunnel to an already validated target: forges or reuses its certificate (502 if
+ * impossible), answers 200, and serves TLS (http/1.1 only) on the tunnel. Never throws.
+ */
+export function interceptTarget(target: ConnectTarget, clientSocket: Duplex, head: Buffer, options: InterceptOptions): void {
+  const { logger } = options;
+  clientSocket.on('error', (error) => logger.debug({ err: error, target: target.authority }, 'MITM tunnel: client socket error'));
 
   options.forger.secureContextFor(target.hostname).then(
     (context) => {
@@ -63,7 +80,7 @@ function serveTls(clientSocket: Duplex, head: Buffer, target: ConnectTarget, con
   // Bytes the client sent right after the CONNECT head (an early ClientHello) belong to TLS.
   if (head.length > 0) clientSocket.unshift(head);
 
-  const tlsSocket = new tls.TLSSocket(clientSocket, {
+  const tlsOptions: tls.TLSSocketOptions = {
     isServer: true,
     secureContext: context,
     ALPNProtocols: ['http/1.1'],
@@ -76,8 +93,8 @@ function serveTls(clientSocket: Duplex, head: Buffer, target: ConnectTarget, con
       logger.debug({ target: target.authority, sni: servername }, 'MITM tunnel: SNI differs from the CONNECT target; handshake refused');
       callback(new Error(`TLS server name ${JSON.stringify(servername)} differs from the CONNECT target ${target.authority}`));
     },
-  });
-  targets.set(tlsSocket, target);
+  };
+  const tlsSocket = new TunnelSocket(clientSocket, tlsOptions, target);
 
   let handedOver = false;
   const handshakeTimer = setTimeout(() => {

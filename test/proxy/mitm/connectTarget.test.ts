@@ -35,6 +35,10 @@ describe('parseConnectTarget', () => {
     expect(parseConnectTarget('api.example.com:8443').origin).toBe('https://api.example.com:8443');
   });
 
+  it('drops leading zeros of the port', () => {
+    expect(parseConnectTarget('example.com:000443')).toMatchObject({ port: 443, authority: 'example.com:443', origin: 'https://example.com' });
+  });
+
   it('drops the trailing dot of a fully qualified name', () => {
     expect(parseConnectTarget('example.com.:443').hostname).toBe('example.com');
   });
