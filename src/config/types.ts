@@ -122,6 +122,20 @@ export interface VerifierConfig {
   excludes: { path: string; prefix: boolean }[];
   /** Entries of the verified-token cache (tokens reusable until exp only); 0 turns it off. */
   tokenCacheEntries: number;
+  /** Identity expansion (C6): off when absent. */
+  identity?: IdentityConfig;
+}
+
+/** Where a verified token's expanded identity is fetched, and how it is kept. */
+export interface IdentityConfig {
+  url: URL;
+  /** How the token goes to the endpoint: `cookie` as Cloudflare wants it (CF_Authorization=<token>), or `bearer`. */
+  sendToken: 'cookie' | 'bearer';
+  /** True: a request whose identity cannot be fetched is refused with 503; false: it goes on without `identity`. */
+  required: boolean;
+  /** Identities kept at most (one per token, each until the token's exp). */
+  cacheEntries: number;
+  timeoutMs: number;
 }
 
 export interface VerifierProxyConfig extends ListenerConfig {
