@@ -27,3 +27,9 @@ export const identityLookups = new Counter({
   help: 'Expanded identities a verifier asked for, by result (cached, fetched, joined: answered by a fetch already under way for the same token, failed)',
   labelNames: ['proxy', 'result'] as const,
 });
+
+export const externalEvaluations = new Counter({
+  name: 'jwtproxy_external_evaluations_total',
+  help: 'Requests the external evaluation endpoint answered, by result (allowed, denied, refused: a bad request or token, unavailable, keys: a /keys request)',
+  labelNames: ['result'] as const,
+});

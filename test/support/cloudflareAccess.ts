@@ -116,3 +116,22 @@ export function accessIdentity(identity: Record<string, unknown> = {}): Record<s
     ...identity,
   };
 }
+
+/**
+ * The claims of the token Access POSTs to an External Evaluation endpoint, as {"token": …}:
+ * the user's expanded identity under `identity` and the `nonce` the answer must copy, signed
+ * by the team's key like its application tokens; `claims` override.
+ */
+export function externalEvaluationClaims(nowMs: number, aud: string, claims: Record<string, unknown> = {}): Record<string, unknown> {
+  const iat = seconds(nowMs);
+  return {
+    aud: [aud],
+    exp: iat + 60,
+    iat,
+    nbf: iat,
+    iss: ACCESS_ISSUER,
+    identity: accessIdentity(),
+    nonce: crypto.randomBytes(16).toString('hex'),
+    ...claims,
+  };
+}
