@@ -38,7 +38,10 @@ export class HttpIdentityExpander implements IdentityExpander {
     this.identities = new ExpiringLruCache(config.cacheEntries);
   }
 
-  async start(): Promise<void> {}
+  async start(): Promise<void> {
+    const { url, sendToken, required, cacheEntries, timeoutMs } = this.config;
+    this.deps.logger.info({ url: url.href, sendToken, required, cacheEntries, timeoutMs }, 'identity expansion on: each token\'s identity is fetched once and kept until its exp');
+  }
 
   /** Waits for the fetches under way (each bounded by the timeout). */
   async stop(): Promise<void> {
