@@ -6,6 +6,8 @@ import type { Claims } from '../jwt/token';
 export interface PolicyInput {
   claims: Claims;
   request: RequestFacts;
+  /** The expanded identity (C6), when the verifier expands identities and it could be had. */
+  identity?: Record<string, unknown>;
 }
 
 export interface RequestFacts {

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import YAML from 'yaml';
 import { ConfigError } from './ConfigError';
 import { ConfigNode } from './ConfigNode';
+import { parseExternalEvaluation } from './externalEvaluation';
 import { parseKeyRegistry } from './keyRegistry';
 import { parseListenAddr } from './listener';
 import { parseSignerProxy } from './signer';
@@ -36,6 +37,7 @@ export function parseConfig(text: string): Config {
     signerProxy: parseSignerProxy(top.child('signer_proxy')),
     verifierProxies: top.children('verifier_proxies').map(parseVerifierProxy),
     keyRegistry: top.has('key_registry') ? parseKeyRegistry(top.child('key_registry')) : (top.raw('key_registry'), undefined),
+    externalEvaluation: top.has('external_evaluation') ? parseExternalEvaluation(top.child('external_evaluation')) : (top.raw('external_evaluation'), undefined),
     observability: parseObservability(top),
   };
   top.done();

@@ -10,6 +10,7 @@ import { PROVIDER_NAMES, PROVIDER_TYPES } from '../providers/providerTypes';
 import type { HeaderMapping } from '../verifier/claimsToHeaders';
 import { AUTHORIZATION_ONLY, type TokenSource } from '../verifier/tokenSources';
 import { ConfigNode } from './ConfigNode';
+import { parseIdentity } from './identity';
 import { parseListener } from './listener';
 import type { ClaimsVerifierConfig, ForwardAuthConfig, KeyServerConfig, NonceStorageConfig, VerifierProxyConfig } from './types';
 
@@ -92,6 +93,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
     publicBasePath: parsePublicBasePath(verifierNode),
     excludes: parseExcludes(verifierNode),
     tokenCacheEntries: singleUse ? 0 : verifierNode.child('token_cache').integer('max_entries', DEFAULT_TOKEN_CACHE_ENTRIES, 0, 10_000_000),
+    identity: parseIdentity(verifierNode, preset),
   };
   if (singleUse) verifierNode.raw('token_cache');
   verifierNode.done();
@@ -261,7 +263,7 @@ function parseHostPorts(node: ConfigNode, key: string): { host: string; port: nu
   });
 }
 
-function parseClaimsVerifier(node: ConfigNode): ClaimsVerifierConfig {
+export function parseClaimsVerifier(node: ConfigNode): ClaimsVerifierConfig {
   const type = node.string('type');
   if (!type) node.fail('type', `is required: one of ${CLAIMS_VERIFIER_NAMES.join(', ')}`);
   if (!(CLAIMS_VERIFIER_NAMES as string[]).includes(type)) {

@@ -15,6 +15,8 @@ export interface PrivateKeySource {
   stop(): Promise<void>;
   /** Re-reads the key file; on failure the old key stays in use. */
   reload?(): Promise<void>;
+  /** The keys a JWKS of this source lists (signatures of each may still be presented); the signing key alone when absent. */
+  publishedKeys?(): SigningKey[];
 }
 
 export class NoSigningKeyError extends Error {

@@ -21,3 +21,15 @@ export const requestDuration = new Histogram({
   labelNames: ['proxy'] as const,
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
 });
+
+export const identityLookups = new Counter({
+  name: 'jwtproxy_identity_lookups_total',
+  help: 'Expanded identities a verifier asked for, by result (cached, fetched, joined: answered by a fetch already under way for the same token, failed)',
+  labelNames: ['proxy', 'result'] as const,
+});
+
+export const externalEvaluations = new Counter({
+  name: 'jwtproxy_external_evaluations_total',
+  help: 'Requests the external evaluation endpoint answered, by result (allowed, denied, refused: a bad request or token, unavailable, keys: a /keys request)',
+  labelNames: ['result'] as const,
+});

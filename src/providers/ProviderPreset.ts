@@ -2,7 +2,7 @@
 // its token arrives, where its keys are, and what its tokens look like (SPEC C1). Every
 // field can still be set explicitly in the verifier, which wins.
 import type { ConfigNode } from '../config/ConfigNode';
-import type { KeyServerConfig } from '../config/types';
+import type { IdentityConfig, KeyServerConfig } from '../config/types';
 import type { VerificationAlgorithm } from '../jwt/algorithms';
 import type { TokenSource } from '../verifier/tokenSources';
 
@@ -17,6 +17,8 @@ export interface ProviderPreset {
   noAudience?: boolean;
   expectedSigner?: string;
   paddedSegments?: boolean;
+  /** Where the provider answers a token's expanded identity, when it has such an endpoint (C6). */
+  identity?: Pick<IdentityConfig, 'url' | 'sendToken'>;
 }
 
 export interface ProviderType {

@@ -1,6 +1,7 @@
 // Cloudflare Access: the token in `Cf-Access-Jwt-Assertion` (browsers: cookie
 // CF_Authorization), RS256 keys at <team>/cdn-cgi/access/certs, iss the team domain, aud
-// the application's AUD tags, no jti (reused until exp, up to the session length).
+// the application's AUD tags, no jti (reused until exp, up to the session length). The
+// expanded identity is at <team>/cdn-cgi/access/get-identity, asked with the token as cookie.
 import type { ConfigNode } from '../config/ConfigNode';
 import { jwksKeyServer, originOption, urlOverride, type ProviderPreset, type ProviderType } from './ProviderPreset';
 
@@ -18,6 +19,7 @@ export const cloudflareAccess: ProviderType = {
       issuers: [issuer],
       audiences: options.stringList('audience_tag'),
       algorithms: ['RS256'],
+      identity: { url: new URL('/cdn-cgi/access/get-identity', team), sendToken: 'cookie' },
     };
   },
 };

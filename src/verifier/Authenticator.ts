@@ -10,6 +10,7 @@ import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
 import { KeyExpiredError, KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Clock } from '../util/clock';
+import { IDENTITY_UNAVAILABLE, IdentityUnavailableError, type Identity, type IdentityExpander } from './IdentityExpander';
 import { findToken, type TokenSource } from './tokenSources';
 import type { VerifiedTokenCache } from './VerifiedTokenCache';
 
@@ -20,7 +21,7 @@ import type { VerifiedTokenCache } from './VerifiedTokenCache';
 export type RefusalCode = 'missing_token' | 'invalid_token' | 'claims_refused' | 'unavailable';
 
 export type Verdict =
-  | { ok: true; claims: Claims }
+  | { ok: true; claims: Claims; identity?: Identity }
   /** `reason` is for the client; `cause` for the operator's log. */
   | { ok: false; status: 403 | 503; code: RefusalCode; reason: string; cause?: Error };
 
@@ -34,6 +35,8 @@ export interface TokenRules {
   expectedSigner?: string;
   /** AWS ALB pads its base64url segments with "=". */
   paddedSegments?: boolean;
+  /** Longer tokens are refused unparsed; MAX_TOKEN_LENGTH by default. */
+  maxTokenLength?: number;
 }
 
 export interface AuthenticatorDeps {
@@ -44,6 +47,8 @@ export interface AuthenticatorDeps {
   claimsVerifiers: ClaimsVerifier[];
   clock: Clock;
   tokenCache?: VerifiedTokenCache;
+  /** Identity expansion (C6): asked for every accepted token, cached ones too, before the claims verifiers. */
+  identityExpander?: IdentityExpander;
 }
 
 /** The request as the Authenticator sees it. */
@@ -75,10 +80,10 @@ export class Authenticator {
     if (cached) {
       const problem = checkRegisteredClaims(cached.claims, claimRules, clock());
       if (problem) return refuse(problem);
-      if ((await this.currentKey(cached.claims.iss as string, cached.keyId)) === cached.key) return this.decide(cached.claims, request);
+      if ((await this.currentKey(cached.claims.iss as string, cached.keyId)) === cached.key) return this.decide(text, cached.claims, request);
     }
 
-    const token = parseToken(text, { allowPadding: rules.paddedSegments });
+    const token = parseToken(text, { allowPadding: rules.paddedSegments, maxLength: rules.maxTokenLength });
     if (!token) return refuse(REASONS.parse);
     const { header, claims } = token;
     if (typeof header.kid !== 'string') return refuse(REASONS.kid);
@@ -95,7 +100,7 @@ export class Authenticator {
     if (!this.signatureHolds(token, verificationKey)) return refuse(REASONS.signature);
 
     if (tokenCache) tokenCache.set(text, { claims, keyId: header.kid, key: verificationKey }, this.cacheUntil(claims));
-    return this.decide(claims, request);
+    return this.decide(text, claims, request);
   }
 
   /** The key server's key for a cached token now, or undefined when it no longer has one. */
@@ -121,20 +126,29 @@ export class Authenticator {
     return (claims.exp as number) * 1000 + skew;
   }
 
-  /** Claims verifiers, then the single-use jti for verifiers that want one. */
-  private async decide(claims: Claims, request: RequestFacts): Promise<Verdict> {
+  /** The identity, claims verifiers, then the single-use jti for verifiers that want one. */
+  private async decide(text: string, claims: Claims, request: RequestFacts): Promise<Verdict> {
+    let identity: Identity | undefined;
+    if (this.deps.identityExpander) {
+      try {
+        identity = await this.deps.identityExpander.expand(text, claims);
+      } catch (error) {
+        if (error instanceof IdentityUnavailableError) return unavailable(IDENTITY_UNAVAILABLE, error);
+        throw error;
+      }
+    }
     if (this.deps.claimsVerifiers.length > 0) {
-      const input: PolicyInput = { claims, request };
+      const input: PolicyInput = { claims, request, identity };
       for (const verifier of this.deps.claimsVerifiers) {
         const problem = await verifier.verify(input);
         if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
       }
     }
     const { nonceStore } = this.deps;
-    if (!nonceStore) return { ok: true, claims };
+    if (!nonceStore) return { ok: true, claims, identity };
     try {
       const fresh = await nonceStore.claim(claims.jti as string, (claims.exp as number) * 1000);
-      return fresh ? { ok: true, claims } : refuse(REASONS.jti);
+      return fresh ? { ok: true, claims, identity } : refuse(REASONS.jti);
     } catch (error) {
       if (error instanceof NonceStoreUnavailableError) return unavailable(NONCE_STORE_UNAVAILABLE, error);
       throw error;

@@ -23,6 +23,7 @@ import type { Clock } from '../util/clock';
 import { Authenticator, type AuthenticationRequest, type Verdict } from './Authenticator';
 import { HeaderMappingError, mappedHeaders } from './claimsToHeaders';
 import { originalRequest, type OriginalRequest } from './forwardAuthRequest';
+import { HttpIdentityExpander } from './HttpIdentityExpander';
 import { loginRedirect, publicUrl, REFUSAL_PREFIX, refusalResponse, wantsHtml } from './refusals';
 import { VerifiedTokenCache } from './VerifiedTokenCache';
 
@@ -61,6 +62,7 @@ export class VerifierProxy {
   ) {
     const { verifier } = config;
     this.name = deps.name ?? 'verifier';
+    const identity = verifier.identity && new HttpIdentityExpander(verifier.identity, { clock: deps.clock, logger: deps.logger, name: this.name });
     this.authenticator = new Authenticator({
       rules: verifier.rules,
       keyServer: deps.keyServer,
@@ -68,6 +70,7 @@ export class VerifierProxy {
       claimsVerifiers: verifier.claimsVerifiers.map(createClaimsVerifier),
       clock: deps.clock,
       tokenCache: verifier.tokenCacheEntries > 0 ? new VerifiedTokenCache(verifier.tokenCacheEntries) : undefined,
+      identityExpander: identity,
     });
     this.upstreams = new UpstreamSet(verifier.upstreams, {
       failureTimeoutMs: verifier.upstreamFailureTimeoutMs,
@@ -90,7 +93,7 @@ export class VerifierProxy {
       stop: () => this.close(),
       reload: async () => reloadTls(this.server, config.tls),
     };
-    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), listener]);
+    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), ...(identity ? [identity] : []), listener]);
   }
 
   get url(): string {
@@ -162,7 +165,7 @@ export class VerifierProxy {
         }
         let identity: [string, string][];
         try {
-          identity = mappedHeaders(this.config.verifier.claimsToHeaders, { claims: verdict.claims, request });
+          identity = mappedHeaders(this.config.verifier.claimsToHeaders, { claims: verdict.claims, request, identity: verdict.identity });
         } catch (error) {
           if (!(error instanceof HeaderMappingError)) throw error;
           const refused: Refused = { ok: false, status: 403, code: 'claims_refused', reason: `Error mapping claims to headers: ${error.message}` };
@@ -277,7 +280,7 @@ export class VerifierProxy {
         if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
         let identity: [string, string][];
         try {
-          identity = mappedHeaders(this.config.verifier.claimsToHeaders, { claims: verdict.claims, request });
+          identity = mappedHeaders(this.config.verifier.claimsToHeaders, { claims: verdict.claims, request, identity: verdict.identity });
         } catch (error) {
           if (!(error instanceof HeaderMappingError)) throw error;
           return endWithResponse(socket, 403, `${REFUSAL_PREFIX}Error mapping claims to headers: ${error.message}`);

@@ -1,0 +1,224 @@
+// The endpoint of Cloudflare Access's External Evaluation rule (C6). Access POSTs
+// {"token": "<JWT it signed>"} whose claims carry the user's `identity` and a `nonce`. The
+// token is verified as a verifier verifies one — the Authenticator itself: signature against
+// the team's keys, iss, aud, exp (Access's example worker checks exp only) — the policy
+// decides, and the answer is 200 {"token": "<JWT>"} with the claims {success, nonce, iat,
+// exp}, signed by our key, whose public half GET /keys serves as a JWKS (Access's Keys URL).
+// A request that is not that — not JSON, no token, an invalid token — gets a JSON error
+// (400, 401, 413) and never a signed answer; an outage (the team's keys, our key) gets 503.
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createClaimsVerifier } from '../claims/claimsVerifierTypes';
+import type { ExternalEvaluationConfig } from '../config/types';
+import { parseToken, signToken, type Claims } from '../jwt/token';
+import type { KeyServer } from '../keys/KeyServer';
+import { NoSigningKeyError, type PrivateKeySource, type SigningKey } from '../keys/PrivateKeySource';
+import { signingKeyJwk } from '../keys/signingKeyJwk';
+import type { Logger } from '../observability/logger';
+import { externalEvaluations } from '../observability/metrics';
+import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
+import type { Clock } from '../util/clock';
+import { ServiceGroup, type Service } from '../util/ServiceGroup';
+import { Authenticator } from '../verifier/Authenticator';
+import { identityClaim, isJsonObject } from '../verifier/IdentityExpander';
+
+/** A request token is at most MAX_REQUEST_TOKEN_LENGTH; the JSON around it adds little. */
+const MAX_BODY_BYTES = 1024 * 1024;
+const REQUEST_TIMEOUT_MS = 30_000;
+const USAGE = 'POST {"token": "<the JWT Access signed>"}';
+
+export interface ExternalEvaluationDeps {
+  /** The Access team's keys. */
+  keyServer: KeyServer;
+  /** Our key: it signs the answers, /keys publishes it. */
+  keys: PrivateKeySource;
+  clock: Clock;
+  logger: Logger;
+}
+
+type Result = 'allowed' | 'denied' | 'refused' | 'unavailable' | 'keys';
+
+class BodyError extends Error {
+  constructor(
+    readonly status: 400 | 413,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ExternalEvaluationServer implements Service {
+  private readonly server: Server;
+  private readonly authenticator: Authenticator;
+  private readonly parts: ServiceGroup;
+
+  constructor(
+    private readonly config: ExternalEvaluationConfig,
+    private readonly deps: ExternalEvaluationDeps,
+  ) {
+    this.authenticator = new Authenticator({
+      rules: config.rules,
+      keyServer: deps.keyServer,
+      claimsVerifiers: config.policy.map(createClaimsVerifier),
+      clock: deps.clock,
+      // The request token carries the identity itself: the policy sees it as `identity` too.
+      identityExpander: identityClaim,
+    });
+    this.server = createServer(config.tls, deps.logger, (req, res) => this.handle(req, res));
+    this.server.requestTimeout = REQUEST_TIMEOUT_MS;
+    const listener = {
+      start: () => listen(this.server, config),
+      stop: () => closeGracefully(this.server, config.shutdownTimeoutMs),
+      reload: async () => reloadTls(this.server, config.tls),
+    };
+    this.parts = new ServiceGroup([deps.keyServer, deps.keys, listener]);
+  }
+
+  get url(): string {
+    return serverUrl(this.server, this.config.tls ? 'https' : 'http');
+  }
+
+  async start(): Promise<void> {
+    await this.parts.start();
+    const { audiences, issuers } = this.config.rules.claims;
+    this.deps.logger.info(
+      { listen: this.config.listenAddr, address: this.url, issuers: [...(issuers ?? [])], audiences: [...(audiences ?? [])], keys: this.publishedKeys().map((key) => key.keyId) },
+      'external evaluation endpoint started: POST / evaluates, GET /keys serves the keys of the answers',
+    );
+  }
+
+  stop(): Promise<void> {
+    return this.parts.stop();
+  }
+
+  reload(): Promise<void> {
+    return this.parts.reload();
+  }
+
+  /** False while the team's keys have not been fetched. */
+  ready(): boolean {
+    return this.deps.keyServer.ready?.() ?? true;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path.endsWith('/keys')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return this.error(res, 405, 'method_not_allowed', 'GET the keys', { allow: 'GET, HEAD' });
+      return this.answerKeys(req, res);
+    }
+    if (req.method !== 'POST') return this.error(res, 405, 'method_not_allowed', USAGE, { allow: 'POST' });
+    this.evaluate(req, res, path).catch((error: Error) => {
+      this.deps.logger.error({ err: error }, 'external evaluation failed unexpectedly');
+      if (!res.headersSent) this.error(res, 500, 'server_error', 'internal error');
+      else res.destroy();
+    });
+  }
+
+  private async evaluate(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    let token: string;
+    try {
+      token = requestToken(await readBody(req));
+    } catch (error) {
+      if (!(error instanceof BodyError)) throw error;
+      this.deps.logger.info({ reason: error.message, client: req.socket.remoteAddress }, 'external evaluation request refused');
+      return this.error(res, error.status, 'invalid_request', error.message);
+    }
+    const verdict = await this.authenticator.authenticate({
+      method: 'POST',
+      path,
+      host: req.headers.host ?? '',
+      headers: { ...req.headers, authorization: `Bearer ${token}` },
+      url: path,
+    });
+    if (!verdict.ok && verdict.code !== 'claims_refused') {
+      const unavailable = verdict.status === 503;
+      const log = unavailable ? this.deps.logger.warn : this.deps.logger.info;
+      log.call(this.deps.logger, { reason: verdict.reason, cause: verdict.cause?.message, client: req.socket.remoteAddress }, 'external evaluation request refused');
+      return unavailable ? this.error(res, 503, 'temporarily_unavailable', verdict.reason) : this.error(res, 401, 'invalid_token', verdict.reason);
+    }
+    // A policy refusal comes after the signature and claims checks: the token's claims are trustworthy.
+    const claims = verdict.ok ? verdict.claims : parseToken(token, { maxLength: this.config.rules.maxTokenLength })!.claims;
+    let answer: string;
+    try {
+      answer = await this.sign(verdict.ok, claims);
+    } catch (error) {
+      if (!(error instanceof NoSigningKeyError)) throw error;
+      this.deps.logger.warn({ err: error.message }, 'external evaluation answer not signed');
+      return this.error(res, 503, 'temporarily_unavailable', 'No signing key available');
+    }
+    const user = isJsonObject(claims.identity) ? (claims.identity.email ?? claims.identity.common_name) : undefined;
+    if (verdict.ok) this.deps.logger.debug({ user }, 'external evaluation: allowed');
+    else this.deps.logger.info({ user, reason: verdict.reason }, 'external evaluation: denied');
+    this.send(res, 200, { token: answer }, verdict.ok ? 'allowed' : 'denied');
+  }
+
+  /** {success, nonce, iat, exp}: the nonce copied from the request token, as Access checks it. */
+  private sign(success: boolean, request: Claims): Promise<string> {
+    const key = this.deps.keys.signingKey();
+    const iat = Math.floor(this.deps.clock() / 1000);
+    const exp = iat + Math.max(1, Math.round(this.config.tokenTtlMs / 1000));
+    return signToken(key.algorithm, key.key, key.keyId, { success, nonce: request.nonce, iat, exp });
+  }
+
+  private publishedKeys(): SigningKey[] {
+    return this.deps.keys.publishedKeys?.() ?? [this.deps.keys.signingKey()];
+  }
+
+  private answerKeys(req: IncomingMessage, res: ServerResponse): void {
+    let keys: SigningKey[];
+    try {
+      keys = this.publishedKeys();
+    } catch (error) {
+      if (!(error instanceof NoSigningKeyError)) throw error;
+      return this.error(res, 503, 'temporarily_unavailable', 'No signing key available');
+    }
+    const body = JSON.stringify({ keys: keys.map(signingKeyJwk) });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    externalEvaluations.inc({ result: 'keys' });
+  }
+
+  private error(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
+    const result: Result = status === 503 ? 'unavailable' : 'refused';
+    this.send(res, status, { error, error_description: description }, result, headers);
+  }
+
+  private send(res: ServerResponse, status: number, value: unknown, result: Result, headers: Record<string, string> = {}): void {
+    const body = JSON.stringify(value);
+    res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    res.end(body);
+    externalEvaluations.inc({ result });
+  }
+}
+
+/** The body, refused past MAX_BODY_BYTES before it is all buffered. */
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  const tooLarge = () => new BodyError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.resume();
+      reject(tooLarge());
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+/** The token of {"token": "<JWT>"}; throws BodyError (400) for anything else. */
+function requestToken(body: Buffer): string {
+  let request: unknown;
+  try {
+    request = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new BodyError(400, `the body is not JSON: ${USAGE}`);
+  }
+  const token = isJsonObject(request) ? request.token : undefined;
+  if (typeof token !== 'string' || token === '') throw new BodyError(400, `the body has no "token" string: ${USAGE}`);
+  return token;
+}

@@ -1,0 +1,145 @@
+// The expanded identity of a token from an HTTP endpoint (Cloudflare: GET
+// <team>/cdn-cgi/access/get-identity with the cookie CF_Authorization=<token>): fetched once
+// per token and kept until the token's exp in a bounded LRU; concurrent requests with one
+// token share one fetch. An endpoint that is down, slower than the timeout, or answers other
+// than 200 with a JSON object is a failure, never kept: a required identity refuses the
+// request (503), an optional one lets it go on without `identity`.
+import { Agent, request, type Dispatcher } from 'undici';
+import type { IdentityConfig } from '../config/types';
+import type { Claims } from '../jwt/token';
+import { ExpiringLruCache } from '../keys/ExpiringLruCache';
+import type { Logger } from '../observability/logger';
+import { identityLookups } from '../observability/metrics';
+import type { Clock } from '../util/clock';
+import { IdentityUnavailableError, isJsonObject, type Identity, type IdentityExpander } from './IdentityExpander';
+
+/** Cloudflare's get-identity document is a few KiB; even with many groups and posture checks far below this. */
+const MAX_BODY_BYTES = 1024 * 1024;
+const ACCESS_COOKIE = 'CF_Authorization';
+
+export interface HttpIdentityExpanderDeps {
+  clock: Clock;
+  logger: Logger;
+  /** The verifier's name in metrics. */
+  name: string;
+}
+
+export class HttpIdentityExpander implements IdentityExpander {
+  private readonly identities: ExpiringLruCache<Identity>;
+  /** The fetch under way per token: the single flight. */
+  private readonly fetches = new Map<string, Promise<Identity>>();
+  private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
+  private failing = false;
+
+  constructor(
+    private readonly config: IdentityConfig,
+    private readonly deps: HttpIdentityExpanderDeps,
+  ) {
+    this.identities = new ExpiringLruCache(config.cacheEntries);
+  }
+
+  async start(): Promise<void> {
+    const { url, sendToken, required, cacheEntries, timeoutMs } = this.config;
+    this.deps.logger.info({ url: url.href, sendToken, required, cacheEntries, timeoutMs }, 'identity expansion on: each token\'s identity is fetched once and kept until its exp');
+  }
+
+  /** Waits for the fetches under way (each bounded by the timeout). */
+  async stop(): Promise<void> {
+    await this.agent.close();
+  }
+
+  /** `claims` are verified: their exp bounds how long the identity is kept. */
+  async expand(token: string, claims: Claims): Promise<Identity | undefined> {
+    const cached = this.identities.get(token, this.deps.clock());
+    if (cached) {
+      this.count('cached');
+      return cached;
+    }
+    let fetch = this.fetches.get(token);
+    if (fetch) {
+      this.count('joined');
+    } else {
+      fetch = this.fetchIdentity(token)
+        .then((identity) => {
+          this.identities.set(token, identity, (claims.exp as number) * 1000);
+          this.succeeded();
+          return identity;
+        })
+        .catch((error: Error) => {
+          this.failed(error);
+          throw error;
+        })
+        .finally(() => this.fetches.delete(token));
+      this.fetches.set(token, fetch);
+    }
+    try {
+      return await fetch;
+    } catch (error) {
+      if (this.config.required) throw new IdentityUnavailableError((error as Error).message, { cause: error });
+      return undefined;
+    }
+  }
+
+  private count(result: 'cached' | 'fetched' | 'joined' | 'failed'): void {
+    identityLookups.inc({ proxy: this.deps.name, result });
+  }
+
+  private succeeded(): void {
+    this.count('fetched');
+    if (!this.failing) return;
+    this.failing = false;
+    this.deps.logger.info({ url: this.config.url.href }, 'identity endpoint answering again');
+  }
+
+  /** One line when the endpoint starts failing, then debug lines: an outage must not flood the log. */
+  private failed(error: Error): void {
+    this.count('failed');
+    const log = this.failing ? this.deps.logger.debug : this.deps.logger.warn;
+    log.call(this.deps.logger, { err: error.message, required: this.config.required }, 'identity fetch failed');
+    this.failing = true;
+  }
+
+  private async fetchIdentity(token: string): Promise<Identity> {
+    const { url, sendToken, timeoutMs } = this.config;
+    const credentials = sendToken === 'cookie' ? { cookie: `${ACCESS_COOKIE}=${token}` } : { authorization: `Bearer ${token}` };
+    let text: string;
+    try {
+      const response = await request(url.href, {
+        dispatcher: this.agent,
+        headers: { accept: 'application/json', ...credentials },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (response.statusCode !== 200) {
+        await response.body.dump();
+        throw new Error(`answered ${response.statusCode}`);
+      }
+      text = await boundedText(response.body);
+    } catch (error) {
+      const { name, message, code } = error as { name?: string; message?: string; code?: string };
+      const reason = name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : message || code || String(error);
+      throw new Error(`${url.href}: ${reason}`, { cause: error });
+    }
+    let identity: unknown;
+    try {
+      identity = JSON.parse(text);
+    } catch {
+      throw new Error(`${url.href}: the answer is not JSON`);
+    }
+    if (!isJsonObject(identity)) throw new Error(`${url.href}: the answer is not a JSON object`);
+    return identity;
+  }
+}
+
+async function boundedText(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) {
+      body.destroy();
+      throw new Error(`answered more than ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

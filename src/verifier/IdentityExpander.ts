@@ -1,0 +1,37 @@
+// Identity expansion (C6): more about the user of a verified token than the token itself
+// says — Cloudflare Access's get-identity document with groups, device posture, geo and idp.
+// The Authenticator asks for it after the signature and before the claims verifiers, which
+// see it as `identity` beside `claims` and `request`.
+import type { Claims } from '../jwt/token';
+
+/** The expanded identity: a JSON object, as the identity endpoint answered it. */
+export type Identity = Record<string, unknown>;
+
+export interface IdentityExpander {
+  /**
+   * The identity of a verified token; undefined when there is none to add. Rejects with
+   * IdentityUnavailableError when the identity is required and cannot be had.
+   */
+  expand(token: string, claims: Claims): Promise<Identity | undefined>;
+}
+
+/** The identity is required and its endpoint is down, slow, or answered something else than an identity: fail closed (503). */
+export class IdentityUnavailableError extends Error {
+  readonly code = 'ERR_IDENTITY_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'IdentityUnavailableError';
+  }
+}
+
+/** The reason a request is refused with 503 when its identity is required and unavailable. */
+export const IDENTITY_UNAVAILABLE = 'Identity unavailable';
+
+/** The identity a token carries itself, in its `identity` claim (the request tokens of Access's external evaluation). */
+export const identityClaim: IdentityExpander = {
+  expand: async (_token, claims) => (isJsonObject(claims.identity) ? claims.identity : undefined),
+};
+
+export function isJsonObject(value: unknown): value is Identity {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
