@@ -67,7 +67,8 @@ export class TestCa {
 
   /** A client certificate signed by this CA. */
   async issue(options: IssueOptions): Promise<ClientCertificate> {
-    const base = path.join(this.dir, `client-${++this.issued}`);
+    const number = ++this.issued;
+    const base = path.join(this.dir, `client-${number}`);
     const files = { keyFile: `${base}.key`, crtFile: `${base}.crt` };
     const extensions = ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth'];
     if (options.altNames?.length) extensions.push(`subjectAltName=${options.altNames.join(',')}`);
@@ -79,7 +80,7 @@ export class TestCa {
       '-subj', options.subject, ...(options.multivalue ? ['-multivalue-rdn'] : []), '-utf8',
     ]);
     await run('openssl', [
-      'x509', '-req', '-in', `${base}.csr`, '-CA', this.crtFile, '-CAkey', this.keyFile, '-set_serial', `0x${(0x1000 + this.issued).toString(16)}a5`,
+      'x509', '-req', '-in', `${base}.csr`, '-CA', this.crtFile, '-CAkey', this.keyFile, '-set_serial', `0x${(0x1000 + number).toString(16)}a5`,
       '-days', '1', '-sha256', '-extfile', `${base}.ext`, '-out', files.crtFile,
     ]);
     return { ...files, key: fs.readFileSync(files.keyFile), cert: fs.readFileSync(files.crtFile) };
