@@ -1,11 +1,14 @@
 // A rule over a verified token, applied after the registered-claim checks. It sees the
 // claims and the request the token came with, so rules can look at both.
 import type { Claims } from '../jwt/token';
+import type { CertificateFacts } from '../x509/CertificateFacts';
 
 /** The facts a rule decides from. */
 export interface PolicyInput {
   claims: Claims;
   request: RequestFacts;
+  /** The verified client certificate (C5); absent when the request has none. */
+  client_certificate?: CertificateFacts;
 }
 
 export interface RequestFacts {

@@ -10,6 +10,7 @@ import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
 import { KeyExpiredError, KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Clock } from '../util/clock';
+import type { CertificateFacts } from '../x509/CertificateFacts';
 import { findToken, type TokenSource } from './tokenSources';
 import type { VerifiedTokenCache } from './VerifiedTokenCache';
 
@@ -52,6 +53,8 @@ export interface AuthenticationRequest extends RequestFacts {
   url: string;
   /** Forward-auth with the audience in the path: the one audience this request's token must carry. */
   audience?: string;
+  /** The client certificate verified for this request (mTLS, or a trusted gateway's header). */
+  clientCertificate?: CertificateFacts;
 }
 
 export const NONCE_STORE_UNAVAILABLE = 'Nonce storage unavailable';
@@ -122,9 +125,9 @@ export class Authenticator {
   }
 
   /** Claims verifiers, then the single-use jti for verifiers that want one. */
-  private async decide(claims: Claims, request: RequestFacts): Promise<Verdict> {
+  private async decide(claims: Claims, request: AuthenticationRequest): Promise<Verdict> {
     if (this.deps.claimsVerifiers.length > 0) {
-      const input: PolicyInput = { claims, request };
+      const input: PolicyInput = request.clientCertificate ? { claims, request, client_certificate: request.clientCertificate } : { claims, request };
       for (const verifier of this.deps.claimsVerifiers) {
         const problem = await verifier.verify(input);
         if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
