@@ -2,7 +2,8 @@
 // Order: find the token, parse, registered claims (the Go order and reasons), key,
 // signature, claims verifiers, and only then the single-use jti — so a forged token never
 // burns a nonce. Tokens that may be reused until exp are verified once and then served
-// from the verified-token cache.
+// from the verified-token cache. A certificate-bound token (RFC 8705) is checked against the
+// request's client certificate on every use, cached or not.
 import type { ClaimsVerifier, PolicyInput, RequestFacts } from '../claims/ClaimsVerifier';
 import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
 import { checkRegisteredClaims, REASONS, type ClaimRules } from '../jwt/registeredClaims';
@@ -59,6 +60,9 @@ export interface AuthenticationRequest extends RequestFacts {
 
 export const NONCE_STORE_UNAVAILABLE = 'Nonce storage unavailable';
 export const SIGNER_MISMATCH = "Invalid 'signer' header";
+export const BOUND_TO_OTHER_CERTIFICATE = 'Token is bound to another client certificate';
+export const BOUND_WITHOUT_CERTIFICATE = 'Token is bound to a client certificate and none was presented';
+export const INVALID_CNF = "Invalid 'cnf' claim";
 
 const refuse = (reason: string, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({ ok: false, status: 403, code, reason, cause });
 const unavailable = (reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reason, cause });
@@ -124,8 +128,10 @@ export class Authenticator {
     return (claims.exp as number) * 1000 + skew;
   }
 
-  /** Claims verifiers, then the single-use jti for verifiers that want one. */
+  /** The certificate binding, claims verifiers, then the single-use jti for verifiers that want one. */
   private async decide(claims: Claims, request: AuthenticationRequest): Promise<Verdict> {
+    const unbound = certificateBindingProblem(claims, request.clientCertificate);
+    if (unbound) return refuse(unbound);
     if (this.deps.claimsVerifiers.length > 0) {
       const input: PolicyInput = request.clientCertificate ? { claims, request, client_certificate: request.clientCertificate } : { claims, request };
       for (const verifier of this.deps.claimsVerifiers) {
@@ -143,6 +149,19 @@ export class Authenticator {
       throw error;
     }
   }
+}
+
+/** RFC 8705 §3: a token with cnf["x5t#S256"] is good only with the client certificate of that thumbprint. */
+function certificateBindingProblem(claims: Claims, certificate: CertificateFacts | undefined): string | undefined {
+  const { cnf } = claims;
+  if (cnf === undefined) return undefined;
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return INVALID_CNF;
+  const thumbprint = (cnf as Record<string, unknown>)['x5t#S256'];
+  // Other confirmation methods (jkt for DPoP…) are not checked here.
+  if (thumbprint === undefined) return undefined;
+  if (typeof thumbprint !== 'string') return INVALID_CNF;
+  if (!certificate) return BOUND_WITHOUT_CERTIFICATE;
+  return thumbprint === certificate.x5t_s256 ? undefined : BOUND_TO_OTHER_CERTIFICATE;
 }
 
 function keyRefusal(error: Error): Verdict {
