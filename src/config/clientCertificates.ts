@@ -30,16 +30,14 @@ export function parseClientCertificates(verifier: ConfigNode, mappedHeaderNames:
     verifier.fail('forward_client_cert', 'claims_to_headers writes x-forwarded-client-cert already; remove it there or set forward_client_cert: none');
   }
   const name = verifier.headerName('trusted_client_cert_header', reservedHeaders);
-  const gatewayList = verifier.stringList('trusted_gateways');
-  const format = name
-    ? verifier.choice('trusted_client_cert_format', ['xfcc', 'pem'] as const, 'xfcc')
-    : verifier.has('trusted_client_cert_format')
-      ? verifier.fail('trusted_client_cert_format', 'needs trusted_client_cert_header: the header the gateway sends the client certificate in')
-      : (verifier.raw('trusted_client_cert_format'), undefined);
   if (!name) {
-    if (gatewayList.length) verifier.fail('trusted_gateways', 'needs trusted_client_cert_header: the header these gateways send the client certificate in, e.g. x-forwarded-client-cert');
+    for (const key of ['trusted_gateways', 'trusted_client_cert_format']) {
+      if (verifier.raw(key) !== undefined && verifier.has(key)) verifier.fail(key, 'needs trusted_client_cert_header: the header the gateway sends the client certificate in, e.g. x-forwarded-client-cert');
+    }
     return { forward };
   }
+  const format = verifier.choice('trusted_client_cert_format', ['xfcc', 'pem'] as const, 'xfcc');
+  const gatewayList = verifier.stringList('trusted_gateways');
   if (gatewayList.length === 0) {
     verifier.fail('trusted_gateways', 'is required with trusted_client_cert_header: the addresses (CIDR) of the gateways allowed to send it, e.g. [10.0.0.0/8]');
   }
@@ -50,5 +48,5 @@ export function parseClientCertificates(verifier: ConfigNode, mappedHeaderNames:
     if (!(error instanceof InvalidGatewayError)) throw error;
     verifier.fail(Array.isArray(verifier.raw('trusted_gateways')) ? `trusted_gateways[${error.index}]` : 'trusted_gateways', error.reason);
   }
-  return { forward, trustedHeader: { name, format: format!, gateways } };
+  return { forward, trustedHeader: { name, format, gateways } };
 }

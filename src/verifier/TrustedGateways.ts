@@ -4,11 +4,7 @@
 import * as net from 'node:net';
 
 export class TrustedGateways {
-  private constructor(
-    private readonly ranges: net.BlockList,
-    /** As configured, for logs. */
-    readonly entries: readonly string[],
-  ) {}
+  private constructor(private readonly ranges: net.BlockList) {}
 
   /**
    * The ranges of `entries` ("10.0.0.0/8", "::1/128", "127.0.0.1"); throws with the index and
@@ -26,7 +22,7 @@ export class TrustedGateways {
       }
       ranges.addSubnet(address, prefix, family === 6 ? 'ipv6' : 'ipv4');
     });
-    return new TrustedGateways(ranges, entries);
+    return new TrustedGateways(ranges);
   }
 
   /** True when `address` (a socket's remoteAddress) is in one of the ranges; a unix socket peer has none. */

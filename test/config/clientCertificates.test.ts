@@ -101,10 +101,10 @@ describe('verifier client certificate options', () => {
       `${VERIFIER_AT}.trusted_gateways: is required with trusted_client_cert_header: the addresses (CIDR) of the gateways allowed to send it, e.g. [10.0.0.0/8]`,
     );
     expect(errorOf('', 'trusted_gateways: [10.0.0.0/8]')).toBe(
-      `${VERIFIER_AT}.trusted_gateways: needs trusted_client_cert_header: the header these gateways send the client certificate in, e.g. x-forwarded-client-cert`,
+      `${VERIFIER_AT}.trusted_gateways: needs trusted_client_cert_header: the header the gateway sends the client certificate in, e.g. x-forwarded-client-cert`,
     );
     expect(errorOf('', 'trusted_client_cert_format: pem')).toBe(
-      `${VERIFIER_AT}.trusted_client_cert_format: needs trusted_client_cert_header: the header the gateway sends the client certificate in`,
+      `${VERIFIER_AT}.trusted_client_cert_format: needs trusted_client_cert_header: the header the gateway sends the client certificate in, e.g. x-forwarded-client-cert`,
     );
   });
 
