@@ -1,6 +1,7 @@
 // A rule over a verified token, applied after the registered-claim checks. It sees the
 // claims and the request the token came with, so rules can look at both.
 import type { Claims } from '../jwt/token';
+import type { CertificateFacts } from '../x509/CertificateFacts';
 
 /** The facts a rule decides from. */
 export interface PolicyInput {
@@ -8,6 +9,8 @@ export interface PolicyInput {
   request: RequestFacts;
   /** The expanded identity (C6), when the verifier expands identities and it could be had. */
   identity?: Record<string, unknown>;
+  /** The verified client certificate (C5); absent when the request has none. */
+  client_certificate?: CertificateFacts;
 }
 
 export interface RequestFacts {

@@ -3,6 +3,7 @@ import type { CelExpression } from '../policy/CelExpression';
 import type { DestinationPolicy } from '../signer/DestinationPolicy';
 import type { TokenRules } from '../verifier/Authenticator';
 import type { HeaderMapping } from '../verifier/claimsToHeaders';
+import type { TrustedGateways } from '../verifier/TrustedGateways';
 
 /** Where a proxy listens: `host:port`, `:port`, or `unix:/path`. */
 export interface ListenerConfig {
@@ -10,7 +11,25 @@ export interface ListenerConfig {
   socketPermission: number;
   shutdownTimeoutMs: number;
   /** Set when both key_file and crt_file are given: the listener terminates TLS. */
-  tls?: { keyFile: string; crtFile: string };
+  tls?: { keyFile: string; crtFile: string; clientAuth?: ClientAuthConfig };
+}
+
+/** mTLS on a TLS listener (C5): which client certificates it accepts. */
+export interface ClientAuthConfig {
+  /** PEM CA certificates that issue client certificates. */
+  caFile: string;
+  /** require: no certificate, no connection; optional: a client without one goes on to the token check. */
+  mode: 'require' | 'optional';
+  /** PEM CRLs; when set, every CA in caFile needs a current CRL in it. */
+  crlFile?: string;
+}
+
+/** Where a verifier's client certificate facts come from and where they go (C5). */
+export interface ClientCertificateConfig {
+  /** 'xfcc': the verified certificate goes upstream as Envoy's X-Forwarded-Client-Cert. */
+  forward: 'none' | 'xfcc';
+  /** A gateway in front that terminated mTLS: its header describes the client, when the peer is one of `gateways`. */
+  trustedHeader?: { name: string; format: 'xfcc' | 'pem'; gateways: TrustedGateways };
 }
 
 export type PrivateKeyConfig =
@@ -125,6 +144,7 @@ export interface VerifierConfig {
   excludes: { path: string; prefix: boolean }[];
   /** Entries of the verified-token cache (tokens reusable until exp only); 0 turns it off. */
   tokenCacheEntries: number;
+  clientCertificates: ClientCertificateConfig;
   /** Identity expansion (C6): off when absent. */
   identity?: IdentityConfig;
 }

@@ -9,6 +9,7 @@ import type { ProviderPreset } from '../providers/ProviderPreset';
 import { PROVIDER_NAMES, PROVIDER_TYPES } from '../providers/providerTypes';
 import type { HeaderMapping } from '../verifier/claimsToHeaders';
 import { AUTHORIZATION_ONLY, type TokenSource } from '../verifier/tokenSources';
+import { parseClientAuth, parseClientCertificates } from './clientCertificates';
 import { ConfigNode } from './ConfigNode';
 import { parseIdentity } from './identity';
 import { parseListener } from './listener';
@@ -25,6 +26,7 @@ export const RESERVED_HEADERS = [
 export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   const enabled = node.boolean('enabled', true);
   const listener = parseListener(node, ':8081');
+  listener.tls = parseClientAuth(node, listener.tls);
   const verifierNode: ConfigNode = node.child('verifier');
   const forwardAuthOptions = parseForwardAuth(verifierNode);
   const forwardAuth = forwardAuthOptions !== undefined;
@@ -65,6 +67,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   };
   const algorithms = parseAlgorithms(verifierNode, preset);
   const claimsHeader = verifierNode.headerName('claims_header', RESERVED_HEADERS);
+  const claimsToHeaders = parseClaimsToHeaders(verifierNode, claimsHeader);
   const verifier = {
     upstreams: forwardAuth ? [] : parseUpstreams(verifierNode),
     forwardAuth,
@@ -87,13 +90,14 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
       paddedSegments: preset?.paddedSegments,
     },
     provider: provider?.name,
-    claimsToHeaders: parseClaimsToHeaders(verifierNode, claimsHeader),
+    claimsToHeaders,
     refusalStyle: verifierNode.choice('refusal_format', ['go', 'rfc6750'] as const, 'go'),
     authRedirectUrl: verifierNode.has('auth_redirect_url') ? verifierNode.httpUrl('auth_redirect_url', 'the login URL browsers are sent to') : (verifierNode.raw('auth_redirect_url'), undefined),
     publicBasePath: parsePublicBasePath(verifierNode),
     excludes: parseExcludes(verifierNode),
     tokenCacheEntries: singleUse ? 0 : verifierNode.child('token_cache').integer('max_entries', DEFAULT_TOKEN_CACHE_ENTRIES, 0, 10_000_000),
     identity: parseIdentity(verifierNode, preset),
+    clientCertificates: parseClientCertificates(verifierNode, claimsToHeaders.map(({ header }) => header), RESERVED_HEADERS),
   };
   if (singleUse) verifierNode.raw('token_cache');
   verifierNode.done();

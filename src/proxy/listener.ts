@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { listenTarget } from '../config/listener';
 import type { ListenerConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
+import { clientAuthContext, clientAuthServerOptions, enforceClientAuth } from './clientAuth';
 
 function readTlsFile(file: string, what: string): Buffer {
   try {
@@ -17,10 +18,16 @@ function readTlsFile(file: string, what: string): Buffer {
   }
 }
 
-/** Swaps a TLS listener's certificate for the one now on disk; open connections keep theirs. */
+/** The certificate and key, and with mTLS the client CAs and CRLs, as they are on disk now. */
+function secureContextOptions(tls: NonNullable<ListenerConfig['tls']>): https.ServerOptions {
+  const own = { key: readTlsFile(tls.keyFile, 'key_file'), cert: readTlsFile(tls.crtFile, 'crt_file') };
+  return tls.clientAuth ? { ...own, ...clientAuthContext(tls.clientAuth) } : own;
+}
+
+/** Swaps a TLS listener's certificate (and client CAs and CRLs) for those now on disk; open connections keep theirs. */
 export function reloadTls(server: http.Server, tls: ListenerConfig['tls']): void {
   if (!tls) return;
-  (server as https.Server).setSecureContext({ key: readTlsFile(tls.keyFile, 'key_file'), cert: readTlsFile(tls.crtFile, 'crt_file') });
+  (server as https.Server).setSecureContext(secureContextOptions(tls));
 }
 
 /**
@@ -30,8 +37,9 @@ export function reloadTls(server: http.Server, tls: ListenerConfig['tls']): void
 export function createServer(tls: ListenerConfig['tls'], logger: Logger, handler?: http.RequestListener): http.Server {
   const options: http.ServerOptions = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
   const server = tls
-    ? https.createServer({ ...options, key: readTlsFile(tls.keyFile, 'key_file'), cert: readTlsFile(tls.crtFile, 'crt_file') }, handler)
+    ? https.createServer({ ...options, ...secureContextOptions(tls), ...(tls.clientAuth && clientAuthServerOptions(tls.clientAuth)) }, handler)
     : http.createServer(options, handler);
+  if (tls?.clientAuth) enforceClientAuth(server as https.Server, tls.clientAuth, logger);
   server.on('clientError', (error, socket) => {
     logger.debug({ err: error }, 'malformed client request');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');

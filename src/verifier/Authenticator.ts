@@ -2,7 +2,8 @@
 // Order: find the token, parse, registered claims (the Go order and reasons), key,
 // signature, claims verifiers, and only then the single-use jti — so a forged token never
 // burns a nonce. Tokens that may be reused until exp are verified once and then served
-// from the verified-token cache.
+// from the verified-token cache. A certificate-bound token (RFC 8705) is checked against the
+// request's client certificate on every use, cached or not.
 import type { ClaimsVerifier, PolicyInput, RequestFacts } from '../claims/ClaimsVerifier';
 import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
 import { checkRegisteredClaims, REASONS, type ClaimRules } from '../jwt/registeredClaims';
@@ -10,6 +11,7 @@ import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
 import { KeyExpiredError, KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Clock } from '../util/clock';
+import type { CertificateFacts } from '../x509/CertificateFacts';
 import { IDENTITY_UNAVAILABLE, IdentityUnavailableError, type Identity, type IdentityExpander } from './IdentityExpander';
 import { findToken, type TokenSource } from './tokenSources';
 import type { VerifiedTokenCache } from './VerifiedTokenCache';
@@ -57,10 +59,15 @@ export interface AuthenticationRequest extends RequestFacts {
   url: string;
   /** Forward-auth with the audience in the path: the one audience this request's token must carry. */
   audience?: string;
+  /** The client certificate verified for this request (mTLS, or a trusted gateway's header). */
+  clientCertificate?: CertificateFacts;
 }
 
 export const NONCE_STORE_UNAVAILABLE = 'Nonce storage unavailable';
 export const SIGNER_MISMATCH = "Invalid 'signer' header";
+export const BOUND_TO_OTHER_CERTIFICATE = 'Token is bound to another client certificate';
+export const BOUND_WITHOUT_CERTIFICATE = 'Token is bound to a client certificate and none was presented';
+export const INVALID_CNF = "Invalid 'cnf' claim";
 
 const refuse = (reason: string, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({ ok: false, status: 403, code, reason, cause });
 const unavailable = (reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reason, cause });
@@ -126,8 +133,10 @@ export class Authenticator {
     return (claims.exp as number) * 1000 + skew;
   }
 
-  /** The identity, claims verifiers, then the single-use jti for verifiers that want one. */
-  private async decide(text: string, claims: Claims, request: RequestFacts): Promise<Verdict> {
+  /** The certificate binding, the identity, claims verifiers, then the single-use jti for verifiers that want one. */
+  private async decide(text: string, claims: Claims, request: AuthenticationRequest): Promise<Verdict> {
+    const unbound = certificateBindingProblem(claims, request.clientCertificate);
+    if (unbound) return refuse(unbound);
     let identity: Identity | undefined;
     if (this.deps.identityExpander) {
       try {
@@ -138,7 +147,7 @@ export class Authenticator {
       }
     }
     if (this.deps.claimsVerifiers.length > 0) {
-      const input: PolicyInput = { claims, request, identity };
+      const input: PolicyInput = { claims, request, identity, client_certificate: request.clientCertificate };
       for (const verifier of this.deps.claimsVerifiers) {
         const problem = await verifier.verify(input);
         if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
@@ -154,6 +163,19 @@ export class Authenticator {
       throw error;
     }
   }
+}
+
+/** RFC 8705 §3: a token with cnf["x5t#S256"] is good only with the client certificate of that thumbprint. */
+function certificateBindingProblem(claims: Claims, certificate: CertificateFacts | undefined): string | undefined {
+  const { cnf } = claims;
+  if (cnf === undefined) return undefined;
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return INVALID_CNF;
+  const thumbprint = (cnf as Record<string, unknown>)['x5t#S256'];
+  // Other confirmation methods (jkt for DPoP…) are not checked here.
+  if (thumbprint === undefined) return undefined;
+  if (typeof thumbprint !== 'string') return INVALID_CNF;
+  if (!certificate) return BOUND_WITHOUT_CERTIFICATE;
+  return thumbprint === certificate.x5t_s256 ? undefined : BOUND_TO_OTHER_CERTIFICATE;
 }
 
 function keyRefusal(error: Error): Verdict {

@@ -4,7 +4,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { createClaimsVerifier } from '../claims/claimsVerifierTypes';
-import type { RequestFacts } from '../claims/ClaimsVerifier';
+import type { PolicyInput } from '../claims/ClaimsVerifier';
+import { FORWARDED_CLIENT_CERT_HEADER } from '../config/clientCertificates';
 import type { VerifierProxyConfig } from '../config/types';
 import { ServiceGroup } from '../util/ServiceGroup';
 import { REASONS } from '../jwt/registeredClaims';
@@ -21,13 +22,16 @@ import { endWithResponse } from '../proxy/rawResponse';
 import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
 import { Authenticator, type AuthenticationRequest, type Verdict } from './Authenticator';
-import { HeaderMappingError, mappedHeaders } from './claimsToHeaders';
+import { HeaderMappingError, mappedHeaders, wireValue } from './claimsToHeaders';
+import { ClientCertificateSource } from './ClientCertificateSource';
+import { forwardedClientCert } from './forwardedClientCert';
 import { originalRequest, type OriginalRequest } from './forwardAuthRequest';
 import { HttpIdentityExpander } from './HttpIdentityExpander';
 import { loginRedirect, publicUrl, REFUSAL_PREFIX, refusalResponse, wantsHtml } from './refusals';
 import { VerifiedTokenCache } from './VerifiedTokenCache';
 
 type Refused = Extract<Verdict, { ok: false }>;
+type Accepted = Extract<Verdict, { ok: true }>;
 
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
 
@@ -51,6 +55,7 @@ export class VerifierProxy {
   /** Headers a client may not send through: we set them ourselves. */
   private readonly replacedHeaders: Set<string>;
   private readonly claimsHeader?: string;
+  private readonly clientCertificates: ClientCertificateSource;
   private readonly parts: ServiceGroup;
   private readonly name: string;
   /** Upgraded (WebSocket) connections, cut at the end of the shutdown grace. */
@@ -80,8 +85,11 @@ export class VerifierProxy {
     });
     this.protocol = config.tls ? 'https' : 'http';
     this.claimsHeader = verifier.claimsHeader;
+    this.clientCertificates = new ClientCertificateSource(verifier.clientCertificates);
     // Authorization and Host are sent once, as checked: a duplicate could carry a forged identity.
-    this.replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+    // Certificate headers from a client are never believed upstream, whatever this verifier sets.
+    this.replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', FORWARDED_CLIENT_CERT_HEADER]);
+    if (verifier.clientCertificates.trustedHeader) this.replacedHeaders.add(verifier.clientCertificates.trustedHeader.name);
     if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
     // A client may never send an identity header of its own: every mapped name is stripped.
     for (const { header } of verifier.claimsToHeaders) this.replacedHeaders.add(header);
@@ -165,7 +173,7 @@ export class VerifierProxy {
         }
         let identity: [string, string][];
         try {
-          identity = mappedHeaders(this.config.verifier.claimsToHeaders, { claims: verdict.claims, request, identity: verdict.identity });
+          identity = this.identityHeaders(verdict, request);
         } catch (error) {
           if (!(error instanceof HeaderMappingError)) throw error;
           const refused: Refused = { ok: false, status: 403, code: 'claims_refused', reason: `Error mapping claims to headers: ${error.message}` };
@@ -195,7 +203,7 @@ export class VerifierProxy {
   }
 
   /** The request's facts (the original one in forward-auth mode) and the Authenticator's verdict on them. */
-  private async authenticate(req: IncomingMessage, original?: OriginalRequest): Promise<{ verdict: Verdict; request: RequestFacts }> {
+  private async authenticate(req: IncomingMessage, original?: OriginalRequest): Promise<{ verdict: Verdict; request: AuthenticationRequest }> {
     const url = original?.url ?? req.url!;
     const query = url.indexOf('?');
     const request: AuthenticationRequest = {
@@ -205,12 +213,24 @@ export class VerifierProxy {
       headers: req.headers,
       url,
       audience: original?.audience,
+      clientCertificate: this.clientCertificates.of(req),
     };
     const audiences = this.config.verifier.rules.claims.audiences;
     if (request.audience !== undefined && audiences && !audiences.has(request.audience)) {
       return { verdict: { ok: false, status: 403, code: 'invalid_token', reason: REASONS.aud }, request };
     }
     return { verdict: await this.authenticator.authenticate(request), request };
+  }
+
+  /** claims_to_headers over the policy input, then the client certificate as XFCC; throws HeaderMappingError. */
+  private identityHeaders({ claims, identity }: Accepted, request: AuthenticationRequest): [string, string][] {
+    const certificate = request.clientCertificate;
+    const input: PolicyInput = { claims, request, identity, client_certificate: certificate };
+    const headers = mappedHeaders(this.config.verifier.claimsToHeaders, input);
+    if (certificate && this.config.verifier.clientCertificates.forward === 'xfcc') {
+      headers.push([FORWARDED_CLIENT_CERT_HEADER, wireValue(FORWARDED_CLIENT_CERT_HEADER, forwardedClientCert(certificate))]);
+    }
+    return headers;
   }
 
   private refuse(req: IncomingMessage, res: ServerResponse, verdict: Refused, original?: OriginalRequest): void {
@@ -280,7 +300,7 @@ export class VerifierProxy {
         if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
         let identity: [string, string][];
         try {
-          identity = mappedHeaders(this.config.verifier.claimsToHeaders, { claims: verdict.claims, request, identity: verdict.identity });
+          identity = this.identityHeaders(verdict, request);
         } catch (error) {
           if (!(error instanceof HeaderMappingError)) throw error;
           return endWithResponse(socket, 403, `${REFUSAL_PREFIX}Error mapping claims to headers: ${error.message}`);

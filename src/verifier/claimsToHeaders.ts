@@ -44,11 +44,16 @@ export function mappedHeaders(mappings: readonly HeaderMapping[], input: PolicyI
     }
     const text = headerText(value);
     if (text === undefined) continue;
-    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(text)) throw new HeaderMappingError(`the value for ${header} contains CR, LF, NUL or another control character`);
-    // Node sends header values as latin1: pass UTF-8 bytes through unchanged.
-    const wire = Buffer.from(text, 'utf8').toString('latin1');
-    if (wire.length > MAX_MAPPED_HEADER_BYTES) throw new HeaderMappingError(`the value for ${header} is longer than ${MAX_MAPPED_HEADER_BYTES} bytes`);
-    headers.push([header, wire]);
+    headers.push([header, wireValue(header, text)]);
   }
   return headers;
+}
+
+/** `text` as Node sends it (UTF-8 bytes as latin1); throws HeaderMappingError for a control character or a value over the cap. */
+export function wireValue(header: string, text: string): string {
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(text)) throw new HeaderMappingError(`the value for ${header} contains CR, LF, NUL or another control character`);
+  // Node sends header values as latin1: pass UTF-8 bytes through unchanged.
+  const wire = Buffer.from(text, 'utf8').toString('latin1');
+  if (wire.length > MAX_MAPPED_HEADER_BYTES) throw new HeaderMappingError(`the value for ${header} is longer than ${MAX_MAPPED_HEADER_BYTES} bytes`);
+  return wire;
 }
