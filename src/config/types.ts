@@ -47,7 +47,15 @@ export interface SignerProxyConfig extends ListenerConfig {
 
 export type KeyServerConfig =
   | { type: 'preshared'; issuer: string; keyId: string; publicKeyPath: string }
-  | { type: 'keyregistry'; registry: URL; cacheDurationMs: number; purgeIntervalMs: number; notFoundCacheMs: number }
+  | {
+      type: 'keyregistry';
+      registry: URL;
+      cacheDurationMs: number;
+      purgeIntervalMs: number;
+      notFoundCacheMs: number;
+      /** How long past its freshness a known key stays usable while the registry is unreachable or answers 5xx; 0: not at all. */
+      staleIfErrorMs: number;
+    }
   | {
       type: 'jwks';
       /** The JWKS (or Cloudflare certs document); absent with discoveryUrl, which names it. */

@@ -118,6 +118,13 @@ other_program: {ignored: true}
     expect(config.verifierProxies[0].verifier.keyServer).toMatchObject({ type: 'keyregistry', cacheDurationMs: 60_000 });
   });
 
+  test('the keyregistry cache keeps known keys for stale_if_error during a registry outage: 1h unless told', () => {
+    const keyregistry = (cache: string) => withVerifier('').replace('type: preshared, options: {issuer: jwtproxy, key_id: mykey, public_key_path: mykey.pub}', `type: keyregistry, options: {registry: "http://r/"${cache}}`);
+    expect(parseConfig(keyregistry('')).verifierProxies[0].verifier.keyServer).toMatchObject({ staleIfErrorMs: 3_600_000 });
+    expect(parseConfig(keyregistry(', cache: {options: {stale_if_error: 0s}}')).verifierProxies[0].verifier.keyServer).toMatchObject({ staleIfErrorMs: 0 });
+    expect(errorOf(keyregistry(', cache: {options: {stale_if_error: -1m}}'))).toBe('jwtproxy.verifier_proxies[0].verifier.key_server.options.cache.options.stale_if_error: "-1m" must not be negative');
+  });
+
   test('upstream may be a list', () => {
     const config = parseConfig(withVerifier('').replace('upstream: http://127.0.0.1:8000/', 'upstream: [http://a:1/, "unix:/tmp/b.sock"]'));
     expect(config.verifierProxies[0].verifier.upstreams).toEqual(['http://a:1/', 'unix:/tmp/b.sock']);
