@@ -146,6 +146,8 @@ export interface KeyRegistryConfig {
   /** The registry's own scheme://host, which request JWTs must name as `aud`; taken from each request's Host when unset. */
   audience?: URL;
   approval: 'auto' | 'manual';
+  /** Under auto approval, services whose every new self-signed key is approved, not only their first. */
+  autoApproveServices: string[];
   storage:
     | { type: 'memory' }
     | { type: 'file'; path: string }

@@ -1,5 +1,11 @@
 // The registry's rules, apart from HTTP: which keys are served, how a key is published,
 // rotated, approved, revoked, and how time expires them. Every state change is logged at info.
+//
+// Auto approval trusts a self-signed key only where that cannot take a service over: the
+// service's first key (no other key of it on record, tombstones included), or any key of the
+// services the operator names. Any later key needs a rotation signed by an approved key of its
+// service, or an administrator.
+import type { KeyRegistryConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import type { KeyStorage } from './KeyStorage';
@@ -9,6 +15,8 @@ import { RegistryError } from './RegistryError';
 
 export interface KeyRegistryPolicy {
   approval: 'auto' | 'manual';
+  /** Under auto approval: services whose every new self-signed key is approved, not only their first. */
+  autoApproveServices: ReadonlySet<string>;
   /** Upper bound of the max-age served with a key. */
   maxCacheAgeMs: number;
   /** How long a key that a rotation replaced is still served, for tokens it signed just before. */
@@ -36,6 +44,15 @@ export interface ServedKey {
   maxAgeSeconds: number;
 }
 
+export function registryPolicy(config: KeyRegistryConfig): KeyRegistryPolicy {
+  return {
+    approval: config.approval,
+    autoApproveServices: new Set(config.autoApproveServices),
+    maxCacheAgeMs: config.maxCacheAgeMs,
+    rotationGraceMs: config.rotationGraceMs,
+  };
+}
+
 /** Revoked and expired keys are kept this long (so GET says 403, not 404, and a revoked kid cannot come back), then purged. */
 export const TOMBSTONE_RETENTION_MS = 7 * 86_400_000;
 
@@ -54,6 +71,8 @@ export class KeyRegistry {
   private readonly storage: KeyStorage;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  /** The publication running for each service: publications of one service run one at a time. */
+  private readonly publishing = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly policy: KeyRegistryPolicy,
@@ -110,11 +129,27 @@ export class KeyRegistry {
   }
 
   /**
-   * Registers a key its own signature vouches for: pending under manual approval, approved under
-   * auto. Publishing a live key again changes nothing (a retried PUT). Resolves to its state.
+   * Registers a key its own signature vouches for: pending, or approved when auto approval may
+   * approve it (see the header). Publishing a live key again changes nothing (a retried PUT).
+   * Resolves to its state.
    */
-  async publish(offer: OfferedKey): Promise<'approved' | 'pending'> {
+  publish(offer: OfferedKey): Promise<'approved' | 'pending'> {
+    // One at a time per service, so what is decided from the service's other keys stays true
+    // until the key is written (within this process; across processes see the README).
+    const previous = this.publishing.get(offer.service) ?? Promise.resolve();
+    const result = previous.then(() => this.publishNow(offer));
+    const settled = result.catch(() => undefined);
+    this.publishing.set(offer.service, settled);
+    void settled.then(() => {
+      if (this.publishing.get(offer.service) === settled) this.publishing.delete(offer.service);
+    });
+    return result;
+  }
+
+  private async publishNow(offer: OfferedKey): Promise<'approved' | 'pending'> {
     const now = this.clock();
+    const others = (await this.storage.list(offer.service)).filter((key) => key.kid !== offer.kid);
+    const autoApproves = this.policy.approval === 'auto' && (others.length === 0 || this.policy.autoApproveServices.has(offer.service));
     let created = false as boolean;
     let approved = false as boolean;
     const key = await this.storage.update(offer.service, offer.kid, (current) => {
@@ -122,19 +157,23 @@ export class KeyRegistry {
       approved = false;
       if (!current) {
         created = true;
-        approved = this.policy.approval === 'auto';
+        approved = autoApproves;
         return this.newKey(offer, approved ? 'approved' : 'pending', now);
       }
       this.checkReplaceable(current, offer, now);
-      if (current.state === 'pending' && this.policy.approval === 'auto') {
+      if (current.state === 'pending' && autoApproves) {
         approved = true;
         return { ...current, state: 'approved', approvedAt: now };
       }
       return undefined;
     });
     const state = key!.state === 'approved' ? 'approved' : 'pending';
-    if (created) {
-      this.logger.info({ service: offer.service, kid: offer.kid, state, expiresAt: iso(offer.expiresAt) }, state === 'approved' ? 'key published and approved automatically' : 'key published, awaiting approval');
+    if (created && state === 'approved') {
+      this.logger.info({ service: offer.service, kid: offer.kid, state, expiresAt: iso(offer.expiresAt) }, 'key published and approved automatically');
+    } else if (created) {
+      // Under auto approval a pending key is one that could have taken the service over: worth a reason.
+      const reason = this.policy.approval === 'auto' ? 'the service has other keys: auto approval approves its first key only' : undefined;
+      this.logger.info({ service: offer.service, kid: offer.kid, state, expiresAt: iso(offer.expiresAt), reason }, 'key published, awaiting approval');
     } else if (approved) {
       this.logger.info({ service: offer.service, kid: offer.kid }, 'key approved automatically');
     }

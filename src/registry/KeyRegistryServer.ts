@@ -7,8 +7,9 @@
 // immediate at the registry, but verifiers keep a cached key until its max-age runs out
 // (max_cache_age at most).
 //
-// approval: auto approves any self-signed key from anyone who can reach the registry: keep it
-// for trusted networks; manual approval is the default.
+// approval: auto approves the first self-signed key of a service from anyone who can reach the
+// registry (later keys of it need a rotation or an administrator, unless the service is in
+// auto_approve_services): keep it for trusted networks; manual approval is the default.
 //
 // The nonce store (the replay check of request tokens) belongs to the caller, who starts it
 // before start() and stops it after stop(). Several registry processes sharing Redis storage
@@ -22,7 +23,7 @@ import { systemClock, type Clock } from '../util/clock';
 import { createAdminHandler } from './createAdminHandler';
 import { createKeyStorage } from './createKeyStorage';
 import { createProtocolHandler } from './createProtocolHandler';
-import { KeyRegistry } from './KeyRegistry';
+import { KeyRegistry, registryPolicy } from './KeyRegistry';
 import type { KeyStorage } from './KeyStorage';
 import { RequestAuthenticator } from './RequestAuthenticator';
 
@@ -60,7 +61,7 @@ export class KeyRegistryServer {
     this.sweepIntervalMs = deps.sweepIntervalMs ?? 60_000;
     this.storage = deps.storage ?? createKeyStorage(config.storage, this.logger);
     this.registry = new KeyRegistry(
-      { approval: config.approval, maxCacheAgeMs: config.maxCacheAgeMs, rotationGraceMs: config.rotationGraceMs },
+      registryPolicy(config),
       { storage: this.storage, clock: this.clock, logger: this.logger },
     );
   }

@@ -17,11 +17,10 @@ import { bearerToken, pathSegments, readBody, sendJson, sendText } from './httpE
 import type { KeyRegistry, OfferedKey } from './KeyRegistry';
 import { KeyStorageError } from './KeyStorage';
 import { parsePublicJwk } from './publicJwk';
+import { SERVICE_NAME } from './RegisteredKey';
 import { RegistryError } from './RegistryError';
 import type { RequestAuthenticator } from './RequestAuthenticator';
 
-/** Quay's rule for service names (the issuer of the keys). */
-export const SERVICE_NAME = /^[a-z0-9_]+$/;
 const MAX_KID_LENGTH = 512;
 
 export interface ProtocolHandlerOptions {

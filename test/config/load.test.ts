@@ -125,6 +125,12 @@ other_program: {ignored: true}
     expect(errorOf(keyregistry(', cache: {options: {stale_if_error: -1m}}'))).toBe('jwtproxy.verifier_proxies[0].verifier.key_server.options.cache.options.stale_if_error: "-1m" must not be negative');
   });
 
+  test('key_registry.auto_approve_services lists the services whose every new self-signed key auto approves', () => {
+    const config = parseConfig('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    approval: auto\n    auto_approve_services: [ci, batch_jobs]');
+    expect(config.keyRegistry).toMatchObject({ approval: 'auto', autoApproveServices: ['ci', 'batch_jobs'] });
+    expect(parseConfig('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {}').keyRegistry!.autoApproveServices).toEqual([]);
+  });
+
   test('upstream may be a list', () => {
     const config = parseConfig(withVerifier('').replace('upstream: http://127.0.0.1:8000/', 'upstream: [http://a:1/, "unix:/tmp/b.sock"]'));
     expect(config.verifierProxies[0].verifier.upstreams).toEqual(['http://a:1/', 'unix:/tmp/b.sock']);
@@ -161,6 +167,8 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a claims header named like a framing header', withVerifier('      claims_header: Content-Length'), 'jwtproxy.verifier_proxies[0].verifier.claims_header: "Content-Length" is reserved for the proxy itself; choose another header name'],
     ['a negative max_skew', withVerifier('      max_skew: -1m'), 'jwtproxy.verifier_proxies[0].verifier.max_skew: "-1m" must not be negative'],
     ['a bad admin listen address', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    admin: {listen_addr: nowhere}', 'jwtproxy.key_registry.admin.listen_addr: "nowhere" is not a listen address (use host:port, :port or unix:/path)'],
+    ['auto_approve_services without approval: auto', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    auto_approve_services: [ci]', 'jwtproxy.key_registry.auto_approve_services: approves keys automatically, which approval: manual does not; set approval: auto or remove it'],
+    ['auto_approve_services naming an impossible service', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    approval: auto\n    auto_approve_services: [Billing]', 'jwtproxy.key_registry.auto_approve_services: "Billing" is not a service name (they match ^[a-z0-9_]+$)'],
     ['forward_auth with an upstream', withVerifier('      forward_auth: true'), 'jwtproxy.verifier_proxies[0].verifier.upstream: a forward_auth verifier answers itself and has no upstream; remove one of them'],
     ['workers as zero', 'jwtproxy:\n  workers: 0\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: 0 is out of range (1 to 256)'],
   ];

@@ -26,7 +26,7 @@ beforeEach(() => {
       done();
     },
   });
-  registry = new KeyRegistry({ approval: 'manual', maxCacheAgeMs: 86_400_000, rotationGraceMs: 60_000 }, { storage, clock: clock.clock, logger: createLogger('info', destination) });
+  registry = new KeyRegistry({ approval: 'manual', autoApproveServices: new Set(), maxCacheAgeMs: 86_400_000, rotationGraceMs: 60_000 }, { storage, clock: clock.clock, logger: createLogger('info', destination) });
 });
 
 const offer = (publisher: Publisher, lifetimeMs = 3_600_000): OfferedKey => ({

@@ -145,6 +145,49 @@ describe('PUT /services/<svc>/keys/<kid>', () => {
     expect((await getKey(registry, alice.kid)).status).toBe(200);
   });
 
+  describe('under auto approval', () => {
+    beforeEach(async () => {
+      await registry.stopAll();
+      registry = await startRegistry(registryConfig({ approval: 'auto' }), clock);
+      expect((await putKey(registry, clock, alice)).status).toBe(200);
+    });
+
+    test("a new self-signed key for a service that has a key awaits approval: 202, so nobody can take over the service", async () => {
+      expect((await putKey(registry, clock, bob)).status).toBe(202);
+      expect((await getKey(registry, bob.kid)).status).toBe(409);
+    });
+
+    test('publishing that key again leaves it pending', async () => {
+      await putKey(registry, clock, bob);
+      expect((await putKey(registry, clock, bob)).status).toBe(202);
+      expect((await getKey(registry, bob.kid)).status).toBe(409);
+    });
+
+    test('a key of a service whose keys all expired still awaits approval (their records are kept)', async () => {
+      clock.advance(3_600_000);
+      expect((await putKey(registry, clock, bob)).status).toBe(202);
+    });
+
+    test('a rotation signed by the approved key is approved: 200', async () => {
+      expect((await putKey(registry, clock, bob, alice)).status).toBe(200);
+      expect((await getKey(registry, bob.kid)).status).toBe(200);
+    });
+
+    test('the first key of another service is approved', async () => {
+      const token = await requestToken(bob, registry.address().origin, clock.nowMs, { iss: 'otherservice' });
+      const answer = await httpRequest(keyUrl(registry, bob.kid, 'otherservice'), { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(bob.jwk) });
+      expect(answer.status).toBe(200);
+    });
+
+    test('a service in auto_approve_services has every new self-signed key approved', async () => {
+      await registry.stopAll();
+      registry = await startRegistry(registryConfig({ approval: 'auto', autoApproveServices: [SERVICE] }), clock);
+      expect((await putKey(registry, clock, alice)).status).toBe(200);
+      expect((await putKey(registry, clock, bob)).status).toBe(200);
+      expect((await getKey(registry, bob.kid)).status).toBe(200);
+    });
+  });
+
   test('publishing a pending key again is still 202', async () => {
     await putKey(registry, clock, alice);
     expect((await putKey(registry, clock, alice)).status).toBe(202);

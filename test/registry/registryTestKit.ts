@@ -28,6 +28,7 @@ export function registryConfig(overrides: Partial<KeyRegistryConfig> = {}): KeyR
     socketPermission: 0o755,
     shutdownTimeoutMs: 1_000,
     approval: 'manual',
+    autoApproveServices: [],
     storage: { type: 'memory' },
     maxCacheAgeMs: 86_400_000,
     rotationGraceMs: 600_000,
