@@ -47,6 +47,8 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
     storage,
     maxCacheAgeMs: node.duration('max_cache_age', 86_400_000, { positive: true }),
     rotationGraceMs: node.duration('rotation_grace', 600_000, { nonNegative: true }),
+    maxPendingKeysPerService: node.integer('max_pending_keys_per_service', 10, 1, 100_000),
+    pendingKeyTtlMs: node.duration('pending_key_ttl', 86_400_000, { positive: true }),
     admin,
   };
   node.done();

@@ -156,6 +156,10 @@ export interface KeyRegistryConfig {
   maxCacheAgeMs: number;
   /** How long a key stays valid after a rotation replaced it. */
   rotationGraceMs: number;
+  /** Keys awaiting approval one service may have; one more PUT is refused with 429. */
+  maxPendingKeysPerService: number;
+  /** A key not approved within this is dropped. */
+  pendingKeyTtlMs: number;
   admin: { enabled: boolean; listenAddr: string; token?: string };
 }
 

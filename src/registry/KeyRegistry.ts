@@ -5,6 +5,10 @@
 // service's first key (no other key of it on record, tombstones included), or any key of the
 // services the operator names. Any later key needs a rotation signed by an approved key of its
 // service, or an administrator.
+//
+// Keys awaiting approval are bounded, as anyone can publish one: at most maxPendingKeysPerService
+// per service (429 beyond), each dropped when not approved within pendingKeyTtlMs. A key never
+// approved leaves no tombstone when it ends (nobody verified a token with it).
 import type { KeyRegistryConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
@@ -19,6 +23,10 @@ export interface KeyRegistryPolicy {
   autoApproveServices: ReadonlySet<string>;
   /** Upper bound of the max-age served with a key. */
   maxCacheAgeMs: number;
+  /** Keys awaiting approval one service may have; one more is refused (429). */
+  maxPendingKeysPerService: number;
+  /** How long a key may await approval; then it is dropped, as if never published. */
+  pendingKeyTtlMs: number;
   /** How long a key that a rotation replaced is still served, for tokens it signed just before. */
   rotationGraceMs: number;
 }
@@ -50,19 +58,41 @@ export function registryPolicy(config: KeyRegistryConfig): KeyRegistryPolicy {
     autoApproveServices: new Set(config.autoApproveServices),
     maxCacheAgeMs: config.maxCacheAgeMs,
     rotationGraceMs: config.rotationGraceMs,
+    maxPendingKeysPerService: config.maxPendingKeysPerService,
+    pendingKeyTtlMs: config.pendingKeyTtlMs,
   };
 }
 
-/** Revoked and expired keys are kept this long (so GET says 403, not 404, and a revoked kid cannot come back), then purged. */
+/**
+ * Revoked and expired keys that were approved are kept this long (so GET says 403, not 404, and a
+ * revoked kid cannot come back), then purged. Keys never approved are purged when they end.
+ */
 export const TOMBSTONE_RETENTION_MS = 7 * 86_400_000;
 
-/** What the sweep has to do to a key at `nowMs`: record an expiry or revocation, purge a tombstone, or nothing. */
-function sweepOutcome(key: RegisteredKey, nowMs: number): 'expired' | 'revoked' | 'purged' | undefined {
+type SweepEvent = 'expired' | 'revoked' | 'dropped' | 'purged';
+
+/** A key nobody approved (pending, or ended while pending): nobody verified a token with it. */
+const neverApproved = (key: RegisteredKey): boolean => key.approvedAt === null && key.state !== 'approved';
+
+/** What the sweep has to do to a key: log what time did to it (if anything), and whether its record goes. */
+function sweepOutcome(key: RegisteredKey, nowMs: number, pendingKeyTtlMs: number): { event: SweepEvent; remove: boolean } | undefined {
   const state = effectiveState(key, nowMs);
-  if (state !== key.state) return state === 'expired' ? 'expired' : 'revoked';
+  if (neverApproved(key)) {
+    // It leaves no tombstone.
+    if (state === 'pending') return key.createdAt + pendingKeyTtlMs <= nowMs ? { event: 'dropped', remove: true } : undefined;
+    return { event: state === 'expired' && key.state !== 'expired' ? 'expired' : 'purged', remove: true };
+  }
+  if (state !== key.state) return { event: state === 'expired' ? 'expired' : 'revoked', remove: false };
   const endedAt = state === 'revoked' ? key.revokeAt : state === 'expired' ? key.expiresAt : null;
-  return endedAt !== null && endedAt + TOMBSTONE_RETENTION_MS <= nowMs ? 'purged' : undefined;
+  return endedAt !== null && endedAt + TOMBSTONE_RETENTION_MS <= nowMs ? { event: 'purged', remove: true } : undefined;
 }
+
+const SWEEP_MESSAGES: Record<SweepEvent, string> = {
+  expired: 'key expired',
+  revoked: 'key revoked: its rotation grace period is over',
+  dropped: 'key dropped: it was not approved within pending_key_ttl',
+  purged: 'key record purged',
+};
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const label = (service: string, kid: string): string => `${service}/${JSON.stringify(kid)}`;
@@ -87,7 +117,7 @@ export class KeyRegistry {
   async servedKey(service: string, kid: string): Promise<ServedKey> {
     const key = await this.storage.get(service, kid);
     const now = this.clock();
-    switch (key ? effectiveState(key, now) : undefined) {
+    switch (this.stateOf(key, now)) {
       case undefined:
         throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
       case 'revoked':
@@ -114,7 +144,7 @@ export class KeyRegistry {
   /** A key that may sign a rotation: approved and unexpired. Otherwise 403. */
   async activeKey(service: string, kid: string): Promise<RegisteredKey> {
     const key = await this.storage.get(service, kid);
-    const state = key ? effectiveState(key, this.clock()) : undefined;
+    const state = this.stateOf(key, this.clock());
     if (state !== 'approved') {
       throw new RegistryError('ERR_REGISTRY_SIGNER_REFUSED', `the signing key ${label(service, kid)} is ${state === undefined ? 'unknown' : state}, not an approved key`);
     }
@@ -124,8 +154,9 @@ export class KeyRegistry {
   /** A key its owner may delete: known and not revoked. Otherwise 404. */
   async ownedKey(service: string, kid: string): Promise<RegisteredKey> {
     const key = await this.storage.get(service, kid);
-    if (!key || effectiveState(key, this.clock()) === 'revoked') throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
-    return key;
+    const state = this.stateOf(key, this.clock());
+    if (state === undefined || state === 'revoked') throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
+    return key!;
   }
 
   /**
@@ -148,14 +179,18 @@ export class KeyRegistry {
 
   private async publishNow(offer: OfferedKey): Promise<'approved' | 'pending'> {
     const now = this.clock();
-    const others = (await this.storage.list(offer.service)).filter((key) => key.kid !== offer.kid);
+    const keys = await this.storage.list(offer.service);
+    // Keys dropped after pending_key_ttl are as good as gone: they do not make a service known.
+    const others = keys.filter((key) => key.kid !== offer.kid && this.stateOf(key, now) !== undefined);
     const autoApproves = this.policy.approval === 'auto' && (others.length === 0 || this.policy.autoApproveServices.has(offer.service));
+    const known = keys.find((key) => key.kid === offer.kid);
+    if (!autoApproves && this.stateOf(known, now) === undefined) await this.makeRoomForPending(offer.service, keys.filter((key) => key !== known), now);
     let created = false as boolean;
     let approved = false as boolean;
     const key = await this.storage.update(offer.service, offer.kid, (current) => {
       created = false;
       approved = false;
-      if (!current) {
+      if (!current || this.stateOf(current, now) === undefined) {
         created = true;
         approved = autoApproves;
         return this.newKey(offer, approved ? 'approved' : 'pending', now);
@@ -181,6 +216,30 @@ export class KeyRegistry {
   }
 
   /**
+   * Before a new key awaiting approval is stored: the service's keys that can no longer be
+   * approved (ended, or past pending_key_ttl) are removed, then the live ones must leave room.
+   */
+  private async makeRoomForPending(service: string, keys: RegisteredKey[], now: number): Promise<void> {
+    const waiting: RegisteredKey[] = [];
+    for (const key of keys) {
+      if (!neverApproved(key)) continue;
+      if (this.stateOf(key, now) === 'pending') {
+        waiting.push(key);
+        continue;
+      }
+      await this.storage.update(service, key.kid, (current) => (current && neverApproved(current) && this.stateOf(current, now) !== 'pending' ? null : undefined));
+    }
+    const max = this.policy.maxPendingKeysPerService;
+    if (waiting.length < max) return;
+    const firstEnd = Math.min(...waiting.map((key) => Math.min(key.createdAt + this.policy.pendingKeyTtlMs, key.expiresAt ?? Infinity, key.revokeAt ?? Infinity)));
+    throw new RegistryError(
+      'ERR_REGISTRY_TOO_MANY_PENDING',
+      `the service ${JSON.stringify(service)} already has ${waiting.length} keys awaiting approval (max_pending_keys_per_service: ${max}); approve or revoke them, or retry once one has gone`,
+      { retryAfterSeconds: Math.max(1, Math.ceil((firstEnd - now) / 1000)) },
+    );
+  }
+
+  /**
    * Replaces `signerKid` by the offered key: the new key is approved at once (it inherits the
    * signer's approval) and the signer is revoked after the rotation grace, so tokens it signed
    * just before stay verifiable. The signer must still be approved when this runs.
@@ -190,9 +249,9 @@ export class KeyRegistry {
     const graceEnd = now + this.policy.rotationGraceMs;
     // Checked before the signer is touched, so a refused rotation never schedules its revocation.
     const existing = await this.storage.get(offer.service, offer.kid);
-    if (existing) this.checkReplaceable(existing, offer, now);
+    if (this.stateOf(existing, now) !== undefined) this.checkReplaceable(existing!, offer, now);
     const signer = await this.storage.update(offer.service, signerKid, (current) => {
-      const state = current ? effectiveState(current, now) : undefined;
+      const state = this.stateOf(current, now);
       if (state !== 'approved') {
         throw new RegistryError('ERR_REGISTRY_SIGNER_REFUSED', `the signing key ${label(offer.service, signerKid)} is ${state ?? 'unknown'}, not an approved key`);
       }
@@ -201,7 +260,7 @@ export class KeyRegistry {
       return { ...current!, revokeAt: graceEnd };
     });
     await this.storage.update(offer.service, offer.kid, (current) => {
-      if (!current) return this.newKey(offer, 'approved', now);
+      if (!current || this.stateOf(current, now) === undefined) return this.newKey(offer, 'approved', now);
       this.checkReplaceable(current, offer, now);
       return current.state === 'pending' ? { ...current, state: 'approved', approvedAt: now } : undefined;
     });
@@ -215,8 +274,9 @@ export class KeyRegistry {
   async remove(service: string, kid: string): Promise<void> {
     const now = this.clock();
     await this.storage.update(service, kid, (current) => {
-      if (!current || effectiveState(current, now) === 'revoked') throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
-      return { ...current, state: 'revoked', revokeAt: now };
+      const state = this.stateOf(current, now);
+      if (state === undefined || state === 'revoked') throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
+      return { ...current!, state: 'revoked', revokeAt: now };
     });
     this.logger.info({ service, kid }, 'key revoked by its owner');
   }
@@ -228,7 +288,10 @@ export class KeyRegistry {
     const key = await this.storage.update(service, kid, (current) => {
       changed = false;
       if (!current) throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
-      const state = effectiveState(current, now);
+      const state = this.stateOf(current, now);
+      if (state === undefined) {
+        throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `the key ${label(service, kid)} was not approved within pending_key_ttl and is gone; its publisher has to publish it again`);
+      }
       if (state === 'approved') return undefined;
       if (state !== 'pending') throw new RegistryError('ERR_REGISTRY_KEY_NOT_PENDING', `the key ${label(service, kid)} is ${state}: it can no longer be approved`);
       changed = true;
@@ -244,10 +307,11 @@ export class KeyRegistry {
     let changed = false as boolean;
     const key = await this.storage.update(service, kid, (current) => {
       changed = false;
-      if (!current) throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
-      if (effectiveState(current, now) === 'revoked') return current.state === 'revoked' ? undefined : { ...current, state: 'revoked' };
+      const state = this.stateOf(current, now);
+      if (state === undefined) throw new RegistryError('ERR_REGISTRY_KEY_NOT_FOUND', `no key ${label(service, kid)}`);
+      if (state === 'revoked') return current!.state === 'revoked' ? undefined : { ...current!, state: 'revoked' };
       changed = true;
-      return { ...current, state: 'revoked', revokeAt: now };
+      return { ...current!, state: 'revoked', revokeAt: now };
     });
     if (changed) this.logger.info({ service, kid }, 'key revoked by an administrator');
     return key!;
@@ -258,7 +322,10 @@ export class KeyRegistry {
     const now = this.clock();
     const keys = await this.storage.list(filter.service);
     return keys
-      .map((key) => ({ ...key, state: effectiveState(key, now) }))
+      .flatMap((key) => {
+        const state = this.stateOf(key, now);
+        return state === undefined ? [] : [{ ...key, state }];
+      })
       .filter((key) => filter.state === undefined || key.state === filter.state)
       .sort((a, b) => a.service.localeCompare(b.service) || a.createdAt - b.createdAt || a.kid.localeCompare(b.kid));
   }
@@ -270,18 +337,24 @@ export class KeyRegistry {
   async sweep(): Promise<void> {
     const now = this.clock();
     // Only keys with something due are updated (each update of file storage takes its lock).
-    const due = (await this.storage.list()).filter((key) => sweepOutcome(key, now) !== undefined);
+    const ttl = this.policy.pendingKeyTtlMs;
+    const due = (await this.storage.list()).filter((key) => sweepOutcome(key, now, ttl) !== undefined);
     for (const key of due) {
-      let outcome = undefined as 'expired' | 'revoked' | 'purged' | undefined;
+      let outcome: ReturnType<typeof sweepOutcome>;
       await this.storage.update(key.service, key.kid, (current) => {
-        outcome = current && sweepOutcome(current, now);
+        outcome = current && sweepOutcome(current, now, ttl);
         if (outcome === undefined) return undefined;
-        return outcome === 'purged' ? null : { ...current!, state: outcome };
+        return outcome.remove ? null : { ...current!, state: outcome.event as 'expired' | 'revoked' };
       });
-      if (outcome === 'expired') this.logger.info({ service: key.service, kid: key.kid }, 'key expired');
-      else if (outcome === 'revoked') this.logger.info({ service: key.service, kid: key.kid }, 'key revoked: its rotation grace period is over');
-      else if (outcome === 'purged') this.logger.debug({ service: key.service, kid: key.kid }, 'key record purged');
+      if (outcome) this.logger[outcome.event === 'purged' ? 'debug' : 'info']({ service: key.service, kid: key.kid }, SWEEP_MESSAGES[outcome.event]);
     }
+  }
+
+  /** The state at `now`; undefined for no key, or one that awaited approval past pending_key_ttl (as good as gone). */
+  private stateOf(key: RegisteredKey | undefined, now: number): KeyState | undefined {
+    if (!key) return undefined;
+    const state = effectiveState(key, now);
+    return state === 'pending' && key.createdAt + this.policy.pendingKeyTtlMs <= now ? undefined : state;
   }
 
   private newKey(offer: OfferedKey, state: 'approved' | 'pending', now: number): RegisteredKey {
@@ -303,7 +376,7 @@ export class KeyRegistry {
     if (!sameKey(current.jwk, offer.jwk)) {
       throw new RegistryError('ERR_REGISTRY_SIGNER_REFUSED', `the kid ${label(offer.service, offer.kid)} is already registered with another key`);
     }
-    const state = effectiveState(current, now);
+    const state = this.stateOf(current, now);
     if (state === 'revoked' || state === 'expired') {
       throw new RegistryError('ERR_REGISTRY_SIGNER_REFUSED', `the key ${label(offer.service, offer.kid)} is ${state}; publish a new key`);
     }

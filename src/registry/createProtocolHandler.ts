@@ -3,9 +3,10 @@
 //   GET    /services/<svc>/keys        → 200 {"keys":[jwk…]}: approved, unexpired keys (unknown service: empty)
 //   GET    /services/<svc>/keys/<kid>  → 200 JWK + Cache-Control max-age; 409 awaiting approval; 403 expired; 404 unknown or revoked
 //   PUT    /services/<svc>/keys/<kid>?expiration=<unix>&rotation=<s>, body: public JWK, Authorization: Bearer <JWT>
-//          self-signed (header kid = kid): new key → 202 pending (manual approval) or 200 (auto);
+//          self-signed (header kid = kid): new key → 202 pending, or 200 when auto approval takes it (a service's first key);
 //          signed by an approved key of the service: rotation → 200, the signer revoked after the grace;
-//          403 signer refused; 400 malformed; 413 body too large
+//          403 signer refused; 400 malformed; 413 body too large; 429 + Retry-After: the service has
+//          max_pending_keys_per_service keys awaiting approval already
 //   DELETE /services/<svc>/keys/<kid>  self-signed → 204 (the key is revoked); 403 not self-signed; 404 unknown
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -149,7 +150,9 @@ export function createProtocolHandler(options: ProtocolHandlerOptions): RequestL
       // Refused writes matter to operators (a misconfigured or hostile publisher); refused reads are routine.
       const level = req.method === 'PUT' || req.method === 'DELETE' ? 'warn' : 'debug';
       logger[level]({ method: req.method, path: req.url, status: error.status, code: error.code, reason: error.message }, 'key registry request refused');
-      sendText(res, error.status, error.message, error.status === 413 ? { Connection: 'close' } : {});
+      const headers: Record<string, string> = error.status === 413 ? { Connection: 'close' } : {};
+      if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);
+      sendText(res, error.status, error.message, headers);
     } else if (error instanceof KeyStorageError) {
       logger.error({ err: error, method: req.method, path: req.url }, 'key registry storage failed');
       sendText(res, 503, 'the key storage is unavailable; retry later');

@@ -131,6 +131,14 @@ other_program: {ignored: true}
     expect(parseConfig('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {}').keyRegistry!.autoApproveServices).toEqual([]);
   });
 
+  test('key_registry limits keys awaiting approval: 10 per service, for 24h, unless told', () => {
+    const registry = (extra: string) => parseConfig(`jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {${extra}}`).keyRegistry;
+    expect(registry('')).toMatchObject({ maxPendingKeysPerService: 10, pendingKeyTtlMs: 86_400_000 });
+    expect(registry('max_pending_keys_per_service: 3, pending_key_ttl: 1h')).toMatchObject({ maxPendingKeysPerService: 3, pendingKeyTtlMs: 3_600_000 });
+    expect(errorOf('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {max_pending_keys_per_service: 0}')).toBe('jwtproxy.key_registry.max_pending_keys_per_service: 0 is out of range (1 to 100000)');
+    expect(errorOf('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {pending_key_ttl: 0s}')).toBe('jwtproxy.key_registry.pending_key_ttl: "0s" must be a positive duration');
+  });
+
   test('upstream may be a list', () => {
     const config = parseConfig(withVerifier('').replace('upstream: http://127.0.0.1:8000/', 'upstream: [http://a:1/, "unix:/tmp/b.sock"]'));
     expect(config.verifierProxies[0].verifier.upstreams).toEqual(['http://a:1/', 'unix:/tmp/b.sock']);

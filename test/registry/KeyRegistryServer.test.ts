@@ -295,6 +295,91 @@ describe('PUT /services/<svc>/keys/<kid>', () => {
   });
 });
 
+describe('keys awaiting approval', () => {
+  const TTL_MS = 3_600_000;
+  let carol: Publisher;
+
+  beforeAll(async () => {
+    carol = await newPublisher('carol-key');
+  });
+
+  beforeEach(async () => {
+    await registry.stopAll();
+    registry = await startRegistry(registryConfig({ maxPendingKeysPerService: 2, pendingKeyTtlMs: TTL_MS }), clock);
+  });
+
+  test('one more than max_pending_keys_per_service is 429, with Retry-After until the oldest one goes', async () => {
+    expect((await putKey(registry, clock, alice)).status).toBe(202);
+    clock.advance(600_000);
+    expect((await putKey(registry, clock, bob)).status).toBe(202);
+    const refused = await putKey(registry, clock, carol);
+    expect(refused).toMatchObject({ status: 429, body: expect.stringMatching(/already has 2 keys awaiting approval/) });
+    expect(refused.headers['retry-after']).toBe('3000');
+    expect((await getKey(registry, carol.kid)).status).toBe(404);
+  });
+
+  test('a flood of self-signed keys stores no more than the cap, however concurrent', async () => {
+    const flood = await Promise.all(Array.from({ length: 100 }, (_, i) => newPublisher(`flood-${i}`)));
+    const statuses = await Promise.all(flood.map((publisher) => putKey(registry, clock, publisher).then((answer) => answer.status)));
+    expect(statuses.filter((status) => status === 202)).toHaveLength(2);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(98);
+    expect(await registry.registry.list({ service: SERVICE })).toHaveLength(2);
+  });
+
+  test('publishing a pending key again does not count it twice', async () => {
+    await putKey(registry, clock, alice);
+    await putKey(registry, clock, bob);
+    expect((await putKey(registry, clock, alice)).status).toBe(202);
+  });
+
+  test('a rotation is not limited', async () => {
+    await publishApproved(alice);
+    await putKey(registry, clock, bob);
+    await putKey(registry, clock, carol);
+    const dave = await newPublisher('dave-key');
+    expect((await putKey(registry, clock, dave, alice)).status).toBe(200);
+  });
+
+  test('revoking a key awaiting approval frees its place at once', async () => {
+    await putKey(registry, clock, alice);
+    await putKey(registry, clock, bob);
+    await registry.registry.revoke(SERVICE, alice.kid);
+    expect((await putKey(registry, clock, carol)).status).toBe(202);
+  });
+
+  test('a key that expired before approval frees its place at once', async () => {
+    await putKey(registry, clock, alice, alice, { expiresInS: 60 });
+    await putKey(registry, clock, bob);
+    clock.advance(60_000);
+    expect((await putKey(registry, clock, carol)).status).toBe(202);
+  });
+
+  test('a key not approved within pending_key_ttl is gone: GET 404, approval refused, its place free', async () => {
+    await putKey(registry, clock, alice, alice, { expiresInS: 86_400 });
+    await putKey(registry, clock, bob, bob, { expiresInS: 86_400 });
+    clock.advance(TTL_MS);
+    expect((await getKey(registry, alice.kid)).status).toBe(404);
+    await expect(registry.registry.approve(SERVICE, alice.kid)).rejects.toThrow(/not approved within pending_key_ttl/);
+    expect(await registry.registry.list({ service: SERVICE })).toEqual([]);
+    expect((await putKey(registry, clock, carol)).status).toBe(202);
+  });
+
+  test('a key dropped after pending_key_ttl can be published again, and waits anew', async () => {
+    await putKey(registry, clock, alice, alice, { expiresInS: 86_400 });
+    clock.advance(TTL_MS);
+    expect((await putKey(registry, clock, alice, alice, { expiresInS: 86_400 })).status).toBe(202);
+    clock.advance(TTL_MS - 1);
+    expect((await getKey(registry, alice.kid)).status).toBe(409);
+  });
+
+  test('approved in time, a key is no longer subject to pending_key_ttl', async () => {
+    await putKey(registry, clock, alice, alice, { expiresInS: 86_400 });
+    await registry.registry.approve(SERVICE, alice.kid);
+    clock.advance(TTL_MS);
+    expect((await getKey(registry, alice.kid)).status).toBe(200);
+  });
+});
+
 describe('DELETE /services/<svc>/keys/<kid>', () => {
   test('a self-signed DELETE revokes the key: 204, then GET is 404', async () => {
     await publishApproved(alice);

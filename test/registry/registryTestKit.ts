@@ -32,6 +32,8 @@ export function registryConfig(overrides: Partial<KeyRegistryConfig> = {}): KeyR
     storage: { type: 'memory' },
     maxCacheAgeMs: 86_400_000,
     rotationGraceMs: 600_000,
+    maxPendingKeysPerService: 10,
+    pendingKeyTtlMs: 86_400_000,
     admin: { enabled: false, listenAddr: '127.0.0.1:0' },
     ...overrides,
   };
