@@ -10,9 +10,16 @@
 // (a fold cut short by a crash between the rename and the removal), lines of a newer one mean the
 // snapshot was replaced while it was read. The journal is removed only by a fold, which replaces
 // the snapshot first: while a reader's snapshot is unchanged, its journal only grew.
+//
+// After a crash (kill -9): the lock file names its holder's pid and host, and a lock whose process
+// is no longer running on this host is taken over at once (a lock of another host, or of a pid
+// reused since, only after STALE_LOCK_MS without change); temp files of processes no longer
+// running are removed at start.
 import { randomBytes } from 'node:crypto';
 import { promises as fs, constants as fsConstants, type Stats } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { silentLogger, type Logger } from '../observability/logger';
 import { KeyStorageError, type KeyChange, type KeyStorage } from './KeyStorage';
 import { parseRegisteredKey, type RegisteredKey } from './RegisteredKey';
 
@@ -45,6 +52,24 @@ type JournalEntry = { generation: number; set: RegisteredKey } | { generation: n
 const errorCode = (error: unknown): string | undefined => (error as NodeJS.ErrnoException).code;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether a process of this host is running (or exists under another user). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
+
+/** `<pid> <host>`, as lock() writes it; undefined for anything else (an older version wrote the pid alone). */
+function lockHolder(text: string): { pid: number; host: string } | undefined {
+  const match = /^(\d+) (\S+)\n?$/.exec(text);
+  return match ? { pid: Number(match[1]), host: match[2] } : undefined;
+}
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 const stampOf = (stat: Stats | undefined): string => (stat ? `${stat.ino}:${stat.size}:${stat.mtimeMs}` : 'absent');
 
@@ -100,7 +125,10 @@ export class FileKeyStorage implements KeyStorage {
   /** This process appended to the journal: it folds it when it stops. */
   private appended = false;
 
-  constructor(private readonly filePath: string) {
+  constructor(
+    private readonly filePath: string,
+    private readonly logger: Logger = silentLogger,
+  ) {
     this.journalPath = `${filePath}.journal`;
     this.lockPath = `${filePath}.lock`;
   }
@@ -111,6 +139,7 @@ export class FileKeyStorage implements KeyStorage {
     } catch (error) {
       throw new KeyStorageError(`cannot write the key registry file in ${path.dirname(this.filePath)}: ${(error as Error).message}`, { cause: error });
     }
+    await this.removeDeadTemporaryFiles();
     const view = await this.load();
     if (view.staleJournal || this.compactionDue(view)) await this.exclusive(() => this.compactLocked());
   }
@@ -211,6 +240,20 @@ export class FileKeyStorage implements KeyStorage {
     }
     this.appended = false;
     await this.load();
+  }
+
+  /** Temp files (`<path>.<pid>.<random>.tmp`, `<path>.lock.<pid>.<random>.tmp`) of processes that no longer run. */
+  private async removeDeadTemporaryFiles(): Promise<void> {
+    const directory = path.dirname(this.filePath);
+    const pattern = new RegExp(`^${escapeRegExp(path.basename(this.filePath))}(?:\\.lock)?\\.(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
+    const removed: string[] = [];
+    for (const name of await fs.readdir(directory)) {
+      const match = pattern.exec(name);
+      if (!match || isRunning(Number(match[1]))) continue;
+      await fs.rm(path.join(directory, name), { force: true });
+      removed.push(name);
+    }
+    if (removed.length > 0) this.logger.warn({ directory, files: removed }, 'removed temporary files of the key registry file left by processes that died');
   }
 
   /** A rename or a new file is durable once the directory holding it is synced. */
@@ -376,27 +419,100 @@ export class FileKeyStorage implements KeyStorage {
     else deleteKey(keys, entry.delete.service, entry.delete.kid);
   }
 
-  /** Takes the lock file shared with other processes (another registry, the CLI). */
+  /**
+   * Takes the lock file shared with other processes (another registry, the CLI). It is created
+   * whole, holder and all (written aside, then hard-linked into place), so a reader never sees
+   * it empty.
+   */
   private async lock(): Promise<void> {
+    const holder = `${process.pid} ${os.hostname()}\n`;
+    const temporary = `${this.lockPath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     const deadline = Date.now() + LOCK_TIMEOUT_MS;
-    for (;;) {
-      try {
-        const file = await fs.open(this.lockPath, 'wx', 0o600);
-        await file.writeFile(String(process.pid));
-        await file.close();
-        return;
-      } catch (error) {
-        if (errorCode(error) !== 'EEXIST') throw new KeyStorageError(`cannot create the lock file ${this.lockPath}: ${(error as Error).message}`, { cause: error });
+    try {
+      await fs.writeFile(temporary, holder, { mode: 0o600, flag: 'wx' });
+      for (;;) {
+        if (await this.createLock(temporary, holder)) return;
+        const held = await this.heldLock();
+        // Released meanwhile: try again at once.
+        if (held === undefined) continue;
+        if (held.stale) {
+          await this.breakLock(held);
+          continue;
+        }
+        if (Date.now() > deadline) {
+          const by = held.holder ? `by process ${held.holder.pid} on ${held.holder.host}, which is running, ` : '';
+          throw new KeyStorageError(`the lock file ${this.lockPath} has been held ${by}for over ${LOCK_TIMEOUT_MS / 1000}s; remove it if no registry or CLI is running`);
+        }
+        await sleep(LOCK_RETRY_MS);
       }
-      const stat = await fs.stat(this.lockPath).catch(() => undefined);
-      if (stat && Date.now() - stat.mtimeMs > STALE_LOCK_MS) {
-        await fs.rm(this.lockPath, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new KeyStorageError(`the lock file ${this.lockPath} has been held for over ${LOCK_TIMEOUT_MS / 1000}s; remove it if no registry or CLI is running`);
-      }
-      await sleep(LOCK_RETRY_MS);
+    } catch (error) {
+      if (error instanceof KeyStorageError) throw error;
+      throw new KeyStorageError(`cannot create the lock file ${this.lockPath}: ${(error as Error).message}`, { cause: error });
+    } finally {
+      await fs.rm(temporary, { force: true });
+    }
+  }
+
+  /** True when this process now holds the lock, false when another does. */
+  private async createLock(temporary: string, holder: string): Promise<boolean> {
+    try {
+      await fs.link(temporary, this.lockPath);
+      return true;
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST') return false;
+      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(errorCode(error) ?? '')) throw error;
+    }
+    // A file system without hard links: created, then written (a crash in between leaves it empty,
+    // which only time then breaks).
+    try {
+      await fs.writeFile(this.lockPath, holder, { mode: 0o600, flag: 'wx' });
+      return true;
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST') return false;
+      throw error;
+    }
+  }
+
+  /** The lock file as it is now, and whether its holder is gone; undefined when there is none. */
+  private async heldLock(): Promise<{ ino: number; text: string; holder?: { pid: number; host: string }; stale: boolean } | undefined> {
+    let stat: Stats;
+    let text: string;
+    try {
+      stat = await fs.stat(this.lockPath);
+      text = await fs.readFile(this.lockPath, 'utf8');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+    const holder = lockHolder(text);
+    // A pid is checked only on its own host; a pid reused since the crash looks alive: time decides then.
+    const dead = holder !== undefined && holder.host === os.hostname() && holder.pid !== process.pid && !isRunning(holder.pid);
+    return { ino: stat.ino, text, holder, stale: dead || Date.now() - stat.mtimeMs > STALE_LOCK_MS };
+  }
+
+  /**
+   * Removes a lock judged stale, holding `<lock>.break` meanwhile: two processes breaking the same
+   * lock would otherwise both remove it, the second the lock the first had just taken.
+   */
+  private async breakLock(judged: { ino: number; text: string; holder?: { pid: number } }): Promise<void> {
+    const breakPath = `${this.lockPath}.break`;
+    try {
+      await fs.writeFile(breakPath, `${process.pid} ${os.hostname()}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw error;
+      // Another process is breaking it; a breaker that died doing so leaves this, removed after a while.
+      const stat = await fs.stat(breakPath).catch(() => undefined);
+      if (stat && Date.now() - stat.mtimeMs > STALE_LOCK_MS) await fs.rm(breakPath, { force: true });
+      else await sleep(LOCK_RETRY_MS);
+      return;
+    }
+    try {
+      const now = await this.heldLock();
+      if (now?.ino !== judged.ino || now.text !== judged.text) return;
+      await fs.rm(this.lockPath, { force: true });
+      this.logger.warn({ lock: this.lockPath, pid: judged.holder?.pid }, 'took over the key registry lock file of a process that is no longer running');
+    } finally {
+      await fs.rm(breakPath, { force: true });
     }
   }
 }

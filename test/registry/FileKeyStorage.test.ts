@@ -1,11 +1,14 @@
 // The file storage: a JSON snapshot and a journal of JSON lines, private; a change is one appended
 // line, folded into the snapshot now and then; what another process wrote is seen at the next read.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileKeyStorage } from '../../src/registry/FileKeyStorage';
 import { KeyStorageError } from '../../src/registry/KeyStorage';
 import type { RegisteredKey } from '../../src/registry/RegisteredKey';
+import { eventually } from '../support/eventually';
+import { within } from '../support/within';
 
 const key: RegisteredKey = {
   service: 'svc',
@@ -187,8 +190,76 @@ test('start fails when the folder does not exist', async () => {
   await expect(new FileKeyStorage(path.join(directory, 'missing', 'keys.json')).start()).rejects.toThrow(KeyStorageError);
 });
 
-test('a lock left by a dead process is broken', async () => {
-  await fs.writeFile(`${file}.lock`, '99999');
+describe('after a registry process was killed with SIGKILL', () => {
+  let child: ChildProcess | undefined;
+
+  afterEach(() => {
+    if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child = undefined;
+  });
+
+  /** Runs the crash fixture until it stops dead at `point`; resolves with a function that kills it. */
+  async function crashingAt(point: 'update' | 'fold'): Promise<() => Promise<void>> {
+    const marker = path.join(directory, 'marker');
+    const running = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'fileStorageCrash.js'), file, marker, point], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child = running;
+    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    await eventually(async () => (await fs.stat(marker).catch(() => undefined)) !== undefined || running.exitCode !== null, 'the child to reach its crash point', 20_000);
+    expect(running.exitCode).toBeNull();
+    await fs.rm(marker);
+    return async () => {
+      running.kill('SIGKILL');
+      await exited;
+    };
+  }
+
+  test('a lock held by a live process is waited for, and taken over as soon as that process is dead', async () => {
+    const kill = await crashingAt('update');
+    expect(await fs.readFile(`${file}.lock`, 'utf8')).toMatch(new RegExp(`^${child!.pid} `));
+    let done = false;
+    const update = storage.update('svc', 'k', () => key).finally(() => (done = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(done).toBe(false);
+    await kill();
+    await within(update, 1000, 'the update once the lock holder is dead');
+    expect(await storage.get('svc', 'k')).toEqual(key);
+    expect(await fs.readdir(directory)).not.toContain('keys.json.lock');
+  }, 30_000);
+
+  test('temporary files of a fold cut short are removed at start; the lines appended before are kept', async () => {
+    const kill = await crashingAt('fold');
+    await kill();
+    expect((await fs.readdir(directory)).filter((name) => name.endsWith('.tmp'))).toHaveLength(1);
+    const restarted = new FileKeyStorage(file);
+    await within(restarted.start(), 1000, 'start with the lock and temp file of a dead process');
+    try {
+      expect((await fs.readdir(directory)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+      expect((await restarted.get('svc', 'crashed'))!.kid).toBe('crashed');
+      // The dead process still "holds" the lock: it is taken over at once.
+      await within(restarted.update('svc', 'k', () => key), 1000, 'an update');
+    } finally {
+      await restarted.stop();
+    }
+  }, 30_000);
+});
+
+test('temporary files of a live process are left alone', async () => {
+  const live = `${file}.${process.pid}.0123456789ab.tmp`;
+  await fs.writeFile(live, 'a fold in progress');
+  const other = new FileKeyStorage(file);
+  await other.start();
+  await other.stop();
+  expect(await fs.readdir(directory)).toContain(path.basename(live));
+});
+
+test('a lock left by a process on this host that is not running is taken over at once', async () => {
+  await fs.writeFile(`${file}.lock`, `999999999 ${os.hostname()}\n`);
+  await within(storage.update('svc', 'k', () => key), 1000, 'the update');
+  expect(await storage.get('svc', 'k')).toEqual(key);
+});
+
+test('a lock of another host, held for long, is broken (its process cannot be checked)', async () => {
+  await fs.writeFile(`${file}.lock`, '4242 another-host\n');
   const longAgo = new Date(Date.now() - 60_000);
   await fs.utimes(`${file}.lock`, longAgo, longAgo);
   await storage.update('svc', 'k', () => key);
