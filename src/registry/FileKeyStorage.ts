@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { silentLogger, type Logger } from '../observability/logger';
 import { KeyStorageError, type KeyChange, type KeyStorage } from './KeyStorage';
 import { parseRegisteredKey, type RegisteredKey } from './RegisteredKey';
+import { StorageOutage } from './StorageOutage';
 
 // Another writer holds the lock for a few milliseconds; one that holds it this long has died.
 const STALE_LOCK_MS = 10_000;
@@ -124,6 +125,7 @@ export class FileKeyStorage implements KeyStorage {
   private updates: Promise<unknown> = Promise.resolve();
   /** This process appended to the journal: it folds it when it stops. */
   private appended = false;
+  private readonly outage: StorageOutage;
 
   constructor(
     private readonly filePath: string,
@@ -131,6 +133,10 @@ export class FileKeyStorage implements KeyStorage {
   ) {
     this.journalPath = `${filePath}.journal`;
     this.lockPath = `${filePath}.lock`;
+    this.outage = new StorageOutage(logger, {
+      down: 'key registry storage cannot use its file: answering 503 until it can',
+      up: 'key registry storage can use its file again',
+    });
   }
 
   async start(): Promise<void> {
@@ -150,17 +156,17 @@ export class FileKeyStorage implements KeyStorage {
   }
 
   async get(service: string, kid: string): Promise<RegisteredKey | undefined> {
-    return (await this.load()).keys.get(service)?.get(kid);
+    return (await this.reported(this.load())).keys.get(service)?.get(kid);
   }
 
   async list(service?: string): Promise<RegisteredKey[]> {
-    const { keys } = await this.load();
+    const { keys } = await this.reported(this.load());
     if (service !== undefined) return [...(keys.get(service)?.values() ?? [])];
     return [...keys.values()].flatMap((serviceKeys) => [...serviceKeys.values()]);
   }
 
   update(service: string, kid: string, change: KeyChange): Promise<RegisteredKey | undefined> {
-    return this.exclusive(async () => {
+    return this.reported(this.exclusive(async () => {
       let view = await this.load();
       if (view.staleJournal) {
         await this.compactLocked();
@@ -175,7 +181,20 @@ export class FileKeyStorage implements KeyStorage {
       const updated = await this.load();
       if (this.compactionDue(updated)) await this.compactLocked();
       return next ?? undefined;
-    });
+    }));
+  }
+
+  /** Counts a storage failure into the outage, and ends it on success; what `change` throws is no failure. */
+  private async reported<T>(operation: Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await operation;
+    } catch (error) {
+      if (error instanceof KeyStorageError) this.outage.refusedOperation(error);
+      throw error;
+    }
+    if (this.outage.ongoing) this.outage.up();
+    return result;
   }
 
   /** Runs `work` holding the lock file, after this process's earlier updates. */

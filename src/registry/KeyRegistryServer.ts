@@ -24,7 +24,7 @@ import { createAdminHandler } from './createAdminHandler';
 import { createKeyStorage } from './createKeyStorage';
 import { createProtocolHandler } from './createProtocolHandler';
 import { KeyRegistry, registryPolicy } from './KeyRegistry';
-import type { KeyStorage } from './KeyStorage';
+import { KeyStorageError, type KeyStorage } from './KeyStorage';
 import { RequestAuthenticator } from './RequestAuthenticator';
 
 export interface KeyRegistryServerDeps {
@@ -126,7 +126,8 @@ export class KeyRegistryServer {
     if (this.sweeping) return;
     this.sweeping = this.registry
       .sweep()
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'key registry sweep failed; retrying at the next interval'))
+      // A storage outage is logged by the storage itself, when it starts and ends.
+      .catch((error: unknown) => this.logger[error instanceof KeyStorageError ? 'debug' : 'warn']({ err: error }, 'key registry sweep failed; retrying at the next interval'))
       .finally(() => {
         this.sweeping = undefined;
       });

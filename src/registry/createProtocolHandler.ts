@@ -154,7 +154,8 @@ export function createProtocolHandler(options: ProtocolHandlerOptions): RequestL
       if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);
       sendText(res, error.status, error.message, headers);
     } else if (error instanceof KeyStorageError) {
-      logger.error({ err: error, method: req.method, path: req.url }, 'key registry storage failed');
+      // The storage logs its outages as they start and end; a line per request would flood the log.
+      logger.debug({ err: error, method: req.method, path: req.url }, 'key registry storage failed');
       sendText(res, 503, 'the key storage is unavailable; retry later');
     } else {
       logger.error({ err: error, method: req.method, path: req.url }, 'key registry request failed');
