@@ -103,6 +103,8 @@ export class KeyRegistry {
   private readonly logger: Logger;
   /** The publication running for each service: publications of one service run one at a time. */
   private readonly publishing = new Map<string, Promise<unknown>>();
+  /** Services found with no room for another key awaiting approval, so a flood of them is logged once. */
+  private readonly fullServices = new Set<string>();
 
   constructor(
     private readonly policy: KeyRegistryPolicy,
@@ -230,7 +232,14 @@ export class KeyRegistry {
       await this.storage.update(service, key.kid, (current) => (current && neverApproved(current) && this.stateOf(current, now) !== 'pending' ? null : undefined));
     }
     const max = this.policy.maxPendingKeysPerService;
-    if (waiting.length < max) return;
+    if (waiting.length < max) {
+      this.fullServices.delete(service);
+      return;
+    }
+    if (!this.fullServices.has(service)) {
+      this.fullServices.add(service);
+      this.logger.warn({ service, pending: waiting.length, max }, 'a service has max_pending_keys_per_service keys awaiting approval: more are refused (429) until some are approved, revoked or dropped');
+    }
     const firstEnd = Math.min(...waiting.map((key) => Math.min(key.createdAt + this.policy.pendingKeyTtlMs, key.expiresAt ?? Infinity, key.revokeAt ?? Infinity)));
     throw new RegistryError(
       'ERR_REGISTRY_TOO_MANY_PENDING',

@@ -147,8 +147,9 @@ export function createProtocolHandler(options: ProtocolHandlerOptions): RequestL
       return;
     }
     if (error instanceof RegistryError) {
-      // Refused writes matter to operators (a misconfigured or hostile publisher); refused reads are routine.
-      const level = req.method === 'PUT' || req.method === 'DELETE' ? 'warn' : 'debug';
+      // Refused writes matter to operators (a misconfigured or hostile publisher); refused reads are
+      // routine, and so are 429s past the pending cap, which the registry logs once as it is reached.
+      const level = (req.method === 'PUT' || req.method === 'DELETE') && error.status !== 429 ? 'warn' : 'debug';
       logger[level]({ method: req.method, path: req.url, status: error.status, code: error.code, reason: error.message }, 'key registry request refused');
       const headers: Record<string, string> = error.status === 413 ? { Connection: 'close' } : {};
       if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);

@@ -127,6 +127,19 @@ test('the sweep keeps a revoked key as a tombstone for the retention, then purge
   expect(await storage.get(SERVICE, first.kid)).toBeUndefined();
 });
 
+test('a service reaching max_pending_keys_per_service is logged once, not at every refused key', async () => {
+  const capped = new KeyRegistry(registryPolicy(registryConfig({ maxPendingKeysPerService: 1 })), { storage, clock: clock.clock, logger: createLogger('info', new Writable({ write: (chunk: Buffer, _encoding, done) => (logs.push(JSON.parse(chunk.toString())), done()) })) });
+  await capped.publish(offer(first));
+  const refused = await Promise.all(Array.from({ length: 5 }, (_, i) => newPublisher(`refused-${i}`)));
+  for (const publisher of refused) await expect(capped.publish(offer(publisher))).rejects.toMatchObject({ code: 'ERR_REGISTRY_TOO_MANY_PENDING' });
+  expect(logs.filter((line) => line.level >= 40).map((line) => line.msg)).toEqual(['a service has max_pending_keys_per_service keys awaiting approval: more are refused (429) until some are approved, revoked or dropped']);
+  // Once it has room again and fills up anew, it is logged again.
+  await capped.revoke(SERVICE, first.kid);
+  await capped.publish(offer(second));
+  await expect(capped.publish(offer(refused[0]))).rejects.toMatchObject({ code: 'ERR_REGISTRY_TOO_MANY_PENDING' });
+  expect(logs.filter((line) => line.level >= 40)).toHaveLength(2);
+});
+
 test('a key without expiration never expires', async () => {
   await registry.publish({ ...offer(first), expiresAt: null });
   await registry.approve(SERVICE, first.kid);
