@@ -1,4 +1,5 @@
 // The key_registry block: the built-in key server of the registry protocol.
+import { SERVICE_NAME } from '../registry/RegisteredKey';
 import { ConfigNode } from './ConfigNode';
 import { parseListenAddr, parseListener } from './listener';
 import type { KeyRegistryConfig } from './types';
@@ -9,6 +10,12 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
   const audience = node.has('audience') ? node.httpUrl('audience', "the registry's own URL, e.g. http://keyregistry:8090") : (node.raw('audience'), undefined);
   const approval = node.string('approval', 'manual');
   if (approval !== 'auto' && approval !== 'manual') node.fail('approval', `${JSON.stringify(approval)} must be auto or manual`);
+  const autoApproveServices = node.stringList('auto_approve_services');
+  if (autoApproveServices.length > 0 && approval !== 'auto') {
+    node.fail('auto_approve_services', 'approves keys automatically, which approval: manual does not; set approval: auto or remove it');
+  }
+  const badName = autoApproveServices.find((service) => !SERVICE_NAME.test(service));
+  if (badName !== undefined) node.fail('auto_approve_services', `${JSON.stringify(badName)} is not a service name (they match ${SERVICE_NAME.source})`);
   const storageNode = node.component('storage', ['memory', 'file', 'redis'] as const, 'memory')!;
   const options = storageNode.options;
   let storage: KeyRegistryConfig['storage'];
@@ -36,9 +43,12 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
     ...listener,
     audience,
     approval,
+    autoApproveServices,
     storage,
     maxCacheAgeMs: node.duration('max_cache_age', 86_400_000, { positive: true }),
     rotationGraceMs: node.duration('rotation_grace', 600_000, { nonNegative: true }),
+    maxPendingKeysPerService: node.integer('max_pending_keys_per_service', 10, 1, 100_000),
+    pendingKeyTtlMs: node.duration('pending_key_ttl', 86_400_000, { positive: true }),
     admin,
   };
   node.done();

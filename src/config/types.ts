@@ -69,7 +69,15 @@ export interface SignerProxyConfig extends ListenerConfig {
 
 export type KeyServerConfig =
   | { type: 'preshared'; issuer: string; keyId: string; publicKeyPath: string }
-  | { type: 'keyregistry'; registry: URL; cacheDurationMs: number; purgeIntervalMs: number; notFoundCacheMs: number }
+  | {
+      type: 'keyregistry';
+      registry: URL;
+      cacheDurationMs: number;
+      purgeIntervalMs: number;
+      notFoundCacheMs: number;
+      /** How long past its freshness a known key stays usable while the registry is unreachable or answers 5xx; 0: not at all. */
+      staleIfErrorMs: number;
+    }
   | {
       type: 'jwks';
       /** The JWKS (or Cloudflare certs document); absent with discoveryUrl, which names it. */
@@ -175,6 +183,8 @@ export interface KeyRegistryConfig {
   /** The registry's own scheme://host, which request JWTs must name as `aud`; taken from each request's Host when unset. */
   audience?: URL;
   approval: 'auto' | 'manual';
+  /** Under auto approval, services whose every new self-signed key is approved, not only their first. */
+  autoApproveServices: string[];
   storage:
     | { type: 'memory' }
     | { type: 'file'; path: string }
@@ -183,6 +193,10 @@ export interface KeyRegistryConfig {
   maxCacheAgeMs: number;
   /** How long a key stays valid after a rotation replaced it. */
   rotationGraceMs: number;
+  /** Keys awaiting approval one service may have; one more PUT is refused with 429. */
+  maxPendingKeysPerService: number;
+  /** A key not approved within this is dropped. */
+  pendingKeyTtlMs: number;
   admin: { enabled: boolean; listenAddr: string; token?: string };
 }
 

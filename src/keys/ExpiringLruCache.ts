@@ -31,6 +31,10 @@ export class ExpiringLruCache<V> {
     if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
   }
 
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
   /** Drops every entry expired at `now`. */
   purge(now: number): void {
     for (const [key, entry] of this.entries) {

@@ -1,12 +1,15 @@
 // Key server `keyregistry`: GET <registry>/services/<issuer>/keys/<kid>, kept min(HTTP freshness, cacheDurationMs),
 // cacheDurationMs without caching headers. The cap (Go's RFC 7234 cache has none) bounds how long an expired key stays trusted.
+// While the registry is unreachable or answers 5xx, a known key stays usable for staleIfErrorMs past that, never past the
+// max-age the registry gave it (which ends with the key's expiry or rotation grace); an outage with no such key is
+// KeyServerUnavailableError (503), not a refusal of the token.
 import { Pool, type Dispatcher } from 'undici';
 import type { KeyServerConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import { ExpiringLruCache } from './ExpiringLruCache';
 import { httpFreshness } from './httpFreshness';
-import { KeyExpiredError, KeyNotFoundError, KeyServerError, type KeyServer, type VerificationKey } from './KeyServer';
+import { KeyExpiredError, KeyNotFoundError, KeyServerError, KeyServerUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
 import { REGISTRY_USER_AGENT, registryKeyPath } from './registryKeyPath';
 import { verificationKeyFromJwk } from './verificationKeyFromJwk';
 
@@ -30,13 +33,22 @@ const MAX_BODY_BYTES = 64 * 1024;
 /** How long a failed lookup (registry down, 5xx, bad JWK) is answered from memory. */
 const FAILURE_CACHE_MS = 1000;
 
+interface CachedKey {
+  /** Settled, so a cache hit hands out the same object without allocating. */
+  key: Promise<VerificationKey>;
+  /** Until then the key is used without asking the registry. */
+  freshUntil: number;
+  /** Until then (the entry's expiry) it is still used while the registry is down. */
+  usableUntil: number;
+}
+
 export class KeyRegistryKeyServer implements KeyServer {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly requestTimeoutMs: number;
   private readonly connections: number;
-  /** Settled promises, so a cache hit hands out the same object without allocating. */
-  private readonly keys: ExpiringLruCache<Promise<VerificationKey>>;
+  /** Fetched keys, kept until the end of their use during an outage (stale_if_error). */
+  private readonly keys: ExpiringLruCache<CachedKey>;
   // Kept apart from `keys` so a flood of unknown kids cannot evict the real keys. Registry
   // failures are remembered too, briefly, so an outage is not hit by every request.
   private readonly absences: ExpiringLruCache<KeyNotFoundError | KeyExpiredError | KeyServerError>;
@@ -84,21 +96,32 @@ export class KeyRegistryKeyServer implements KeyServer {
     const cacheKey = `${issuer.length}:${issuer}${keyId}`;
     const now = this.clock();
     const cached = this.keys.get(cacheKey, now);
-    if (cached) return cached;
+    if (cached && now < cached.freshUntil) return cached.key;
     const absence = this.absences.get(cacheKey, now);
-    if (absence) return Promise.reject(absence);
+    if (absence) return absence instanceof KeyServerUnavailableError && cached ? cached.key : Promise.reject(absence);
 
     let lookup = this.inFlight.get(cacheKey);
     if (!lookup) {
       lookup = this.fetchKey(cacheKey, issuer, keyId)
-        .catch((error: unknown) => {
-          if (error instanceof KeyServerError) this.absences.set(cacheKey, error, this.clock() + FAILURE_CACHE_MS);
-          throw error;
-        })
+        .catch((error: unknown) => this.failed(cacheKey, error))
         .finally(() => this.inFlight.delete(cacheKey));
       this.inFlight.set(cacheKey, lookup);
     }
     return lookup;
+  }
+
+  /** Remembers a failed lookup briefly; during an outage answers with the key still usable, if any. */
+  private failed(cacheKey: string, error: unknown): Promise<VerificationKey> {
+    if (!(error instanceof KeyServerError)) throw error;
+    const now = this.clock();
+    this.absences.set(cacheKey, error, now + FAILURE_CACHE_MS);
+    const stale = error instanceof KeyServerUnavailableError ? this.keys.get(cacheKey, now) : undefined;
+    if (!stale) {
+      this.logger.warn({ err: error }, 'key registry lookup failed');
+      throw error;
+    }
+    this.logger.warn({ err: error, usableUntil: new Date(stale.usableUntil).toISOString() }, 'key registry lookup failed; using the cached key meanwhile (stale_if_error)');
+    return stale.key;
   }
 
   private purge(): void {
@@ -124,7 +147,7 @@ export class KeyRegistryKeyServer implements KeyServer {
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
     } catch (error) {
-      throw this.failure(`GET ${url} failed: ${this.describe(error)}`, error);
+      throw new KeyServerUnavailableError(`GET ${url} failed: ${this.describe(error)}`, { cause: error });
     }
 
     const { statusCode, headers, body } = response;
@@ -133,36 +156,38 @@ export class KeyRegistryKeyServer implements KeyServer {
     try {
       ({ text, truncated } = await readBody(body, MAX_BODY_BYTES));
     } catch (error) {
-      throw this.failure(`GET ${url}: reading the ${statusCode} answer failed: ${this.describe(error)}`, error);
+      throw new KeyServerUnavailableError(`GET ${url}: reading the ${statusCode} answer failed: ${this.describe(error)}`, { cause: error });
     }
     const receivedAt = this.clock();
 
     if (statusCode === 200) {
-      if (truncated) throw this.failure(`GET ${url} answered a body over ${MAX_BODY_BYTES} bytes, not a JWK`);
+      if (truncated) throw new KeyServerError(`GET ${url} answered a body over ${MAX_BODY_BYTES} bytes, not a JWK`);
       let key: VerificationKey;
       try {
         key = verificationKeyFromJwk(JSON.parse(text), keyId);
       } catch (error) {
-        throw this.failure(`GET ${url} answered an unusable JWK: ${(error as Error).message}`, error);
+        throw new KeyServerError(`GET ${url} answered an unusable JWK: ${(error as Error).message}`, { cause: error });
       }
-      const lifetime = Math.min(httpFreshness(headers, receivedAt) ?? this.config.cacheDurationMs, this.config.cacheDurationMs);
-      if (lifetime > 0) this.keys.set(cacheKey, Promise.resolve(key), receivedAt + lifetime);
+      const { cacheDurationMs, staleIfErrorMs } = this.config;
+      const httpLifetime = httpFreshness(headers, receivedAt);
+      const freshUntil = receivedAt + Math.min(httpLifetime ?? cacheDurationMs, cacheDurationMs);
+      // The registry's max-age ends with the key's expiry or rotation grace: never used past it.
+      const usableUntil = Math.max(freshUntil, Math.min(receivedAt + (httpLifetime ?? Infinity), freshUntil + staleIfErrorMs));
+      if (freshUntil > receivedAt) this.keys.set(cacheKey, { key: Promise.resolve(key), freshUntil, usableUntil }, usableUntil);
+      else this.keys.delete(cacheKey);
       return key;
     }
     if (statusCode === 404 || statusCode === 403) {
+      // A verdict of the registry, not an outage: the key is no longer used at all.
+      this.keys.delete(cacheKey);
       const error = statusCode === 404 ? new KeyNotFoundError(issuer, keyId) : new KeyExpiredError(issuer, keyId);
       if (this.config.notFoundCacheMs > 0) this.absences.set(cacheKey, error, receivedAt + this.config.notFoundCacheMs);
       this.logger.debug({ issuer, kid: keyId, status: statusCode }, 'key registry has no valid key');
       throw error;
     }
     const snippet = text.slice(0, 200).trim();
-    throw this.failure(`GET ${url} answered ${statusCode}${snippet ? ` ${JSON.stringify(snippet)}` : ''}`);
-  }
-
-  private failure(message: string, cause?: unknown): KeyServerError {
-    const error = new KeyServerError(message, cause === undefined ? undefined : { cause });
-    this.logger.warn({ err: error }, 'key registry lookup failed');
-    return error;
+    const message = `GET ${url} answered ${statusCode}${snippet ? ` ${JSON.stringify(snippet)}` : ''}`;
+    throw statusCode >= 500 ? new KeyServerUnavailableError(message) : new KeyServerError(message);
   }
 
   private describe(error: unknown): string {

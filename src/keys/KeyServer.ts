@@ -43,6 +43,15 @@ export class KeyServerError extends Error {
   }
 }
 
+/** The key server cannot be reached or answers 5xx, and has no usable key cached: retryable, answered with 503. */
+export class KeyServerUnavailableError extends KeyServerError {
+  override readonly code = 'ERR_KEY_SERVER_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeyServerUnavailableError';
+  }
+}
+
 /** The key server has no usable key set yet (a provider down at start): retryable, answered with 503. */
 export class KeysUnavailableError extends KeyServerError {
   override readonly code = 'ERR_KEYS_UNAVAILABLE';

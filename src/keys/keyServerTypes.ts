@@ -42,6 +42,7 @@ const keyregistry: KeyServerType<'keyregistry'> = {
       cacheDurationMs: cache.duration('duration', 600_000),
       purgeIntervalMs: cache.duration('purge_interval', 60_000, { positive: true }),
       notFoundCacheMs: cache.duration('not_found_duration', 5_000, { nonNegative: true }),
+      staleIfErrorMs: cache.duration('stale_if_error', 3_600_000, { nonNegative: true }),
     };
     cache.done();
     return config;

@@ -7,8 +7,9 @@
 // immediate at the registry, but verifiers keep a cached key until its max-age runs out
 // (max_cache_age at most).
 //
-// approval: auto approves any self-signed key from anyone who can reach the registry: keep it
-// for trusted networks; manual approval is the default.
+// approval: auto approves the first self-signed key of a service from anyone who can reach the
+// registry (later keys of it need a rotation or an administrator, unless the service is in
+// auto_approve_services): keep it for trusted networks; manual approval is the default.
 //
 // The nonce store (the replay check of request tokens) belongs to the caller, who starts it
 // before start() and stops it after stop(). Several registry processes sharing Redis storage
@@ -23,8 +24,8 @@ import { systemClock, type Clock } from '../util/clock';
 import { createAdminHandler } from './createAdminHandler';
 import { createKeyStorage } from './createKeyStorage';
 import { createProtocolHandler } from './createProtocolHandler';
-import { KeyRegistry } from './KeyRegistry';
-import type { KeyStorage } from './KeyStorage';
+import { KeyRegistry, registryPolicy } from './KeyRegistry';
+import { KeyStorageError, type KeyStorage } from './KeyStorage';
 import { RequestAuthenticator } from './RequestAuthenticator';
 
 export interface KeyRegistryServerDeps {
@@ -61,7 +62,7 @@ export class KeyRegistryServer {
     this.sweepIntervalMs = deps.sweepIntervalMs ?? 60_000;
     this.storage = deps.storage ?? createKeyStorage(config.storage, this.logger);
     this.registry = new KeyRegistry(
-      { approval: config.approval, maxCacheAgeMs: config.maxCacheAgeMs, rotationGraceMs: config.rotationGraceMs },
+      registryPolicy(config),
       { storage: this.storage, clock: this.clock, logger: this.logger },
     );
   }
@@ -126,7 +127,8 @@ export class KeyRegistryServer {
     if (this.sweeping) return;
     this.sweeping = this.registry
       .sweep()
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'key registry sweep failed; retrying at the next interval'))
+      // A storage outage is logged by the storage itself, when it starts and ends.
+      .catch((error: unknown) => this.logger[error instanceof KeyStorageError ? 'debug' : 'warn']({ err: error }, 'key registry sweep failed; retrying at the next interval'))
       .finally(() => {
         this.sweeping = undefined;
       });

@@ -22,7 +22,10 @@ export interface KeyStorage {
   stop(): Promise<void>;
 }
 
-/** The storage cannot answer (Redis down, file unreadable or corrupt): requests get 503. */
+/**
+ * The storage cannot answer (Redis down, file unreadable or corrupt): requests get 503. The
+ * storage logs its outages itself, when they start and end (StorageOutage); callers log these at debug.
+ */
 export class KeyStorageError extends Error {
   readonly code = 'ERR_KEY_STORAGE';
 

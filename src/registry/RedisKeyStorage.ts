@@ -1,9 +1,11 @@
 // Key storage in Redis, shared by several registry processes (HA): a hash of JSON records per
 // service, a set of service names, and updates as compare-and-set scripts (no lost update).
+// An outage is logged when it starts and when it ends, with the count of operations refused.
 import { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger';
 import { KeyStorageError, type KeyChange, type KeyStorage } from './KeyStorage';
 import { parseRegisteredKey, type RegisteredKey } from './RegisteredKey';
+import { StorageOutage } from './StorageOutage';
 
 // Writes ARGV[3] (or deletes, when empty) only if the record is still ARGV[2] ('' = absent).
 const COMPARE_AND_SET = `
@@ -23,7 +25,7 @@ const MAX_ATTEMPTS = 20;
 
 export class RedisKeyStorage implements KeyStorage {
   private readonly client: Redis;
-  private reported = false;
+  private readonly outage: StorageOutage;
 
   constructor(
     url: string,
@@ -39,15 +41,13 @@ export class RedisKeyStorage implements KeyStorage {
       commandTimeout: 5_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt - 1, 4), 1000),
     });
-    this.client.on('error', (error: Error) => {
-      if (this.reported) return;
-      this.reported = true;
-      this.logger.error({ err: error }, 'key registry storage cannot reach Redis: answering 503 while retrying');
+    this.outage = new StorageOutage(this.logger, {
+      down: 'key registry storage cannot reach Redis: answering 503 while retrying',
+      up: 'key registry storage reconnected to Redis',
     });
-    this.client.on('ready', () => {
-      if (this.reported) this.logger.info('key registry storage reconnected to Redis');
-      this.reported = false;
-    });
+    // ioredis reports every failed reconnection: the outage logs the first only.
+    this.client.on('error', (error: Error) => this.outage.down(error));
+    this.client.on('ready', () => this.outage.up());
   }
 
   async start(): Promise<void> {
@@ -102,11 +102,16 @@ export class RedisKeyStorage implements KeyStorage {
   }
 
   private async command<T>(run: () => Promise<T>): Promise<T> {
+    let result: T;
     try {
-      return await run();
+      result = await run();
     } catch (error) {
+      this.outage.refusedOperation(error);
       throw new KeyStorageError(`key registry storage: Redis failed: ${(error as Error).message}`, { cause: error });
     }
+    // A command that failed with Redis connected (a timeout) ended no connection: its success ends the outage.
+    if (this.outage.ongoing) this.outage.up();
+    return result;
   }
 
   private decode(raw: string | null): RegisteredKey | undefined {

@@ -2,6 +2,9 @@
 // revoked or expired), and when that changes. Records are values: change one by writing a new one.
 import type { PublicJwk } from './publicJwk';
 
+/** Quay's rule for service names (the issuer of the keys). */
+export const SERVICE_NAME = /^[a-z0-9_]+$/;
+
 export const KEY_STATES = ['pending', 'approved', 'revoked', 'expired'] as const;
 export type KeyState = (typeof KEY_STATES)[number];
 

@@ -14,6 +14,7 @@ export const REGISTRY_ERROR_STATUS = {
   ERR_REGISTRY_KEY_PENDING: 409,
   ERR_REGISTRY_KEY_NOT_PENDING: 409,
   ERR_REGISTRY_BODY_TOO_LARGE: 413,
+  ERR_REGISTRY_TOO_MANY_PENDING: 429,
   ERR_REGISTRY_UNAVAILABLE: 503,
 } as const;
 
@@ -25,14 +26,17 @@ export function isRegistryErrorCode(value: unknown): value is RegistryErrorCode 
 
 export class RegistryError extends Error {
   readonly status: number;
+  /** When the request may succeed if sent again (a Retry-After header), in seconds. */
+  readonly retryAfterSeconds?: number;
 
   constructor(
     readonly code: RegistryErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
     this.name = 'RegistryError';
     this.status = REGISTRY_ERROR_STATUS[code];
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }

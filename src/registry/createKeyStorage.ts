@@ -11,7 +11,7 @@ export function createKeyStorage(config: KeyRegistryConfig['storage'], logger: L
     case 'memory':
       return new MemoryKeyStorage();
     case 'file':
-      return new FileKeyStorage(config.path);
+      return new FileKeyStorage(config.path, logger);
     case 'redis':
       return new RedisKeyStorage(config.url, config.keyPrefix, logger);
   }

@@ -3,9 +3,10 @@
 //   GET    /services/<svc>/keys        → 200 {"keys":[jwk…]}: approved, unexpired keys (unknown service: empty)
 //   GET    /services/<svc>/keys/<kid>  → 200 JWK + Cache-Control max-age; 409 awaiting approval; 403 expired; 404 unknown or revoked
 //   PUT    /services/<svc>/keys/<kid>?expiration=<unix>&rotation=<s>, body: public JWK, Authorization: Bearer <JWT>
-//          self-signed (header kid = kid): new key → 202 pending (manual approval) or 200 (auto);
+//          self-signed (header kid = kid): new key → 202 pending, or 200 when auto approval takes it (a service's first key);
 //          signed by an approved key of the service: rotation → 200, the signer revoked after the grace;
-//          403 signer refused; 400 malformed; 413 body too large
+//          403 signer refused; 400 malformed; 413 body too large; 429 + Retry-After: the service has
+//          max_pending_keys_per_service keys awaiting approval already
 //   DELETE /services/<svc>/keys/<kid>  self-signed → 204 (the key is revoked); 403 not self-signed; 404 unknown
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -17,11 +18,10 @@ import { bearerToken, pathSegments, readBody, sendJson, sendText } from './httpE
 import type { KeyRegistry, OfferedKey } from './KeyRegistry';
 import { KeyStorageError } from './KeyStorage';
 import { parsePublicJwk } from './publicJwk';
+import { SERVICE_NAME } from './RegisteredKey';
 import { RegistryError } from './RegistryError';
 import type { RequestAuthenticator } from './RequestAuthenticator';
 
-/** Quay's rule for service names (the issuer of the keys). */
-export const SERVICE_NAME = /^[a-z0-9_]+$/;
 const MAX_KID_LENGTH = 512;
 
 export interface ProtocolHandlerOptions {
@@ -147,12 +147,16 @@ export function createProtocolHandler(options: ProtocolHandlerOptions): RequestL
       return;
     }
     if (error instanceof RegistryError) {
-      // Refused writes matter to operators (a misconfigured or hostile publisher); refused reads are routine.
-      const level = req.method === 'PUT' || req.method === 'DELETE' ? 'warn' : 'debug';
+      // Refused writes matter to operators (a misconfigured or hostile publisher); refused reads are
+      // routine, and so are 429s past the pending cap, which the registry logs once as it is reached.
+      const level = (req.method === 'PUT' || req.method === 'DELETE') && error.status !== 429 ? 'warn' : 'debug';
       logger[level]({ method: req.method, path: req.url, status: error.status, code: error.code, reason: error.message }, 'key registry request refused');
-      sendText(res, error.status, error.message, error.status === 413 ? { Connection: 'close' } : {});
+      const headers: Record<string, string> = error.status === 413 ? { Connection: 'close' } : {};
+      if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);
+      sendText(res, error.status, error.message, headers);
     } else if (error instanceof KeyStorageError) {
-      logger.error({ err: error, method: req.method, path: req.url }, 'key registry storage failed');
+      // The storage logs its outages as they start and end; a line per request would flood the log.
+      logger.debug({ err: error, method: req.method, path: req.url }, 'key registry storage failed');
       sendText(res, 503, 'the key storage is unavailable; retry later');
     } else {
       logger.error({ err: error, method: req.method, path: req.url }, 'key registry request failed');

@@ -6,7 +6,7 @@ import type { KeyRegistryConfig } from '../config/types';
 import { silentLogger } from '../observability/logger';
 import { systemClock, type Clock } from '../util/clock';
 import { createKeyStorage } from './createKeyStorage';
-import { KeyRegistry } from './KeyRegistry';
+import { KeyRegistry, registryPolicy } from './KeyRegistry';
 import { KEY_STATES, type KeyState, type RegisteredKey } from './RegisteredKey';
 import { RegistryAdminClient } from './RegistryAdminClient';
 
@@ -91,7 +91,7 @@ export async function runRegistryCommand(
     }
     close = () => storage.stop();
     approvals = new KeyRegistry(
-      { approval: config.approval, maxCacheAgeMs: config.maxCacheAgeMs, rotationGraceMs: config.rotationGraceMs },
+      registryPolicy(config),
       { storage, clock: deps.clock ?? systemClock, logger: silentLogger },
     );
   }

@@ -8,7 +8,7 @@ import type { ClaimsVerifier, PolicyInput, RequestFacts } from '../claims/Claims
 import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
 import { checkRegisteredClaims, REASONS, type ClaimRules } from '../jwt/registeredClaims';
 import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
-import { KeyExpiredError, KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
+import { KeyExpiredError, KeyNotFoundError, KeyServerUnavailableError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Clock } from '../util/clock';
 import type { CertificateFacts } from '../x509/CertificateFacts';
@@ -182,6 +182,8 @@ function keyRefusal(error: Error): Verdict {
   if (error instanceof KeyNotFoundError) return refuse(REASONS.keyNotFound, error);
   if (error instanceof KeyExpiredError) return refuse(REASONS.keyExpired, error);
   if (error instanceof KeysUnavailableError) return unavailable(KEYS_UNAVAILABLE, error);
+  // An outage, not a verdict on the token: 503 so the caller retries, with the Go text.
+  if (error instanceof KeyServerUnavailableError) return unavailable(REASONS.keyServer, error);
   return refuse(REASONS.keyServer, error);
 }
 

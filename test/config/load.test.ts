@@ -118,6 +118,27 @@ other_program: {ignored: true}
     expect(config.verifierProxies[0].verifier.keyServer).toMatchObject({ type: 'keyregistry', cacheDurationMs: 60_000 });
   });
 
+  test('the keyregistry cache keeps known keys for stale_if_error during a registry outage: 1h unless told', () => {
+    const keyregistry = (cache: string) => withVerifier('').replace('type: preshared, options: {issuer: jwtproxy, key_id: mykey, public_key_path: mykey.pub}', `type: keyregistry, options: {registry: "http://r/"${cache}}`);
+    expect(parseConfig(keyregistry('')).verifierProxies[0].verifier.keyServer).toMatchObject({ staleIfErrorMs: 3_600_000 });
+    expect(parseConfig(keyregistry(', cache: {options: {stale_if_error: 0s}}')).verifierProxies[0].verifier.keyServer).toMatchObject({ staleIfErrorMs: 0 });
+    expect(errorOf(keyregistry(', cache: {options: {stale_if_error: -1m}}'))).toBe('jwtproxy.verifier_proxies[0].verifier.key_server.options.cache.options.stale_if_error: "-1m" must not be negative');
+  });
+
+  test('key_registry.auto_approve_services lists the services whose every new self-signed key auto approves', () => {
+    const config = parseConfig('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    approval: auto\n    auto_approve_services: [ci, batch_jobs]');
+    expect(config.keyRegistry).toMatchObject({ approval: 'auto', autoApproveServices: ['ci', 'batch_jobs'] });
+    expect(parseConfig('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {}').keyRegistry!.autoApproveServices).toEqual([]);
+  });
+
+  test('key_registry limits keys awaiting approval: 10 per service, for 24h, unless told', () => {
+    const registry = (extra: string) => parseConfig(`jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {${extra}}`).keyRegistry;
+    expect(registry('')).toMatchObject({ maxPendingKeysPerService: 10, pendingKeyTtlMs: 86_400_000 });
+    expect(registry('max_pending_keys_per_service: 3, pending_key_ttl: 1h')).toMatchObject({ maxPendingKeysPerService: 3, pendingKeyTtlMs: 3_600_000 });
+    expect(errorOf('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {max_pending_keys_per_service: 0}')).toBe('jwtproxy.key_registry.max_pending_keys_per_service: 0 is out of range (1 to 100000)');
+    expect(errorOf('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {pending_key_ttl: 0s}')).toBe('jwtproxy.key_registry.pending_key_ttl: "0s" must be a positive duration');
+  });
+
   test('upstream may be a list', () => {
     const config = parseConfig(withVerifier('').replace('upstream: http://127.0.0.1:8000/', 'upstream: [http://a:1/, "unix:/tmp/b.sock"]'));
     expect(config.verifierProxies[0].verifier.upstreams).toEqual(['http://a:1/', 'unix:/tmp/b.sock']);
@@ -154,6 +175,8 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a claims header named like a framing header', withVerifier('      claims_header: Content-Length'), 'jwtproxy.verifier_proxies[0].verifier.claims_header: "Content-Length" is reserved for the proxy itself; choose another header name'],
     ['a negative max_skew', withVerifier('      max_skew: -1m'), 'jwtproxy.verifier_proxies[0].verifier.max_skew: "-1m" must not be negative'],
     ['a bad admin listen address', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    admin: {listen_addr: nowhere}', 'jwtproxy.key_registry.admin.listen_addr: "nowhere" is not a listen address (use host:port, :port or unix:/path)'],
+    ['auto_approve_services without approval: auto', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    auto_approve_services: [ci]', 'jwtproxy.key_registry.auto_approve_services: approves keys automatically, which approval: manual does not; set approval: auto or remove it'],
+    ['auto_approve_services naming an impossible service', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    approval: auto\n    auto_approve_services: [Billing]', 'jwtproxy.key_registry.auto_approve_services: "Billing" is not a service name (they match ^[a-z0-9_]+$)'],
     ['forward_auth with an upstream', withVerifier('      forward_auth: true'), 'jwtproxy.verifier_proxies[0].verifier.upstream: a forward_auth verifier answers itself and has no upstream; remove one of them'],
     ['workers as zero', 'jwtproxy:\n  workers: 0\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: 0 is out of range (1 to 256)'],
   ];

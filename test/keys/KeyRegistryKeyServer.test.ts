@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KeyRegistryKeyServer, type KeyRegistryKeyServerDeps } from '../../src/keys/KeyRegistryKeyServer';
-import { KeyExpiredError, KeyNotFoundError, KeyServerError } from '../../src/keys/KeyServer';
+import { KeyExpiredError, KeyNotFoundError, KeyServerError, KeyServerUnavailableError } from '../../src/keys/KeyServer';
 import { silentLogger } from '../../src/observability/logger';
 import { closedPort } from '../support/closedPort';
 import { readInterop } from '../support/interop';
@@ -65,7 +65,7 @@ afterEach(async () => {
 });
 
 async function keyServer(
-  options: { registry?: string; cacheDurationMs?: number; notFoundCacheMs?: number } = {},
+  options: { registry?: string; cacheDurationMs?: number; notFoundCacheMs?: number; staleIfErrorMs?: number } = {},
   deps: Partial<KeyRegistryKeyServerDeps> = {},
 ): Promise<KeyRegistryKeyServer> {
   const server = new KeyRegistryKeyServer(
@@ -75,6 +75,7 @@ async function keyServer(
       cacheDurationMs: options.cacheDurationMs ?? 600_000,
       purgeIntervalMs: 60_000,
       notFoundCacheMs: options.notFoundCacheMs ?? 5_000,
+      staleIfErrorMs: options.staleIfErrorMs ?? 3_600_000,
     },
     { clock: () => now, logger: silentLogger, ...deps },
   );
@@ -143,33 +144,37 @@ describe('registry answers', () => {
     await expect(lookup).rejects.toThrow(`the public key of issuer "${ISSUER}" with kid ${JSON.stringify(GO_KID)} has expired`);
   });
 
-  test('500 is KeyServerError giving the status and the body', async () => {
+  test('500 is KeyServerUnavailableError (an outage) giving the status and the body', async () => {
     registry.answer = () => ({ status: 500, body: 'database down' });
     const server = await keyServer();
     const lookup = server.getPublicKey(ISSUER, GO_KID);
-    await expect(lookup).rejects.toBeInstanceOf(KeyServerError);
+    await expect(lookup).rejects.toBeInstanceOf(KeyServerUnavailableError);
     await expect(lookup).rejects.toThrow(`GET ${registry.url}${GO_KEY_PATH} answered 500 "database down"`);
   });
 
-  test('409 (awaiting approval) is KeyServerError', async () => {
+  test('409 (awaiting approval) is KeyServerError, not an outage', async () => {
     registry.answer = () => ({ status: 409 });
     const server = await keyServer();
-    await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toThrow(/answered 409$/);
+    const lookup = server.getPublicKey(ISSUER, GO_KID);
+    await expect(lookup).rejects.toThrow(/answered 409$/);
+    await expect(lookup).rejects.not.toBeInstanceOf(KeyServerUnavailableError);
   });
 
-  test('a refused connection is KeyServerError giving the cause', async () => {
+  test('a refused connection is KeyServerUnavailableError giving the cause', async () => {
     const server = await keyServer({ registry: `http://127.0.0.1:${await closedPort()}/` });
     const lookup = server.getPublicKey(ISSUER, GO_KID);
-    await expect(lookup).rejects.toBeInstanceOf(KeyServerError);
+    await expect(lookup).rejects.toBeInstanceOf(KeyServerUnavailableError);
     await expect(lookup).rejects.toThrow(/failed: .*ECONNREFUSED/);
   });
 
-  test('a registry that does not answer in time is KeyServerError', async () => {
+  test('a registry that does not answer in time is KeyServerUnavailableError', async () => {
     const silent = http.createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const server = await keyServer({ registry: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/` }, { requestTimeoutMs: 50 });
-      await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toThrow('failed: no answer within 50 ms');
+      const lookup = server.getPublicKey(ISSUER, GO_KID);
+      await expect(lookup).rejects.toThrow('failed: no answer within 50 ms');
+      await expect(lookup).rejects.toBeInstanceOf(KeyServerUnavailableError);
     } finally {
       silent.closeAllConnections();
       await new Promise((resolve) => silent.close(resolve));
@@ -195,6 +200,7 @@ describe('JWK checks', () => {
     const lookup = server.getPublicKey(ISSUER, GO_KID);
     await expect(lookup).rejects.toBeInstanceOf(KeyServerError);
     await expect(lookup).rejects.toThrow('unusable JWK: the JWK has kid "someone-elses-kid"');
+    await expect(lookup).rejects.not.toBeInstanceOf(KeyServerUnavailableError);
   });
 
   test('refuses a JWK whose alg disagrees with its key', async () => {
@@ -315,6 +321,111 @@ describe('caching', () => {
     await server.getPublicKey(ISSUER, GO_KID);
     await server.getPublicKey('otherservice', GO_KID);
     expect(registry.requests).toBe(2);
+  });
+});
+
+describe('registry outages (stale_if_error)', () => {
+  // max-age 86400 (the registry's max_cache_age), kept 10 min (cacheDurationMs), then used for up to 1 h more in an outage.
+  const longLived = jwkAnswer(GO_JWK, { 'cache-control': 'max-age=86400' });
+  const down = (): Answer => ({ status: 503, body: 'storage unavailable' });
+
+  test('a known key stays usable past its freshness while the registry answers 5xx', async () => {
+    registry.answer = longLived;
+    const server = await keyServer();
+    const first = await server.getPublicKey(ISSUER, GO_KID);
+    registry.answer = down;
+    now += 600_000;
+    await expect(server.getPublicKey(ISSUER, GO_KID)).resolves.toBe(first);
+    expect(registry.requests).toBe(2);
+  });
+
+  test('a known key stays usable while the registry cannot be reached', async () => {
+    registry.answer = longLived;
+    const server = await keyServer();
+    const first = await server.getPublicKey(ISSUER, GO_KID);
+    await registry.stop();
+    now += 600_000;
+    await expect(server.getPublicKey(ISSUER, GO_KID)).resolves.toBe(first);
+  });
+
+  test('the registry is asked again each second of the outage, and its answer replaces the key once it is back', async () => {
+    registry.answer = longLived;
+    const server = await keyServer();
+    await server.getPublicKey(ISSUER, GO_KID);
+    registry.answer = down;
+    now += 600_000;
+    await server.getPublicKey(ISSUER, GO_KID);
+    await server.getPublicKey(ISSUER, GO_KID);
+    expect(registry.requests).toBe(2);
+    registry.answer = longLived;
+    now += 1_000;
+    await server.getPublicKey(ISSUER, GO_KID);
+    expect(registry.requests).toBe(3);
+    // Fresh again: no request for the next 10 minutes.
+    now += 599_000;
+    await server.getPublicKey(ISSUER, GO_KID);
+    expect(registry.requests).toBe(3);
+  });
+
+  test('once stale_if_error is over, the outage is KeyServerUnavailableError', async () => {
+    registry.answer = longLived;
+    const server = await keyServer({ staleIfErrorMs: 3_600_000 });
+    await server.getPublicKey(ISSUER, GO_KID);
+    registry.answer = down;
+    now += 600_000 + 3_600_000 - 1;
+    await expect(server.getPublicKey(ISSUER, GO_KID)).resolves.toBeDefined();
+    now += 1;
+    await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyServerUnavailableError);
+  });
+
+  test('a key is never used past the max-age the registry gave it (its expiry, or the end of a rotation grace)', async () => {
+    registry.answer = jwkAnswer(GO_JWK, { 'cache-control': 'max-age=60' });
+    const server = await keyServer();
+    await server.getPublicKey(ISSUER, GO_KID);
+    registry.answer = down;
+    now += 60_000;
+    await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyServerUnavailableError);
+  });
+
+  test('stale_if_error 0 uses no key past its freshness', async () => {
+    registry.answer = longLived;
+    const server = await keyServer({ staleIfErrorMs: 0 });
+    await server.getPublicKey(ISSUER, GO_KID);
+    registry.answer = down;
+    now += 600_000;
+    await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyServerUnavailableError);
+  });
+
+  test('a 404 or 403 from the registry ends the stale use of a key at once', async () => {
+    registry.answer = longLived;
+    const server = await keyServer({ notFoundCacheMs: 0 });
+    await server.getPublicKey(ISSUER, GO_KID);
+    registry.answer = () => ({ status: 404 });
+    now += 600_000;
+    await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyNotFoundError);
+    registry.answer = down;
+    now += 1_000;
+    await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyServerUnavailableError);
+  });
+
+  test('an unusable answer is not an outage: the stale key is not used', async () => {
+    registry.answer = longLived;
+    const server = await keyServer();
+    await server.getPublicKey(ISSUER, GO_KID);
+    registry.answer = () => ({ status: 200, body: '<html>' });
+    now += 600_000;
+    const lookup = server.getPublicKey(ISSUER, GO_KID);
+    await expect(lookup).rejects.toBeInstanceOf(KeyServerError);
+    await expect(lookup).rejects.not.toBeInstanceOf(KeyServerUnavailableError);
+  });
+
+  test('reload forgets stale keys too', async () => {
+    registry.answer = longLived;
+    const server = await keyServer();
+    await server.getPublicKey(ISSUER, GO_KID);
+    await server.reload();
+    registry.answer = down;
+    await expect(server.getPublicKey(ISSUER, GO_KID)).rejects.toBeInstanceOf(KeyServerUnavailableError);
   });
 });
 

@@ -35,7 +35,7 @@ test('type keyregistry builds a KeyRegistryKeyServer asking the configured regis
   });
   await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
   const registryUrl = new URL(`http://127.0.0.1:${(registry.address() as AddressInfo).port}/keys/`);
-  const config = { type: 'keyregistry' as const, registry: registryUrl, cacheDurationMs: 600_000, purgeIntervalMs: 60_000, notFoundCacheMs: 5_000 };
+  const config = { type: 'keyregistry' as const, registry: registryUrl, cacheDurationMs: 600_000, purgeIntervalMs: 60_000, notFoundCacheMs: 5_000, staleIfErrorMs: 3_600_000 };
   const server = createKeyServer(config, deps);
   try {
     expect(server).toBeInstanceOf(KeyRegistryKeyServer);

@@ -145,6 +145,49 @@ describe('PUT /services/<svc>/keys/<kid>', () => {
     expect((await getKey(registry, alice.kid)).status).toBe(200);
   });
 
+  describe('under auto approval', () => {
+    beforeEach(async () => {
+      await registry.stopAll();
+      registry = await startRegistry(registryConfig({ approval: 'auto' }), clock);
+      expect((await putKey(registry, clock, alice)).status).toBe(200);
+    });
+
+    test("a new self-signed key for a service that has a key awaits approval: 202, so nobody can take over the service", async () => {
+      expect((await putKey(registry, clock, bob)).status).toBe(202);
+      expect((await getKey(registry, bob.kid)).status).toBe(409);
+    });
+
+    test('publishing that key again leaves it pending', async () => {
+      await putKey(registry, clock, bob);
+      expect((await putKey(registry, clock, bob)).status).toBe(202);
+      expect((await getKey(registry, bob.kid)).status).toBe(409);
+    });
+
+    test('a key of a service whose keys all expired still awaits approval (their records are kept)', async () => {
+      clock.advance(3_600_000);
+      expect((await putKey(registry, clock, bob)).status).toBe(202);
+    });
+
+    test('a rotation signed by the approved key is approved: 200', async () => {
+      expect((await putKey(registry, clock, bob, alice)).status).toBe(200);
+      expect((await getKey(registry, bob.kid)).status).toBe(200);
+    });
+
+    test('the first key of another service is approved', async () => {
+      const token = await requestToken(bob, registry.address().origin, clock.nowMs, { iss: 'otherservice' });
+      const answer = await httpRequest(keyUrl(registry, bob.kid, 'otherservice'), { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(bob.jwk) });
+      expect(answer.status).toBe(200);
+    });
+
+    test('a service in auto_approve_services has every new self-signed key approved', async () => {
+      await registry.stopAll();
+      registry = await startRegistry(registryConfig({ approval: 'auto', autoApproveServices: [SERVICE] }), clock);
+      expect((await putKey(registry, clock, alice)).status).toBe(200);
+      expect((await putKey(registry, clock, bob)).status).toBe(200);
+      expect((await getKey(registry, bob.kid)).status).toBe(200);
+    });
+  });
+
   test('publishing a pending key again is still 202', async () => {
     await putKey(registry, clock, alice);
     expect((await putKey(registry, clock, alice)).status).toBe(202);
@@ -249,6 +292,91 @@ describe('PUT /services/<svc>/keys/<kid>', () => {
     const answer = await httpRequest(keyUrl(registry, alice.kid), { method: 'POST' });
     expect(answer.status).toBe(405);
     expect(answer.headers.allow).toBe('GET, HEAD, PUT, DELETE');
+  });
+});
+
+describe('keys awaiting approval', () => {
+  const TTL_MS = 3_600_000;
+  let carol: Publisher;
+
+  beforeAll(async () => {
+    carol = await newPublisher('carol-key');
+  });
+
+  beforeEach(async () => {
+    await registry.stopAll();
+    registry = await startRegistry(registryConfig({ maxPendingKeysPerService: 2, pendingKeyTtlMs: TTL_MS }), clock);
+  });
+
+  test('one more than max_pending_keys_per_service is 429, with Retry-After until the oldest one goes', async () => {
+    expect((await putKey(registry, clock, alice)).status).toBe(202);
+    clock.advance(600_000);
+    expect((await putKey(registry, clock, bob)).status).toBe(202);
+    const refused = await putKey(registry, clock, carol);
+    expect(refused).toMatchObject({ status: 429, body: expect.stringMatching(/already has 2 keys awaiting approval/) });
+    expect(refused.headers['retry-after']).toBe('3000');
+    expect((await getKey(registry, carol.kid)).status).toBe(404);
+  });
+
+  test('a flood of self-signed keys stores no more than the cap, however concurrent', async () => {
+    const flood = await Promise.all(Array.from({ length: 100 }, (_, i) => newPublisher(`flood-${i}`)));
+    const statuses = await Promise.all(flood.map((publisher) => putKey(registry, clock, publisher).then((answer) => answer.status)));
+    expect(statuses.filter((status) => status === 202)).toHaveLength(2);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(98);
+    expect(await registry.registry.list({ service: SERVICE })).toHaveLength(2);
+  });
+
+  test('publishing a pending key again does not count it twice', async () => {
+    await putKey(registry, clock, alice);
+    await putKey(registry, clock, bob);
+    expect((await putKey(registry, clock, alice)).status).toBe(202);
+  });
+
+  test('a rotation is not limited', async () => {
+    await publishApproved(alice);
+    await putKey(registry, clock, bob);
+    await putKey(registry, clock, carol);
+    const dave = await newPublisher('dave-key');
+    expect((await putKey(registry, clock, dave, alice)).status).toBe(200);
+  });
+
+  test('revoking a key awaiting approval frees its place at once', async () => {
+    await putKey(registry, clock, alice);
+    await putKey(registry, clock, bob);
+    await registry.registry.revoke(SERVICE, alice.kid);
+    expect((await putKey(registry, clock, carol)).status).toBe(202);
+  });
+
+  test('a key that expired before approval frees its place at once', async () => {
+    await putKey(registry, clock, alice, alice, { expiresInS: 60 });
+    await putKey(registry, clock, bob);
+    clock.advance(60_000);
+    expect((await putKey(registry, clock, carol)).status).toBe(202);
+  });
+
+  test('a key not approved within pending_key_ttl is gone: GET 404, approval refused, its place free', async () => {
+    await putKey(registry, clock, alice, alice, { expiresInS: 86_400 });
+    await putKey(registry, clock, bob, bob, { expiresInS: 86_400 });
+    clock.advance(TTL_MS);
+    expect((await getKey(registry, alice.kid)).status).toBe(404);
+    await expect(registry.registry.approve(SERVICE, alice.kid)).rejects.toThrow(/not approved within pending_key_ttl/);
+    expect(await registry.registry.list({ service: SERVICE })).toEqual([]);
+    expect((await putKey(registry, clock, carol)).status).toBe(202);
+  });
+
+  test('a key dropped after pending_key_ttl can be published again, and waits anew', async () => {
+    await putKey(registry, clock, alice, alice, { expiresInS: 86_400 });
+    clock.advance(TTL_MS);
+    expect((await putKey(registry, clock, alice, alice, { expiresInS: 86_400 })).status).toBe(202);
+    clock.advance(TTL_MS - 1);
+    expect((await getKey(registry, alice.kid)).status).toBe(409);
+  });
+
+  test('approved in time, a key is no longer subject to pending_key_ttl', async () => {
+    await putKey(registry, clock, alice, alice, { expiresInS: 86_400 });
+    await registry.registry.approve(SERVICE, alice.kid);
+    clock.advance(TTL_MS);
+    expect((await getKey(registry, alice.kid)).status).toBe(200);
   });
 });
 

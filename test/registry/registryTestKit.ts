@@ -28,9 +28,12 @@ export function registryConfig(overrides: Partial<KeyRegistryConfig> = {}): KeyR
     socketPermission: 0o755,
     shutdownTimeoutMs: 1_000,
     approval: 'manual',
+    autoApproveServices: [],
     storage: { type: 'memory' },
     maxCacheAgeMs: 86_400_000,
     rotationGraceMs: 600_000,
+    maxPendingKeysPerService: 10,
+    pendingKeyTtlMs: 86_400_000,
     admin: { enabled: false, listenAddr: '127.0.0.1:0' },
     ...overrides,
   };

@@ -146,6 +146,54 @@ describe('forwarding', () => {
     expect((await httpRequest(proxy.url, { headers: bearer(await token()) })).status).toBe(200);
   });
 
+  describe('when the key registry is down', () => {
+    const jwk = { ...crypto.createPublicKey(fs.readFileSync(interopFile('mykey.pub'))).export({ format: 'jwk' }), kid: 'mykey' };
+
+    async function registryVerifier(registryUrl: string, clock: () => number, cache = ''): Promise<VerifierProxy> {
+      const [, url] = await upstream();
+      const proxy = await startVerifier(`listen_addr: 127.0.0.1:0
+    verifier:
+      upstream: ${url}
+      audience: http://verifier.test/
+      key_server: {type: keyregistry, options: {registry: "${registryUrl}"${cache}}}`, clock);
+      running.push(proxy);
+      return proxy;
+    }
+
+    test('a token whose key was never fetched gets 503 (retry later) with the Go body', async () => {
+      const proxy = await registryVerifier(`http://127.0.0.1:${await closedPort()}/`, Date.now);
+      const answer = await httpRequest(proxy.url, { headers: bearer(await token()) });
+      expect(answer).toMatchObject({ status: 503, body: 'jwtproxy: unable to verify request: Unexpected key server error' });
+    });
+
+    test('a registry answering 5xx gets 503 too', async () => {
+      const registry = http.createServer((_req, res) => res.writeHead(500).end('database down'));
+      await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+      running.push({ stop: () => new Promise((resolve) => registry.close(() => resolve())) });
+      const proxy = await registryVerifier(`http://127.0.0.1:${(registry.address() as net.AddressInfo).port}/`, Date.now);
+      expect((await httpRequest(proxy.url, { headers: bearer(await token()) })).status).toBe(503);
+    });
+
+    test('a key fetched before the outage keeps verifying after its cache duration, for stale_if_error', async () => {
+      let up = true;
+      const registry = http.createServer((_req, res) => {
+        if (!up) return res.writeHead(503).end('unavailable');
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=86400' }).end(JSON.stringify(jwk));
+      });
+      await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+      running.push({ stop: () => new Promise((resolve) => registry.close(() => resolve())) });
+      let nowMs = Date.now();
+      const proxy = await registryVerifier(`http://127.0.0.1:${(registry.address() as net.AddressInfo).port}/`, () => nowMs, ', cache: {options: {duration: 1m, stale_if_error: 10m}}');
+      const tokenAt = () => mintToken({ audience: 'http://verifier.test', nowMs });
+      expect((await httpRequest(proxy.url, { headers: bearer(await tokenAt()) })).status).toBe(200);
+      up = false;
+      nowMs += 5 * 60_000;
+      expect((await httpRequest(proxy.url, { headers: bearer(await tokenAt()) })).status).toBe(200);
+      nowMs += 6 * 60_000;
+      expect(await httpRequest(proxy.url, { headers: bearer(await tokenAt()) })).toMatchObject({ status: 503, body: 'jwtproxy: unable to verify request: Unexpected key server error' });
+    });
+  });
+
   test('answers 502 with a clear body when the upstream is down', async () => {
     const proxy = await verifier({ upstream: `http://127.0.0.1:${await closedPort()}/` });
     const answer = await httpRequest(proxy.url, { headers: bearer(await token()) });
