@@ -3,6 +3,7 @@
 // shares the listening sockets); the primary holds what must be one per deployment:
 // the local nonce stores all workers share, and stale unix sockets are removed there.
 import cluster, { type Worker } from 'node:cluster';
+import { MAX_TIMER_MS } from '../config/duration';
 import { listenTarget } from '../config/listener';
 import type { Config } from '../config/types';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';
@@ -237,7 +238,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
           const deadline = setTimeout(() => {
             logger.error({ worker: w.id }, 'worker did not stop in time; killing it');
             w.process.kill('SIGKILL');
-          }, longestShutdownTimeout(config) + WORKER_STOP_MARGIN_MS);
+          }, Math.min(longestShutdownTimeout(config) + WORKER_STOP_MARGIN_MS, MAX_TIMER_MS));
           w.once('exit', () => {
             clearTimeout(deadline);
             resolve();

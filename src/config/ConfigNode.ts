@@ -1,7 +1,7 @@
 // A YAML mapping seen through its path: typed getters that fail with the exact
 // location and the fix, and a strict check that no unknown key was left behind.
 import { ConfigError } from './ConfigError';
-import { parseDuration } from './duration';
+import { formatDuration, MAX_TIMER_MS, parseDuration } from './duration';
 
 type Mapping = Record<string, unknown>;
 
@@ -117,8 +117,11 @@ export class ConfigNode {
     return value;
   }
 
-  /** A Go duration, in milliseconds. */
-  duration(key: string, fallback: number, options: { positive?: boolean; nonNegative?: boolean } = {}): number {
+  /**
+   * A Go duration, in milliseconds. With `timer`, the value sets a Node.js timer, which fires at
+   * once beyond MAX_TIMER_MS: a longer one is refused rather than turned into no wait at all.
+   */
+  duration(key: string, fallback: number, options: { positive?: boolean; nonNegative?: boolean; timer?: boolean } = {}): number {
     const value = this.raw(key);
     if (value === undefined || value === null) return fallback;
     const ms = parseDuration(value);
@@ -127,6 +130,9 @@ export class ConfigNode {
     }
     if (options.positive && ms <= 0) this.fail(key, `${describe(value)} must be a positive duration`);
     if (options.nonNegative && ms < 0) this.fail(key, `${describe(value)} must not be negative`);
+    if (options.timer && ms > MAX_TIMER_MS) {
+      this.fail(key, `${describe(value)} is too long: at most ${formatDuration(MAX_TIMER_MS)} (about 24.8 days, the longest a Node.js timer waits)`);
+    }
     return ms;
   }
 

@@ -20,7 +20,7 @@ export function parseListenAddr(node: ConfigNode, key: string, fallback: string)
 export function parseListener(node: ConfigNode, defaultAddr: string): ListenerConfig {
   const listenAddr = parseListenAddr(node, 'listen_addr', defaultAddr);
   const socketPermission = node.fileMode('socket_permission', 0o755);
-  const shutdownTimeoutMs = node.duration('shutdown_timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, { nonNegative: true });
+  const shutdownTimeoutMs = node.duration('shutdown_timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, { nonNegative: true, timer: true });
   const keyFile = node.string('key_file', '');
   const crtFile = node.string('crt_file', '');
   if (Boolean(keyFile) !== Boolean(crtFile)) {

@@ -218,7 +218,7 @@ function parseNonceStorage(verifier: ConfigNode): NonceStorageConfig {
   if (type === 'local') {
     config = {
       type,
-      purgeIntervalMs: options.duration('purge_interval', 60_000, { positive: true }),
+      purgeIntervalMs: options.duration('purge_interval', 60_000, { positive: true, timer: true }),
       // A V8 Set holds at most 2^24 entries; the store refuses more.
       maxEntries: options.integer('max_entries', 5_000_000, 1000, 16_000_000),
     };
@@ -241,8 +241,8 @@ function parseNonceStorage(verifier: ConfigNode): NonceStorageConfig {
       clusterNodes,
       password: options.string('password'),
       db: options.integer('db', 0, 0, 255),
-      connectTimeoutMs: options.duration('connect_timeout', 2000, { positive: true }),
-      commandTimeoutMs: options.duration('command_timeout', 1000, { positive: true }),
+      connectTimeoutMs: options.duration('connect_timeout', 2000, { positive: true, timer: true }),
+      commandTimeoutMs: options.duration('command_timeout', 1000, { positive: true, timer: true }),
     };
   } else {
     config = { type };

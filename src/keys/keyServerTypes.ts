@@ -40,7 +40,7 @@ const keyregistry: KeyServerType<'keyregistry'> = {
       type: 'keyregistry',
       registry: options.httpUrl('registry', 'the base URL of the key registry, e.g. http://keyregistry:8080/'),
       cacheDurationMs: cache.duration('duration', 600_000),
-      purgeIntervalMs: cache.duration('purge_interval', 60_000, { positive: true }),
+      purgeIntervalMs: cache.duration('purge_interval', 60_000, { positive: true, timer: true }),
       notFoundCacheMs: cache.duration('not_found_duration', 5_000, { nonNegative: true }),
     };
     cache.done();

@@ -118,6 +118,11 @@ other_program: {ignored: true}
     expect(config.verifierProxies[0].verifier.keyServer).toMatchObject({ type: 'keyregistry', cacheDurationMs: 60_000 });
   });
 
+  test('durations only compared with the clock may exceed the longest timer', () => {
+    const config = parseConfig(withVerifier('      max_ttl: 8760h\n      max_skew: 1000h'));
+    expect(config.verifierProxies[0].verifier).toMatchObject({ maxTtlMs: 8760 * 3_600_000, maxSkewMs: 1000 * 3_600_000 });
+  });
+
   test('upstream may be a list', () => {
     const config = parseConfig(withVerifier('').replace('upstream: http://127.0.0.1:8000/', 'upstream: [http://a:1/, "unix:/tmp/b.sock"]'));
     expect(config.verifierProxies[0].verifier.upstreams).toEqual(['http://a:1/', 'unix:/tmp/b.sock']);
@@ -155,6 +160,8 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a negative max_skew', withVerifier('      max_skew: -1m'), 'jwtproxy.verifier_proxies[0].verifier.max_skew: "-1m" must not be negative'],
     ['a bad admin listen address', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    admin: {listen_addr: nowhere}', 'jwtproxy.key_registry.admin.listen_addr: "nowhere" is not a listen address (use host:port, :port or unix:/path)'],
     ['forward_auth with an upstream', withVerifier('      forward_auth: true'), 'jwtproxy.verifier_proxies[0].verifier.upstream: a forward_auth verifier answers itself and has no upstream; remove one of them'],
+    ['a shutdown_timeout no timer can wait', withVerifier('    shutdown_timeout: 1000h'), 'jwtproxy.verifier_proxies[0].shutdown_timeout: "1000h" is too long: at most 596h31m23.647s (about 24.8 days, the longest a Node.js timer waits)'],
+    ['a redis command_timeout no timer can wait', withVerifier('      nonce_storage: {type: redis, options: {command_timeout: 720h}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.command_timeout: "720h" is too long: at most 596h31m23.647s (about 24.8 days, the longest a Node.js timer waits)'],
     ['workers as zero', 'jwtproxy:\n  workers: 0\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: 0 is out of range (1 to 256)'],
   ];
 
