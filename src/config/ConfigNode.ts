@@ -16,6 +16,9 @@ export interface ConfigSource {
 /** A file mode as the operator must write it: octal, with a leading 0 (0755, 0640, 01777). */
 const OCTAL_MODE = /^0[0-7]{0,4}$/;
 
+const BYTE_SIZE = /^(\d+)\s*(B|KB|KiB|MB|MiB)?$/;
+const BYTE_UNITS: Record<string, number> = { B: 1, KB: 1000, KiB: 1024, MB: 1_000_000, MiB: 1024 * 1024 };
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
@@ -115,6 +118,17 @@ export class ConfigNode {
     if (typeof value !== 'number' || !Number.isInteger(value)) this.fail(key, `${describe(value)} is not a whole number`);
     if (value < min || value > max) this.fail(key, `${value} is out of range (${min} to ${max})`);
     return value;
+  }
+
+  /** A size in bytes: a whole number, or with a unit (16KiB, 1MiB; KB and MB are powers of 1000). */
+  byteSize(key: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return fallback;
+    const match = typeof value === 'number' ? [String(value), String(value), 'B'] : typeof value === 'string' ? BYTE_SIZE.exec(value.trim()) : null;
+    if (!match || !Number.isInteger(Number(match[1]))) this.fail(key, `${describe(value)} is not a size: write it in bytes (16384) or with a unit (16KiB, 1MiB)`);
+    const bytes = Number(match[1]) * BYTE_UNITS[match[2] ?? 'B'];
+    if (bytes < min || bytes > max) this.fail(key, `${describe(value)} is out of range (${min} to ${max} bytes)`);
+    return bytes;
   }
 
   /**

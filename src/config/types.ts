@@ -3,11 +3,26 @@ import type { CelExpression } from '../policy/CelExpression';
 import type { TokenRules } from '../verifier/Authenticator';
 import type { HeaderMapping } from '../verifier/claimsToHeaders';
 
+/** What a client may send a listener, and for how long: beyond these the request is refused or the connection closed. */
+export interface ListenerLimits {
+  /** More header fields than this are answered 431. */
+  maxHeaderCount: number;
+  /** A request head (request line and header fields) larger than this is answered 431. */
+  maxHeaderBytes: number;
+  /** The whole request, body included, must have arrived within this (else 408); 0: no limit. */
+  requestTimeoutMs: number;
+  /** The request head must have arrived within this (else 408); 0: no limit. */
+  headersTimeoutMs: number;
+  /** A keep-alive connection idle this long is closed; 0: never. */
+  keepAliveTimeoutMs: number;
+}
+
 /** Where a proxy listens: `host:port`, `:port`, or `unix:/path`. */
 export interface ListenerConfig {
   listenAddr: string;
   socketPermission: number;
   shutdownTimeoutMs: number;
+  limits: ListenerLimits;
   /** Set when both key_file and crt_file are given: the listener terminates TLS. */
   tls?: { keyFile: string; crtFile: string };
 }
@@ -134,6 +149,8 @@ export interface KeyRegistryConfig {
   listenAddr: string;
   socketPermission: number;
   shutdownTimeoutMs: number;
+  /** Absent: the registry's defaults (a 30 s request timeout: its requests are small). */
+  limits?: ListenerLimits;
   tls?: { keyFile: string; crtFile: string };
   /** The registry's own scheme://host, which request JWTs must name as `aud`; taken from each request's Host when unset. */
   audience?: URL;

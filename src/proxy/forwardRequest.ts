@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { forwardableResponseHeaders } from './headers';
+import { hasBody } from './requestBody';
 
 export interface OutgoingRequest {
   /** scheme://host[:port] of the upstream. */
@@ -24,11 +25,6 @@ export class UpstreamError extends Error {
     super(cause.message);
     this.name = 'UpstreamError';
   }
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /** How a forwarded exchange ended when it did not fail: relayed whole, or cut short by the client. */

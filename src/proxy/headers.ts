@@ -30,12 +30,11 @@ function connectionOptions(value: string | string[] | undefined): Set<string> | 
 }
 
 /**
- * Copies Node's rawHeaders (name, value, name, value…) into a flat list for undici,
- * leaving out hop-by-hop headers and the names in `drop` (lower case).
+ * Copies Node's rawHeaders (name, value, name, value…) into a flat list for undici, after the
+ * headers already in `out`, leaving out hop-by-hop headers and the names in `drop` (lower case).
  */
-export function forwardableRequestHeaders(rawHeaders: string[], connection: string | string[] | undefined, drop?: ReadonlySet<string>): string[] {
+export function forwardableRequestHeaders(rawHeaders: string[], connection: string | string[] | undefined, drop?: ReadonlySet<string>, out: string[] = []): string[] {
   const listed = connectionOptions(connection);
-  const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i].toLowerCase();
     if (HOP_BY_HOP.has(name) || listed?.has(name) || drop?.has(name)) continue;

@@ -103,6 +103,7 @@ other_program: {ignored: true}
     expect(config.signerProxy).toMatchObject({ enabled: true, listenAddr: ':8080', shutdownTimeoutMs: 60_000 });
     expect(config.signerProxy.signer).toMatchObject({ issuer: 'jwtproxy', expirationTimeMs: 300_000, maxSkewMs: 60_000, nonceLength: 32 });
     expect(config.verifierProxies[0]).toMatchObject({ enabled: true, listenAddr: ':8081', shutdownTimeoutMs: 60_000 });
+    expect(config.verifierProxies[0].limits).toEqual({ maxHeaderCount: 100, maxHeaderBytes: 16_384, requestTimeoutMs: 300_000, headersTimeoutMs: 60_000, keepAliveTimeoutMs: 65_000 });
     expect(config.verifierProxies[0].verifier.nonceStorage).toEqual({ type: 'local', purgeIntervalMs: 60_000, maxEntries: 5_000_000 });
     expect(config.workers).toBe(1);
   });
@@ -121,6 +122,15 @@ other_program: {ignored: true}
   test('durations only compared with the clock may exceed the longest timer', () => {
     const config = parseConfig(withVerifier('      max_ttl: 8760h\n      max_skew: 1000h'));
     expect(config.verifierProxies[0].verifier).toMatchObject({ maxTtlMs: 8760 * 3_600_000, maxSkewMs: 1000 * 3_600_000 });
+  });
+
+  test('header sizes take a unit: KiB and MiB are powers of 1024, KB and MB of 1000', () => {
+    const size = (text: string) => parseConfig(withVerifier(`    max_header_bytes: ${text}`)).verifierProxies[0].limits.maxHeaderBytes;
+    expect([size('32KiB'), size('1MiB'), size('32KB'), size('20000')]).toEqual([32_768, 1_048_576, 32_000, 20_000]);
+  });
+
+  test('a shorter request_timeout shortens the default headers_timeout with it', () => {
+    expect(parseConfig(withVerifier('    request_timeout: 10s')).verifierProxies[0].limits).toMatchObject({ requestTimeoutMs: 10_000, headersTimeoutMs: 10_000 });
   });
 
   test('upstream may be a list', () => {
@@ -162,6 +172,9 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['forward_auth with an upstream', withVerifier('      forward_auth: true'), 'jwtproxy.verifier_proxies[0].verifier.upstream: a forward_auth verifier answers itself and has no upstream; remove one of them'],
     ['a shutdown_timeout no timer can wait', withVerifier('    shutdown_timeout: 1000h'), 'jwtproxy.verifier_proxies[0].shutdown_timeout: "1000h" is too long: at most 596h31m23.647s (about 24.8 days, the longest a Node.js timer waits)'],
     ['a redis command_timeout no timer can wait', withVerifier('      nonce_storage: {type: redis, options: {command_timeout: 720h}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.command_timeout: "720h" is too long: at most 596h31m23.647s (about 24.8 days, the longest a Node.js timer waits)'],
+    ['a header size in an unknown unit', withVerifier('    max_header_bytes: 16k'), 'jwtproxy.verifier_proxies[0].max_header_bytes: "16k" is not a size: write it in bytes (16384) or with a unit (16KiB, 1MiB)'],
+    ['a header count beyond what Node keeps', withVerifier('    max_header_count: 5000'), 'jwtproxy.verifier_proxies[0].max_header_count: 5000 is out of range (1 to 2000)'],
+    ['a head timeout longer than the request timeout', withVerifier('    request_timeout: 10s\n    headers_timeout: 20s'), 'jwtproxy.verifier_proxies[0].headers_timeout: 20s is longer than request_timeout (10s), which the head is part of: shorten it, or lengthen request_timeout'],
     ['workers as zero', 'jwtproxy:\n  workers: 0\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: 0 is out of range (1 to 256)'],
   ];
 
