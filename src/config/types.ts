@@ -101,6 +101,16 @@ export interface ForwardAuthConfig {
   audienceFromPath?: string;
 }
 
+/** How long the verifier waits for an upstream before answering 504. */
+export interface UpstreamTimeouts {
+  /** To connect, TLS handshake included. */
+  connectMs: number;
+  /** From the request sent to the response head; 0: no limit. */
+  responseMs: number;
+  /** The longest pause inside the response body (the answer is then cut); 0: no limit, for event streams. */
+  bodyMs: number;
+}
+
 export interface VerifierConfig {
   /** Empty in forward-auth mode. */
   upstreams: string[];
@@ -108,6 +118,7 @@ export interface VerifierConfig {
   forwardAuth: boolean;
   /** How long an upstream that failed is skipped before it is tried again. */
   upstreamFailureTimeoutMs: number;
+  upstreamTimeouts: UpstreamTimeouts;
   upstreamInsecureSkipVerify: boolean;
   upstreamTrustedCertificates: string[];
   /** Part A's URL audience; absent when only opaque `audiences` (or a provider's) are checked. */

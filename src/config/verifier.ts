@@ -69,6 +69,11 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
     forwardAuth,
     forwardAuthOptions: forwardAuthOptions ?? {},
     upstreamFailureTimeoutMs: verifierNode.duration('upstream_failure_timeout', 10_000, { nonNegative: true }),
+    upstreamTimeouts: {
+      connectMs: verifierNode.duration('upstream_connect_timeout', 5_000, { positive: true, timer: true }),
+      responseMs: verifierNode.duration('upstream_response_timeout', 60_000, { nonNegative: true, timer: true }),
+      bodyMs: verifierNode.duration('upstream_body_timeout', 300_000, { nonNegative: true, timer: true }),
+    },
     upstreamInsecureSkipVerify: verifierNode.boolean('upstream_insecure_skip_verify', false),
     upstreamTrustedCertificates: verifierNode.stringList('upstream_trusted_certificates'),
     audience,

@@ -31,6 +31,11 @@ type Refused = Extract<Verdict, { ok: false }>;
 
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
 
+/** 504 when the upstream took too long, 502 when it failed. */
+function upstreamFailure(error: UpstreamError): [status: number, body: string] {
+  return error.timedOut ? [504, 'jwtproxy: upstream timed out'] : [502, `jwtproxy: upstream unavailable: ${error.message}`];
+}
+
 export interface VerifierProxyDeps {
   keyServer: KeyServer;
   /** Absent when the verifier's tokens may be reused until exp. */
@@ -75,6 +80,7 @@ export class VerifierProxy {
       clock: deps.clock,
       insecureSkipVerify: verifier.upstreamInsecureSkipVerify,
       trustedCertificates: verifier.upstreamTrustedCertificates,
+      timeouts: verifier.upstreamTimeouts,
     });
     this.protocol = config.tls ? 'https' : 'http';
     this.claimsHeader = verifier.claimsHeader;
@@ -273,7 +279,8 @@ export class VerifierProxy {
         this.failed(upstream, error);
         if (!error.retryable || attempt >= this.upstreams.size || res.destroyed) {
           closeIfBodyUnread(req, res);
-          res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: upstream unavailable: ${error.message}`);
+          const [status, body] = upstreamFailure(error);
+          res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
           return 'upstream_error';
         }
         upstream = this.upstreams.pick(upstream);
@@ -303,7 +310,7 @@ export class VerifierProxy {
         const outgoing = this.outgoing(req, upstream, verdict.claims, identity);
         await forwardUpgrade(upstream.pool, outgoing, req, socket, head).catch((error: UpstreamError) => {
           this.failed(upstream, error);
-          endWithResponse(socket, 502, `jwtproxy: upstream unavailable: ${error.message}`);
+          endWithResponse(socket, ...upstreamFailure(error));
         });
       })
       .catch((error: Error) => {

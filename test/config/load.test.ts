@@ -103,6 +103,7 @@ other_program: {ignored: true}
     expect(config.signerProxy).toMatchObject({ enabled: true, listenAddr: ':8080', shutdownTimeoutMs: 60_000 });
     expect(config.signerProxy.signer).toMatchObject({ issuer: 'jwtproxy', expirationTimeMs: 300_000, maxSkewMs: 60_000, nonceLength: 32 });
     expect(config.verifierProxies[0]).toMatchObject({ enabled: true, listenAddr: ':8081', shutdownTimeoutMs: 60_000 });
+    expect(config.verifierProxies[0].verifier.upstreamTimeouts).toEqual({ connectMs: 5_000, responseMs: 60_000, bodyMs: 300_000 });
     expect(config.verifierProxies[0].limits).toEqual({ maxHeaderCount: 100, maxHeaderBytes: 16_384, requestTimeoutMs: 300_000, headersTimeoutMs: 60_000, keepAliveTimeoutMs: 65_000 });
     expect(config.verifierProxies[0].verifier.nonceStorage).toEqual({ type: 'local', purgeIntervalMs: 60_000, maxEntries: 5_000_000 });
     expect(config.workers).toBe(1);
@@ -142,7 +143,7 @@ other_program: {ignored: true}
 describe('malformed configurations name the exact path and the fix', () => {
   const cases: [string, string, string][] = [
     ['a duration in words', withVerifier('      max_ttl: 5 minutes'), 'jwtproxy.verifier_proxies[0].verifier.max_ttl: "5 minutes" is not a duration (write it as Go does: 300ms, 30s, 5m, 1h30m)'],
-    ['an unknown key', withVerifier('      max_tll: 5m'), 'jwtproxy.verifier_proxies[0].verifier.max_tll: unknown key; known keys here are algorithms, audience, audiences, auth_redirect_url, claims_header, claims_to_headers, claims_verifiers, excludes, forward_auth, issuers, key_server, max_skew, max_ttl, nonce_storage, provider, public_base_path, refusal_format, required_claims, single_use, token_cache, token_sources, upstream, upstream_failure_timeout, upstream_insecure_skip_verify, upstream_trusted_certificates'],
+    ['an unknown key', withVerifier('      max_tll: 5m'), 'jwtproxy.verifier_proxies[0].verifier.max_tll: unknown key; known keys here are algorithms, audience, audiences, auth_redirect_url, claims_header, claims_to_headers, claims_verifiers, excludes, forward_auth, issuers, key_server, max_skew, max_ttl, nonce_storage, provider, public_base_path, refusal_format, required_claims, single_use, token_cache, token_sources, upstream, upstream_body_timeout, upstream_connect_timeout, upstream_failure_timeout, upstream_insecure_skip_verify, upstream_response_timeout, upstream_trusted_certificates'],
     ['an unknown key server type', withVerifier('').replace('type: preshared', 'type: jwk'), 'jwtproxy.verifier_proxies[0].verifier.key_server.type: unknown type "jwk"; expected one of preshared, keyregistry, jwks, pem_per_kid'],
     ['an unknown nonce storage type', withVerifier('      nonce_storage: {type: memcached}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.type: unknown type "memcached"; expected one of local, redis, void'],
     ['a missing audience', withVerifier('').replace('      audience: http://127.0.0.1:8081/\n', ''), 'jwtproxy.verifier_proxies[0].verifier.audience: is required: the URL the signers address this verifier by, e.g. https://api.example.com/ (or audiences: [opaque aud values], e.g. an Access AUD tag)'],
