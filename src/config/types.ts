@@ -1,5 +1,6 @@
 // The validated, typed configuration. The request path only ever sees these.
 import type { CelExpression } from '../policy/CelExpression';
+import type { TrustedProxies } from '../proxy/TrustedProxies';
 import type { TokenRules } from '../verifier/Authenticator';
 import type { HeaderMapping } from '../verifier/claimsToHeaders';
 
@@ -119,6 +120,8 @@ export interface VerifierConfig {
   /** How long an upstream that failed is skipped before it is tried again. */
   upstreamFailureTimeoutMs: number;
   upstreamTimeouts: UpstreamTimeouts;
+  /** The peers whose X-Forwarded-For is kept and appended to; everyone else's is replaced. */
+  trustedProxies: TrustedProxies;
   upstreamInsecureSkipVerify: boolean;
   upstreamTrustedCertificates: string[];
   /** Part A's URL audience; absent when only opaque `audiences` (or a provider's) are checked. */

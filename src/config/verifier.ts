@@ -5,6 +5,7 @@ import { VERIFICATION_ALGORITHMS, type VerificationAlgorithm } from '../jwt/algo
 import type { ClaimRules } from '../jwt/registeredClaims';
 import { KEY_SERVER_NAMES, KEY_SERVER_TYPES } from '../keys/keyServerTypes';
 import { CelExpression } from '../policy/CelExpression';
+import { parseProxyRange, TRUST_NO_PROXY, TrustedProxies } from '../proxy/TrustedProxies';
 import type { ProviderPreset } from '../providers/ProviderPreset';
 import { PROVIDER_NAMES, PROVIDER_TYPES } from '../providers/providerTypes';
 import type { HeaderMapping } from '../verifier/claimsToHeaders';
@@ -74,6 +75,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
       responseMs: verifierNode.duration('upstream_response_timeout', 60_000, { nonNegative: true, timer: true }),
       bodyMs: verifierNode.duration('upstream_body_timeout', 300_000, { nonNegative: true, timer: true }),
     },
+    trustedProxies: parseTrustedProxies(verifierNode),
     upstreamInsecureSkipVerify: verifierNode.boolean('upstream_insecure_skip_verify', false),
     upstreamTrustedCertificates: verifierNode.stringList('upstream_trusted_certificates'),
     audience,
@@ -165,6 +167,18 @@ function parseClaimsToHeaders(verifier: ConfigNode, claimsHeader: string | undef
     const source = mapping.requiredString(name, 'a CEL expression, e.g. claims.email');
     return { header, expression: CelExpression.compile(source, mapping.at(name)) };
   });
+}
+
+function parseTrustedProxies(verifier: ConfigNode): TrustedProxies {
+  const entries = verifier.stringList('trusted_proxies');
+  if (entries.length === 0) return TRUST_NO_PROXY;
+  return new TrustedProxies(
+    entries.map((entry, index) => {
+      const range = parseProxyRange(entry.trim());
+      if (!range) verifier.fail(`trusted_proxies[${index}]`, `${JSON.stringify(entry)} is not an IP address or CIDR range: write e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8, or unix for peers on a unix socket`);
+      return range;
+    }),
+  );
 }
 
 function parsePublicBasePath(verifier: ConfigNode): string {

@@ -54,14 +54,18 @@ export function forwardableResponseHeaders(headers: IncomingHttpHeaders): Incomi
   return out;
 }
 
-/** Appends to X-Forwarded-For and sets X-Forwarded-Proto/-Host, as reverse proxies do. */
-export function appendForwardedHeaders(
+/**
+ * Sets X-Forwarded-For, -Proto and -Host, as reverse proxies do. The client's X-Forwarded-For is
+ * appended to only when its sender is `trusted` (a proxy in front of us); otherwise it is replaced.
+ */
+export function addForwardedHeaders(
   headers: string[],
   original: IncomingHttpHeaders,
   clientAddress: string | undefined,
   protocol: 'http' | 'https',
+  trusted: boolean,
 ): void {
-  const prior = original['x-forwarded-for'];
+  const prior = trusted ? original['x-forwarded-for'] : undefined;
   const client = clientAddress ?? 'unknown';
   headers.push('x-forwarded-for', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}` : client);
   headers.push('x-forwarded-proto', protocol);

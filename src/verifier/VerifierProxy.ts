@@ -14,7 +14,7 @@ import type { NonceStore } from '../nonce/NonceStore';
 import type { Logger } from '../observability/logger';
 import { requestDuration, verifierRequests } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
-import { appendForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
+import { addForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_HEADERS, tooManyHeaders, withHeaderLimit } from '../proxy/listener';
 import { normalizePath } from '../proxy/normalizePath';
 import { endWithResponse } from '../proxy/rawResponse';
@@ -258,7 +258,8 @@ export class VerifierProxy {
     const headers: string[] = [];
     if (req.headers.host) headers.push('host', req.headers.host);
     if (req.headers.authorization) headers.push('authorization', req.headers.authorization);
-    appendForwardedHeaders(headers, req.headers, req.socket.remoteAddress, this.protocol);
+    const peer = req.socket.remoteAddress;
+    addForwardedHeaders(headers, req.headers, peer, this.protocol, this.config.verifier.trustedProxies.trusts(peer));
     if (this.claimsHeader && claims) headers.push(this.claimsHeader, asciiJson(claims));
     for (const [name, value] of identity) headers.push(name, value);
     forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.replacedHeaders, headers);
