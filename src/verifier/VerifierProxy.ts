@@ -10,7 +10,7 @@ import { ServiceGroup } from '../util/ServiceGroup';
 import { REASONS } from '../jwt/registeredClaims';
 import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
-import type { NonceStore } from '../nonce/NonceStore';
+import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Logger } from '../observability/logger';
 import { requestDuration, verifierRequests } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
@@ -30,6 +30,15 @@ import { VerifiedTokenCache } from './VerifiedTokenCache';
 type Refused = Extract<Verdict, { ok: false }>;
 
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
+
+/**
+ * Refusals at info; a 503 at warn, unless the nonce store has logged the outage it belongs to (and
+ * will log its end with the count of refusals): one line per request then only at debug.
+ */
+function refusalLogLevel(verdict: Refused): 'debug' | 'info' | 'warn' {
+  if (verdict.status !== 503) return 'info';
+  return verdict.cause instanceof NonceStoreUnavailableError && verdict.cause.outageReported ? 'debug' : 'warn';
+}
 
 /** 504 when the upstream took too long, 502 when it failed. */
 function upstreamFailure(error: UpstreamError): [status: number, body: string] {
@@ -225,8 +234,7 @@ export class VerifierProxy {
   }
 
   private refuse(req: IncomingMessage, res: ServerResponse, verdict: Refused, original?: OriginalRequest): void {
-    const log = verdict.status === 503 ? this.deps.logger.warn : this.deps.logger.info;
-    log.call(this.deps.logger, { reason: verdict.reason, code: verdict.code, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
+    this.deps.logger[refusalLogLevel(verdict)]({ reason: verdict.reason, code: verdict.code, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
     // A refused request's body is never read: the connection ends, so that no one can hold it by trickling the body.
     closeIfBodyUnread(req, res);
     const { authRedirectUrl, publicBasePath } = this.config.verifier;
