@@ -2,8 +2,10 @@
 // location and the fix, and a strict check that no unknown key was left behind.
 import { ConfigError } from './ConfigError';
 import { formatDuration, MAX_TIMER_MS, parseDuration } from './duration';
+import type { Prerequisite } from './types';
 
 type Mapping = Record<string, unknown>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** How the values were written, when the config came from text: YAML 1.1 has read 0755 as 493. */
 export interface ConfigSource {
@@ -32,16 +34,34 @@ export class ConfigNode {
   private constructor(
     readonly path: string,
     private readonly map: Mapping,
-    private readonly source?: ConfigSource,
+    private readonly source: ConfigSource | undefined,
+    /** Shared by the whole tree: what start-up needs from the machine, where the config says it. */
+    private readonly needs: Prerequisite[],
   ) {}
 
   /** Wraps `value`, which must be a mapping; null or absent stands for an empty one. */
-  static of(value: unknown, path: string, source?: ConfigSource): ConfigNode {
-    if (value === undefined || value === null) return new ConfigNode(path, {}, source);
+  static of(value: unknown, path: string, source?: ConfigSource, needs: Prerequisite[] = []): ConfigNode {
+    if (value === undefined || value === null) return new ConfigNode(path, {}, source, needs);
     if (typeof value !== 'object' || Array.isArray(value)) {
       throw new ConfigError(path, `expected a mapping of keys to values, got ${describe(value)}`);
     }
-    return new ConfigNode(path, value as Mapping, source);
+    return new ConfigNode(path, value as Mapping, source, needs);
+  }
+
+  /** Records that start-up needs `prerequisite`, found at `key` (a key, or a list item as `key[i]`), from the machine. */
+  requires(key: string, prerequisite: DistributiveOmit<Prerequisite, 'at'>): void {
+    this.needs.push({ ...prerequisite, at: this.at(key) } as Prerequisite);
+  }
+
+  /** What start-up needs, recorded anywhere in this node's tree. */
+  prerequisites(): readonly Prerequisite[] {
+    return this.needs;
+  }
+
+  /** Forgets what this node's subtree required: a disabled block starts nothing. */
+  dropPrerequisites(): void {
+    const inside = (at: string) => at.startsWith(`${this.path}.`) || at.startsWith(`${this.path}[`);
+    for (let i = this.needs.length - 1; i >= 0; i--) if (inside(this.needs[i].at)) this.needs.splice(i, 1);
   }
 
   at(key: string): string {
@@ -67,7 +87,7 @@ export class ConfigNode {
   }
 
   child(key: string): ConfigNode {
-    return ConfigNode.of(this.raw(key), this.at(key), this.source?.at(key));
+    return ConfigNode.of(this.raw(key), this.at(key), this.source?.at(key), this.needs);
   }
 
   /** A list of mappings; absent means empty. */
@@ -76,7 +96,7 @@ export class ConfigNode {
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) this.fail(key, `expected a list, got ${describe(value)}`);
     const source = this.source?.at(key);
-    return value.map((item, index) => ConfigNode.of(item, `${this.at(key)}[${index}]`, source?.at(index)));
+    return value.map((item, index) => ConfigNode.of(item, `${this.at(key)}[${index}]`, source?.at(index), this.needs));
   }
 
   string(key: string, fallback: string): string;
@@ -208,7 +228,7 @@ export class ConfigNode {
     if (!this.has(key)) {
       this.raw(key);
       if (fallbackType === undefined) return undefined;
-      return { type: fallbackType, options: ConfigNode.of({}, `${this.at(key)}.options`) };
+      return { type: fallbackType, options: ConfigNode.of({}, `${this.at(key)}.options`, undefined, this.needs) };
     }
     const node = this.child(key);
     const type = node.string('type', fallbackType ?? '') as T;

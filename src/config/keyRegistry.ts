@@ -17,6 +17,7 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
   let storage: KeyRegistryConfig['storage'];
   if (storageNode.type === 'file') {
     storage = { type: 'file', path: options.requiredString('path', 'the JSON file the registry keeps its keys in') };
+    options.requires('path', { kind: 'written_file', path: storage.path });
   } else if (storageNode.type === 'redis') {
     storage = {
       type: 'redis',
@@ -34,6 +35,7 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
     token: adminNode.string('token') || undefined,
   };
   adminNode.done();
+  if (!admin.enabled) adminNode.dropPrerequisites();
   const config: KeyRegistryConfig = {
     enabled,
     ...listener,
@@ -45,5 +47,6 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
     admin,
   };
   node.done();
+  if (!enabled) node.dropPrerequisites();
   return config;
 }

@@ -21,12 +21,14 @@ export function parseListenAddr(node: ConfigNode, key: string, fallback: string)
   const addr = node.string(key, fallback);
   if (addr.startsWith('unix:')) {
     if (addr.length === 'unix:'.length) node.fail(key, 'a unix socket address needs a path, e.g. unix:/run/jwtproxy.sock');
+    node.requires(key, { kind: 'listen', addr });
     return addr;
   }
   const match = /^(.*):(\d+)$/.exec(addr);
   if (!match || Number(match[2]) > 65535) {
     node.fail(key, `${JSON.stringify(addr)} is not a listen address (use host:port, :port or unix:/path)`);
   }
+  node.requires(key, { kind: 'listen', addr });
   return addr;
 }
 
@@ -55,6 +57,10 @@ export function parseListener(node: ConfigNode, defaultAddr: string, defaultLimi
   const crtFile = node.string('crt_file', '');
   if (Boolean(keyFile) !== Boolean(crtFile)) {
     node.fail(keyFile ? 'crt_file' : 'key_file', 'TLS needs both key_file and crt_file (or neither, for plain HTTP)');
+  }
+  if (keyFile) {
+    node.requires('key_file', { kind: 'file', path: keyFile, holds: 'private_key' });
+    node.requires('crt_file', { kind: 'file', path: crtFile, holds: 'certificate', key: { at: node.at('key_file'), path: keyFile } });
   }
   return { listenAddr, socketPermission, shutdownTimeoutMs, limits, tls: keyFile ? { keyFile, crtFile } : undefined };
 }

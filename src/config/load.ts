@@ -37,6 +37,7 @@ export function parseConfig(text: string): Config {
     verifierProxies: top.children('verifier_proxies').map(parseVerifierProxy),
     keyRegistry: top.has('key_registry') ? parseKeyRegistry(top.child('key_registry')) : (top.raw('key_registry'), undefined),
     observability: parseObservability(top),
+    prerequisites: root.prerequisites(),
   };
   top.done();
   return config;

@@ -77,7 +77,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
     },
     trustedProxies: parseTrustedProxies(verifierNode),
     upstreamInsecureSkipVerify: verifierNode.boolean('upstream_insecure_skip_verify', false),
-    upstreamTrustedCertificates: verifierNode.stringList('upstream_trusted_certificates'),
+    upstreamTrustedCertificates: parseTrustedCertificates(verifierNode, 'upstream_trusted_certificates'),
     audience,
     maxSkewMs,
     maxTtlMs,
@@ -103,6 +103,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   if (singleUse) verifierNode.raw('token_cache');
   verifierNode.done();
   node.done();
+  if (!enabled) node.dropPrerequisites();
   return { enabled, ...listener, verifier };
 }
 
@@ -167,6 +168,12 @@ function parseClaimsToHeaders(verifier: ConfigNode, claimsHeader: string | undef
     const source = mapping.requiredString(name, 'a CEL expression, e.g. claims.email');
     return { header, expression: CelExpression.compile(source, mapping.at(name)) };
   });
+}
+
+function parseTrustedCertificates(verifier: ConfigNode, key: string): string[] {
+  const files = verifier.stringList(key);
+  files.forEach((file, index) => verifier.requires(`${key}[${index}]`, { kind: 'file', path: file, holds: 'trusted_certificates' }));
+  return files;
 }
 
 function parseTrustedProxies(verifier: ConfigNode): TrustedProxies {

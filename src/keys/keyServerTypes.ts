@@ -24,12 +24,16 @@ interface KeyServerType<T extends KeyServerConfig['type']> {
 }
 
 const preshared: KeyServerType<'preshared'> = {
-  parse: (options) => ({
-    type: 'preshared',
-    issuer: options.requiredString('issuer', 'the iss of the tokens signed with this key'),
-    keyId: options.requiredString('key_id', 'the kid of the tokens signed with this key'),
-    publicKeyPath: options.requiredString('public_key_path', 'a PEM file holding the PUBLIC KEY'),
-  }),
+  parse: (options) => {
+    const publicKeyPath = options.requiredString('public_key_path', 'a PEM file holding the PUBLIC KEY');
+    options.requires('public_key_path', { kind: 'file', path: publicKeyPath, holds: 'public_key' });
+    return {
+      type: 'preshared',
+      issuer: options.requiredString('issuer', 'the iss of the tokens signed with this key'),
+      keyId: options.requiredString('key_id', 'the kid of the tokens signed with this key'),
+      publicKeyPath,
+    };
+  },
   create: (config) => new PresharedKeyServer(config),
 };
 

@@ -95,8 +95,10 @@ export async function removeStaleSocket(path: string): Promise<void> {
   } catch {
     return;
   }
-  if (!stat.isSocket()) throw new Error(`${path} exists and is not a unix socket; remove it or choose another path`);
-  if (await socketInUse(path)) throw new Error(`another process is listening on ${path}`);
+  // Shaped like the errors of listen(), which name the address they could not take.
+  const failure = (message: string, code: string) => Object.assign(new Error(message), { code, syscall: 'listen', address: path });
+  if (!stat.isSocket()) throw failure(`${path} exists and is not a unix socket; remove it or choose another path`, 'EEXIST');
+  if (await socketInUse(path)) throw failure(`another process is listening on ${path}`, 'EADDRINUSE');
   fs.unlinkSync(path);
 }
 
