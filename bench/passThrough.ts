@@ -11,7 +11,7 @@ const [port, upstreamUrl, workers] = process.argv.slice(2);
 if (cluster.isPrimary && Number(workers) > 1) {
   for (let i = 0; i < Number(workers); i++) cluster.fork();
 } else {
-  const upstreams = new UpstreamSet([upstreamUrl], { failureTimeoutMs: 1000, clock: Date.now, insecureSkipVerify: false, trustedCertificates: [] });
+  const upstreams = new UpstreamSet([upstreamUrl], { failureTimeoutMs: 1000, clock: Date.now, insecureSkipVerify: false, trustedCertificates: [], timeouts: { connectMs: 5_000, responseMs: 60_000, bodyMs: 300_000 } });
   http
     .createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       const upstream = upstreams.pick();

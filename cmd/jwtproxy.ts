@@ -12,7 +12,7 @@ import { createLogger } from '../src/observability/logger';
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, os.availableParallelism()));
 
 const USAGE = `Usage: jwtproxy -config FILE [-log-level debug|info|warn|error|fatal|panic]
-       jwtproxy -config FILE -check          validate the configuration and exit
+       jwtproxy -config FILE -check          validate the configuration (and the files it names) and exit
        jwtproxy check -config FILE           the same
        jwtproxy demo [-base-port 8000]       registry, signer, verifier and upstream on loopback
 
@@ -43,7 +43,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (line.command === 'check' || line.check) {
-    loadConfig(line);
+    const config = loadConfig(line);
+    // What start-up checks without the network: files, folders, socket folders, addresses.
+    const { preflight } = await import('../src/app/preflight');
+    const problems = await preflight(config);
+    for (const problem of problems) process.stderr.write(`jwtproxy: invalid configuration: ${problem.message}\n`);
+    if (problems.length > 0) return 1;
     process.stdout.write(`${line.config ?? '(defaults)'}: configuration is valid\n`);
     return 0;
   }

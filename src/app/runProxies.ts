@@ -3,6 +3,8 @@
 // shares the listening sockets); the primary holds what must be one per deployment:
 // the local nonce stores all workers share, and stale unix sockets are removed there.
 import cluster, { type Worker } from 'node:cluster';
+import { ConfigError } from '../config/ConfigError';
+import { MAX_TIMER_MS } from '../config/duration';
 import { listenTarget } from '../config/listener';
 import type { Config } from '../config/types';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';
@@ -15,6 +17,7 @@ import { answerMetricsRequests, ObservabilityServer } from '../observability/Obs
 import { removeStaleSocket } from '../proxy/listener';
 import { systemClock } from '../util/clock';
 import { buildExternalEvaluation, buildKeyRegistry, buildPrivateKeySource, buildServices, verifierStoreId } from './buildServices';
+import { locateStartError, preflight } from './preflight';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
 
 /** IPC between the primary and its workers, beside the nonce messages. */
@@ -24,10 +27,19 @@ const RESTART_DELAY_MS = 1000;
 /** Beyond the longest shutdown_timeout, how long the primary waits for a worker before killing it. */
 const WORKER_STOP_MARGIN_MS = 5000;
 
-/** Logged for the record, and one plain line on stderr for the operator. */
-function reportStartFailure(logger: Logger, error: unknown): void {
-  logger.error({ err: error }, 'failed to start');
-  process.stderr.write(`jwtproxy: failed to start: ${(error as Error).message}\n`);
+/** Logged for the record, and one plain line on stderr for the operator, at the YAML path when the error names a file or address. */
+function reportStartFailure(logger: Logger, error: unknown, config: Config): void {
+  const message = error instanceof ConfigError ? error.message : locateStartError(error as Error, config);
+  const located = message === (error as Error).message ? error : new Error(message, { cause: error });
+  logger.error({ err: located }, 'failed to start');
+  process.stderr.write(`jwtproxy: failed to start: ${message}\n`);
+}
+
+/** The checks of -check, before anything starts: true when none failed (each failure is reported). */
+async function passesPreflight(config: Config, logger: Logger): Promise<boolean> {
+  const problems = await preflight(config);
+  for (const problem of problems) reportStartFailure(logger, problem, config);
+  return problems.length === 0;
 }
 
 function longestShutdownTimeout(config: Config): number {
@@ -91,6 +103,7 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
     logger.info('No proxy is enabled. Terminating.');
     return 0;
   }
+  if (!(await passesPreflight(config, logger))) return 1;
   let serving = false;
   let group: ServiceGroup;
   const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving && group.ready() });
@@ -101,7 +114,7 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
     await group.start();
   } catch (error) {
     await observability?.stop();
-    reportStartFailure(logger, error);
+    reportStartFailure(logger, error, config);
     return 1;
   }
   serving = true;
@@ -130,7 +143,7 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
     group = new ServiceGroup(buildServices(config, { clock: systemClock, logger: workerLogger, clusterWorker: true }));
     await group.start();
   } catch (error) {
-    reportStartFailure(workerLogger, error);
+    reportStartFailure(workerLogger, error, config);
     // The IPC channel would keep this process alive; the primary sees the exit and stops.
     process.exit(1);
   }
@@ -178,6 +191,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
     logger.info('No proxy is enabled. Terminating.');
     return 0;
   }
+  if (!(await passesPreflight(config, logger))) return 1;
   let stopping = false;
   const ready = new Set<Worker>();
   let primary: ReturnType<typeof primaryServices>;
@@ -191,7 +205,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
     await removeStaleSockets(config);
     await group.start();
   } catch (error) {
-    reportStartFailure(logger, error);
+    reportStartFailure(logger, error, config);
     return 1;
   }
   const { stores, keys } = primary;
@@ -239,7 +253,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
           const deadline = setTimeout(() => {
             logger.error({ worker: w.id }, 'worker did not stop in time; killing it');
             w.process.kill('SIGKILL');
-          }, longestShutdownTimeout(config) + WORKER_STOP_MARGIN_MS);
+          }, Math.min(longestShutdownTimeout(config) + WORKER_STOP_MARGIN_MS, MAX_TIMER_MS));
           w.once('exit', () => {
             clearTimeout(deadline);
             resolve();

@@ -1,9 +1,11 @@
 // A YAML mapping seen through its path: typed getters that fail with the exact
 // location and the fix, and a strict check that no unknown key was left behind.
 import { ConfigError } from './ConfigError';
-import { parseDuration } from './duration';
+import { formatDuration, MAX_TIMER_MS, parseDuration } from './duration';
+import type { Prerequisite } from './types';
 
 type Mapping = Record<string, unknown>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** How the values were written, when the config came from text: YAML 1.1 has read 0755 as 493. */
 export interface ConfigSource {
@@ -15,6 +17,9 @@ export interface ConfigSource {
 
 /** A file mode as the operator must write it: octal, with a leading 0 (0755, 0640, 01777). */
 const OCTAL_MODE = /^0[0-7]{0,4}$/;
+
+const BYTE_SIZE = /^(\d+)\s*(B|KB|KiB|MB|MiB)?$/;
+const BYTE_UNITS: Record<string, number> = { B: 1, KB: 1000, KiB: 1024, MB: 1_000_000, MiB: 1024 * 1024 };
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -29,16 +34,34 @@ export class ConfigNode {
   private constructor(
     readonly path: string,
     private readonly map: Mapping,
-    private readonly source?: ConfigSource,
+    private readonly source: ConfigSource | undefined,
+    /** Shared by the whole tree: what start-up needs from the machine, where the config says it. */
+    private readonly needs: Prerequisite[],
   ) {}
 
   /** Wraps `value`, which must be a mapping; null or absent stands for an empty one. */
-  static of(value: unknown, path: string, source?: ConfigSource): ConfigNode {
-    if (value === undefined || value === null) return new ConfigNode(path, {}, source);
+  static of(value: unknown, path: string, source?: ConfigSource, needs: Prerequisite[] = []): ConfigNode {
+    if (value === undefined || value === null) return new ConfigNode(path, {}, source, needs);
     if (typeof value !== 'object' || Array.isArray(value)) {
       throw new ConfigError(path, `expected a mapping of keys to values, got ${describe(value)}`);
     }
-    return new ConfigNode(path, value as Mapping, source);
+    return new ConfigNode(path, value as Mapping, source, needs);
+  }
+
+  /** Records that start-up needs `prerequisite`, found at `key` (a key, or a list item as `key[i]`), from the machine. */
+  requires(key: string, prerequisite: DistributiveOmit<Prerequisite, 'at'>): void {
+    this.needs.push({ ...prerequisite, at: this.at(key) } as Prerequisite);
+  }
+
+  /** What start-up needs, recorded anywhere in this node's tree. */
+  prerequisites(): readonly Prerequisite[] {
+    return this.needs;
+  }
+
+  /** Forgets what this node's subtree required: a disabled block starts nothing. */
+  dropPrerequisites(): void {
+    const inside = (at: string) => at.startsWith(`${this.path}.`) || at.startsWith(`${this.path}[`);
+    for (let i = this.needs.length - 1; i >= 0; i--) if (inside(this.needs[i].at)) this.needs.splice(i, 1);
   }
 
   at(key: string): string {
@@ -64,7 +87,7 @@ export class ConfigNode {
   }
 
   child(key: string): ConfigNode {
-    return ConfigNode.of(this.raw(key), this.at(key), this.source?.at(key));
+    return ConfigNode.of(this.raw(key), this.at(key), this.source?.at(key), this.needs);
   }
 
   /** A list of mappings; absent means empty. */
@@ -73,7 +96,7 @@ export class ConfigNode {
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) this.fail(key, `expected a list, got ${describe(value)}`);
     const source = this.source?.at(key);
-    return value.map((item, index) => ConfigNode.of(item, `${this.at(key)}[${index}]`, source?.at(index)));
+    return value.map((item, index) => ConfigNode.of(item, `${this.at(key)}[${index}]`, source?.at(index), this.needs));
   }
 
   string(key: string, fallback: string): string;
@@ -117,8 +140,22 @@ export class ConfigNode {
     return value;
   }
 
-  /** A Go duration, in milliseconds. */
-  duration(key: string, fallback: number, options: { positive?: boolean; nonNegative?: boolean } = {}): number {
+  /** A size in bytes: a whole number, or with a unit (16KiB, 1MiB; KB and MB are powers of 1000). */
+  byteSize(key: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return fallback;
+    const match = typeof value === 'number' ? [String(value), String(value), 'B'] : typeof value === 'string' ? BYTE_SIZE.exec(value.trim()) : null;
+    if (!match || !Number.isInteger(Number(match[1]))) this.fail(key, `${describe(value)} is not a size: write it in bytes (16384) or with a unit (16KiB, 1MiB)`);
+    const bytes = Number(match[1]) * BYTE_UNITS[match[2] ?? 'B'];
+    if (bytes < min || bytes > max) this.fail(key, `${describe(value)} is out of range (${min} to ${max} bytes)`);
+    return bytes;
+  }
+
+  /**
+   * A Go duration, in milliseconds. With `timer`, the value sets a Node.js timer, which fires at
+   * once beyond MAX_TIMER_MS: a longer one is refused rather than turned into no wait at all.
+   */
+  duration(key: string, fallback: number, options: { positive?: boolean; nonNegative?: boolean; timer?: boolean } = {}): number {
     const value = this.raw(key);
     if (value === undefined || value === null) return fallback;
     const ms = parseDuration(value);
@@ -127,6 +164,9 @@ export class ConfigNode {
     }
     if (options.positive && ms <= 0) this.fail(key, `${describe(value)} must be a positive duration`);
     if (options.nonNegative && ms < 0) this.fail(key, `${describe(value)} must not be negative`);
+    if (options.timer && ms > MAX_TIMER_MS) {
+      this.fail(key, `${describe(value)} is too long: at most ${formatDuration(MAX_TIMER_MS)} (about 24.8 days, the longest a Node.js timer waits)`);
+    }
     return ms;
   }
 
@@ -188,7 +228,7 @@ export class ConfigNode {
     if (!this.has(key)) {
       this.raw(key);
       if (fallbackType === undefined) return undefined;
-      return { type: fallbackType, options: ConfigNode.of({}, `${this.at(key)}.options`) };
+      return { type: fallbackType, options: ConfigNode.of({}, `${this.at(key)}.options`, undefined, this.needs) };
     }
     const node = this.child(key);
     const type = node.string('type', fallbackType ?? '') as T;

@@ -1,12 +1,15 @@
 // The key_registry block: the built-in key server of the registry protocol.
 import { SERVICE_NAME } from '../registry/RegisteredKey';
 import { ConfigNode } from './ConfigNode';
-import { parseListenAddr, parseListener } from './listener';
-import type { KeyRegistryConfig } from './types';
+import { DEFAULT_LISTENER_LIMITS, parseListenAddr, parseListener } from './listener';
+import type { KeyRegistryConfig, ListenerLimits } from './types';
+
+/** Registry requests are small: a client still sending after 30 s is holding a connection hostage. */
+export const REGISTRY_LISTENER_LIMITS: ListenerLimits = { ...DEFAULT_LISTENER_LIMITS, requestTimeoutMs: 30_000, headersTimeoutMs: 30_000 };
 
 export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
   const enabled = node.boolean('enabled', true);
-  const listener = parseListener(node, ':8090');
+  const listener = parseListener(node, ':8090', REGISTRY_LISTENER_LIMITS);
   const audience = node.has('audience') ? node.httpUrl('audience', "the registry's own URL, e.g. http://keyregistry:8090") : (node.raw('audience'), undefined);
   const approval = node.string('approval', 'manual');
   if (approval !== 'auto' && approval !== 'manual') node.fail('approval', `${JSON.stringify(approval)} must be auto or manual`);
@@ -21,6 +24,7 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
   let storage: KeyRegistryConfig['storage'];
   if (storageNode.type === 'file') {
     storage = { type: 'file', path: options.requiredString('path', 'the JSON file the registry keeps its keys in') };
+    options.requires('path', { kind: 'written_file', path: storage.path });
   } else if (storageNode.type === 'redis') {
     storage = {
       type: 'redis',
@@ -38,6 +42,7 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
     token: adminNode.string('token') || undefined,
   };
   adminNode.done();
+  if (!admin.enabled) adminNode.dropPrerequisites();
   const config: KeyRegistryConfig = {
     enabled,
     ...listener,
@@ -52,5 +57,6 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
     admin,
   };
   node.done();
+  if (!enabled) node.dropPrerequisites();
   return config;
 }

@@ -1,33 +1,69 @@
 // Listener options shared by every proxy block: address, unix socket mode, TLS, shutdown.
 import * as net from 'node:net';
 import { ConfigNode } from './ConfigNode';
-import type { ListenerConfig } from './types';
+import { formatDuration } from './duration';
+import type { ListenerConfig, ListenerLimits } from './types';
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 60_000;
+
+/**
+ * Envoy's header count, Node's header size, Node's request timeout; nginx's header timeout; an idle
+ * timeout beyond the 60 s of common load balancers, so that they, not we, close idle connections.
+ */
+export const DEFAULT_LISTENER_LIMITS: ListenerLimits = {
+  maxHeaderCount: 100,
+  maxHeaderBytes: 16 * 1024,
+  requestTimeoutMs: 300_000,
+  headersTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 65_000,
+};
 
 export function parseListenAddr(node: ConfigNode, key: string, fallback: string): string {
   const addr = node.string(key, fallback);
   if (addr.startsWith('unix:')) {
     if (addr.length === 'unix:'.length) node.fail(key, 'a unix socket address needs a path, e.g. unix:/run/jwtproxy.sock');
+    node.requires(key, { kind: 'listen', addr });
     return addr;
   }
   const match = /^(.*):(\d+)$/.exec(addr);
   if (!match || Number(match[2]) > 65535) {
     node.fail(key, `${JSON.stringify(addr)} is not a listen address (use host:port, :port or unix:/path)`);
   }
+  node.requires(key, { kind: 'listen', addr });
   return addr;
 }
 
-export function parseListener(node: ConfigNode, defaultAddr: string): ListenerConfig {
+function parseLimits(node: ConfigNode, defaults: ListenerLimits): ListenerLimits {
+  const requestTimeoutMs = node.duration('request_timeout', defaults.requestTimeoutMs, { nonNegative: true, timer: true });
+  const headersDefault = requestTimeoutMs > 0 ? Math.min(defaults.headersTimeoutMs, requestTimeoutMs) : defaults.headersTimeoutMs;
+  const headersTimeoutMs = node.duration('headers_timeout', headersDefault, { nonNegative: true, timer: true });
+  if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
+    node.fail('headers_timeout', `${formatDuration(headersTimeoutMs)} is longer than request_timeout (${formatDuration(requestTimeoutMs)}), which the head is part of: shorten it, or lengthen request_timeout`);
+  }
+  return {
+    maxHeaderCount: node.integer('max_header_count', defaults.maxHeaderCount, 1, 2000),
+    maxHeaderBytes: node.byteSize('max_header_bytes', defaults.maxHeaderBytes, 1024, 1024 * 1024),
+    requestTimeoutMs,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: node.duration('keep_alive_timeout', defaults.keepAliveTimeoutMs, { nonNegative: true, timer: true }),
+  };
+}
+
+export function parseListener(node: ConfigNode, defaultAddr: string, defaultLimits = DEFAULT_LISTENER_LIMITS): ListenerConfig {
   const listenAddr = parseListenAddr(node, 'listen_addr', defaultAddr);
   const socketPermission = node.fileMode('socket_permission', 0o755);
-  const shutdownTimeoutMs = node.duration('shutdown_timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, { nonNegative: true });
+  const shutdownTimeoutMs = node.duration('shutdown_timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, { nonNegative: true, timer: true });
+  const limits = parseLimits(node, defaultLimits);
   const keyFile = node.string('key_file', '');
   const crtFile = node.string('crt_file', '');
   if (Boolean(keyFile) !== Boolean(crtFile)) {
     node.fail(keyFile ? 'crt_file' : 'key_file', 'TLS needs both key_file and crt_file (or neither, for plain HTTP)');
   }
-  return { listenAddr, socketPermission, shutdownTimeoutMs, tls: keyFile ? { keyFile, crtFile } : undefined };
+  if (keyFile) {
+    node.requires('key_file', { kind: 'file', path: keyFile, holds: 'private_key' });
+    node.requires('crt_file', { kind: 'file', path: crtFile, holds: 'certificate', key: { at: node.at('key_file'), path: keyFile } });
+  }
+  return { listenAddr, socketPermission, shutdownTimeoutMs, limits, tls: keyFile ? { keyFile, crtFile } : undefined };
 }
 
 /** Splits `host:port` / `:port` into what net.Server.listen takes. */

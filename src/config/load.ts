@@ -39,6 +39,7 @@ export function parseConfig(text: string): Config {
     keyRegistry: top.has('key_registry') ? parseKeyRegistry(top.child('key_registry')) : (top.raw('key_registry'), undefined),
     externalEvaluation: top.has('external_evaluation') ? parseExternalEvaluation(top.child('external_evaluation')) : (top.raw('external_evaluation'), undefined),
     observability: parseObservability(top),
+    prerequisites: root.prerequisites(),
   };
   top.done();
   return config;

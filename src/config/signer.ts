@@ -25,7 +25,12 @@ export function parseSignerProxy(node: ConfigNode): SignerProxyConfig {
   if (Boolean(caKeyFile) !== Boolean(caCrtFile)) {
     node.fail(caKeyFile ? 'ca_crt_file' : 'ca_key_file', 'MITM of CONNECT needs both ca_key_file and ca_crt_file (or neither)');
   }
+  if (caKeyFile && caCrtFile) {
+    node.requires('ca_key_file', { kind: 'file', path: caKeyFile, holds: 'private_key' });
+    node.requires('ca_crt_file', { kind: 'file', path: caCrtFile, holds: 'mitm_ca_certificate', key: { at: node.at('ca_key_file'), path: caKeyFile } });
+  }
   const trustedCertificates = node.stringList('trusted_certificates');
+  trustedCertificates.forEach((file, index) => node.requires(`trusted_certificates[${index}]`, { kind: 'file', path: file, holds: 'trusted_certificates' }));
   const insecureSkipVerify = node.boolean('insecure_skip_verify', false);
   const allowedDestinations = parseAllowedDestinations(node);
   const signerNode = node.child('signer');
@@ -33,6 +38,7 @@ export function parseSignerProxy(node: ConfigNode): SignerProxyConfig {
   if (!enabled) signerNode.keys().forEach((key) => signerNode.raw(key));
   signerNode.done();
   node.done();
+  if (!enabled) node.dropPrerequisites();
   return { enabled, ...listener, caKeyFile, caCrtFile, trustedCertificates, insecureSkipVerify, allowedDestinations, signer };
 }
 
@@ -86,6 +92,7 @@ function parsePrivateKey(signer: ConfigNode): PrivateKeyConfig {
       keyId: options.requiredString('key_id', 'the kid the verifiers know this key by'),
       privateKeyPath: options.requiredString('private_key_path', 'a PEM file holding the private key'),
     };
+    options.requires('private_key_path', { kind: 'file', path: config.privateKeyPath, holds: 'private_key' });
   } else {
     const algorithm = options.string('algorithm', 'RS256') as SigningAlgorithm;
     if (!ALGORITHMS.includes(algorithm)) options.fail('algorithm', `unknown algorithm ${JSON.stringify(algorithm)}; expected one of ${ALGORITHMS.join(', ')}`);
@@ -100,6 +107,7 @@ function parsePrivateKey(signer: ConfigNode): PrivateKeyConfig {
       algorithm,
       keyServer: { type: 'keyregistry', registry },
     };
+    options.requires('key_folder', { kind: 'folder', path: config.keyFolder });
   }
   options.done();
   return config;

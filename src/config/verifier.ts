@@ -5,6 +5,7 @@ import { VERIFICATION_ALGORITHMS, type VerificationAlgorithm } from '../jwt/algo
 import type { ClaimRules } from '../jwt/registeredClaims';
 import { KEY_SERVER_NAMES, KEY_SERVER_TYPES } from '../keys/keyServerTypes';
 import { CelExpression } from '../policy/CelExpression';
+import { parseProxyRange, TRUST_NO_PROXY, TrustedProxies } from '../proxy/TrustedProxies';
 import type { ProviderPreset } from '../providers/ProviderPreset';
 import { PROVIDER_NAMES, PROVIDER_TYPES } from '../providers/providerTypes';
 import type { HeaderMapping } from '../verifier/claimsToHeaders';
@@ -73,8 +74,14 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
     forwardAuth,
     forwardAuthOptions: forwardAuthOptions ?? {},
     upstreamFailureTimeoutMs: verifierNode.duration('upstream_failure_timeout', 10_000, { nonNegative: true }),
+    upstreamTimeouts: {
+      connectMs: verifierNode.duration('upstream_connect_timeout', 5_000, { positive: true, timer: true }),
+      responseMs: verifierNode.duration('upstream_response_timeout', 60_000, { nonNegative: true, timer: true }),
+      bodyMs: verifierNode.duration('upstream_body_timeout', 300_000, { nonNegative: true, timer: true }),
+    },
+    trustedProxies: parseTrustedProxies(verifierNode),
     upstreamInsecureSkipVerify: verifierNode.boolean('upstream_insecure_skip_verify', false),
-    upstreamTrustedCertificates: verifierNode.stringList('upstream_trusted_certificates'),
+    upstreamTrustedCertificates: parseTrustedCertificates(verifierNode, 'upstream_trusted_certificates'),
     audience,
     maxSkewMs,
     maxTtlMs,
@@ -102,6 +109,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   if (singleUse) verifierNode.raw('token_cache');
   verifierNode.done();
   node.done();
+  if (!enabled) node.dropPrerequisites();
   return { enabled, ...listener, verifier };
 }
 
@@ -168,6 +176,24 @@ function parseClaimsToHeaders(verifier: ConfigNode, claimsHeader: string | undef
   });
 }
 
+function parseTrustedCertificates(verifier: ConfigNode, key: string): string[] {
+  const files = verifier.stringList(key);
+  files.forEach((file, index) => verifier.requires(`${key}[${index}]`, { kind: 'file', path: file, holds: 'trusted_certificates' }));
+  return files;
+}
+
+function parseTrustedProxies(verifier: ConfigNode): TrustedProxies {
+  const entries = verifier.stringList('trusted_proxies');
+  if (entries.length === 0) return TRUST_NO_PROXY;
+  return new TrustedProxies(
+    entries.map((entry, index) => {
+      const range = parseProxyRange(entry.trim());
+      if (!range) verifier.fail(`trusted_proxies[${index}]`, `${JSON.stringify(entry)} is not an IP address or CIDR range: write e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8, or unix for peers on a unix socket`);
+      return range;
+    }),
+  );
+}
+
 function parsePublicBasePath(verifier: ConfigNode): string {
   const path = verifier.string('public_base_path', '');
   if (path && !path.startsWith('/')) verifier.fail('public_base_path', `${JSON.stringify(path)} must start with "/"`);
@@ -224,7 +250,7 @@ function parseNonceStorage(verifier: ConfigNode): NonceStorageConfig {
   if (type === 'local') {
     config = {
       type,
-      purgeIntervalMs: options.duration('purge_interval', 60_000, { positive: true }),
+      purgeIntervalMs: options.duration('purge_interval', 60_000, { positive: true, timer: true }),
       // A V8 Set holds at most 2^24 entries; the store refuses more.
       maxEntries: options.integer('max_entries', 5_000_000, 1000, 16_000_000),
     };
@@ -247,8 +273,8 @@ function parseNonceStorage(verifier: ConfigNode): NonceStorageConfig {
       clusterNodes,
       password: options.string('password'),
       db: options.integer('db', 0, 0, 255),
-      connectTimeoutMs: options.duration('connect_timeout', 2000, { positive: true }),
-      commandTimeoutMs: options.duration('command_timeout', 1000, { positive: true }),
+      connectTimeoutMs: options.duration('connect_timeout', 2000, { positive: true, timer: true }),
+      commandTimeoutMs: options.duration('command_timeout', 1000, { positive: true, timer: true }),
     };
   } else {
     config = { type };

@@ -9,6 +9,7 @@
 // retried with backoff until one arrives.
 import { X509Certificate } from 'node:crypto';
 import { Agent, request } from 'undici';
+import { MAX_TIMER_MS } from '../config/duration';
 import type { KeyServerConfig } from '../config/types';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
 import type { Logger } from '../observability/logger';
@@ -129,7 +130,8 @@ export class JwksKeyServer implements KeyServer {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.refresh().catch(() => undefined), delayMs);
+    // A timer fires at once beyond its limit; refreshing sooner than a very long refresh_interval is harmless.
+    this.timer = setTimeout(() => void this.refresh().catch(() => undefined), Math.min(delayMs, MAX_TIMER_MS));
     this.timer.unref();
   }
 

@@ -24,12 +24,16 @@ interface KeyServerType<T extends KeyServerConfig['type']> {
 }
 
 const preshared: KeyServerType<'preshared'> = {
-  parse: (options) => ({
-    type: 'preshared',
-    issuer: options.requiredString('issuer', 'the iss of the tokens signed with this key'),
-    keyId: options.requiredString('key_id', 'the kid of the tokens signed with this key'),
-    publicKeyPath: options.requiredString('public_key_path', 'a PEM file holding the PUBLIC KEY'),
-  }),
+  parse: (options) => {
+    const publicKeyPath = options.requiredString('public_key_path', 'a PEM file holding the PUBLIC KEY');
+    options.requires('public_key_path', { kind: 'file', path: publicKeyPath, holds: 'public_key' });
+    return {
+      type: 'preshared',
+      issuer: options.requiredString('issuer', 'the iss of the tokens signed with this key'),
+      keyId: options.requiredString('key_id', 'the kid of the tokens signed with this key'),
+      publicKeyPath,
+    };
+  },
   create: (config) => new PresharedKeyServer(config),
 };
 
@@ -40,7 +44,7 @@ const keyregistry: KeyServerType<'keyregistry'> = {
       type: 'keyregistry',
       registry: options.httpUrl('registry', 'the base URL of the key registry, e.g. http://keyregistry:8080/'),
       cacheDurationMs: cache.duration('duration', 600_000),
-      purgeIntervalMs: cache.duration('purge_interval', 60_000, { positive: true }),
+      purgeIntervalMs: cache.duration('purge_interval', 60_000, { positive: true, timer: true }),
       notFoundCacheMs: cache.duration('not_found_duration', 5_000, { nonNegative: true }),
       staleIfErrorMs: cache.duration('stale_if_error', 3_600_000, { nonNegative: true }),
     };

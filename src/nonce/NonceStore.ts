@@ -14,9 +14,15 @@ export interface NonceStore {
 
 export class NonceStoreUnavailableError extends Error {
   readonly code = 'ERR_NONCE_STORE_UNAVAILABLE';
+  /**
+   * True when the store has logged the outage this refusal belongs to (and will log its end, with
+   * the count of refusals): callers need not log each refused request above debug.
+   */
+  readonly outageReported: boolean;
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: { cause?: unknown; outageReported?: boolean }) {
     super(message, options);
     this.name = 'NonceStoreUnavailableError';
+    this.outageReported = options?.outageReported ?? false;
   }
 }

@@ -1,22 +1,32 @@
 // The replay store shared by every process: one atomic `SET key 1 NX PXAT exp` per claim.
 // Fails closed: while Redis is unreachable claims are refused at once, and it reconnects by itself.
+// An outage is logged when it begins and when it ends (with how many claims it refused), never per claim.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { NonceStorageConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
+import { systemClock, type Clock } from '../util/clock';
 import { NonceStoreUnavailableError, type NonceStore } from './NonceStore';
 
 export type RedisNonceStorageConfig = Extract<NonceStorageConfig, { type: 'redis' }>;
 
 type ConnectionState = 'connecting' | 'ready' | 'lost';
 
+/** From the first failure (a lost connection, or a command failing on a live one) to the next success. */
+interface Outage {
+  sinceMs: number;
+  refused: number;
+}
+
 export class RedisNonceStore implements NonceStore {
   private client?: Redis | Cluster;
   private state: ConnectionState = 'connecting';
   private lastError?: Error;
+  private outage?: Outage;
 
   constructor(
     private readonly config: RedisNonceStorageConfig,
     private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
   ) {
     if (config.clusterNodes && config.db !== 0) {
       throw new RangeError(`redis nonce store: db ${config.db} cannot be used with a Redis Cluster, which has only db 0`);
@@ -54,6 +64,7 @@ export class RedisNonceStore implements NonceStore {
     // Some failures (a Cluster whose nodes keep dropping out) never emit 'error'.
     if (this.state === 'connecting') {
       this.state = 'lost';
+      this.beginOutage();
       this.logger.error({ redis: this.where() }, `redis nonce store not connected after ${this.config.connectTimeoutMs} ms: refusing tokens while retrying`);
     }
   }
@@ -75,9 +86,28 @@ export class RedisNonceStore implements NonceStore {
     try {
       reply = await client.set(this.config.keyPrefix + jti, '1', 'PXAT', Math.ceil(expiresAtMs), 'NX');
     } catch (error) {
-      throw new NonceStoreUnavailableError(`redis nonce store unavailable: ${(error as Error).message}`, { cause: error });
+      // A command failing on a live connection (Redis hung, a timeout) starts an outage too.
+      if (!this.outage) {
+        this.beginOutage();
+        this.logger.error({ err: error, redis: this.where() }, 'redis nonce store commands are failing: refusing tokens until Redis answers');
+      }
+      this.outage!.refused++;
+      throw new NonceStoreUnavailableError(`redis nonce store unavailable: ${(error as Error).message}`, { cause: error, outageReported: true });
     }
+    if (this.outage) this.endOutage('redis nonce store answering again: accepting tokens');
     return reply === 'OK';
+  }
+
+  private beginOutage(): void {
+    this.outage ??= { sinceMs: this.clock(), refused: 0 };
+  }
+
+  /** Logs the end of the outage with what it cost, once. */
+  private endOutage(message: string): void {
+    const outage = this.outage;
+    if (!outage) return;
+    this.outage = undefined;
+    this.logger.info({ redis: this.where(), refusedTokens: outage.refused, outageMs: this.clock() - outage.sinceMs }, message);
   }
 
   private createClient(): Redis | Cluster {
@@ -112,16 +142,18 @@ export class RedisNonceStore implements NonceStore {
 
   // Connection changes are logged once each, never per claim.
   private readonly onReady = (): void => {
-    if (this.state === 'lost') this.logger.info({ redis: this.where() }, 'redis nonce store reconnected: accepting tokens again');
-    else if (this.state === 'connecting') this.logger.info({ redis: this.where() }, 'redis nonce store connected');
+    const previous = this.state;
     this.state = 'ready';
     this.lastError = undefined;
+    if (previous === 'lost') this.endOutage('redis nonce store reconnected: accepting tokens again');
+    else if (previous === 'connecting') this.logger.info({ redis: this.where() }, 'redis nonce store connected');
   };
 
   private readonly onError = (error: Error): void => {
     this.lastError = error;
     if (this.state === 'connecting') {
       this.state = 'lost';
+      this.beginOutage();
       this.logger.error({ err: error, redis: this.where() }, 'redis nonce store cannot reach Redis: refusing tokens while retrying');
     } else {
       this.logger.debug({ err: error, redis: this.where() }, 'redis nonce store connection error');
@@ -131,6 +163,7 @@ export class RedisNonceStore implements NonceStore {
   private readonly onClose = (): void => {
     if (this.state !== 'ready') return;
     this.state = 'lost';
+    this.beginOutage();
     this.logger.error({ err: this.lastError, redis: this.where() }, 'redis nonce store lost its connection: refusing tokens until Redis is back');
   };
 

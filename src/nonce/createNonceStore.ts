@@ -28,7 +28,7 @@ export function createNonceStore(config: NonceStorageConfig, deps: NonceStoreDep
       if (deps.shared) return new SharedNonceStore({ id: deps.id, channel: parentProcessChannel(), logger });
       return new LocalNonceStore({ purgeIntervalMs: config.purgeIntervalMs, maxEntries: config.maxEntries, clock: deps.clock, logger });
     case 'redis':
-      return new RedisNonceStore(config, logger);
+      return new RedisNonceStore(config, logger, deps.clock);
     case 'void':
       return new VoidNonceStore(logger);
   }

@@ -1,6 +1,7 @@
 // The verifier's upstreams: one keep-alive pool each, chosen round robin; an upstream
 // that fails to answer is skipped for a while, then tried again.
 import { Pool } from 'undici';
+import type { UpstreamTimeouts } from '../config/types';
 import type { Clock } from '../util/clock';
 import { normalizePath } from './normalizePath';
 import { readTrustedCertificates } from './trustedCertificates';
@@ -21,6 +22,7 @@ export interface UpstreamOptions {
   insecureSkipVerify: boolean;
   /** PEM files that replace the system roots for https upstreams. */
   trustedCertificates: string[];
+  timeouts: UpstreamTimeouts;
 }
 
 /** Joins two URL paths with exactly one slash, as Go's singleJoiningSlash does. */
@@ -46,8 +48,15 @@ export function upstreamTarget(upstream: Pick<Upstream, 'basePath' | 'baseQuery'
 }
 
 function createUpstream(name: string, options: UpstreamOptions, ca: string[] | undefined): Upstream {
-  const pool = (origin: string, connect: Pool.Options['connect']) =>
-    new Pool(origin, { connect, keepAliveTimeout: 30_000, pipelining: 1 });
+  const { timeouts } = options;
+  const pool = (origin: string, connect: Exclude<Pool.Options['connect'], Function>) =>
+    new Pool(origin, {
+      connect: { ...connect, timeout: timeouts.connectMs },
+      headersTimeout: timeouts.responseMs,
+      bodyTimeout: timeouts.bodyMs,
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+    });
   if (name.startsWith('unix:')) {
     const socketPath = name.slice('unix:'.length);
     return { name, origin: 'http://localhost', pool: pool('http://localhost', { socketPath }), basePath: '', baseQuery: '', downUntil: 0 };

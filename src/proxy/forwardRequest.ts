@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { forwardableResponseHeaders } from './headers';
+import { hasBody } from './requestBody';
 
 export interface OutgoingRequest {
   /** scheme://host[:port] of the upstream. */
@@ -13,9 +14,14 @@ export interface OutgoingRequest {
   headers: string[];
 }
 
+const CONNECT_TIMEOUT = 'UND_ERR_CONNECT_TIMEOUT';
+const RESPONSE_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT';
+
 /** A failure to get any response from the upstream (connect refused, reset, timeout). */
 export class UpstreamError extends Error {
   readonly code = 'ERR_UPSTREAM';
+  /** The upstream did not connect, or did not answer, in time. */
+  readonly timedOut: boolean;
   constructor(
     readonly cause: Error,
     /** True when nothing of the request body was consumed, so another upstream may be tried. */
@@ -23,12 +29,17 @@ export class UpstreamError extends Error {
   ) {
     super(cause.message);
     this.name = 'UpstreamError';
+    const code = (cause as NodeJS.ErrnoException).code;
+    this.timedOut = code === CONNECT_TIMEOUT || code === RESPONSE_TIMEOUT;
   }
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+/**
+ * A request that timed out waiting for its answer has reached the upstream: sending it to another
+ * could run it twice, and would add a whole timeout to the wait.
+ */
+function retryable(error: Error, body: unknown): boolean {
+  return body === null && (error as NodeJS.ErrnoException).code !== RESPONSE_TIMEOUT;
 }
 
 /** How a forwarded exchange ended when it did not fail: relayed whole, or cut short by the client. */
@@ -73,7 +84,7 @@ export function forwardRequest(dispatcher: Dispatcher, outgoing: OutgoingRequest
           res.destroy();
           resolve('answered');
         } else {
-          reject(new UpstreamError(error, body === null));
+          reject(new UpstreamError(error, retryable(error, body)));
         }
       },
     };
@@ -137,7 +148,7 @@ export function forwardUpgrade(dispatcher: Dispatcher, outgoing: OutgoingRequest
           clientSocket.destroy();
           resolve();
         } else {
-          reject(new UpstreamError(error, true));
+          reject(new UpstreamError(error, retryable(error, null)));
         }
       },
     };

@@ -30,12 +30,11 @@ function connectionOptions(value: string | string[] | undefined): Set<string> | 
 }
 
 /**
- * Copies Node's rawHeaders (name, value, name, value…) into a flat list for undici,
- * leaving out hop-by-hop headers and the names in `drop` (lower case).
+ * Copies Node's rawHeaders (name, value, name, value…) into a flat list for undici, after the
+ * headers already in `out`, leaving out hop-by-hop headers and the names in `drop` (lower case).
  */
-export function forwardableRequestHeaders(rawHeaders: string[], connection: string | string[] | undefined, drop?: ReadonlySet<string>): string[] {
+export function forwardableRequestHeaders(rawHeaders: string[], connection: string | string[] | undefined, drop?: ReadonlySet<string>, out: string[] = []): string[] {
   const listed = connectionOptions(connection);
-  const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i].toLowerCase();
     if (HOP_BY_HOP.has(name) || listed?.has(name) || drop?.has(name)) continue;
@@ -55,14 +54,18 @@ export function forwardableResponseHeaders(headers: IncomingHttpHeaders): Incomi
   return out;
 }
 
-/** Appends to X-Forwarded-For and sets X-Forwarded-Proto/-Host, as reverse proxies do. */
-export function appendForwardedHeaders(
+/**
+ * Sets X-Forwarded-For, -Proto and -Host, as reverse proxies do. The client's X-Forwarded-For is
+ * appended to only when its sender is `trusted` (a proxy in front of us); otherwise it is replaced.
+ */
+export function addForwardedHeaders(
   headers: string[],
   original: IncomingHttpHeaders,
   clientAddress: string | undefined,
   protocol: 'http' | 'https',
+  trusted: boolean,
 ): void {
-  const prior = original['x-forwarded-for'];
+  const prior = trusted ? original['x-forwarded-for'] : undefined;
   const client = clientAddress ?? 'unknown';
   headers.push('x-forwarded-for', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}` : client);
   headers.push('x-forwarded-proto', protocol);

@@ -5,8 +5,8 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { listenTarget } from '../config/listener';
-import type { ListenerConfig } from '../config/types';
+import { DEFAULT_LISTENER_LIMITS, listenTarget } from '../config/listener';
+import type { ListenerConfig, ListenerLimits } from '../config/types';
 import type { Logger } from '../observability/logger';
 import { clientAuthContext, clientAuthServerOptions, enforceClientAuth } from './clientAuth';
 
@@ -30,20 +30,52 @@ export function reloadTls(server: http.Server, tls: ListenerConfig['tls']): void
   (server as https.Server).setSecureContext(secureContextOptions(tls));
 }
 
+/** True when `req` has more header fields than `limits` allow (Node has counted them all in rawHeaders). */
+export function tooManyHeaders(req: http.IncomingMessage, limits: ListenerLimits): boolean {
+  return req.rawHeaders.length > limits.maxHeaderCount * 2;
+}
+
+export const TOO_MANY_HEADERS = 'jwtproxy: too many request header fields';
+
+/** `handler`, behind the header count limit: a request beyond it is answered 431 and its connection closed. */
+export function withHeaderLimit(limits: ListenerLimits, handler: http.RequestListener): http.RequestListener {
+  return (req, res) => {
+    if (!tooManyHeaders(req, limits)) return handler(req, res);
+    const body = `${TOO_MANY_HEADERS} (at most ${limits.maxHeaderCount})\n`;
+    res.writeHead(431, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  };
+}
+
+/** Node checks the request and header timeouts on this beat (30 s by default): short timeouts get a faster one. */
+function checkingInterval(limits: ListenerLimits): number {
+  const shortest = Math.min(...[limits.headersTimeoutMs, limits.requestTimeoutMs].filter((ms) => ms > 0), 300_000);
+  return Math.min(30_000, Math.max(50, Math.floor(shortest / 10)));
+}
+
 /**
- * An HTTP(S) server for a proxy: malformed requests get a 400, and errors after listening
- * (EMFILE when out of descriptors…) are logged instead of crashing the process.
+ * An HTTP(S) server for a proxy: malformed requests get a 400, a head beyond the limits a 431, and
+ * errors after listening (EMFILE when out of descriptors…) are logged instead of crashing the process.
  */
-export function createServer(tls: ListenerConfig['tls'], logger: Logger, handler?: http.RequestListener): http.Server {
-  const options: http.ServerOptions = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
+export function createServer(tls: ListenerConfig['tls'], logger: Logger, handler?: http.RequestListener, limits: ListenerLimits = DEFAULT_LISTENER_LIMITS): http.Server {
+  const options: http.ServerOptions = {
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: limits.headersTimeoutMs,
+    connectionsCheckingInterval: checkingInterval(limits),
+    maxHeaderSize: limits.maxHeaderBytes,
+  };
+  const guarded = handler && withHeaderLimit(limits, handler);
   const server = tls
-    ? https.createServer({ ...options, ...secureContextOptions(tls), ...(tls.clientAuth && clientAuthServerOptions(tls.clientAuth)) }, handler)
-    : http.createServer(options, handler);
+    ? https.createServer({ ...options, ...secureContextOptions(tls), ...(tls.clientAuth && clientAuthServerOptions(tls.clientAuth)) }, guarded)
+    : http.createServer(options, guarded);
   if (tls?.clientAuth) enforceClientAuth(server as https.Server, tls.clientAuth, logger);
-  server.on('clientError', (error, socket) => {
+  server.maxHeadersCount = limits.maxHeaderCount;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     logger.debug({ err: error }, 'malformed client request');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-    else socket.destroy();
+    // Mid-answer (a request timeout while the response streams) no status line can be sent any more.
+    if (!socket.writable || (socket as { _httpMessage?: http.ServerResponse })._httpMessage?.headersSent) return void socket.destroy();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\n\r\n`);
   });
   server.on('error', (error) => {
     if (server.listening) logger.error({ err: error }, 'listener error');
@@ -71,8 +103,10 @@ export async function removeStaleSocket(path: string): Promise<void> {
   } catch {
     return;
   }
-  if (!stat.isSocket()) throw new Error(`${path} exists and is not a unix socket; remove it or choose another path`);
-  if (await socketInUse(path)) throw new Error(`another process is listening on ${path}`);
+  // Shaped like the errors of listen(), which name the address they could not take.
+  const failure = (message: string, code: string) => Object.assign(new Error(message), { code, syscall: 'listen', address: path });
+  if (!stat.isSocket()) throw failure(`${path} exists and is not a unix socket; remove it or choose another path`, 'EEXIST');
+  if (await socketInUse(path)) throw failure(`another process is listening on ${path}`, 'EADDRINUSE');
   fs.unlinkSync(path);
 }
 

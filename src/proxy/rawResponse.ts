@@ -7,9 +7,11 @@ const REASONS: Record<number, string> = {
   403: 'Forbidden',
   405: 'Method Not Allowed',
   421: 'Misdirected Request',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
 
 export function endWithResponse(socket: Duplex, status: number, body: string): void {

@@ -16,6 +16,7 @@
 // must share one replay view too (a Redis nonce store).
 import type * as http from 'node:http';
 import { isLoopbackListenAddr } from '../config/listener';
+import { REGISTRY_LISTENER_LIMITS } from '../config/keyRegistry';
 import type { KeyRegistryConfig } from '../config/types';
 import type { NonceStore } from '../nonce/NonceStore';
 import { silentLogger, type Logger } from '../observability/logger';
@@ -40,7 +41,6 @@ export interface KeyRegistryServerDeps {
 
 // The admin socket, when unix:, grants key approval: only its owner may use it.
 const ADMIN_SOCKET_PERMISSION = 0o600;
-const REQUEST_TIMEOUT_MS = 30_000;
 
 export class KeyRegistryServer {
   readonly registry: KeyRegistry;
@@ -73,13 +73,11 @@ export class KeyRegistryServer {
     try {
       const authenticator = new RequestAuthenticator({ nonceStore: this.deps.nonceStore, clock: this.clock });
       const handler = createProtocolHandler({ registry: this.registry, authenticator, clock: this.clock, logger: this.logger, audience: config.audience });
-      this.server = createServer(config.tls, this.logger, handler);
-      // Registry requests are small: a client still sending after this long is holding a connection hostage.
-      this.server.requestTimeout = REQUEST_TIMEOUT_MS;
+      const limits = config.limits ?? REGISTRY_LISTENER_LIMITS;
+      this.server = createServer(config.tls, this.logger, handler, limits);
       await listen(this.server, config);
       if (config.admin.enabled) {
-        this.adminServer = createServer(undefined, this.logger, createAdminHandler(this.registry, config.admin.token, this.logger));
-        this.adminServer.requestTimeout = REQUEST_TIMEOUT_MS;
+        this.adminServer = createServer(undefined, this.logger, createAdminHandler(this.registry, config.admin.token, this.logger), limits);
         await listen(this.adminServer, { listenAddr: config.admin.listenAddr, socketPermission: ADMIN_SOCKET_PERMISSION });
       }
     } catch (error) {

@@ -16,8 +16,9 @@ import type { Logger } from '../observability/logger';
 import { requestDuration, signerRequests } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { forwardableRequestHeaders } from '../proxy/headers';
-import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
+import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_HEADERS, tooManyHeaders } from '../proxy/listener';
 import { endWithResponse } from '../proxy/rawResponse';
+import { closeIfBodyUnread } from '../proxy/requestBody';
 import { readTrustedCertificates } from '../proxy/trustedCertificates';
 import { ConnectTargetError, hostHeaderMatchesTarget, parseConnectTarget, type ConnectTarget } from '../proxy/mitm/connectTarget';
 import type { ConnectInterceptor } from '../proxy/mitm/MitmInterceptor';
@@ -46,7 +47,9 @@ const REFUSAL_REASONS: Record<DestinationRefusalReason, string> = {
   link_local_or_metadata: 'a link-local or cloud metadata address, refused unless allowed_destinations names it',
 };
 
-function plain(res: ServerResponse, status: number, body: string): void {
+/** A refusal or failure: when the request body was not read, the connection ends with it. */
+function plain(req: IncomingMessage, res: ServerResponse, status: number, body: string): void {
+  closeIfBodyUnread(req, res);
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
 }
 
@@ -72,7 +75,7 @@ export class SignerProxy {
     const ca = readTrustedCertificates(config.trustedCertificates, 'trusted_certificates');
     this.agent = new Agent({ connect: { ca, rejectUnauthorized: !config.insecureSkipVerify }, keepAliveTimeout: 30_000 });
     this.consumedHeaders = new Set(['host', 'authorization', CLIENT_AUTHORIZATION_HEADER, ...Object.values(config.signer.headerClaims)]);
-    this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
+    this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res), config.limits);
     this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
     const listener = {
@@ -174,10 +177,11 @@ export class SignerProxy {
       }
       return { status: 502, body: `jwtproxy: unable to sign request: ${error.message}` };
     }
-    const headers = forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.consumedHeaders);
-    headers.push('host', target.host, 'authorization', `Bearer ${token}`);
+    // Ours first: an upstream that keeps only its first N header fields (Node: 2000) keeps the token.
+    const headers = ['host', target.host, 'authorization', `Bearer ${token}`];
     const clientAuthorization = req.headers.authorization;
     if (clientAuthorization) headers.push(CLIENT_AUTHORIZATION_HEADER, clientAuthorization);
+    forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.consumedHeaders, headers);
     return { origin: target.origin, path: target.path, headers };
   }
 
@@ -190,13 +194,13 @@ export class SignerProxy {
     const startedAt = performance.now();
     const target = this.targetOf(req);
     if ('status' in target) {
-      plain(res, target.status, target.body);
+      plain(req, res, target.status, target.body);
       return this.record('refused', startedAt);
     }
     this.outgoing(req, target)
       .then(async (outgoing) => {
         if ('status' in outgoing) {
-          plain(res, outgoing.status, outgoing.body);
+          plain(req, res, outgoing.status, outgoing.body);
           return this.record('no_key', startedAt);
         }
         this.record(await forwardRequest(this.agent, outgoing, req, res) === 'answered' ? 'forwarded' : 'client_left', startedAt);
@@ -204,18 +208,22 @@ export class SignerProxy {
       .catch((error: Error) => {
         if (error instanceof UpstreamError) {
           this.deps.logger.info({ target: target.origin, err: error.message }, 'upstream unavailable');
-          if (!res.headersSent) plain(res, 502, `jwtproxy: upstream unavailable: ${error.message}`);
+          if (!res.headersSent) plain(req, res, 502, `jwtproxy: upstream unavailable: ${error.message}`);
           return this.record('upstream_error', startedAt);
         }
         this.record('error', startedAt);
         this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
-        if (!res.headersSent) plain(res, 500, 'jwtproxy: internal error');
+        if (!res.headersSent) plain(req, res, 500, 'jwtproxy: internal error');
         else res.destroy();
       });
   }
 
   private handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.track(socket);
+    if (tooManyHeaders(req, this.config.limits)) {
+      socket.on('error', () => socket.destroy());
+      return endWithResponse(socket, 431, `${TOO_MANY_HEADERS} (at most ${this.config.limits.maxHeaderCount})\n`);
+    }
     const { interceptor } = this.deps;
     const admitted = interceptor ? this.admitConnect(req) : CONNECT_DISABLED;
     if ('status' in admitted) {
@@ -243,6 +251,7 @@ export class SignerProxy {
     this.track(socket);
     socket.once('end', () => socket.destroy());
     const refuse = ({ status, body }: Refusal) => endWithResponse(socket, status, body);
+    if (tooManyHeaders(req, this.config.limits)) return refuse({ status: 431, body: `${TOO_MANY_HEADERS} (at most ${this.config.limits.maxHeaderCount})\n` });
     const target = this.targetOf(req);
     if ('status' in target) return refuse(target);
     this.outgoing(req, target)

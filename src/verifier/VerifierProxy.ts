@@ -11,14 +11,15 @@ import { ServiceGroup } from '../util/ServiceGroup';
 import { REASONS } from '../jwt/registeredClaims';
 import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
-import type { NonceStore } from '../nonce/NonceStore';
+import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Logger } from '../observability/logger';
 import { requestDuration, verifierRequests } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
-import { appendForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
-import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
+import { addForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
+import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_HEADERS, tooManyHeaders, withHeaderLimit } from '../proxy/listener';
 import { normalizePath } from '../proxy/normalizePath';
 import { endWithResponse } from '../proxy/rawResponse';
+import { closeIfBodyUnread } from '../proxy/requestBody';
 import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
 import { Authenticator, type AuthenticationRequest, type Verdict } from './Authenticator';
@@ -34,6 +35,20 @@ type Refused = Extract<Verdict, { ok: false }>;
 type Accepted = Extract<Verdict, { ok: true }>;
 
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
+
+/**
+ * Refusals at info; a 503 at warn, unless the nonce store has logged the outage it belongs to (and
+ * will log its end with the count of refusals): one line per request then only at debug.
+ */
+function refusalLogLevel(verdict: Refused): 'debug' | 'info' | 'warn' {
+  if (verdict.status !== 503) return 'info';
+  return verdict.cause instanceof NonceStoreUnavailableError && verdict.cause.outageReported ? 'debug' : 'warn';
+}
+
+/** 504 when the upstream took too long, 502 when it failed. */
+function upstreamFailure(error: UpstreamError): [status: number, body: string] {
+  return error.timedOut ? [504, 'jwtproxy: upstream timed out'] : [502, `jwtproxy: upstream unavailable: ${error.message}`];
+}
 
 export interface VerifierProxyDeps {
   keyServer: KeyServer;
@@ -82,6 +97,7 @@ export class VerifierProxy {
       clock: deps.clock,
       insecureSkipVerify: verifier.upstreamInsecureSkipVerify,
       trustedCertificates: verifier.upstreamTrustedCertificates,
+      timeouts: verifier.upstreamTimeouts,
     });
     this.protocol = config.tls ? 'https' : 'http';
     this.claimsHeader = verifier.claimsHeader;
@@ -93,7 +109,9 @@ export class VerifierProxy {
     if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
     // A client may never send an identity header of its own: every mapped name is stripped.
     for (const { header } of verifier.claimsToHeaders) this.replacedHeaders.add(header);
-    this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
+    this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res), config.limits);
+    // `Expect: 100-continue` is answered only once the token is good: a refused client never sends its body.
+    this.server.on('checkContinue', withHeaderLimit(config.limits, (req, res) => this.handleRequest(req, res, true)));
     // In forward-auth mode nothing is forwarded: an Upgrade request is answered like any other.
     if (!verifier.forwardAuth) this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
     const listener = {
@@ -143,9 +161,10 @@ export class VerifierProxy {
     requestDuration.observe({ proxy: this.name }, (performance.now() - startedAt) / 1000);
   }
 
-  private handleRequest(req: IncomingMessage, res: ServerResponse): void {
+  private handleRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     const startedAt = performance.now();
     if (!req.url?.startsWith('/')) {
+      closeIfBodyUnread(req, res);
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(PROXY_FORM_REFUSAL);
       this.record('refused', 'proxy form', startedAt);
       return;
@@ -153,12 +172,14 @@ export class VerifierProxy {
     const { forwardAuth, forwardAuthOptions } = this.config.verifier;
     const original = forwardAuth ? originalRequest(req, forwardAuthOptions) : undefined;
     if (forwardAuth && !original) {
+      closeIfBodyUnread(req, res);
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: ask for ${forwardAuthOptions.audienceFromPath}<audience>\n`);
       this.record('refused', 'no audience in path', startedAt);
       return;
     }
     if (this.excluded(original?.url ?? req.url)) {
-      if (forwardAuth) return this.allow(res, undefined, [], startedAt);
+      if (forwardAuth) return this.allow(req, res, undefined, [], startedAt);
+      if (expectsContinue) res.writeContinue();
       this.forward(req, res, undefined, []).then(
         (outcome) => this.record(outcome, 'excluded', startedAt),
         (error: Error) => this.failedUnexpectedly(req, res, error, startedAt),
@@ -180,7 +201,8 @@ export class VerifierProxy {
           this.refuse(req, res, refused, original);
           return this.record('refused', refused.reason, startedAt);
         }
-        if (forwardAuth) return this.allow(res, verdict.claims, identity, startedAt);
+        if (forwardAuth) return this.allow(req, res, verdict.claims, identity, startedAt);
+        if (expectsContinue) res.writeContinue();
         this.record(await this.forward(req, res, verdict.claims, identity), '', startedAt);
       })
       .catch((error: Error) => this.failedUnexpectedly(req, res, error, startedAt));
@@ -189,6 +211,7 @@ export class VerifierProxy {
   private failedUnexpectedly(req: IncomingMessage, res: ServerResponse, error: Error, startedAt: number): void {
     this.record('error', '', startedAt);
     this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
+    closeIfBodyUnread(req, res);
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('jwtproxy: internal error');
     else res.destroy();
   }
@@ -234,8 +257,9 @@ export class VerifierProxy {
   }
 
   private refuse(req: IncomingMessage, res: ServerResponse, verdict: Refused, original?: OriginalRequest): void {
-    const log = verdict.status === 503 ? this.deps.logger.warn : this.deps.logger.info;
-    log.call(this.deps.logger, { reason: verdict.reason, code: verdict.code, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
+    this.deps.logger[refusalLogLevel(verdict)]({ reason: verdict.reason, code: verdict.code, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
+    // A refused request's body is never read: the connection ends, so that no one can hold it by trickling the body.
+    closeIfBodyUnread(req, res);
     const { authRedirectUrl, publicBasePath } = this.config.verifier;
     if (authRedirectUrl && (verdict.code === 'missing_token' || verdict.code === 'invalid_token') && wantsHtml(req)) {
       const location = loginRedirect(authRedirectUrl, publicUrl(req, this.protocol, publicBasePath, original));
@@ -249,21 +273,27 @@ export class VerifierProxy {
   }
 
   /** Forward-auth mode: the gateway asking is told yes, with the identity headers for it to copy. */
-  private allow(res: ServerResponse, claims: Claims | undefined, identity: [string, string][], startedAt: number): void {
+  private allow(req: IncomingMessage, res: ServerResponse, claims: Claims | undefined, identity: [string, string][], startedAt: number): void {
+    closeIfBodyUnread(req, res);
     const headers: [string, string][] = [['content-length', '0'], ...identity];
     if (this.claimsHeader && claims) headers.push([this.claimsHeader, asciiJson(claims)]);
     res.writeHead(200, headers.flat()).end();
     this.record('allowed', '', startedAt);
   }
 
-  /** `claims` is undefined for an excluded path: it goes upstream without identity. */
+  /**
+   * `claims` is undefined for an excluded path: it goes upstream without identity. The proxy's own
+   * headers come first: an upstream that keeps only its first N header fields (Node: 2000) keeps them.
+   */
   private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims | undefined, identity: [string, string][]): OutgoingRequest {
-    const headers = forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.replacedHeaders);
+    const headers: string[] = [];
     if (req.headers.host) headers.push('host', req.headers.host);
     if (req.headers.authorization) headers.push('authorization', req.headers.authorization);
-    appendForwardedHeaders(headers, req.headers, req.socket.remoteAddress, this.protocol);
+    const peer = req.socket.remoteAddress;
+    addForwardedHeaders(headers, req.headers, peer, this.protocol, this.config.verifier.trustedProxies.trusts(peer));
     if (this.claimsHeader && claims) headers.push(this.claimsHeader, asciiJson(claims));
     for (const [name, value] of identity) headers.push(name, value);
+    forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.replacedHeaders, headers);
     return { origin: upstream.origin, path: upstreamTarget(upstream, req.url!), headers };
   }
 
@@ -280,7 +310,9 @@ export class VerifierProxy {
         if (!(error instanceof UpstreamError)) throw error;
         this.failed(upstream, error);
         if (!error.retryable || attempt >= this.upstreams.size || res.destroyed) {
-          res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: upstream unavailable: ${error.message}`);
+          closeIfBodyUnread(req, res);
+          const [status, body] = upstreamFailure(error);
+          res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
           return 'upstream_error';
         }
         upstream = this.upstreams.pick(upstream);
@@ -295,6 +327,7 @@ export class VerifierProxy {
     // The server allows half-open sockets; a tunnel whose client has finished is over.
     socket.once('end', () => socket.destroy());
     if (!req.url?.startsWith('/')) return endWithResponse(socket, 500, PROXY_FORM_REFUSAL);
+    if (tooManyHeaders(req, this.config.limits)) return endWithResponse(socket, 431, `${TOO_MANY_HEADERS} (at most ${this.config.limits.maxHeaderCount})\n`);
     this.authenticate(req)
       .then(async ({ verdict, request }) => {
         if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
@@ -309,7 +342,7 @@ export class VerifierProxy {
         const outgoing = this.outgoing(req, upstream, verdict.claims, identity);
         await forwardUpgrade(upstream.pool, outgoing, req, socket, head).catch((error: UpstreamError) => {
           this.failed(upstream, error);
-          endWithResponse(socket, 502, `jwtproxy: upstream unavailable: ${error.message}`);
+          endWithResponse(socket, ...upstreamFailure(error));
         });
       })
       .catch((error: Error) => {

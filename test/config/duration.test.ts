@@ -1,4 +1,4 @@
-import { parseDuration } from '../../src/config/duration';
+import { formatDuration, MAX_TIMER_MS, parseDuration } from '../../src/config/duration';
 
 describe('Go durations', () => {
   test.each([
@@ -22,5 +22,19 @@ describe('Go durations', () => {
 
   test.each(['5 minutes', '1d', 'm', '', '1h-30m', '--1s', '1.5'])('%j is refused', (text) => {
     expect(parseDuration(text)).toBeUndefined();
+  });
+});
+
+describe('durations in messages', () => {
+  test.each([
+    [MAX_TIMER_MS, '596h31m23.647s'],
+    [5_400_000, '1h30m0s'],
+    [90_500, '1m30.5s'],
+    [300, '300ms'],
+    [0, '0s'],
+    [-1000, '-1s'],
+  ])('%d ms is written %s, as Go writes it', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+    expect(parseDuration(text)).toBeCloseTo(ms);
   });
 });

@@ -103,6 +103,8 @@ other_program: {ignored: true}
     expect(config.signerProxy).toMatchObject({ enabled: true, listenAddr: ':8080', shutdownTimeoutMs: 60_000 });
     expect(config.signerProxy.signer).toMatchObject({ issuer: 'jwtproxy', expirationTimeMs: 300_000, maxSkewMs: 60_000, nonceLength: 32 });
     expect(config.verifierProxies[0]).toMatchObject({ enabled: true, listenAddr: ':8081', shutdownTimeoutMs: 60_000 });
+    expect(config.verifierProxies[0].verifier.upstreamTimeouts).toEqual({ connectMs: 5_000, responseMs: 60_000, bodyMs: 300_000 });
+    expect(config.verifierProxies[0].limits).toEqual({ maxHeaderCount: 100, maxHeaderBytes: 16_384, requestTimeoutMs: 300_000, headersTimeoutMs: 60_000, keepAliveTimeoutMs: 65_000 });
     expect(config.verifierProxies[0].verifier.nonceStorage).toEqual({ type: 'local', purgeIntervalMs: 60_000, maxEntries: 5_000_000 });
     expect(config.workers).toBe(1);
   });
@@ -139,6 +141,20 @@ other_program: {ignored: true}
     expect(errorOf('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {pending_key_ttl: 0s}')).toBe('jwtproxy.key_registry.pending_key_ttl: "0s" must be a positive duration');
   });
 
+  test('durations only compared with the clock may exceed the longest timer', () => {
+    const config = parseConfig(withVerifier('      max_ttl: 8760h\n      max_skew: 1000h'));
+    expect(config.verifierProxies[0].verifier).toMatchObject({ maxTtlMs: 8760 * 3_600_000, maxSkewMs: 1000 * 3_600_000 });
+  });
+
+  test('header sizes take a unit: KiB and MiB are powers of 1024, KB and MB of 1000', () => {
+    const size = (text: string) => parseConfig(withVerifier(`    max_header_bytes: ${text}`)).verifierProxies[0].limits.maxHeaderBytes;
+    expect([size('32KiB'), size('1MiB'), size('32KB'), size('20000')]).toEqual([32_768, 1_048_576, 32_000, 20_000]);
+  });
+
+  test('a shorter request_timeout shortens the default headers_timeout with it', () => {
+    expect(parseConfig(withVerifier('    request_timeout: 10s')).verifierProxies[0].limits).toMatchObject({ requestTimeoutMs: 10_000, headersTimeoutMs: 10_000 });
+  });
+
   test('upstream may be a list', () => {
     const config = parseConfig(withVerifier('').replace('upstream: http://127.0.0.1:8000/', 'upstream: [http://a:1/, "unix:/tmp/b.sock"]'));
     expect(config.verifierProxies[0].verifier.upstreams).toEqual(['http://a:1/', 'unix:/tmp/b.sock']);
@@ -148,7 +164,7 @@ other_program: {ignored: true}
 describe('malformed configurations name the exact path and the fix', () => {
   const cases: [string, string, string][] = [
     ['a duration in words', withVerifier('      max_ttl: 5 minutes'), 'jwtproxy.verifier_proxies[0].verifier.max_ttl: "5 minutes" is not a duration (write it as Go does: 300ms, 30s, 5m, 1h30m)'],
-    ['an unknown key', withVerifier('      max_tll: 5m'), 'jwtproxy.verifier_proxies[0].verifier.max_tll: unknown key; known keys here are algorithms, audience, audiences, auth_redirect_url, claims_header, claims_to_headers, claims_verifiers, excludes, forward_auth, forward_client_cert, identity, issuers, key_server, max_skew, max_ttl, nonce_storage, provider, public_base_path, refusal_format, required_claims, single_use, token_cache, token_sources, trusted_client_cert_format, trusted_client_cert_header, trusted_gateways, upstream, upstream_failure_timeout, upstream_insecure_skip_verify, upstream_trusted_certificates'],
+    ['an unknown key', withVerifier('      max_tll: 5m'), 'jwtproxy.verifier_proxies[0].verifier.max_tll: unknown key; known keys here are algorithms, audience, audiences, auth_redirect_url, claims_header, claims_to_headers, claims_verifiers, excludes, forward_auth, forward_client_cert, identity, issuers, key_server, max_skew, max_ttl, nonce_storage, provider, public_base_path, refusal_format, required_claims, single_use, token_cache, token_sources, trusted_client_cert_format, trusted_client_cert_header, trusted_gateways, trusted_proxies, upstream, upstream_body_timeout, upstream_connect_timeout, upstream_failure_timeout, upstream_insecure_skip_verify, upstream_response_timeout, upstream_trusted_certificates'],
     ['an unknown key server type', withVerifier('').replace('type: preshared', 'type: jwk'), 'jwtproxy.verifier_proxies[0].verifier.key_server.type: unknown type "jwk"; expected one of preshared, keyregistry, jwks, pem_per_kid'],
     ['an unknown nonce storage type', withVerifier('      nonce_storage: {type: memcached}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.type: unknown type "memcached"; expected one of local, redis, void'],
     ['a missing audience', withVerifier('').replace('      audience: http://127.0.0.1:8081/\n', ''), 'jwtproxy.verifier_proxies[0].verifier.audience: is required: the URL the signers address this verifier by, e.g. https://api.example.com/ (or audiences: [opaque aud values], e.g. an Access AUD tag)'],
@@ -178,6 +194,13 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['auto_approve_services without approval: auto', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    auto_approve_services: [ci]', 'jwtproxy.key_registry.auto_approve_services: approves keys automatically, which approval: manual does not; set approval: auto or remove it'],
     ['auto_approve_services naming an impossible service', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    approval: auto\n    auto_approve_services: [Billing]', 'jwtproxy.key_registry.auto_approve_services: "Billing" is not a service name (they match ^[a-z0-9_]+$)'],
     ['forward_auth with an upstream', withVerifier('      forward_auth: true'), 'jwtproxy.verifier_proxies[0].verifier.upstream: a forward_auth verifier answers itself and has no upstream; remove one of them'],
+    ['a shutdown_timeout no timer can wait', withVerifier('    shutdown_timeout: 1000h'), 'jwtproxy.verifier_proxies[0].shutdown_timeout: "1000h" is too long: at most 596h31m23.647s (about 24.8 days, the longest a Node.js timer waits)'],
+    ['a redis command_timeout no timer can wait', withVerifier('      nonce_storage: {type: redis, options: {command_timeout: 720h}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.command_timeout: "720h" is too long: at most 596h31m23.647s (about 24.8 days, the longest a Node.js timer waits)'],
+    ['a header size in an unknown unit', withVerifier('    max_header_bytes: 16k'), 'jwtproxy.verifier_proxies[0].max_header_bytes: "16k" is not a size: write it in bytes (16384) or with a unit (16KiB, 1MiB)'],
+    ['a header count beyond what Node keeps', withVerifier('    max_header_count: 5000'), 'jwtproxy.verifier_proxies[0].max_header_count: 5000 is out of range (1 to 2000)'],
+    ['a head timeout longer than the request timeout', withVerifier('    request_timeout: 10s\n    headers_timeout: 20s'), 'jwtproxy.verifier_proxies[0].headers_timeout: 20s is longer than request_timeout (10s), which the head is part of: shorten it, or lengthen request_timeout'],
+    ['a trusted proxy range too wide for IPv4', withVerifier('      trusted_proxies: [10.0.0.0/33]'), 'jwtproxy.verifier_proxies[0].verifier.trusted_proxies[0]: "10.0.0.0/33" is not an IP address or CIDR range: write e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8, or unix for peers on a unix socket'],
+    ['a trusted proxy by host name', withVerifier('      trusted_proxies: [127.0.0.1, lb.internal]'), 'jwtproxy.verifier_proxies[0].verifier.trusted_proxies[1]: "lb.internal" is not an IP address or CIDR range: write e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8, or unix for peers on a unix socket'],
     ['workers as zero', 'jwtproxy:\n  workers: 0\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: 0 is out of range (1 to 256)'],
   ];
 

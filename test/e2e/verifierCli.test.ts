@@ -89,6 +89,25 @@ describe('command line', () => {
     expect(result.stderr).toMatch(/^jwtproxy: invalid configuration: jwtproxy\.verifier_proxies\[0\]\.verifier\.max_ttl: "5 minutes" is not a duration\b/);
   });
 
+  test('`-check` refuses a config that cannot start: a missing key file, at its YAML path', async () => {
+    const keyFile = path.join(tempDir(), 'missing.pub');
+    const result = await runCliToExit(['-config', configFile(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: 'http://127.0.0.1:9/', publicKeyPath: keyFile })), '-check']);
+    expect(result).toMatchObject({ code: 1, stdout: '' });
+    expect(result.stderr).toBe(`jwtproxy: invalid configuration: jwtproxy.verifier_proxies[0].verifier.key_server.options.public_key_path: cannot read ${keyFile}: ENOENT (no such file or directory)\n`);
+  });
+
+  test('`-check` reports every problem it finds, one line each', async () => {
+    const dir = tempDir();
+    const yaml = cliVerifierYaml({ listen: `unix:${dir}/absent/verifier.sock`, upstream: 'http://127.0.0.1:9/', publicKeyPath: dir });
+    const result = await runCliToExit(['-config', configFile(yaml), '-check']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n')).toEqual([
+      `jwtproxy: invalid configuration: jwtproxy.verifier_proxies[0].listen_addr: the directory ${dir}/absent of the unix socket does not exist; create it, or choose another path`,
+      `jwtproxy: invalid configuration: jwtproxy.verifier_proxies[0].verifier.key_server.options.public_key_path: ${dir} is a directory; give the path of a file`,
+      '',
+    ]);
+  });
+
   test('a config file that cannot be read exits 1 naming the file', async () => {
     const missing = path.join(tempDir(), 'absent.yaml');
     const result = await runCliToExit(['-config', missing, '-check']);
@@ -126,14 +145,14 @@ describe('start and stop', () => {
       const yaml = cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: 'http://127.0.0.1:9/', nonceStorage: `{type: redis, options: {url: "${redis.url}"}}` });
       const cli = start(yaml);
       expect(await within(cli.exited, 5000, 'jwtproxy exits')).toBe(1);
-      expect(cli.output).toContain('jwtproxy: failed to start: listen EADDRINUSE');
+      expect(cli.output).toContain(`jwtproxy: failed to start: jwtproxy.verifier_proxies[0].listen_addr: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
     } finally {
       blocker.close();
       await redis.kill();
     }
   });
 
-  test('a missing preshared public key file makes start-up fail with a message naming the file', async () => {
+  test('a missing preshared public key file makes start-up fail with a message naming its YAML path and the file', async () => {
     const keyFile = path.join(tempDir(), 'missing.pub');
     const port = await closedPort();
     const cli = start(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: 'http://127.0.0.1:9/', publicKeyPath: keyFile }));
@@ -142,7 +161,9 @@ describe('start and stop', () => {
     expect(code).not.toBeNull();
     const failure = cliLogLines(cli.output).find((line) => line.msg === 'failed to start');
     expect(failure).toBeDefined();
-    expect((failure!.err as { message: string }).message).toContain(`public key file ${keyFile}: cannot be read (ENOENT)`);
+    const problem = `jwtproxy.verifier_proxies[0].verifier.key_server.options.public_key_path: cannot read ${keyFile}: ENOENT (no such file or directory)`;
+    expect((failure!.err as { message: string }).message).toBe(problem);
+    expect(cli.output).toContain(`jwtproxy: failed to start: ${problem}\n`);
     // Nothing was left listening.
     await expect(httpRequest(`http://127.0.0.1:${port}/`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });

@@ -1,6 +1,7 @@
 // The real jwtproxy command line in multi-core mode (`workers: 2`): replay protection across
 // workers through the primary's local nonce store, worker replacement, graceful stop, start-up failure.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { runCli, tempDir, type RunningCli } from '../support/cli';
 import { cliLogLines, type CliLogLine } from '../support/cliLogLines';
@@ -120,15 +121,28 @@ test('SIGTERM in multi-core mode lets an in-flight request finish, exits 0 and r
 // BUG (src/app/runProxies.ts, runWorker): a worker whose start fails returns 1 but never exits,
 // because the cluster IPC channel keeps it alive; the primary waits for its exit forever.
 test('a start-up failure in multi-core mode exits non-zero instead of hanging', async () => {
-  const keyFile = path.join(tempDir(), 'missing.pub');
-  const cli = runCli(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, workers: 2, publicKeyPath: keyFile }));
+  // A port in use fails in the workers, which listen; the checks before start cannot see it.
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const { port } = blocker.address() as net.AddressInfo;
+  const cli = runCli(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: upstreamUrl, workers: 2 }));
   running.push(cli);
   try {
-    const code = await within(cli.exited, 3000, 'jwtproxy exits');
+    const code = await within(cli.exited, 10_000, 'jwtproxy exits');
     expect(code).toBe(1);
-    expect(cli.output).toContain(`public key file ${keyFile}: cannot be read (ENOENT)`);
+    expect(cli.output).toContain(`jwtproxy: failed to start: jwtproxy.verifier_proxies[0].listen_addr: bind EADDRINUSE 127.0.0.1:${port}\n`);
   } finally {
     // A hung primary does not stop on SIGTERM either (it waits for the hung workers); they exit with it.
     if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+    blocker.close();
   }
+});
+
+test('in multi-core mode a missing key file is reported before any worker starts', async () => {
+  const keyFile = path.join(tempDir(), 'missing.pub');
+  const cli = runCli(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, workers: 2, publicKeyPath: keyFile }));
+  running.push(cli);
+  expect(await within(cli.exited, 5000, 'jwtproxy exits')).toBe(1);
+  expect(cli.output).toContain(`jwtproxy: failed to start: jwtproxy.verifier_proxies[0].verifier.key_server.options.public_key_path: cannot read ${keyFile}: ENOENT`);
+  expect(cliLogLines(cli.output).filter((line) => line.worker !== undefined)).toEqual([]);
 });

@@ -58,15 +58,16 @@ test('while Redis is down requests are refused with 503, and accepted again once
   const waiting = await token();
   const refused = await httpRequest(url, { headers: bearer(waiting) });
   expect(refused).toMatchObject({ status: 503, body: UNAVAILABLE });
-  await cli.waitFor('"msg":"request refused"');
-  expect(cliLogLines(cli.output).find((line) => line.msg === 'request refused')).toMatchObject({ reason: 'Nonce storage unavailable' });
 
   await redis.start(); // same port
   // The refused token was not recorded anywhere: once Redis is back it is accepted.
   let last: Answer | undefined;
   await eventually(async () => (last = await httpRequest(url, { headers: bearer(waiting) })).status === 200, 'a request is accepted again', 5000, 100);
   expect(last).toMatchObject({ status: 200, body: 'ok' });
-  await cli.waitFor('redis nonce store reconnected: accepting tokens again');
+  const [reconnected] = await cli.logLines('redis nonce store reconnected: accepting tokens again');
+  // The outage is logged when it begins and ends, with what it refused; each refused request only at debug.
+  expect(reconnected.refusedTokens).toBeGreaterThanOrEqual(1);
+  expect(cliLogLines(cli.output).filter((line) => line.msg === 'request refused')).toEqual([]);
   expect(cli.child.exitCode).toBeNull();
   expect((await httpRequest(url, { headers: bearer(waiting) })).body).toBe(JTI_REFUSAL);
 });

@@ -11,8 +11,8 @@ function configFor(where: Partial<RedisNonceStorageConfig>, keyPrefix = 'test:no
   return { type: 'redis', keyPrefix, db: 0, connectTimeoutMs: 1000, commandTimeoutMs: 1000, ...where };
 }
 
-async function started(config: RedisNonceStorageConfig, logger: Logger = silentLogger): Promise<RedisNonceStore> {
-  const store = new RedisNonceStore(config, logger);
+async function started(config: RedisNonceStorageConfig, logger: Logger = silentLogger, clock: () => number = Date.now): Promise<RedisNonceStore> {
+  const store = new RedisNonceStore(config, logger, clock);
   await store.start();
   return store;
 }
@@ -152,6 +152,45 @@ describe('RedisNonceStore when Redis fails', () => {
     expect(messages.filter((msg) => /connected/.test(msg) && !/reconnected/.test(msg))).toHaveLength(1);
     expect(messages.filter((msg) => /lost its connection/.test(msg))).toHaveLength(1);
     expect(messages.filter((msg) => /reconnected/.test(msg))).toHaveLength(1);
+  });
+
+  test('a claim refused while Redis is down says that the store has logged the outage', async () => {
+    const store = await started(configFor({ url: server.url }));
+    await server.kill();
+    await expect(store.claim(jtiFor('reported'), Date.now() + 60_000)).rejects.toMatchObject({ outageReported: true });
+    await store.stop();
+    await server.start();
+  });
+
+  test('the end of an outage is logged with how long it lasted and how many tokens it refused', async () => {
+    const lines: { msg: string; refusedTokens?: number; outageMs?: number }[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    let now = 1_000_000;
+    const store = await started(configFor({ url: server.url }), logger, () => now);
+    await server.kill();
+    await eventually(async () => !store.connected, 'the store sees the connection lost');
+    for (let i = 0; i < 7; i++) await store.claim(jtiFor('counted'), Date.now() + 60_000).catch(() => false);
+    now += 90_000;
+    await server.start();
+    await eventually(async () => store.connected, 'the store reconnects');
+    await store.stop();
+    expect(lines.find((line) => /reconnected/.test(line.msg))).toMatchObject({ refusedTokens: 7, outageMs: 90_000 });
+  });
+
+  test('commands failing on a live connection (Redis paused) are an outage too, logged when it begins and ends', async () => {
+    const lines: { level: number; msg: string; refusedTokens?: number }[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const store = await started({ ...configFor({ url: server.url }), commandTimeoutMs: 100 }, logger);
+    const admin = new Redis(server.url);
+    await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+    const refusals = await Promise.all(Array.from({ length: 5 }, () => store.claim(jtiFor('paused'), Date.now() + 60_000).catch((error: Error) => error)));
+    expect(refusals.every((refusal) => refusal instanceof NonceStoreUnavailableError && refusal.outageReported)).toBe(true);
+    await admin.call('CLIENT', 'UNPAUSE');
+    admin.disconnect();
+    expect(await store.claim(jtiFor('resumed'), Date.now() + 60_000)).toBe(true);
+    await store.stop();
+    expect(lines.filter((line) => /commands are failing/.test(line.msg))).toHaveLength(1);
+    expect(lines.find((line) => /answering again/.test(line.msg))).toMatchObject({ refusedTokens: 5 });
   });
 });
 

@@ -1,0 +1,175 @@
+// The start-up checks that need no network, as -check and the start run them: each problem with a
+// file, folder or address the config names is reported at the YAML path that names it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { locateStartError, preflight } from '../../src/app/preflight';
+import { parseConfig } from '../../src/config/load';
+import { tempDir } from '../support/cli';
+import { interopFile } from '../support/interop';
+import { tlsCertificate } from '../support/tlsCertificate';
+
+const PUBLIC_KEY = interopFile('mykey.pub');
+const PRIVATE_KEY = interopFile('mykey.key');
+
+/** A config with one verifier per entry of `verifiers` (lines of the entry, 4 spaces in; `KEY` is its public key path). */
+function config(options: { verifiers?: string[]; publicKey?: string; top?: string; signer?: string } = {}): string {
+  const verifiers = (options.verifiers ?? ['listen_addr: 127.0.0.1:0']).map(
+    (lines) => `  - ${lines.trim()}
+    verifier:
+      upstream: http://127.0.0.1:9/
+      audience: http://verifier.test/
+      key_server: {type: preshared, options: {issuer: jwtproxy, key_id: mykey, public_key_path: "${options.publicKey ?? PUBLIC_KEY}"}}`,
+  );
+  return `jwtproxy:
+${options.top ?? ''}
+  signer_proxy:
+${options.signer ?? '    enabled: false'}
+  verifier_proxies:
+${verifiers.join('\n')}
+`;
+}
+
+async function problems(yaml: string): Promise<string[]> {
+  return (await preflight(parseConfig(yaml))).map((problem) => problem.message);
+}
+
+const KEY_PATH = 'jwtproxy.verifier_proxies[0].verifier.key_server.options.public_key_path';
+
+describe('files', () => {
+  test('a config whose files are all there and right has no problem', async () => {
+    expect(await problems(config())).toEqual([]);
+  });
+
+  test('a missing key file', async () => {
+    const missing = path.join(tempDir(), 'missing.pub');
+    expect(await problems(config({ publicKey: missing }))).toEqual([`${KEY_PATH}: cannot read ${missing}: ENOENT (no such file or directory)`]);
+  });
+
+  test('a directory as key path', async () => {
+    const dir = tempDir();
+    expect(await problems(config({ publicKey: dir }))).toEqual([`${KEY_PATH}: ${dir} is a directory; give the path of a file`]);
+  });
+
+  test('a private key where the public key belongs', async () => {
+    expect(await problems(config({ publicKey: PRIVATE_KEY }))).toEqual([expect.stringMatching(new RegExp(`^${KEY_PATH.replace(/[.[\]]/g, '\\$&')}: public key file .*: holds a PEM "RSA PRIVATE KEY" block: it holds a private key`))]);
+  });
+
+  test('the signer’s private key file', async () => {
+    const missing = path.join(tempDir(), 'signer.key');
+    const signer = `    listen_addr: 127.0.0.1:0\n    signer:\n      private_key: {type: preshared, options: {key_id: mykey, private_key_path: "${missing}"}}`;
+    expect(await problems(config({ signer }))).toEqual([`jwtproxy.signer_proxy.signer.private_key.options.private_key_path: cannot read ${missing}: ENOENT (no such file or directory)`]);
+  });
+
+  test('a TLS certificate that is not the one of key_file', async () => {
+    const [first, second] = await Promise.all([tlsCertificate(tempDir()), tlsCertificate(tempDir())]);
+    const listener = `listen_addr: 127.0.0.1:0\n    key_file: ${first.keyFile}\n    crt_file: ${second.crtFile}`;
+    expect(await problems(config({ verifiers: [listener] }))).toEqual([`jwtproxy.verifier_proxies[0].crt_file: ${second.crtFile} is not the certificate of the private key ${first.keyFile}`]);
+  });
+
+  test('a matching TLS pair has no problem', async () => {
+    const files = await tlsCertificate(tempDir());
+    expect(await problems(config({ verifiers: [`listen_addr: 127.0.0.1:0\n    key_file: ${files.keyFile}\n    crt_file: ${files.crtFile}`] }))).toEqual([]);
+  });
+
+  test('a trusted certificates file without a certificate', async () => {
+    const bundle = path.join(tempDir(), 'ca.pem');
+    fs.writeFileSync(bundle, 'not a certificate\n');
+    const yaml = config().replace('      upstream: http://127.0.0.1:9/', `      upstream: http://127.0.0.1:9/\n      upstream_trusted_certificates: ["${bundle}"]`);
+    expect(await problems(yaml)).toEqual([`jwtproxy.verifier_proxies[0].verifier.upstream_trusted_certificates[0]: ${bundle} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+  });
+
+  test('a MITM CA certificate that is not the one of ca_key_file', async () => {
+    const ca = await tlsCertificate(tempDir());
+    const signer = `    listen_addr: 127.0.0.1:0\n    ca_key_file: ${PRIVATE_KEY}\n    ca_crt_file: ${ca.crtFile}\n    signer:\n      private_key: {type: preshared, options: {key_id: mykey, private_key_path: "${PRIVATE_KEY}"}}`;
+    expect(await problems(config({ signer }))).toEqual([`jwtproxy.signer_proxy.ca_crt_file: ca_crt_file ${ca.crtFile}: does not match the private key in ${PRIVATE_KEY}; the first certificate must be the CA's own`]);
+  });
+
+  test('an autogenerated key folder under a file cannot be made', async () => {
+    const file = path.join(tempDir(), 'plain-file');
+    fs.writeFileSync(file, '');
+    const signer = `    listen_addr: 127.0.0.1:0\n    signer:\n      private_key: {type: autogenerated, options: {key_folder: "${file}/keys", key_server: {type: keyregistry, options: {registry: "http://127.0.0.1:9/"}}}}`;
+    expect(await problems(config({ signer }))).toEqual([`jwtproxy.signer_proxy.signer.private_key.options.key_folder: ${file} is not a directory, so ${file}/keys cannot be made there`]);
+  });
+
+  test('an autogenerated key folder that does not exist yet is made at start', async () => {
+    const signer = `    listen_addr: 127.0.0.1:0\n    signer:\n      private_key: {type: autogenerated, options: {key_folder: "${tempDir()}/a/b", key_server: {type: keyregistry, options: {registry: "http://127.0.0.1:9/"}}}}`;
+    expect(await problems(config({ signer }))).toEqual([]);
+  });
+
+  test('the key registry’s storage file in a missing directory', async () => {
+    const missing = path.join(tempDir(), 'absent');
+    const top = `  key_registry:\n    listen_addr: 127.0.0.1:0\n    storage: {type: file, options: {path: "${missing}/keys.json"}}`;
+    expect(await problems(config({ top }))).toEqual([`jwtproxy.key_registry.storage.options.path: the directory ${missing} does not exist; create it, or choose another path`]);
+  });
+
+  test('the files of a disabled proxy are not checked', async () => {
+    const missing = path.join(tempDir(), 'missing.pub');
+    expect(await problems(config({ verifiers: ['enabled: false\n    listen_addr: 127.0.0.1:0'], publicKey: missing }))).toEqual([]);
+  });
+
+  test('every problem is reported, in the order of the config', async () => {
+    const dir = tempDir();
+    const yaml = config({ verifiers: [`listen_addr: unix:${dir}/absent/v.sock`], publicKey: path.join(dir, 'missing.pub') });
+    expect(await problems(yaml)).toEqual([
+      `jwtproxy.verifier_proxies[0].listen_addr: the directory ${dir}/absent of the unix socket does not exist; create it, or choose another path`,
+      `${KEY_PATH}: cannot read ${dir}/missing.pub: ENOENT (no such file or directory)`,
+    ]);
+  });
+});
+
+describe('listen addresses', () => {
+  test('a unix socket in a missing directory', async () => {
+    const dir = path.join(tempDir(), 'absent');
+    expect(await problems(config({ verifiers: [`listen_addr: unix:${dir}/verifier.sock`] }))).toEqual([
+      `jwtproxy.verifier_proxies[0].listen_addr: the directory ${dir} of the unix socket does not exist; create it, or choose another path`,
+    ]);
+  });
+
+  test('a unix socket path taken by a regular file', async () => {
+    const file = path.join(tempDir(), 'verifier.sock');
+    fs.writeFileSync(file, '');
+    expect(await problems(config({ verifiers: [`listen_addr: unix:${file}`] }))).toEqual([`jwtproxy.verifier_proxies[0].listen_addr: ${file} exists and is not a unix socket; remove it or choose another path`]);
+  });
+
+  test('two listeners on one port', async () => {
+    expect(await problems(config({ verifiers: ['listen_addr: 127.0.0.1:8500', 'listen_addr: ":8500"'] }))).toEqual([
+      'jwtproxy.verifier_proxies[1].listen_addr: ":8500" is taken by jwtproxy.verifier_proxies[0].listen_addr ("127.0.0.1:8500"); give each listener its own address',
+    ]);
+  });
+
+  test('a listener on the port of the observability endpoint', async () => {
+    expect(await problems(config({ top: '  observability: {listen_addr: "127.0.0.1:9090"}', verifiers: ['listen_addr: 0.0.0.0:9090'] }))).toEqual([
+      'jwtproxy.observability.listen_addr: "127.0.0.1:9090" is taken by jwtproxy.verifier_proxies[0].listen_addr ("0.0.0.0:9090"); give each listener its own address',
+    ]);
+  });
+
+  test('one port on two different hosts, and port 0 twice, are no conflict', async () => {
+    expect(await problems(config({ verifiers: ['listen_addr: 127.0.0.1:8500', 'listen_addr: 127.0.0.2:8500', 'listen_addr: 127.0.0.1:0', 'listen_addr: 127.0.0.1:0'] }))).toEqual([]);
+  });
+
+  test('the same unix socket twice', async () => {
+    const socket = path.join(tempDir(), 'v.sock');
+    expect(await problems(config({ verifiers: [`listen_addr: unix:${socket}`, `listen_addr: unix:${socket}`] }))).toEqual([
+      `jwtproxy.verifier_proxies[1].listen_addr: "unix:${socket}" is taken by jwtproxy.verifier_proxies[0].listen_addr ("unix:${socket}"); give each listener its own address`,
+    ]);
+  });
+});
+
+describe('start errors', () => {
+  const parsed = () => parseConfig(config({ verifiers: ['listen_addr: 127.0.0.1:8500'] }));
+
+  test('a port in use is reported at the listen_addr that names it', () => {
+    const error = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8500'), { code: 'EADDRINUSE', syscall: 'listen', address: '127.0.0.1', port: 8500 });
+    expect(locateStartError(error, parsed())).toBe('jwtproxy.verifier_proxies[0].listen_addr: listen EADDRINUSE: address already in use 127.0.0.1:8500');
+  });
+
+  test('a refused connection to a port a listener also uses is not blamed on the listener', () => {
+    const error = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:8500'), { code: 'ECONNREFUSED', syscall: 'connect', address: '10.0.0.1', port: 8500 });
+    expect(locateStartError(error, parsed())).toBe('connect ECONNREFUSED 10.0.0.1:8500');
+  });
+
+  test('a file that fails to load is reported at the key that names it', () => {
+    const error = Object.assign(new Error(`public key file ${PUBLIC_KEY}: cannot be read (EACCES)`), { path: PUBLIC_KEY });
+    expect(locateStartError(error, parsed())).toBe(`${KEY_PATH}: public key file ${PUBLIC_KEY}: cannot be read (EACCES)`);
+  });
+});
