@@ -20,6 +20,8 @@ export function parseClientAuth(listener: ConfigNode, tls: ListenerConfig['tls']
     return tls;
   }
   if (!tls) listener.fail('client_ca_file', 'client certificates need a TLS listener: set key_file and crt_file too, or remove client_ca_file');
+  listener.requires('client_ca_file', { kind: 'file', path: caFile, holds: 'trusted_certificates' });
+  if (crlFile) listener.requires('crl_file', { kind: 'file', path: crlFile, holds: 'any' });
   return { ...tls, clientAuth: { caFile, mode: mode ?? 'require', crlFile: crlFile || undefined } };
 }
 

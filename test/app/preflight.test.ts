@@ -173,3 +173,28 @@ describe('start errors', () => {
     expect(locateStartError(error, parsed())).toBe(`${KEY_PATH}: public key file ${PUBLIC_KEY}: cannot be read (EACCES)`);
   });
 });
+
+describe('files of the identity-aware-proxy parts', () => {
+  test("a missing mTLS client CA file and CRL, at the listener's keys", async () => {
+    const dir = tempDir();
+    const tls = await tlsCertificate(dir);
+    const ca = path.join(dir, 'missing-ca.pem');
+    const crl = path.join(dir, 'missing.crl');
+    const listener = `listen_addr: 127.0.0.1:0\n    key_file: "${tls.keyFile}"\n    crt_file: "${tls.crtFile}"\n    client_ca_file: "${ca}"\n    crl_file: "${crl}"`;
+    expect(await problems(config({ verifiers: [listener] }))).toEqual([
+      `jwtproxy.verifier_proxies[0].client_ca_file: cannot read ${ca}: ENOENT (no such file or directory)`,
+      `jwtproxy.verifier_proxies[0].crl_file: cannot read ${crl}: ENOENT (no such file or directory)`,
+    ]);
+  });
+
+  test("the external evaluation endpoint's private key file", async () => {
+    const missing = path.join(tempDir(), 'evaluation.pem');
+    const top = `  external_evaluation:
+    listen_addr: 127.0.0.1:0
+    team_domain: myteam.cloudflareaccess.com
+    audience_tag: ${'a'.repeat(64)}
+    policy: [{type: cel, options: {expression: 'true'}}]
+    private_key: {type: preshared, options: {key_id: evaluation, private_key_path: "${missing}"}}`;
+    expect(await problems(config({ top }))).toEqual([`jwtproxy.external_evaluation.private_key.options.private_key_path: cannot read ${missing}: ENOENT (no such file or directory)`]);
+  });
+});
