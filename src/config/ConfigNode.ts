@@ -1,6 +1,7 @@
 // A YAML mapping seen through its path: typed getters that fail with the exact
 // location and the fix, and a strict check that no unknown key was left behind.
 import { ConfigError } from './ConfigError';
+import { formatByteSize, parseByteSize } from './byteSize';
 import { parseDuration } from './duration';
 
 type Mapping = Record<string, unknown>;
@@ -128,6 +129,16 @@ export class ConfigNode {
     if (options.positive && ms <= 0) this.fail(key, `${describe(value)} must be a positive duration`);
     if (options.nonNegative && ms < 0) this.fail(key, `${describe(value)} must not be negative`);
     return ms;
+  }
+
+  /** A size in bytes, written 16MiB, 512KiB, 64MB or as a number of bytes; at least `min`. */
+  byteSize(key: string, fallback: number, min = 0): number {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return fallback;
+    const bytes = parseByteSize(value);
+    if (bytes === undefined) this.fail(key, `${describe(value)} is not a size (write it as 16MiB, 512KiB, 64MB or a number of bytes)`);
+    if (bytes < min) this.fail(key, `${describe(value)} is too small: at least ${formatByteSize(min)}`);
+    return bytes;
   }
 
   /**
