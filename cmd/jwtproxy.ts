@@ -1,5 +1,6 @@
 // jwtproxy command line: `jwtproxy -config FILE [-log-level LEVEL]`, `-check`, and tool subcommands.
 import * as os from 'node:os';
+import { checkClaimsVerifiers } from '../src/claims/claimsVerifierTypes';
 import { parseArgs, UsageError, type CommandLine } from '../src/cli/parseArgs';
 import { runToolCommand, TOOL_SYNOPSES } from '../src/cli/runToolCommand';
 import { ConfigError } from '../src/config/ConfigError';
@@ -43,7 +44,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (line.command === 'check' || line.check) {
-    loadConfig(line);
+    const config = loadConfig(line);
+    // Scripts load as at start: a Lua syntax error fails the check too.
+    for (const proxy of config.verifierProxies) if (proxy.enabled) await checkClaimsVerifiers(proxy.verifier.claimsVerifiers);
     process.stdout.write(`${line.config ?? '(defaults)'}: configuration is valid\n`);
     return 0;
   }

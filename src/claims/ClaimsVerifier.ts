@@ -16,9 +16,30 @@ export interface RequestFacts {
   headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
-/** undefined when the input passes, else why not (becomes "Error verifying claims: <why>"). */
+/**
+ * undefined when the input passes, else why not (becomes "Error verifying claims: <why>").
+ * A verifier that cannot decide throws ClaimsVerifierError.
+ */
 export type ClaimsDecision = string | undefined;
 
 export interface ClaimsVerifier {
   verify(input: PolicyInput): ClaimsDecision | Promise<ClaimsDecision>;
+  /** Loads what the verifier needs (a script); a failure stops the program. */
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+  /** Re-reads what may change on disk (SIGHUP); on failure the verifier keeps what it had. */
+  reload?(): Promise<void>;
+}
+
+/** The verifier could not decide (a script that failed): the request is refused with `refusal`; the message is for the log. */
+export class ClaimsVerifierError extends Error {
+  readonly code = 'ERR_CLAIMS_VERIFIER_FAILED';
+
+  constructor(
+    readonly refusal: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClaimsVerifierError';
+  }
 }

@@ -1,18 +1,26 @@
 // The registry of claims verifier types: for each `claims_verifiers[].type`, how its
 // options are read and how it is built. The config parser and the factory both read it.
+import { basename } from 'node:path';
 import type { ConfigNode } from '../config/ConfigNode';
 import type { ClaimsVerifierConfig } from '../config/types';
 import { CelExpression } from '../policy/CelExpression';
+import type { Clock } from '../util/clock';
+import { ServiceGroup, type Service } from '../util/ServiceGroup';
 import { CelClaimsVerifier } from './CelClaimsVerifier';
 import type { ClaimsVerifier } from './ClaimsVerifier';
+import { LuaClaimsVerifier } from './LuaClaimsVerifier';
 import { StaticClaimsVerifier } from './StaticClaimsVerifier';
 
 type ConfigOf<T extends ClaimsVerifierConfig['type']> = Extract<ClaimsVerifierConfig, { type: T }>;
 
+export interface ClaimsVerifierDeps {
+  clock: Clock;
+}
+
 interface ClaimsVerifierType<T extends ClaimsVerifierConfig['type']> {
   /** `node` is the claims_verifiers entry; its `options` are the type's own. */
   parse(node: ConfigNode): ConfigOf<T>;
-  create(config: ConfigOf<T>): ClaimsVerifier;
+  create(config: ConfigOf<T>, deps: ClaimsVerifierDeps): ClaimsVerifier;
 }
 
 const staticType: ClaimsVerifierType<'static'> = {
@@ -36,9 +44,42 @@ const cel: ClaimsVerifierType<'cel'> = {
   create: (config) => new CelClaimsVerifier(config.expression, config.message),
 };
 
-export const CLAIMS_VERIFIER_TYPES: { [T in ClaimsVerifierConfig['type']]: ClaimsVerifierType<T> } = { static: staticType, cel };
+const lua: ClaimsVerifierType<'lua'> = {
+  parse: (node) => {
+    const options = node.child('options');
+    const script = options.requiredString('script', 'the Lua 5.4 file defining the rule, e.g. /etc/jwtproxy/policy.lua');
+    const functionName = options.string('function', 'verify');
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(functionName)) options.fail('function', `${JSON.stringify(functionName)} is not a Lua name`);
+    const timeoutMs = options.duration('timeout', 100, { positive: true });
+    const memoryLimitBytes = options.byteSize('memory_limit', 16 * 2 ** 20, 2 ** 20);
+    const message = options.string('message', `refused by ${functionName} in ${basename(script)}`);
+    options.done();
+    return { type: 'lua', script, functionName, timeoutMs, memoryLimitBytes, message, path: node.path };
+  },
+  create: (config) => new LuaClaimsVerifier(config),
+};
+
+export const CLAIMS_VERIFIER_TYPES: { [T in ClaimsVerifierConfig['type']]: ClaimsVerifierType<T> } = { static: staticType, cel, lua };
 export const CLAIMS_VERIFIER_NAMES = Object.keys(CLAIMS_VERIFIER_TYPES) as ClaimsVerifierConfig['type'][];
 
-export function createClaimsVerifier(config: ClaimsVerifierConfig): ClaimsVerifier {
-  return (CLAIMS_VERIFIER_TYPES[config.type] as ClaimsVerifierType<typeof config.type>).create(config as never);
+export function createClaimsVerifier(config: ClaimsVerifierConfig, deps: ClaimsVerifierDeps): ClaimsVerifier {
+  return (CLAIMS_VERIFIER_TYPES[config.type] as ClaimsVerifierType<typeof config.type>).create(config as never, deps);
+}
+
+/** The verifiers that load, reload or release something, as services to start before the listener and stop after it. */
+export function claimsVerifierServices(verifiers: readonly ClaimsVerifier[]): Service[] {
+  return verifiers
+    .filter((verifier) => verifier.start || verifier.stop || verifier.reload)
+    .map((verifier) => ({
+      start: async () => verifier.start?.(),
+      stop: async () => verifier.stop?.(),
+      reload: verifier.reload && (() => verifier.reload!()),
+    }));
+}
+
+/** Loads each verifier once and releases it: what start refuses (a Lua script that does not load), the config check refuses. */
+export async function checkClaimsVerifiers(configs: readonly ClaimsVerifierConfig[]): Promise<void> {
+  const group = new ServiceGroup(claimsVerifierServices(configs.map((config) => createClaimsVerifier(config, { clock: Date.now }))));
+  await group.start();
+  await group.stop();
 }

@@ -1,7 +1,7 @@
 // `jwtproxy verify-token`: checks a token offline with the verifier's own Authenticator (same order,
 // same Go reasons, the key's fixed algorithm), from flags or from a verifier of a config file.
 import { readFile } from 'node:fs/promises';
-import { createClaimsVerifier } from '../claims/claimsVerifierTypes';
+import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import { expandEnv, loadConfigFile } from '../config/load';
 import type { VerifierConfig } from '../config/types';
 import { audienceOrigin, type ClaimRules } from '../jwt/registeredClaims';
@@ -15,6 +15,7 @@ import { verificationKeyFromJwk } from '../keys/verificationKeyFromJwk';
 import { VoidNonceStore } from '../nonce/VoidNonceStore';
 import { silentLogger } from '../observability/logger';
 import { systemClock } from '../util/clock';
+import { ServiceGroup } from '../util/ServiceGroup';
 import { Authenticator } from '../verifier/Authenticator';
 import { UsageError } from './parseArgs';
 import { ToolError, type ToolCommand, type ToolIo } from './ToolCommand';
@@ -161,13 +162,17 @@ export const verifyToken: ToolCommand = {
     const parsed = parseToken(token);
     const verification = flags.has('config') ? fromConfig(flags) : await fromFlags(flags, parsed?.header.kid);
 
-    await verification.keyServer.start();
+    const clock = atMs === undefined ? systemClock : () => atMs;
+    const claimsVerifiers = (verification.verifierConfig?.claimsVerifiers ?? []).map((config) => createClaimsVerifier(config, { clock }));
+    // Scripts load as the proxy loads them: a syntax error ends the command with its YAML path.
+    const parts = new ServiceGroup([verification.keyServer, ...claimsVerifierServices(claimsVerifiers)]);
+    await parts.start();
     const authenticator = new Authenticator({
       rules: verification.rules,
       keyServer: verification.keyServer,
       nonceStore: verification.rules.claims.requireJti === false ? undefined : new VoidNonceStore(silentLogger),
-      claimsVerifiers: (verification.verifierConfig?.claimsVerifiers ?? []).map(createClaimsVerifier),
-      clock: atMs === undefined ? systemClock : () => atMs,
+      claimsVerifiers,
+      clock,
     });
     try {
       if (parsed) io.stdout(`${JSON.stringify({ header: parsed.header, claims: parsed.claims }, null, 2)}\n`);
@@ -180,7 +185,7 @@ export const verifyToken: ToolCommand = {
       if (verdict.cause) io.stderr(`jwtproxy verify-token: ${verdict.cause.message}\n`);
       return 1;
     } finally {
-      await verification.keyServer.stop();
+      await parts.stop();
     }
   },
 };

@@ -78,7 +78,21 @@ export type NonceStorageConfig =
 
 export type ClaimsVerifierConfig =
   | { type: 'static'; claims: Record<string, unknown> }
-  | { type: 'cel'; expression: CelExpression; message: string };
+  | { type: 'cel'; expression: CelExpression; message: string }
+  | LuaClaimsVerifierConfig;
+
+export interface LuaClaimsVerifierConfig {
+  type: 'lua';
+  /** The Lua file, read at start and on SIGHUP. */
+  script: string;
+  functionName: string;
+  timeoutMs: number;
+  memoryLimitBytes: number;
+  /** The refusal when the function returns false without a message. */
+  message: string;
+  /** The claims_verifiers entry's YAML path, for errors found when the script loads. */
+  path: string;
+}
 
 /** Forward-auth (C7): answer the gateway instead of forwarding. */
 export interface ForwardAuthConfig {

@@ -3,7 +3,7 @@
 // signature, claims verifiers, and only then the single-use jti — so a forged token never
 // burns a nonce. Tokens that may be reused until exp are verified once and then served
 // from the verified-token cache.
-import type { ClaimsVerifier, PolicyInput, RequestFacts } from '../claims/ClaimsVerifier';
+import { ClaimsVerifierError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput, type RequestFacts } from '../claims/ClaimsVerifier';
 import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
 import { checkRegisteredClaims, REASONS, type ClaimRules } from '../jwt/registeredClaims';
 import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
@@ -126,7 +126,12 @@ export class Authenticator {
     if (this.deps.claimsVerifiers.length > 0) {
       const input: PolicyInput = { claims, request };
       for (const verifier of this.deps.claimsVerifiers) {
-        const problem = await verifier.verify(input);
+        let problem: ClaimsDecision;
+        try {
+          problem = await verifier.verify(input);
+        } catch (error) {
+          return undecided(error as Error);
+        }
         if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
       }
     }
@@ -140,6 +145,12 @@ export class Authenticator {
       throw error;
     }
   }
+}
+
+/** A claims verifier that could not decide (a failed script) refuses, its cause for the log; anything else is a bug. */
+function undecided(error: Error): Verdict {
+  if (error instanceof ClaimsVerifierError) return refuse(`Error verifying claims: ${error.refusal}`, error, 'claims_refused');
+  throw error;
 }
 
 function keyRefusal(error: Error): Verdict {

@@ -3,7 +3,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { createClaimsVerifier } from '../claims/claimsVerifierTypes';
+import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import type { RequestFacts } from '../claims/ClaimsVerifier';
 import type { VerifierProxyConfig } from '../config/types';
 import { ServiceGroup } from '../util/ServiceGroup';
@@ -61,11 +61,12 @@ export class VerifierProxy {
   ) {
     const { verifier } = config;
     this.name = deps.name ?? 'verifier';
+    const claimsVerifiers = verifier.claimsVerifiers.map((claimsVerifier) => createClaimsVerifier(claimsVerifier, { clock: deps.clock }));
     this.authenticator = new Authenticator({
       rules: verifier.rules,
       keyServer: deps.keyServer,
       nonceStore: deps.nonceStore,
-      claimsVerifiers: verifier.claimsVerifiers.map(createClaimsVerifier),
+      claimsVerifiers,
       clock: deps.clock,
       tokenCache: verifier.tokenCacheEntries > 0 ? new VerifiedTokenCache(verifier.tokenCacheEntries) : undefined,
     });
@@ -90,7 +91,7 @@ export class VerifierProxy {
       stop: () => this.close(),
       reload: async () => reloadTls(this.server, config.tls),
     };
-    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), listener]);
+    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), ...claimsVerifierServices(claimsVerifiers), listener]);
   }
 
   get url(): string {
@@ -117,7 +118,7 @@ export class VerifierProxy {
     return this.parts.stop();
   }
 
-  /** Re-reads the key server's keys and the TLS certificate (SIGHUP). */
+  /** Re-reads the key server's keys, the TLS certificate and claims verifier scripts (SIGHUP). */
   reload(): Promise<void> {
     return this.parts.reload();
   }

@@ -124,6 +124,29 @@ other_program: {ignored: true}
   });
 });
 
+describe('claims verifier lua', () => {
+  const claimsVerifiers = (yaml: string) => parseConfig(withVerifier(yaml)).verifierProxies[0].verifier.claimsVerifiers;
+
+  test('a Lua verifier with its defaults: function verify, 100ms, 16MiB', () => {
+    expect(claimsVerifiers('      claims_verifiers: [{type: lua, options: {script: /etc/jwtproxy/policy.lua}}]')).toEqual([
+      {
+        type: 'lua',
+        script: '/etc/jwtproxy/policy.lua',
+        functionName: 'verify',
+        timeoutMs: 100,
+        memoryLimitBytes: 16 * 2 ** 20,
+        message: 'refused by verify in policy.lua',
+        path: 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0]',
+      },
+    ]);
+  });
+
+  test('a Lua verifier with its bounds and function set', () => {
+    const [lua] = claimsVerifiers('      claims_verifiers: [{type: static, options: {}}, {type: lua, options: {script: p.lua, function: allow, timeout: 20ms, memory_limit: 4MiB, message: not now}}]').slice(1);
+    expect(lua).toMatchObject({ functionName: 'allow', timeoutMs: 20, memoryLimitBytes: 4 * 2 ** 20, message: 'not now', path: 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[1]' });
+  });
+});
+
 describe('malformed configurations name the exact path and the fix', () => {
   const cases: [string, string, string][] = [
     ['a duration in words', withVerifier('      max_ttl: 5 minutes'), 'jwtproxy.verifier_proxies[0].verifier.max_ttl: "5 minutes" is not a duration (write it as Go does: 300ms, 30s, 5m, 1h30m)'],
@@ -141,7 +164,12 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a socket permission in words', withVerifier('    socket_permission: "rwx"'), 'jwtproxy.verifier_proxies[0].socket_permission: "rwx" is not a file mode: write it in octal (digits 0 to 7) with a leading 0, e.g. 0755'],
     ['enabled as a word', withVerifier('    enabled: sometimes'), 'jwtproxy.verifier_proxies[0].enabled: "sometimes" is not a boolean (use true or false)'],
     ['verifier_proxies as a mapping', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  verifier_proxies: {listen_addr: ":8081"}', 'jwtproxy.verifier_proxies: expected a list, got a mapping'],
-    ['a claims verifier of an unknown type', withVerifier('      claims_verifiers: [{type: lua}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].type: unknown type "lua"; expected one of static'],
+    ['a claims verifier of an unknown type', withVerifier('      claims_verifiers: [{type: wasm}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].type: unknown type "wasm"; expected one of static, cel, lua'],
+    ['a Lua verifier without a script', withVerifier('      claims_verifiers: [{type: lua}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.script: is required: the Lua 5.4 file defining the rule, e.g. /etc/jwtproxy/policy.lua'],
+    ['a Lua function name that is not a name', withVerifier('      claims_verifiers: [{type: lua, options: {script: p.lua, function: "my rule"}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.function: "my rule" is not a Lua name'],
+    ['a Lua memory limit in words', withVerifier('      claims_verifiers: [{type: lua, options: {script: p.lua, memory_limit: lots}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.memory_limit: "lots" is not a size (write it as 16MiB, 512KiB, 64MB or a number of bytes)'],
+    ['a Lua memory limit below 1MiB', withVerifier('      claims_verifiers: [{type: lua, options: {script: p.lua, memory_limit: 64KiB}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.memory_limit: "64KiB" is too small: at least 1MiB'],
+    ['a Lua timeout of zero', withVerifier('      claims_verifiers: [{type: lua, options: {script: p.lua, timeout: 0s}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.timeout: "0s" must be a positive duration'],
     ['redis sentinels without a master name', withVerifier('      nonce_storage: {type: redis, options: {sentinels: ["127.0.0.1:26379"]}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.sentinel_name: is required with sentinels: the monitored master name'],
     ['a redis url of another scheme', withVerifier('      nonce_storage: {type: redis, options: {url: "http://x"}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.url: "http://x" must start with redis:// or rediss://'],
     ['a negative max_ttl', withVerifier('      max_ttl: -1s'), 'jwtproxy.verifier_proxies[0].verifier.max_ttl: "-1s" must not be negative'],
