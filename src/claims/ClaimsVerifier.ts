@@ -16,11 +16,16 @@ export interface RequestFacts {
   headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
+/** A pass that also sets upstream request headers (an authorizer's decision): [lower-case name, wire value]. */
+export interface ClaimsAllowance {
+  headers: [string, string][];
+}
+
 /**
- * undefined when the input passes, else why not (becomes "Error verifying claims: <why>").
- * A verifier that cannot decide throws ClaimsVerifierError.
+ * undefined (or a ClaimsAllowance) when the input passes, else why not (becomes "Error verifying
+ * claims: <why>"). A verifier that cannot decide throws ClaimsVerifierError or ClaimsVerifierUnavailableError.
  */
-export type ClaimsDecision = string | undefined;
+export type ClaimsDecision = string | undefined | ClaimsAllowance;
 
 export interface ClaimsVerifier {
   verify(input: PolicyInput): ClaimsDecision | Promise<ClaimsDecision>;
@@ -29,6 +34,8 @@ export interface ClaimsVerifier {
   stop?(): Promise<void>;
   /** Re-reads what may change on disk (SIGHUP); on failure the verifier keeps what it had. */
   reload?(): Promise<void>;
+  /** Lower-case names of the upstream headers its decisions may set: the proxy strips client copies of them. */
+  readonly upstreamHeaders?: readonly string[];
 }
 
 /** The verifier could not decide (a script that failed): the request is refused with `refusal`; the message is for the log. */
@@ -41,5 +48,15 @@ export class ClaimsVerifierError extends Error {
   ) {
     super(message);
     this.name = 'ClaimsVerifierError';
+  }
+}
+
+/** The verifier's authorizer is down, slow or answers garbage: the request gets a retryable 503. */
+export class ClaimsVerifierUnavailableError extends Error {
+  readonly code = 'ERR_CLAIMS_VERIFIER_UNAVAILABLE';
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClaimsVerifierUnavailableError';
   }
 }

@@ -2,12 +2,14 @@
 // options are read and how it is built. The config parser and the factory both read it.
 import { basename } from 'node:path';
 import type { ConfigNode } from '../config/ConfigNode';
+import { RESERVED_HEADERS } from '../config/reservedHeaders';
 import type { ClaimsVerifierConfig } from '../config/types';
 import { CelExpression } from '../policy/CelExpression';
 import type { Clock } from '../util/clock';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
 import { CelClaimsVerifier } from './CelClaimsVerifier';
 import type { ClaimsVerifier } from './ClaimsVerifier';
+import { HttpClaimsVerifier } from './HttpClaimsVerifier';
 import { LuaClaimsVerifier } from './LuaClaimsVerifier';
 import { StaticClaimsVerifier } from './StaticClaimsVerifier';
 
@@ -59,7 +61,38 @@ const lua: ClaimsVerifierType<'lua'> = {
   create: (config) => new LuaClaimsVerifier(config),
 };
 
-export const CLAIMS_VERIFIER_TYPES: { [T in ClaimsVerifierConfig['type']]: ClaimsVerifierType<T> } = { static: staticType, cel, lua };
+const http: ClaimsVerifierType<'http'> = {
+  parse: (node) => {
+    const options = node.child('options');
+    const dialect = options.choice('dialect', ['generic', 'opa'] as const, 'generic');
+    const url = options.httpUrl(
+      'url',
+      dialect === 'opa' ? "the OPA data API URL of the policy's decision, e.g. http://127.0.0.1:8181/v1/data/httpapi/authz" : 'the authorizer to POST each request to, e.g. http://127.0.0.1:9000/authorize',
+    );
+    if (dialect === 'opa' && !/^\/v1\/data\/[^/]/.test(url.pathname)) {
+      options.fail('url', `${JSON.stringify(url.href)} is not an OPA data API URL: write http://host:8181/v1/data/<package path>, e.g. /v1/data/httpapi/authz`);
+    }
+    const timeoutMs = options.duration('timeout', 1000, { positive: true });
+    const maxConcurrency = options.integer('max_concurrency', 64, 1, 10_000);
+    const requestHeaders = options.stringList('request_headers').map((name, index) => options.checkHeaderName(`request_headers[${index}]`, name));
+    const upstreamHeaders = options.stringList('upstream_headers').map((name, index) => options.checkHeaderName(`upstream_headers[${index}]`, name, RESERVED_HEADERS));
+    let cache: { ttlMs: number; maxEntries: number } | undefined;
+    if (options.has('cache')) {
+      const cacheNode = options.child('cache');
+      if (!cacheNode.has('ttl')) cacheNode.fail('ttl', 'is required: how long a decision is reused, e.g. 30s (never past the token\'s exp)');
+      cache = { ttlMs: cacheNode.duration('ttl', 0, { positive: true }), maxEntries: cacheNode.integer('max_entries', 10_000, 1, 10_000_000) };
+      cacheNode.done();
+    } else {
+      options.raw('cache');
+    }
+    const message = options.string('message', 'the authorizer denied the request');
+    options.done();
+    return { type: 'http', url, dialect, timeoutMs, maxConcurrency, requestHeaders, upstreamHeaders, cache, message };
+  },
+  create: (config, deps) => new HttpClaimsVerifier(config, deps.clock),
+};
+
+export const CLAIMS_VERIFIER_TYPES: { [T in ClaimsVerifierConfig['type']]: ClaimsVerifierType<T> } = { static: staticType, cel, lua, http };
 export const CLAIMS_VERIFIER_NAMES = Object.keys(CLAIMS_VERIFIER_TYPES) as ClaimsVerifierConfig['type'][];
 
 export function createClaimsVerifier(config: ClaimsVerifierConfig, deps: ClaimsVerifierDeps): ClaimsVerifier {

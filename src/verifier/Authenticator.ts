@@ -3,7 +3,7 @@
 // signature, claims verifiers, and only then the single-use jti — so a forged token never
 // burns a nonce. Tokens that may be reused until exp are verified once and then served
 // from the verified-token cache.
-import { ClaimsVerifierError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput, type RequestFacts } from '../claims/ClaimsVerifier';
+import { ClaimsVerifierError, ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput, type RequestFacts } from '../claims/ClaimsVerifier';
 import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
 import { checkRegisteredClaims, REASONS, type ClaimRules } from '../jwt/registeredClaims';
 import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
@@ -20,7 +20,8 @@ import type { VerifiedTokenCache } from './VerifiedTokenCache';
 export type RefusalCode = 'missing_token' | 'invalid_token' | 'claims_refused' | 'unavailable';
 
 export type Verdict =
-  | { ok: true; claims: Claims }
+  /** `headers`: set upstream by the claims verifiers' decisions (an authorizer's), checked like claims_to_headers ones. */
+  | { ok: true; claims: Claims; headers?: [string, string][] }
   /** `reason` is for the client; `cause` for the operator's log. */
   | { ok: false; status: 403 | 503; code: RefusalCode; reason: string; cause?: Error };
 
@@ -56,6 +57,7 @@ export interface AuthenticationRequest extends RequestFacts {
 
 export const NONCE_STORE_UNAVAILABLE = 'Nonce storage unavailable';
 export const SIGNER_MISMATCH = "Invalid 'signer' header";
+export const AUTHORIZER_UNAVAILABLE = 'Authorizer unavailable';
 
 const refuse = (reason: string, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({ ok: false, status: 403, code, reason, cause });
 const unavailable = (reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reason, cause });
@@ -123,6 +125,7 @@ export class Authenticator {
 
   /** Claims verifiers, then the single-use jti for verifiers that want one. */
   private async decide(claims: Claims, request: RequestFacts): Promise<Verdict> {
+    let headers: [string, string][] | undefined;
     if (this.deps.claimsVerifiers.length > 0) {
       const input: PolicyInput = { claims, request };
       for (const verifier of this.deps.claimsVerifiers) {
@@ -132,14 +135,15 @@ export class Authenticator {
         } catch (error) {
           return undecided(error as Error);
         }
-        if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
+        if (problem && typeof problem === 'object') (headers ??= []).push(...problem.headers);
+        else if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
       }
     }
     const { nonceStore } = this.deps;
-    if (!nonceStore) return { ok: true, claims };
+    if (!nonceStore) return { ok: true, claims, headers };
     try {
       const fresh = await nonceStore.claim(claims.jti as string, (claims.exp as number) * 1000);
-      return fresh ? { ok: true, claims } : refuse(REASONS.jti);
+      return fresh ? { ok: true, claims, headers } : refuse(REASONS.jti);
     } catch (error) {
       if (error instanceof NonceStoreUnavailableError) return unavailable(NONCE_STORE_UNAVAILABLE, error);
       throw error;
@@ -147,8 +151,9 @@ export class Authenticator {
   }
 }
 
-/** A claims verifier that could not decide (a failed script) refuses, its cause for the log; anything else is a bug. */
+/** A claims verifier that could not decide: refused (a failed script) or 503 (an authorizer that is down); anything else is a bug. */
 function undecided(error: Error): Verdict {
+  if (error instanceof ClaimsVerifierUnavailableError) return unavailable(AUTHORIZER_UNAVAILABLE, error);
   if (error instanceof ClaimsVerifierError) return refuse(`Error verifying claims: ${error.refusal}`, error, 'claims_refused');
   throw error;
 }

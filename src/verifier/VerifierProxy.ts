@@ -83,6 +83,7 @@ export class VerifierProxy {
     if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
     // A client may never send an identity header of its own: every mapped name is stripped.
     for (const { header } of verifier.claimsToHeaders) this.replacedHeaders.add(header);
+    for (const claimsVerifier of claimsVerifiers) for (const header of claimsVerifier.upstreamHeaders ?? []) this.replacedHeaders.add(header);
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res));
     // In forward-auth mode nothing is forwarded: an Upgrade request is answered like any other.
     if (!verifier.forwardAuth) this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
@@ -170,6 +171,7 @@ export class VerifierProxy {
           this.refuse(req, res, refused, original);
           return this.record('refused', refused.reason, startedAt);
         }
+        if (verdict.headers) identity.push(...verdict.headers);
         if (forwardAuth) return this.allow(res, verdict.claims, identity, startedAt);
         this.record(await this.forward(req, res, verdict.claims, identity), '', startedAt);
       })
@@ -283,6 +285,7 @@ export class VerifierProxy {
           if (!(error instanceof HeaderMappingError)) throw error;
           return endWithResponse(socket, 403, `${REFUSAL_PREFIX}Error mapping claims to headers: ${error.message}`);
         }
+        if (verdict.headers) identity.push(...verdict.headers);
         const upstream = this.upstreams.pick();
         const outgoing = this.outgoing(req, upstream, verdict.claims, identity);
         await forwardUpgrade(upstream.pool, outgoing, req, socket, head).catch((error: UpstreamError) => {

@@ -42,13 +42,19 @@ export function mappedHeaders(mappings: readonly HeaderMapping[], input: PolicyI
       // An absent claim is the common case: no header.
       continue;
     }
-    const text = headerText(value);
-    if (text === undefined) continue;
-    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(text)) throw new HeaderMappingError(`the value for ${header} contains CR, LF, NUL or another control character`);
-    // Node sends header values as latin1: pass UTF-8 bytes through unchanged.
-    const wire = Buffer.from(text, 'utf8').toString('latin1');
-    if (wire.length > MAX_MAPPED_HEADER_BYTES) throw new HeaderMappingError(`the value for ${header} is longer than ${MAX_MAPPED_HEADER_BYTES} bytes`);
-    headers.push([header, wire]);
+    const wire = headerValue(header, value);
+    if (wire !== undefined) headers.push([header, wire]);
   }
   return headers;
+}
+
+/** The wire value (UTF-8 bytes as latin1) of an identity header, undefined for none; throws HeaderMappingError on a forbidden value. */
+export function headerValue(header: string, value: unknown): string | undefined {
+  const text = headerText(value);
+  if (text === undefined) return undefined;
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(text)) throw new HeaderMappingError(`the value for ${header} contains CR, LF, NUL or another control character`);
+  // Node sends header values as latin1: pass UTF-8 bytes through unchanged.
+  const wire = Buffer.from(text, 'utf8').toString('latin1');
+  if (wire.length > MAX_MAPPED_HEADER_BYTES) throw new HeaderMappingError(`the value for ${header} is longer than ${MAX_MAPPED_HEADER_BYTES} bytes`);
+  return wire;
 }
