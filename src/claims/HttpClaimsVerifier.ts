@@ -67,6 +67,11 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
     this.agent = new Agent({ connections: this.config.maxConcurrency, keepAliveTimeout: 30_000, pipelining: 1 });
   }
 
+  /** SIGHUP: cached decisions are dropped, so a policy changed in the authorizer applies at once. */
+  async reload(): Promise<void> {
+    this.cache?.clear();
+  }
+
   async stop(): Promise<void> {
     const { agent } = this;
     this.agent = undefined;

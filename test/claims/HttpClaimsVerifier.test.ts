@@ -231,6 +231,20 @@ describe('decision cache', () => {
     expect(opa.asked(POLICY)).toHaveLength(2);
   });
 
+  test('a reload (SIGHUP) drops the cached decisions', async () => {
+    let allow = true;
+    opa.policy(POLICY, () => allow);
+    const proxy = await opaVerifier('cache: {ttl: 30s}');
+    const token = bed.token({}, now);
+    const send = () => httpRequest(`${proxy.url}/app`, { headers: { 'cf-access-jwt-assertion': token } });
+    expect((await send()).status).toBe(200);
+    allow = false;
+    expect((await send()).status).toBe(200);
+    await proxy.reload();
+    expect((await send()).status).toBe(403);
+    expect(opa.asked(POLICY)).toHaveLength(2);
+  });
+
   test('identical requests in flight together share one question', async () => {
     opa.policy(POLICY, () => true);
     opa.delayMs = 200;
