@@ -1,5 +1,6 @@
 // jwtproxy command line: `jwtproxy -config FILE [-log-level LEVEL]`, `-check`, and tool subcommands.
 import * as os from 'node:os';
+import { checkClaimsVerifiers } from '../src/claims/claimsVerifierTypes';
 import { parseArgs, UsageError, type CommandLine } from '../src/cli/parseArgs';
 import { runToolCommand, TOOL_SYNOPSES } from '../src/cli/runToolCommand';
 import { ConfigError } from '../src/config/ConfigError';
@@ -49,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
     const problems = await preflight(config);
     for (const problem of problems) process.stderr.write(`jwtproxy: invalid configuration: ${problem.message}\n`);
     if (problems.length > 0) return 1;
+    // Scripts load as at start: a Lua syntax error fails the check too.
+    for (const proxy of config.verifierProxies) if (proxy.enabled) await checkClaimsVerifiers(proxy.verifier.claimsVerifiers);
     process.stdout.write(`${line.config ?? '(defaults)'}: configuration is valid\n`);
     return 0;
   }

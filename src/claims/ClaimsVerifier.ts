@@ -21,9 +21,47 @@ export interface RequestFacts {
   headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
-/** undefined when the input passes, else why not (becomes "Error verifying claims: <why>"). */
-export type ClaimsDecision = string | undefined;
+/** A pass that also sets upstream request headers (an authorizer's decision): [lower-case name, wire value]. */
+export interface ClaimsAllowance {
+  headers: [string, string][];
+}
+
+/**
+ * undefined (or a ClaimsAllowance) when the input passes, else why not (becomes "Error verifying
+ * claims: <why>"). A verifier that cannot decide throws ClaimsVerifierError or ClaimsVerifierUnavailableError.
+ */
+export type ClaimsDecision = string | undefined | ClaimsAllowance;
 
 export interface ClaimsVerifier {
   verify(input: PolicyInput): ClaimsDecision | Promise<ClaimsDecision>;
+  /** Loads what the verifier needs (a script); a failure stops the program. */
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+  /** Re-reads what may change on disk (SIGHUP); on failure the verifier keeps what it had. */
+  reload?(): Promise<void>;
+  /** Lower-case names of the upstream headers its decisions may set: the proxy strips client copies of them. */
+  readonly upstreamHeaders?: readonly string[];
+}
+
+/** The verifier could not decide (a script that failed): the request is refused with `refusal`; the message is for the log. */
+export class ClaimsVerifierError extends Error {
+  readonly code = 'ERR_CLAIMS_VERIFIER_FAILED';
+
+  constructor(
+    readonly refusal: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClaimsVerifierError';
+  }
+}
+
+/** The verifier's authorizer is down, slow or answers garbage: the request gets a retryable 503. */
+export class ClaimsVerifierUnavailableError extends Error {
+  readonly code = 'ERR_CLAIMS_VERIFIER_UNAVAILABLE';
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClaimsVerifierUnavailableError';
+  }
 }

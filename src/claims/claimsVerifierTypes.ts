@@ -1,18 +1,28 @@
 // The registry of claims verifier types: for each `claims_verifiers[].type`, how its
 // options are read and how it is built. The config parser and the factory both read it.
+import { basename } from 'node:path';
 import type { ConfigNode } from '../config/ConfigNode';
+import { RESERVED_HEADERS } from '../config/reservedHeaders';
 import type { ClaimsVerifierConfig } from '../config/types';
 import { CelExpression } from '../policy/CelExpression';
+import type { Clock } from '../util/clock';
+import { ServiceGroup, type Service } from '../util/ServiceGroup';
 import { CelClaimsVerifier } from './CelClaimsVerifier';
 import type { ClaimsVerifier } from './ClaimsVerifier';
+import { HttpClaimsVerifier } from './HttpClaimsVerifier';
+import { LuaClaimsVerifier } from './LuaClaimsVerifier';
 import { StaticClaimsVerifier } from './StaticClaimsVerifier';
 
 type ConfigOf<T extends ClaimsVerifierConfig['type']> = Extract<ClaimsVerifierConfig, { type: T }>;
 
+export interface ClaimsVerifierDeps {
+  clock: Clock;
+}
+
 interface ClaimsVerifierType<T extends ClaimsVerifierConfig['type']> {
   /** `node` is the claims_verifiers entry; its `options` are the type's own. */
   parse(node: ConfigNode): ConfigOf<T>;
-  create(config: ConfigOf<T>): ClaimsVerifier;
+  create(config: ConfigOf<T>, deps: ClaimsVerifierDeps): ClaimsVerifier;
 }
 
 const staticType: ClaimsVerifierType<'static'> = {
@@ -36,9 +46,73 @@ const cel: ClaimsVerifierType<'cel'> = {
   create: (config) => new CelClaimsVerifier(config.expression, config.message),
 };
 
-export const CLAIMS_VERIFIER_TYPES: { [T in ClaimsVerifierConfig['type']]: ClaimsVerifierType<T> } = { static: staticType, cel };
+const lua: ClaimsVerifierType<'lua'> = {
+  parse: (node) => {
+    const options = node.child('options');
+    const script = options.requiredString('script', 'the Lua 5.4 file defining the rule, e.g. /etc/jwtproxy/policy.lua');
+    const functionName = options.string('function', 'verify');
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(functionName)) options.fail('function', `${JSON.stringify(functionName)} is not a Lua name`);
+    const timeoutMs = options.duration('timeout', 100, { positive: true });
+    const memoryLimitBytes = options.byteSize('memory_limit', 16 * 2 ** 20, 2 ** 20);
+    const message = options.string('message', `refused by ${functionName} in ${basename(script)}`);
+    options.done();
+    return { type: 'lua', script, functionName, timeoutMs, memoryLimitBytes, message, path: node.path };
+  },
+  create: (config) => new LuaClaimsVerifier(config),
+};
+
+const http: ClaimsVerifierType<'http'> = {
+  parse: (node) => {
+    const options = node.child('options');
+    const dialect = options.choice('dialect', ['generic', 'opa'] as const, 'generic');
+    const url = options.httpUrl(
+      'url',
+      dialect === 'opa' ? "the OPA data API URL of the policy's decision, e.g. http://127.0.0.1:8181/v1/data/httpapi/authz" : 'the authorizer to POST each request to, e.g. http://127.0.0.1:9000/authorize',
+    );
+    if (dialect === 'opa' && !/^\/v1\/data\/[^/]/.test(url.pathname)) {
+      options.fail('url', `${JSON.stringify(url.href)} is not an OPA data API URL: write http://host:8181/v1/data/<package path>, e.g. /v1/data/httpapi/authz`);
+    }
+    const timeoutMs = options.duration('timeout', 1000, { positive: true });
+    const maxConcurrency = options.integer('max_concurrency', 64, 1, 10_000);
+    const requestHeaders = options.stringList('request_headers').map((name, index) => options.checkHeaderName(`request_headers[${index}]`, name));
+    const upstreamHeaders = options.stringList('upstream_headers').map((name, index) => options.checkHeaderName(`upstream_headers[${index}]`, name, RESERVED_HEADERS));
+    let cache: { ttlMs: number; maxEntries: number } | undefined;
+    if (options.has('cache')) {
+      const cacheNode = options.child('cache');
+      if (!cacheNode.has('ttl')) cacheNode.fail('ttl', 'is required: how long a decision is reused, e.g. 30s (never past the token\'s exp)');
+      cache = { ttlMs: cacheNode.duration('ttl', 0, { positive: true }), maxEntries: cacheNode.integer('max_entries', 10_000, 1, 10_000_000) };
+      cacheNode.done();
+    } else {
+      options.raw('cache');
+    }
+    const message = options.string('message', 'the authorizer denied the request');
+    options.done();
+    return { type: 'http', url, dialect, timeoutMs, maxConcurrency, requestHeaders, upstreamHeaders, cache, message };
+  },
+  create: (config, deps) => new HttpClaimsVerifier(config, deps.clock),
+};
+
+export const CLAIMS_VERIFIER_TYPES: { [T in ClaimsVerifierConfig['type']]: ClaimsVerifierType<T> } = { static: staticType, cel, lua, http };
 export const CLAIMS_VERIFIER_NAMES = Object.keys(CLAIMS_VERIFIER_TYPES) as ClaimsVerifierConfig['type'][];
 
-export function createClaimsVerifier(config: ClaimsVerifierConfig): ClaimsVerifier {
-  return (CLAIMS_VERIFIER_TYPES[config.type] as ClaimsVerifierType<typeof config.type>).create(config as never);
+export function createClaimsVerifier(config: ClaimsVerifierConfig, deps: ClaimsVerifierDeps): ClaimsVerifier {
+  return (CLAIMS_VERIFIER_TYPES[config.type] as ClaimsVerifierType<typeof config.type>).create(config as never, deps);
+}
+
+/** The verifiers that load, reload or release something, as services to start before the listener and stop after it. */
+export function claimsVerifierServices(verifiers: readonly ClaimsVerifier[]): Service[] {
+  return verifiers
+    .filter((verifier) => verifier.start || verifier.stop || verifier.reload)
+    .map((verifier) => ({
+      start: async () => verifier.start?.(),
+      stop: async () => verifier.stop?.(),
+      reload: verifier.reload && (() => verifier.reload!()),
+    }));
+}
+
+/** Loads each verifier once and releases it: what start refuses (a Lua script that does not load), the config check refuses. */
+export async function checkClaimsVerifiers(configs: readonly ClaimsVerifierConfig[]): Promise<void> {
+  const group = new ServiceGroup(claimsVerifierServices(configs.map((config) => createClaimsVerifier(config, { clock: Date.now }))));
+  await group.start();
+  await group.stop();
 }

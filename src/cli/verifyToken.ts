@@ -1,7 +1,7 @@
 // `jwtproxy verify-token`: checks a token offline with the verifier's own Authenticator (same order,
 // same Go reasons, the key's fixed algorithm), from flags or from a verifier of a config file.
 import { readFile } from 'node:fs/promises';
-import { createClaimsVerifier } from '../claims/claimsVerifierTypes';
+import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import { expandEnv, loadConfigFile } from '../config/load';
 import type { VerifierConfig } from '../config/types';
 import { audienceOrigin, type ClaimRules } from '../jwt/registeredClaims';
@@ -15,15 +15,19 @@ import { verificationKeyFromJwk } from '../keys/verificationKeyFromJwk';
 import { VoidNonceStore } from '../nonce/VoidNonceStore';
 import { silentLogger } from '../observability/logger';
 import { systemClock } from '../util/clock';
-import { Authenticator } from '../verifier/Authenticator';
+import { ServiceGroup } from '../util/ServiceGroup';
+import { Authenticator, type AuthenticationRequest } from '../verifier/Authenticator';
 import { UsageError } from './parseArgs';
 import { ToolError, type ToolCommand, type ToolIo } from './ToolCommand';
 import { ToolFlags } from './ToolFlags';
 
 const USAGE = `usage: jwtproxy verify-token -pub key.pub -aud URL [-iss jwtproxy] [-kid KID] [-max-skew 1m] [-max-ttl 5m] [-at TIME] TOKEN|-
-       jwtproxy verify-token -config FILE [-verifier N] [-aud URL] [-max-skew D] [-max-ttl D] [-at TIME] TOKEN|-
+       jwtproxy verify-token -config FILE [-verifier N] [-aud URL] [-max-skew D] [-max-ttl D] [-at TIME]
+                             [-method GET] [-path /] [-host HOST] [-header 'Name: value']... TOKEN|-
   Verifies a token as a verifier proxy would (its checks, order and reasons; the jti is not recorded),
   prints its header and claims as JSON, then "valid" (exit 0) or the reason it is refused (exit 1).
+  With -config the verifier's claims verifiers run too (static, cel, lua, http) and the headers an
+  authorizer's decision sets are printed before "valid".
   TOKEN or - to read it from standard input.
   -pub FILE          the issuer's public key: PEM "PUBLIC KEY" (as a preshared key server reads it) or a JWK
   -aud URL           the verifier's audience: only scheme://host[:port] is compared
@@ -33,7 +37,9 @@ const USAGE = `usage: jwtproxy verify-token -pub key.pub -aud URL [-iss jwtproxy
   -max-ttl D         default 5m
   -at TIME           verify as of TIME (RFC 3339 or Unix seconds) instead of now: was a token valid then?
   -config FILE       take audience, max_skew, max_ttl, the preshared key server and the claims verifiers
-  -verifier N        from verifier_proxies[N] of FILE (default 0; required when there are several)`;
+  -verifier N        from verifier_proxies[N] of FILE (default 0; required when there are several)
+  -method, -path, -host, -header 'Name: value' (repeatable)
+                     the request the claims verifiers see (default GET / with no host and no other header)`;
 
 /** A public JWK as the only key of one (issuer, kid), matched case-insensitively as the preshared server does. */
 class JwkKeyServer implements KeyServer {
@@ -144,6 +150,25 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return text;
 }
 
+/** The request the claims verifiers see, from -method, -path, -host and -header. */
+function requestOf(flags: ToolFlags, token: string): AuthenticationRequest {
+  const headers: Record<string, string | string[]> = {};
+  for (const text of flags.list('header')) {
+    const match = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):\s*(.*)$/.exec(text);
+    if (!match) throw new UsageError(`-header ${JSON.stringify(text)} is not "Name: value"`);
+    const name = match[1].toLowerCase();
+    const previous = headers[name];
+    headers[name] = previous === undefined ? match[2] : [previous, match[2]].flat();
+  }
+  const host = flags.string('host', '');
+  if (host) headers.host = host;
+  headers.authorization = `Bearer ${token}`;
+  const path = flags.string('path', '/');
+  if (!path.startsWith('/')) throw new UsageError(`-path ${JSON.stringify(path)} must start with /`);
+  const query = path.indexOf('?');
+  return { method: flags.string('method', 'GET').toUpperCase(), path: query === -1 ? path : path.slice(0, query), host, url: path, headers };
+}
+
 async function readTokenArgument(flags: ToolFlags, io: ToolIo): Promise<string> {
   const [argument] = flags.positionals(1);
   if (argument === undefined) throw new UsageError('the token is missing: give it as the last argument, or - to read it from standard input');
@@ -154,25 +179,32 @@ export const verifyToken: ToolCommand = {
   name: 'verify-token',
   usage: USAGE,
   async run(line, io) {
-    const flags = new ToolFlags(line, ['pub', 'aud', 'iss', 'kid', 'max-skew', 'max-ttl', 'config', 'verifier', 'at']);
+    const flags = new ToolFlags(line, ['pub', 'aud', 'iss', 'kid', 'max-skew', 'max-ttl', 'config', 'verifier', 'at', 'method', 'path', 'host', 'header']);
     if (!flags.has('config') && flags.has('verifier')) throw new UsageError('-verifier needs -config');
     const atMs = instantOf(flags);
     const token = await readTokenArgument(flags, io);
+    const request = requestOf(flags, token);
     const parsed = parseToken(token);
     const verification = flags.has('config') ? fromConfig(flags) : await fromFlags(flags, parsed?.header.kid);
 
-    await verification.keyServer.start();
+    const clock = atMs === undefined ? systemClock : () => atMs;
+    const claimsVerifiers = (verification.verifierConfig?.claimsVerifiers ?? []).map((config) => createClaimsVerifier(config, { clock }));
+    // Scripts load as the proxy loads them: a syntax error ends the command with its YAML path.
+    const parts = new ServiceGroup([verification.keyServer, ...claimsVerifierServices(claimsVerifiers)]);
+    await parts.start();
     const authenticator = new Authenticator({
       rules: verification.rules,
       keyServer: verification.keyServer,
       nonceStore: verification.rules.claims.requireJti === false ? undefined : new VoidNonceStore(silentLogger),
-      claimsVerifiers: (verification.verifierConfig?.claimsVerifiers ?? []).map(createClaimsVerifier),
-      clock: atMs === undefined ? systemClock : () => atMs,
+      claimsVerifiers,
+      clock,
     });
     try {
       if (parsed) io.stdout(`${JSON.stringify({ header: parsed.header, claims: parsed.claims }, null, 2)}\n`);
-      const verdict = await authenticator.authenticate({ method: 'GET', path: '/', host: '', url: '/', headers: { authorization: `Bearer ${token}` } });
+      const verdict = await authenticator.authenticate(request);
       if (verdict.ok) {
+        // Header values travel as UTF-8 bytes in latin1 strings: shown as the text they are.
+        for (const [name, value] of verdict.headers ?? []) io.stdout(`upstream header ${name}: ${Buffer.from(value, 'latin1').toString('utf8')}\n`);
         io.stdout('valid\n');
         return 0;
       }
@@ -180,7 +212,7 @@ export const verifyToken: ToolCommand = {
       if (verdict.cause) io.stderr(`jwtproxy verify-token: ${verdict.cause.message}\n`);
       return 1;
     } finally {
-      await verification.keyServer.stop();
+      await parts.stop();
     }
   },
 };

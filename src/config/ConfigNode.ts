@@ -1,6 +1,7 @@
 // A YAML mapping seen through its path: typed getters that fail with the exact
 // location and the fix, and a strict check that no unknown key was left behind.
 import { ConfigError } from './ConfigError';
+import { formatByteSize, parseByteSize } from './byteSize';
 import { formatDuration, MAX_TIMER_MS, parseDuration } from './duration';
 import type { Prerequisite } from './types';
 
@@ -18,8 +19,6 @@ export interface ConfigSource {
 /** A file mode as the operator must write it: octal, with a leading 0 (0755, 0640, 01777). */
 const OCTAL_MODE = /^0[0-7]{0,4}$/;
 
-const BYTE_SIZE = /^(\d+)\s*(B|KB|KiB|MB|MiB)?$/;
-const BYTE_UNITS: Record<string, number> = { B: 1, KB: 1000, KiB: 1024, MB: 1_000_000, MiB: 1024 * 1024 };
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -140,17 +139,6 @@ export class ConfigNode {
     return value;
   }
 
-  /** A size in bytes: a whole number, or with a unit (16KiB, 1MiB; KB and MB are powers of 1000). */
-  byteSize(key: string, fallback: number, min: number, max: number): number {
-    const value = this.raw(key);
-    if (value === undefined || value === null) return fallback;
-    const match = typeof value === 'number' ? [String(value), String(value), 'B'] : typeof value === 'string' ? BYTE_SIZE.exec(value.trim()) : null;
-    if (!match || !Number.isInteger(Number(match[1]))) this.fail(key, `${describe(value)} is not a size: write it in bytes (16384) or with a unit (16KiB, 1MiB)`);
-    const bytes = Number(match[1]) * BYTE_UNITS[match[2] ?? 'B'];
-    if (bytes < min || bytes > max) this.fail(key, `${describe(value)} is out of range (${min} to ${max} bytes)`);
-    return bytes;
-  }
-
   /**
    * A Go duration, in milliseconds. With `timer`, the value sets a Node.js timer, which fires at
    * once beyond MAX_TIMER_MS: a longer one is refused rather than turned into no wait at all.
@@ -168,6 +156,17 @@ export class ConfigNode {
       this.fail(key, `${describe(value)} is too long: at most ${formatDuration(MAX_TIMER_MS)} (about 24.8 days, the longest a Node.js timer waits)`);
     }
     return ms;
+  }
+
+  /** A size in bytes, written 16MiB, 512KiB, 64MB (KB and MB are powers of 1000) or as a number of bytes; from `min` to `max`. */
+  byteSize(key: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return fallback;
+    const bytes = parseByteSize(value);
+    if (bytes === undefined) this.fail(key, `${describe(value)} is not a size (write it as 16MiB, 512KiB, 64MB or a number of bytes)`);
+    if (bytes < min) this.fail(key, `${describe(value)} is too small: at least ${formatByteSize(min)}`);
+    if (bytes > max) this.fail(key, `${describe(value)} is too large: at most ${formatByteSize(max)}`);
+    return bytes;
   }
 
   /**

@@ -124,7 +124,41 @@ export type NonceStorageConfig =
 
 export type ClaimsVerifierConfig =
   | { type: 'static'; claims: Record<string, unknown> }
-  | { type: 'cel'; expression: CelExpression; message: string };
+  | { type: 'cel'; expression: CelExpression; message: string }
+  | LuaClaimsVerifierConfig
+  | HttpClaimsVerifierConfig;
+
+export interface LuaClaimsVerifierConfig {
+  type: 'lua';
+  /** The Lua file, read at start and on SIGHUP. */
+  script: string;
+  functionName: string;
+  timeoutMs: number;
+  memoryLimitBytes: number;
+  /** The refusal when the function returns false without a message. */
+  message: string;
+  /** The claims_verifiers entry's YAML path, for errors found when the script loads. */
+  path: string;
+}
+
+/** External authorization: a decision asked of another service per request (or from the decision cache). */
+export interface HttpClaimsVerifierConfig {
+  type: 'http';
+  url: URL;
+  /** 'generic': `{claims, request, …}` → `{"allow": true}`; 'opa': the OPA data API, `{"input": …}` → `{"result": …}`. */
+  dialect: 'generic' | 'opa';
+  /** For the whole decision: waiting for a free connection, the request and the answer. */
+  timeoutMs: number;
+  maxConcurrency: number;
+  /** Lower-case names of the client request headers sent along (and part of the cache key). */
+  requestHeaders: string[];
+  /** Lower-case names of the upstream headers a decision may set. */
+  upstreamHeaders: string[];
+  /** Absent: every request is asked about. Entries never outlive the token's exp. */
+  cache?: { ttlMs: number; maxEntries: number };
+  /** The refusal when a denying decision gives no message. */
+  message: string;
+}
 
 /** Forward-auth (C7): answer the gateway instead of forwarding. */
 export interface ForwardAuthConfig {

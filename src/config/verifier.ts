@@ -14,15 +14,12 @@ import { parseClientAuth, parseClientCertificates } from './clientCertificates';
 import { ConfigNode } from './ConfigNode';
 import { parseIdentity } from './identity';
 import { parseListener } from './listener';
+import { RESERVED_HEADERS } from './reservedHeaders';
 import type { ClaimsVerifierConfig, ForwardAuthConfig, KeyServerConfig, NonceStorageConfig, VerifierProxyConfig } from './types';
 
 const NONCE_STORAGE_TYPES = ['local', 'redis', 'void'] as const;
 const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
-/** Headers the proxies set or that frame the message: a claims header may not take their names. */
-export const RESERVED_HEADERS = [
-  'host', 'authorization', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
-  'proxy-authorization', 'proxy-connection', 'expect', 'cookie', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-authorization',
-];
+export { RESERVED_HEADERS };
 
 export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   const enabled = node.boolean('enabled', true);
@@ -107,10 +104,24 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
     clientCertificates: parseClientCertificates(verifierNode, claimsToHeaders.map(({ header }) => header), RESERVED_HEADERS),
   };
   if (singleUse) verifierNode.raw('token_cache');
+  checkDecisionHeaders(verifierNode, verifier.claimsVerifiers, claimsHeader, verifier.claimsToHeaders);
   verifierNode.done();
   node.done();
   if (!enabled) node.dropPrerequisites();
   return { enabled, ...listener, verifier };
+}
+
+/** A header has one source: an authorizer's decision may not set one that claims_header or claims_to_headers writes. */
+function checkDecisionHeaders(node: ConfigNode, verifiers: ClaimsVerifierConfig[], claimsHeader: string | undefined, mapped: HeaderMapping[]): void {
+  const taken = new Map<string, string>(mapped.map(({ header }) => [header, `claims_to_headers.${header}`]));
+  if (claimsHeader) taken.set(claimsHeader, 'claims_header');
+  verifiers.forEach((verifier, index) => {
+    if (verifier.type !== 'http') return;
+    verifier.upstreamHeaders.forEach((header, at) => {
+      const owner = taken.get(header);
+      if (owner) node.fail(`claims_verifiers[${index}].options.upstream_headers[${at}]`, `${JSON.stringify(header)} is already written by ${owner}; a header has one source`);
+    });
+  });
 }
 
 /** `forward_auth: true`, or a mapping of its options; undefined when off. */

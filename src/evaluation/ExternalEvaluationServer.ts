@@ -7,7 +7,7 @@
 // A request that is not that — not JSON, no token, an invalid token — gets a JSON error
 // (400, 401, 413) and never a signed answer; an outage (the team's keys, our key) gets 503.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createClaimsVerifier } from '../claims/claimsVerifierTypes';
+import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import type { ExternalEvaluationConfig } from '../config/types';
 import { parseToken, signToken, type Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
@@ -55,10 +55,11 @@ export class ExternalEvaluationServer implements Service {
     private readonly config: ExternalEvaluationConfig,
     private readonly deps: ExternalEvaluationDeps,
   ) {
+    const policy = config.policy.map((verifier) => createClaimsVerifier(verifier, { clock: deps.clock }));
     this.authenticator = new Authenticator({
       rules: config.rules,
       keyServer: deps.keyServer,
-      claimsVerifiers: config.policy.map(createClaimsVerifier),
+      claimsVerifiers: policy,
       clock: deps.clock,
       // The request token carries the identity itself: the policy sees it as `identity` too.
       identityExpander: identityClaim,
@@ -70,7 +71,7 @@ export class ExternalEvaluationServer implements Service {
       stop: () => closeGracefully(this.server, config.shutdownTimeoutMs),
       reload: async () => reloadTls(this.server, config.tls),
     };
-    this.parts = new ServiceGroup([deps.keyServer, deps.keys, listener]);
+    this.parts = new ServiceGroup([deps.keyServer, deps.keys, ...claimsVerifierServices(policy), listener]);
   }
 
   get url(): string {

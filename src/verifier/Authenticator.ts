@@ -4,7 +4,7 @@
 // burns a nonce. Tokens that may be reused until exp are verified once and then served
 // from the verified-token cache. A certificate-bound token (RFC 8705) is checked against the
 // request's client certificate on every use, cached or not.
-import type { ClaimsVerifier, PolicyInput, RequestFacts } from '../claims/ClaimsVerifier';
+import { ClaimsVerifierError, ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput, type RequestFacts } from '../claims/ClaimsVerifier';
 import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
 import { checkRegisteredClaims, REASONS, type ClaimRules } from '../jwt/registeredClaims';
 import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
@@ -23,7 +23,11 @@ import type { VerifiedTokenCache } from './VerifiedTokenCache';
 export type RefusalCode = 'missing_token' | 'invalid_token' | 'claims_refused' | 'unavailable';
 
 export type Verdict =
-  | { ok: true; claims: Claims; identity?: Identity }
+  /**
+   * `identity`: the expanded identity, when the verifier expands identities. `headers`: set
+   * upstream by the claims verifiers' decisions (an authorizer's), checked like claims_to_headers ones.
+   */
+  | { ok: true; claims: Claims; identity?: Identity; headers?: [string, string][] }
   /** `reason` is for the client; `cause` for the operator's log. */
   | { ok: false; status: 403 | 503; code: RefusalCode; reason: string; cause?: Error };
 
@@ -68,6 +72,7 @@ export const SIGNER_MISMATCH = "Invalid 'signer' header";
 export const BOUND_TO_OTHER_CERTIFICATE = 'Token is bound to another client certificate';
 export const BOUND_WITHOUT_CERTIFICATE = 'Token is bound to a client certificate and none was presented';
 export const INVALID_CNF = "Invalid 'cnf' claim";
+export const AUTHORIZER_UNAVAILABLE = 'Authorizer unavailable';
 
 const refuse = (reason: string, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({ ok: false, status: 403, code, reason, cause });
 const unavailable = (reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reason, cause });
@@ -146,18 +151,25 @@ export class Authenticator {
         throw error;
       }
     }
+    let headers: [string, string][] | undefined;
     if (this.deps.claimsVerifiers.length > 0) {
       const input: PolicyInput = { claims, request, identity, client_certificate: request.clientCertificate };
       for (const verifier of this.deps.claimsVerifiers) {
-        const problem = await verifier.verify(input);
-        if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
+        let problem: ClaimsDecision;
+        try {
+          problem = await verifier.verify(input);
+        } catch (error) {
+          return undecided(error as Error);
+        }
+        if (problem && typeof problem === 'object') (headers ??= []).push(...problem.headers);
+        else if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
       }
     }
     const { nonceStore } = this.deps;
-    if (!nonceStore) return { ok: true, claims, identity };
+    if (!nonceStore) return { ok: true, claims, identity, headers };
     try {
       const fresh = await nonceStore.claim(claims.jti as string, (claims.exp as number) * 1000);
-      return fresh ? { ok: true, claims, identity } : refuse(REASONS.jti);
+      return fresh ? { ok: true, claims, identity, headers } : refuse(REASONS.jti);
     } catch (error) {
       if (error instanceof NonceStoreUnavailableError) return unavailable(NONCE_STORE_UNAVAILABLE, error);
       throw error;
@@ -176,6 +188,13 @@ function certificateBindingProblem(claims: Claims, certificate: CertificateFacts
   if (typeof thumbprint !== 'string') return INVALID_CNF;
   if (!certificate) return BOUND_WITHOUT_CERTIFICATE;
   return thumbprint === certificate.x5t_s256 ? undefined : BOUND_TO_OTHER_CERTIFICATE;
+}
+
+/** A claims verifier that could not decide: refused (a failed script) or 503 (an authorizer that is down); anything else is a bug. */
+function undecided(error: Error): Verdict {
+  if (error instanceof ClaimsVerifierUnavailableError) return unavailable(AUTHORIZER_UNAVAILABLE, error);
+  if (error instanceof ClaimsVerifierError) return refuse(`Error verifying claims: ${error.refusal}`, error, 'claims_refused');
+  throw error;
 }
 
 function keyRefusal(error: Error): Verdict {

@@ -3,7 +3,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { createClaimsVerifier } from '../claims/claimsVerifierTypes';
+import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import type { PolicyInput } from '../claims/ClaimsVerifier';
 import { FORWARDED_CLIENT_CERT_HEADER } from '../config/clientCertificates';
 import type { VerifierProxyConfig } from '../config/types';
@@ -83,11 +83,12 @@ export class VerifierProxy {
     const { verifier } = config;
     this.name = deps.name ?? 'verifier';
     const identity = verifier.identity && new HttpIdentityExpander(verifier.identity, { clock: deps.clock, logger: deps.logger, name: this.name });
+    const claimsVerifiers = verifier.claimsVerifiers.map((claimsVerifier) => createClaimsVerifier(claimsVerifier, { clock: deps.clock }));
     this.authenticator = new Authenticator({
       rules: verifier.rules,
       keyServer: deps.keyServer,
       nonceStore: deps.nonceStore,
-      claimsVerifiers: verifier.claimsVerifiers.map(createClaimsVerifier),
+      claimsVerifiers,
       clock: deps.clock,
       tokenCache: verifier.tokenCacheEntries > 0 ? new VerifiedTokenCache(verifier.tokenCacheEntries) : undefined,
       identityExpander: identity,
@@ -109,6 +110,7 @@ export class VerifierProxy {
     if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
     // A client may never send an identity header of its own: every mapped name is stripped.
     for (const { header } of verifier.claimsToHeaders) this.replacedHeaders.add(header);
+    for (const claimsVerifier of claimsVerifiers) for (const header of claimsVerifier.upstreamHeaders ?? []) this.replacedHeaders.add(header);
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res), config.limits);
     // `Expect: 100-continue` is answered only once the token is good: a refused client never sends its body.
     this.server.on('checkContinue', withHeaderLimit(config.limits, (req, res) => this.handleRequest(req, res, true)));
@@ -119,7 +121,7 @@ export class VerifierProxy {
       stop: () => this.close(),
       reload: async () => reloadTls(this.server, config.tls),
     };
-    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), ...(identity ? [identity] : []), listener]);
+    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), ...(identity ? [identity] : []), ...claimsVerifierServices(claimsVerifiers), listener]);
   }
 
   get url(): string {
@@ -146,7 +148,7 @@ export class VerifierProxy {
     return this.parts.stop();
   }
 
-  /** Re-reads the key server's keys and the TLS certificate (SIGHUP). */
+  /** Re-reads the key server's keys, the TLS certificate and claims verifier scripts (SIGHUP). */
   reload(): Promise<void> {
     return this.parts.reload();
   }
@@ -246,10 +248,12 @@ export class VerifierProxy {
   }
 
   /** claims_to_headers over the policy input, then the client certificate as XFCC; throws HeaderMappingError. */
-  private identityHeaders({ claims, identity }: Accepted, request: AuthenticationRequest): [string, string][] {
+  /** The headers that carry the identity upstream: claims_to_headers, an authorizer's decision, the client certificate. */
+  private identityHeaders({ claims, identity, headers: decided }: Accepted, request: AuthenticationRequest): [string, string][] {
     const certificate = request.clientCertificate;
     const input: PolicyInput = { claims, request, identity, client_certificate: certificate };
     const headers = mappedHeaders(this.config.verifier.claimsToHeaders, input);
+    if (decided) headers.push(...decided);
     if (certificate && this.config.verifier.clientCertificates.forward === 'xfcc') {
       headers.push([FORWARDED_CLIENT_CERT_HEADER, wireValue(FORWARDED_CLIENT_CERT_HEADER, forwardedClientCert(certificate))]);
     }

@@ -42,11 +42,16 @@ export function mappedHeaders(mappings: readonly HeaderMapping[], input: PolicyI
       // An absent claim is the common case: no header.
       continue;
     }
-    const text = headerText(value);
-    if (text === undefined) continue;
-    headers.push([header, wireValue(header, text)]);
+    const wire = headerValue(header, value);
+    if (wire !== undefined) headers.push([header, wire]);
   }
   return headers;
+}
+
+/** The wire value of an identity header, undefined for none; throws HeaderMappingError on a forbidden value. */
+export function headerValue(header: string, value: unknown): string | undefined {
+  const text = headerText(value);
+  return text === undefined ? undefined : wireValue(header, text);
 }
 
 /** `text` as Node sends it (UTF-8 bytes as latin1); throws HeaderMappingError for a control character or a value over the cap. */

@@ -46,9 +46,9 @@ function text(status: number, body: string): Refusal {
   return { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-content-type-options': 'nosniff' }, body };
 }
 
-/** RFC 6750 §3: quoted-string values may not hold `"` or `\`. */
+/** RFC 6750 §3: quoted-string values may not hold `"` or `\`, and hold printable ASCII only (a message may come from a script or an authorizer). */
 function quoted(value: string): string {
-  return value.replace(/["\\]/g, "'");
+  return value.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?');
 }
 
 function rfc6750(refused: RefusedRequest): Refusal {

@@ -5,6 +5,7 @@ import { parseToken, type Claims } from '../../src/jwt/token';
 import { tempDir } from '../support/cli';
 import { CAPTURE_CLOCK_MS, interopFile, readInterop, verifierCases } from '../support/interop';
 import { mintToken } from '../support/mintToken';
+import { OpaStandIn } from '../support/opaStandIn';
 import { runTool } from './runTool';
 
 const KEY = interopFile('mykey.key');
@@ -138,6 +139,91 @@ describe('with -config and -at the capture time, gives the Go verifier its answe
 test('-config applies the verifier\'s claims verifiers', async () => {
   const config = await writeConfig('claims.yaml', '      claims_verifiers:\n      - {type: static, options: {iss: someone-else}}\n');
   expect(await reason(['-config', config, await mint()])).toEqual({ code: 1, verdict: 'Error verifying claims: Claim did not have the required value: iss' });
+});
+
+describe('-config runs CEL, Lua and http claims verifiers against the request -method, -path, -host and -header describe', () => {
+  const opa = new OpaStandIn();
+  beforeAll(() => opa.listen());
+  afterAll(() => opa.close());
+
+  const luaRule = `function verify(input)
+  local r = input.request
+  local dn = r.headers["cf-cert-subject-dn"] or ""
+  if not dn:match("^CN=build%-agent%-%d+") then return false, "build agents only" end
+  if r.method ~= "POST" or r.path ~= "/deploy" or r.host ~= "ci.example" then return false, r.method .. " " .. r.host .. r.path end
+  return input.claims.uid > 2^31, "uid too small"
+end
+`;
+
+  async function luaConfig(name: string, source: string): Promise<string> {
+    const script = path.join(directory, `${name}.lua`);
+    await fs.writeFile(script, source);
+    return writeConfig(`${name}.yaml`, `      claims_verifiers:\n      - {type: lua, options: {script: ${script}}}\n`);
+  }
+
+  test('a Lua rule over the request and a 64-bit claim', async () => {
+    const config = await luaConfig('lua-rule', luaRule);
+    const token = await mint({ uid: 3_000_000_000 });
+    const request = ['-method', 'post', '-path', '/deploy?dry=1', '-host', 'ci.example', '-header', 'CF-Cert-Subject-DN: CN=build-agent-7,O=Example'];
+    expect(await reason(['-config', config, ...request, token])).toEqual({ code: 0, verdict: 'valid' });
+    expect(await reason(['-config', config, ...request.slice(0, 6), token])).toEqual({ code: 1, verdict: 'Error verifying claims: build agents only' });
+    expect(await reason(['-config', config, ...request.slice(2), token])).toEqual({ code: 1, verdict: 'Error verifying claims: GET ci.example/deploy' });
+    expect(await reason(['-config', config, ...request, await mint({ uid: 5 })])).toEqual({ code: 1, verdict: 'Error verifying claims: uid too small' });
+  });
+
+  test('a Lua rule that fails: refused, with the line of the error on stderr', async () => {
+    const config = await luaConfig('lua-error', 'function verify(input)\n  return input.claims.custom.team == "ops"\nend\n');
+    const run = await runTool(['verify-token', '-config', config, await mint()]);
+    expect(run.code).toBe(1);
+    expect(run.stdout.trimEnd().split('\n').pop()).toBe('Error verifying claims: the Lua rule failed');
+    expect(run.stderr).toMatch(/^jwtproxy verify-token: jwtproxy\.verifier_proxies\[0\]\.verifier\.claims_verifiers\[0\]: .*lua-error\.lua:2: attempt to index a nil value \(field 'custom'\)\n$/);
+  });
+
+  test('a Lua script with a syntax error ends the command with its YAML path and Lua\'s message', async () => {
+    const config = await luaConfig('lua-syntax', 'function verify(input)\n  return input.claims.ok ==\nend\n');
+    const run = await runTool(['verify-token', '-config', config, await mint()]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^jwtproxy verify-token: invalid configuration: jwtproxy\.verifier_proxies\[0\]\.verifier\.claims_verifiers\[0\]\.options\.script: .*lua-syntax\.lua:3: unexpected symbol near 'end' \(not valid Lua 5\.4\)\n$/);
+  });
+
+  test("a CEL rule over the client certificate's CN in a request header", async () => {
+    const rule = 'request.headers["cf-cert-subject-dn"].matches("(^|,)CN=build-agent-[0-9]+(,|$)")';
+    const config = await writeConfig('cel-cn.yaml', `      claims_verifiers:\n      - {type: cel, options: {expression: ${JSON.stringify(rule)}, message: build agents only}}\n`);
+    const token = await mint();
+    expect(await reason(['-config', config, '-header', 'cf-cert-subject-dn: O=Example,CN=build-agent-12', token])).toEqual({ code: 0, verdict: 'valid' });
+    expect(await reason(['-config', config, '-header', 'cf-cert-subject-dn: CN=laptop-3', token])).toEqual({ code: 1, verdict: 'Error verifying claims: build agents only' });
+    expect(await reason(['-config', config, token])).toEqual({ code: 1, verdict: 'Error verifying claims: build agents only' });
+  });
+
+  test('an OPA authorizer is asked; the headers of its decision are printed before "valid"', async () => {
+    opa.policy('ci/deploy', (input) => {
+      const { request } = input as { request: { path: string } };
+      return request.path === '/deploy' ? { allow: true, headers: { 'x-deployer': 'build-agent-7' } } : { allow: false, message: 'deploys only' };
+    });
+    const config = await writeConfig(
+      'opa.yaml',
+      `      claims_verifiers:\n      - {type: http, options: {dialect: opa, url: "${opa.url}/v1/data/ci/deploy", upstream_headers: [x-deployer]}}\n`,
+    );
+    const token = await mint();
+    const run = await runTool(['verify-token', '-config', config, '-path', '/deploy', token]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout.trimEnd().split('\n').slice(-2)).toEqual(['upstream header x-deployer: build-agent-7', 'valid']);
+    expect(await reason(['-config', config, '-path', '/other', token])).toEqual({ code: 1, verdict: 'Error verifying claims: deploys only' });
+    opa.up = false;
+    const down = await runTool(['verify-token', '-config', config, '-path', '/deploy', token]);
+    opa.up = true;
+    expect(down.code).toBe(1);
+    expect(down.stdout.trimEnd().split('\n').pop()).toBe('Authorizer unavailable');
+    expect(down.stderr).toContain(`jwtproxy verify-token: authorizer ${opa.url}/v1/data/ci/deploy: `);
+  });
+
+  test('-header must be "Name: value" and -path a path', async () => {
+    const config = await writeConfig('headers.yaml');
+    const token = await mint();
+    const [header, pathRun] = await Promise.all([runTool(['verify-token', '-config', config, '-header', 'no colon', token]), runTool(['verify-token', '-config', config, '-path', 'deploy', token])]);
+    expect([header.code, header.stderr.split('\n')[0]]).toEqual([2, 'jwtproxy verify-token: -header "no colon" is not "Name: value"']);
+    expect([pathRun.code, pathRun.stderr.split('\n')[0]]).toEqual([2, 'jwtproxy verify-token: -path "deploy" must start with /']);
+  });
 });
 
 test('-config needs -verifier when the file has several verifiers', async () => {

@@ -161,6 +161,59 @@ other_program: {ignored: true}
   });
 });
 
+describe('claims verifiers lua and http', () => {
+  const claimsVerifiers = (yaml: string) => parseConfig(withVerifier(yaml)).verifierProxies[0].verifier.claimsVerifiers;
+
+  test('a Lua verifier with its defaults: function verify, 100ms, 16MiB', () => {
+    expect(claimsVerifiers('      claims_verifiers: [{type: lua, options: {script: /etc/jwtproxy/policy.lua}}]')).toEqual([
+      {
+        type: 'lua',
+        script: '/etc/jwtproxy/policy.lua',
+        functionName: 'verify',
+        timeoutMs: 100,
+        memoryLimitBytes: 16 * 2 ** 20,
+        message: 'refused by verify in policy.lua',
+        path: 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0]',
+      },
+    ]);
+  });
+
+  test('a Lua verifier with its bounds and function set', () => {
+    const [lua] = claimsVerifiers('      claims_verifiers: [{type: static, options: {}}, {type: lua, options: {script: p.lua, function: allow, timeout: 20ms, memory_limit: 4MiB, message: not now}}]').slice(1);
+    expect(lua).toMatchObject({ functionName: 'allow', timeoutMs: 20, memoryLimitBytes: 4 * 2 ** 20, message: 'not now', path: 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[1]' });
+  });
+
+  test('an authorizer with its defaults: generic, 1s, 64 at a time, no cache', () => {
+    expect(claimsVerifiers('      claims_verifiers: [{type: http, options: {url: "http://127.0.0.1:9000/authorize"}}]')).toEqual([
+      {
+        type: 'http',
+        url: new URL('http://127.0.0.1:9000/authorize'),
+        dialect: 'generic',
+        timeoutMs: 1000,
+        maxConcurrency: 64,
+        requestHeaders: [],
+        upstreamHeaders: [],
+        cache: undefined,
+        message: 'the authorizer denied the request',
+      },
+    ]);
+  });
+
+  test('an OPA authorizer with headers and a cache; header names lower-cased', () => {
+    const yaml = `      claims_verifiers:
+      - type: http
+        options:
+          dialect: opa
+          url: http://127.0.0.1:8181/v1/data/httpapi/authz
+          timeout: 250ms
+          max_concurrency: 8
+          request_headers: [X-Client-CN]
+          upstream_headers: [X-User-Role]
+          cache: {ttl: 30s, max_entries: 500}`;
+    expect(claimsVerifiers(yaml)[0]).toMatchObject({ dialect: 'opa', timeoutMs: 250, maxConcurrency: 8, requestHeaders: ['x-client-cn'], upstreamHeaders: ['x-user-role'], cache: { ttlMs: 30_000, maxEntries: 500 } });
+  });
+});
+
 describe('malformed configurations name the exact path and the fix', () => {
   const cases: [string, string, string][] = [
     ['a duration in words', withVerifier('      max_ttl: 5 minutes'), 'jwtproxy.verifier_proxies[0].verifier.max_ttl: "5 minutes" is not a duration (write it as Go does: 300ms, 30s, 5m, 1h30m)'],
@@ -178,7 +231,19 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a socket permission in words', withVerifier('    socket_permission: "rwx"'), 'jwtproxy.verifier_proxies[0].socket_permission: "rwx" is not a file mode: write it in octal (digits 0 to 7) with a leading 0, e.g. 0755'],
     ['enabled as a word', withVerifier('    enabled: sometimes'), 'jwtproxy.verifier_proxies[0].enabled: "sometimes" is not a boolean (use true or false)'],
     ['verifier_proxies as a mapping', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  verifier_proxies: {listen_addr: ":8081"}', 'jwtproxy.verifier_proxies: expected a list, got a mapping'],
-    ['a claims verifier of an unknown type', withVerifier('      claims_verifiers: [{type: lua}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].type: unknown type "lua"; expected one of static, cel'],
+    ['a claims verifier of an unknown type', withVerifier('      claims_verifiers: [{type: wasm}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].type: unknown type "wasm"; expected one of static, cel, lua, http'],
+    ['a Lua verifier without a script', withVerifier('      claims_verifiers: [{type: lua}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.script: is required: the Lua 5.4 file defining the rule, e.g. /etc/jwtproxy/policy.lua'],
+    ['a Lua function name that is not a name', withVerifier('      claims_verifiers: [{type: lua, options: {script: p.lua, function: "my rule"}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.function: "my rule" is not a Lua name'],
+    ['a Lua memory limit in words', withVerifier('      claims_verifiers: [{type: lua, options: {script: p.lua, memory_limit: lots}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.memory_limit: "lots" is not a size (write it as 16MiB, 512KiB, 64MB or a number of bytes)'],
+    ['a Lua memory limit below 1MiB', withVerifier('      claims_verifiers: [{type: lua, options: {script: p.lua, memory_limit: 64KiB}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.memory_limit: "64KiB" is too small: at least 1MiB'],
+    ['a Lua timeout of zero', withVerifier('      claims_verifiers: [{type: lua, options: {script: p.lua, timeout: 0s}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.timeout: "0s" must be a positive duration'],
+    ['an authorizer without a URL', withVerifier('      claims_verifiers: [{type: http}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.url: is required: the authorizer to POST each request to, e.g. http://127.0.0.1:9000/authorize'],
+    ['an OPA URL outside the data API', withVerifier('      claims_verifiers: [{type: http, options: {dialect: opa, url: "http://opa:8181/authz"}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.url: "http://opa:8181/authz" is not an OPA data API URL: write http://host:8181/v1/data/<package path>, e.g. /v1/data/httpapi/authz'],
+    ['an authorizer dialect that does not exist', withVerifier('      claims_verifiers: [{type: http, options: {dialect: xacml, url: "http://a/"}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.dialect: "xacml" is not one of generic, opa'],
+    ['an authorizer setting the Host header', withVerifier('      claims_verifiers: [{type: http, options: {url: "http://a/", upstream_headers: [X-User, Host]}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.upstream_headers[1]: "Host" is reserved for the proxy itself; choose another header name'],
+    ['an authorizer header also mapped from claims', withVerifier('      claims_to_headers: {X-User: claims.sub}\n      claims_verifiers: [{type: http, options: {url: "http://a/", upstream_headers: [x-user]}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.upstream_headers[0]: "x-user" is already written by claims_to_headers.x-user; a header has one source'],
+    ['a decision cache without a ttl', withVerifier('      claims_verifiers: [{type: http, options: {url: "http://a/", cache: {max_entries: 10}}}]'), "jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.cache.ttl: is required: how long a decision is reused, e.g. 30s (never past the token's exp)"],
+    ['an authorizer concurrency of zero', withVerifier('      claims_verifiers: [{type: http, options: {url: "http://a/", max_concurrency: 0}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.max_concurrency: 0 is out of range (1 to 10000)'],
     ['redis sentinels without a master name', withVerifier('      nonce_storage: {type: redis, options: {sentinels: ["127.0.0.1:26379"]}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.sentinel_name: is required with sentinels: the monitored master name'],
     ['a redis url of another scheme', withVerifier('      nonce_storage: {type: redis, options: {url: "http://x"}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.url: "http://x" must start with redis:// or rediss://'],
     ['a negative max_ttl', withVerifier('      max_ttl: -1s'), 'jwtproxy.verifier_proxies[0].verifier.max_ttl: "-1s" must not be negative'],
@@ -196,7 +261,7 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['forward_auth with an upstream', withVerifier('      forward_auth: true'), 'jwtproxy.verifier_proxies[0].verifier.upstream: a forward_auth verifier answers itself and has no upstream; remove one of them'],
     ['a shutdown_timeout no timer can wait', withVerifier('    shutdown_timeout: 1000h'), 'jwtproxy.verifier_proxies[0].shutdown_timeout: "1000h" is too long: at most 596h31m23.647s (about 24.8 days, the longest a Node.js timer waits)'],
     ['a redis command_timeout no timer can wait', withVerifier('      nonce_storage: {type: redis, options: {command_timeout: 720h}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.command_timeout: "720h" is too long: at most 596h31m23.647s (about 24.8 days, the longest a Node.js timer waits)'],
-    ['a header size in an unknown unit', withVerifier('    max_header_bytes: 16k'), 'jwtproxy.verifier_proxies[0].max_header_bytes: "16k" is not a size: write it in bytes (16384) or with a unit (16KiB, 1MiB)'],
+    ['a header size in an unknown unit', withVerifier('    max_header_bytes: 16k'), 'jwtproxy.verifier_proxies[0].max_header_bytes: "16k" is not a size (write it as 16MiB, 512KiB, 64MB or a number of bytes)'],
     ['a header count beyond what Node keeps', withVerifier('    max_header_count: 5000'), 'jwtproxy.verifier_proxies[0].max_header_count: 5000 is out of range (1 to 2000)'],
     ['a head timeout longer than the request timeout', withVerifier('    request_timeout: 10s\n    headers_timeout: 20s'), 'jwtproxy.verifier_proxies[0].headers_timeout: 20s is longer than request_timeout (10s), which the head is part of: shorten it, or lengthen request_timeout'],
     ['a trusted proxy range too wide for IPv4', withVerifier('      trusted_proxies: [10.0.0.0/33]'), 'jwtproxy.verifier_proxies[0].verifier.trusted_proxies[0]: "10.0.0.0/33" is not an IP address or CIDR range: write e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8, or unix for peers on a unix socket'],

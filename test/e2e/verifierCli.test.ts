@@ -108,6 +108,32 @@ describe('command line', () => {
     ]);
   });
 
+  test('`-check` loads Lua scripts: a syntax error exits 1 with the YAML path and Lua\'s line', async () => {
+    const dir = tempDir();
+    const script = path.join(dir, 'policy.lua');
+    fs.writeFileSync(script, 'function verify(input)\n  if input.claims.admin then return true\nend\n');
+    const file = configFile(`${validConfig()}      claims_verifiers: [{type: lua, options: {script: ${script}}}]\n`, dir);
+    const result = await runCliToExit(['-config', file, '-check']);
+    expect(result).toMatchObject({ code: 1, stdout: '' });
+    expect(result.stderr).toBe(
+      `jwtproxy: invalid configuration: jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.script: ${script}:4: 'end' expected (to close 'function' at line 1) near <eof> (not valid Lua 5.4)\n`,
+    );
+    fs.writeFileSync(script, 'function verify(input)\n  return input.claims.admin == true\nend\n');
+    expect(await runCliToExit(['-config', file, '-check'])).toMatchObject({ code: 0, stdout: `${file}: configuration is valid\n` });
+  });
+
+  test('a Lua script that does not load stops the proxy from starting', async () => {
+    const dir = tempDir();
+    const script = path.join(dir, 'policy.lua');
+    fs.writeFileSync(script, 'function check(input) return true end\n');
+    const file = configFile(`${validConfig()}      claims_verifiers: [{type: lua, options: {script: ${script}}}]\n`, dir);
+    const result = await runCliToExit(['-config', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'jwtproxy: failed to start: jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.function: the script defines no global function verify (verify is a nil value)',
+    );
+  });
+
   test('a config file that cannot be read exits 1 naming the file', async () => {
     const missing = path.join(tempDir(), 'absent.yaml');
     const result = await runCliToExit(['-config', missing, '-check']);

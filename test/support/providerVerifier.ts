@@ -3,7 +3,7 @@
 // the test's clock; and the afterEach that stops whatever a test started.
 import { buildVerifierProxies } from '../../src/app/buildServices';
 import { parseConfig } from '../../src/config/load';
-import { silentLogger } from '../../src/observability/logger';
+import { silentLogger, type Logger } from '../../src/observability/logger';
 import type { Clock } from '../../src/util/clock';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 
@@ -23,9 +23,9 @@ export function verifierFileYaml(verifier: string, listenAddr = '127.0.0.1:0'): 
   return `jwtproxy:\n  signer_proxy: {enabled: false}\n  verifier_proxies:\n  - listen_addr: ${listenAddr}\n    shutdown_timeout: 1s\n    verifier:\n${body}\n`;
 }
 
-export async function startVerifierFromYaml(verifier: string, clock: Clock): Promise<VerifierProxy> {
+export async function startVerifierFromYaml(verifier: string, clock: Clock, logger: Logger = silentLogger): Promise<VerifierProxy> {
   const config = parseConfig(verifierFileYaml(verifier));
-  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, clusterWorker: false });
+  const [proxy] = buildVerifierProxies(config, { clock, logger, clusterWorker: false });
   await proxy.start();
   return proxy;
 }
