@@ -7,6 +7,7 @@
 // A request that is not that — not JSON, no token, an invalid token — gets a JSON error
 // (400, 401, 413) and never a signed answer; an outage (the team's keys, our key) gets 503.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { readBoundedBody } from '../proxy/readBoundedBody';
 import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import type { ExternalEvaluationConfig } from '../config/types';
 import { parseToken, signToken, type Claims } from '../jwt/token';
@@ -193,22 +194,7 @@ export class ExternalEvaluationServer implements Service {
 
 /** The body, refused past MAX_BODY_BYTES before it is all buffered. */
 function readBody(req: IncomingMessage): Promise<Buffer> {
-  const tooLarge = () => new BodyError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
-  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
-      req.off('data', onData);
-      req.resume();
-      reject(tooLarge());
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
+  return readBoundedBody(req, MAX_BODY_BYTES, () => new BodyError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`));
 }
 
 /** The token of {"token": "<JWT>"}; throws BodyError (400) for anything else. */

@@ -1,30 +1,14 @@
 // The HTTP plumbing the registry's two listeners share: bounded bodies, bearer tokens,
 // decoded path segments, and plain responses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBoundedBody } from '../proxy/readBoundedBody';
 import { RegistryError } from './RegistryError';
 
 /** A JWK is well under 4 KiB; anything past this is refused before it is buffered. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
-  const tooLarge = (): RegistryError => new RegistryError('ERR_REGISTRY_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`);
-  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
+  return readBoundedBody(req, limit, () => new RegistryError('ERR_REGISTRY_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`));
 }
 
 /** The token of `Authorization: Bearer <token>`, or undefined. */

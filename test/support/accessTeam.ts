@@ -6,9 +6,9 @@
 // get-identity request it received.
 import type { IncomingHttpHeaders } from 'node:http';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { cookieValue } from '../../src/verifier/tokenSources';
 import { accessIdentity, CERTS_PATH, GET_IDENTITY_PATH } from './cloudflareAccess';
+import { closeServer, listenOnLoopback, loopbackUrl } from './loopbackServer';
 
 export type IdentityBehaviour = { answer: 'identity' } | { answer: 'status'; status: number } | { answer: 'not json' } | { answer: 'hang' } | { answer: 'down' };
 
@@ -60,19 +60,17 @@ export class AccessTeamStandIn {
     }
   }
 
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return this.url;
+  listen(): Promise<string> {
+    return listenOnLoopback(this.server);
   }
 
   /** The team's origin, http://127.0.0.1:<port>: its team domain and the tokens' iss. */
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return loopbackUrl(this.server);
   }
 
   close(): Promise<void> {
     this.held?.release();
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server);
   }
 }

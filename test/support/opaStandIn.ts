@@ -4,7 +4,7 @@
 // decision); a body that is not JSON gets OPA's 400. It records every input and how many
 // questions were in flight at once, can be slowed down, and can be taken down.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback, loopbackUrl } from './loopbackServer';
 
 /** A policy: the decision for an input, or undefined for none. */
 export type OpaPolicy = (input: unknown) => unknown;
@@ -70,18 +70,16 @@ export class OpaStandIn {
     this.policies.clear();
   }
 
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return this.url;
+  listen(): Promise<string> {
+    return listenOnLoopback(this.server);
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return loopbackUrl(this.server);
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server);
   }
 
   private answer(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {

@@ -2,7 +2,7 @@
 // a JWKS, a discovery document, PEM keys): it answers what the test says per path, logs
 // every request, and can be taken down (connections cut) and brought back on the same port.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback, loopbackUrl } from './loopbackServer';
 
 export interface StandInAnswer {
   status?: number;
@@ -43,17 +43,15 @@ export class StandInServer {
   }
 
   /** Listens on a free loopback port (port 0, read back); resolves with the base URL, without a trailing slash. */
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return this.url;
+  listen(): Promise<string> {
+    return listenOnLoopback(this.server);
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return loopbackUrl(this.server);
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server);
   }
 }
