@@ -3,6 +3,7 @@
 // shares the listening sockets); the primary holds what must be one per deployment:
 // the local nonce stores all workers share, and stale unix sockets are removed there.
 import cluster, { type Worker } from 'node:cluster';
+import { availableCores } from '../cluster/availableCores';
 import { listenTarget } from '../config/listener';
 import type { Config } from '../config/types';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';
@@ -86,7 +87,9 @@ function nothingEnabled(config: Config): boolean {
 
 /** Resolves with the process exit code. */
 export async function runProxies(config: Config, logger: Logger): Promise<number> {
-  if (config.workers > 1) return cluster.isPrimary ? runPrimary(config, logger) : runWorker(config, logger);
+  if (!cluster.isPrimary) return runWorker(config, logger);
+  const workers = config.workers === 'auto' ? availableCores() : config.workers;
+  if (workers > 1) return runPrimary(config, workers, logger);
   if (nothingEnabled(config)) {
     logger.info('No proxy is enabled. Terminating.');
     return 0;
@@ -171,7 +174,7 @@ async function removeStaleSockets(config: Config): Promise<void> {
   }
 }
 
-async function runPrimary(config: Config, logger: Logger): Promise<number> {
+async function runPrimary(config: Config, workers: number, logger: Logger): Promise<number> {
   if (nothingEnabled(config)) {
     logger.info('No proxy is enabled. Terminating.');
     return 0;
@@ -184,7 +187,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
     primary = primaryServices(config, logger);
     const observability =
       config.observability &&
-      new ObservabilityServer(config.observability, { logger, ready: () => !stopping && ready.size >= config.workers, workers: () => [...ready] });
+      new ObservabilityServer(config.observability, { logger, ready: () => !stopping && ready.size >= workers, workers: () => [...ready] });
     group = new ServiceGroup(observability ? [observability, ...primary.services] : primary.services);
     await removeStaleSockets(config);
     await group.start();
@@ -216,8 +219,8 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
     logger.error({ worker: exited.id, code, signal }, 'worker exited unexpectedly; starting another');
     setTimeout(() => !stopping && forkWorker(), RESTART_DELAY_MS);
   });
-  for (let i = 0; i < config.workers; i++) forkWorker();
-  logger.info({ workers: config.workers }, 'started workers');
+  for (let i = 0; i < workers; i++) forkWorker();
+  logger.info({ workers, configured: config.workers }, 'started workers');
 
   const stopReloading = reloadOnHangup(group, logger, () => {
     const reloadMessage: ControlMessage = { jwtproxy: 'reload' };
@@ -229,9 +232,9 @@ async function runPrimary(config: Config, logger: Logger): Promise<number> {
   logger.info({ reason }, 'stopping');
   process.once('SIGINT', () => process.exit(1));
   process.once('SIGTERM', () => process.exit(1));
-  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
+  const running = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
   await Promise.all(
-    workers.map(
+    running.map(
       (w) =>
         new Promise<void>((resolve) => {
           const deadline = setTimeout(() => {

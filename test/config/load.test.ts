@@ -104,7 +104,14 @@ other_program: {ignored: true}
     expect(config.signerProxy.signer).toMatchObject({ issuer: 'jwtproxy', expirationTimeMs: 300_000, maxSkewMs: 60_000, nonceLength: 32 });
     expect(config.verifierProxies[0]).toMatchObject({ enabled: true, listenAddr: ':8081', shutdownTimeoutMs: 60_000 });
     expect(config.verifierProxies[0].verifier.nonceStorage).toEqual({ type: 'local', purgeIntervalMs: 60_000, maxEntries: 5_000_000 });
-    expect(config.workers).toBe(1);
+    expect(config.workers).toBe('auto');
+  });
+
+  test('workers: a number of processes, or auto (one per core, as when it is absent)', () => {
+    const withWorkers = (value: string) => parseConfig(`jwtproxy:\n  workers: ${value}\n  signer_proxy: {enabled: false}\n`).workers;
+    expect(withWorkers('1')).toBe(1);
+    expect(withWorkers('4')).toBe(4);
+    expect(withWorkers('auto')).toBe('auto');
   });
 
   test('an empty file means the Go defaults, whose signer has no key', () => {
@@ -155,6 +162,7 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a negative max_skew', withVerifier('      max_skew: -1m'), 'jwtproxy.verifier_proxies[0].verifier.max_skew: "-1m" must not be negative'],
     ['a bad admin listen address', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    admin: {listen_addr: nowhere}', 'jwtproxy.key_registry.admin.listen_addr: "nowhere" is not a listen address (use host:port, :port or unix:/path)'],
     ['forward_auth with an upstream', withVerifier('      forward_auth: true'), 'jwtproxy.verifier_proxies[0].verifier.upstream: a forward_auth verifier answers itself and has no upstream; remove one of them'],
+    ['workers as a word', 'jwtproxy:\n  workers: all\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: "all" is neither a number of processes nor auto'],
     ['workers as zero', 'jwtproxy:\n  workers: 0\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: 0 is out of range (1 to 256)'],
   ];
 
