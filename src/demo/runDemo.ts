@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildServices } from '../app/buildServices';
+import { SINGLE_PROCESS } from '../cluster/Topology';
 import { ServiceGroup } from '../util/ServiceGroup';
 import { parseConfig } from '../config/load';
 import type { Logger } from '../observability/logger';
@@ -101,7 +102,7 @@ export async function startDemo(ports: DemoPorts, logger: Logger): Promise<{ sto
   let group: ServiceGroup;
   try {
     access = await startAccessStandIn(ports.access);
-    group = new ServiceGroup(buildServices(parseConfig(demoConfig(ports, keyFolder, access)), { clock: systemClock, logger, clusterWorker: false }));
+    group = new ServiceGroup(buildServices(parseConfig(demoConfig(ports, keyFolder, access)), { clock: systemClock, logger, topology: SINGLE_PROCESS }));
     await group.start();
   } catch (error) {
     upstream.close();

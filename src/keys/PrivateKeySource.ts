@@ -15,6 +15,11 @@ export interface PrivateKeySource {
   stop(): Promise<void>;
   /** Re-reads the key file; on failure the old key stays in use. */
   reload?(): Promise<void>;
+  /**
+   * Calls `listener` after each change of what signingKey() gives (a new key, or a new reason
+   * for none), for sources whose key changes by itself; returns the function that stops it.
+   */
+  onChange?(listener: () => void): () => void;
 }
 
 export class NoSigningKeyError extends Error {

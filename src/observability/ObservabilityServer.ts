@@ -4,7 +4,10 @@
 // multi-core mode the primary asks its ready workers for their metrics and sums them.
 import type { Worker } from 'node:cluster';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { AggregatorRegistry, collectDefaultMetrics, register, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, register } from 'prom-client';
+import type { WorkerMetric } from '../cluster/messages';
+import type { PrimaryChannel } from '../cluster/PrimaryChannel';
+import type { WorkersChannel } from '../cluster/WorkersChannel';
 import type { ListenerConfig } from '../config/types';
 import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
 import type { Logger } from './logger';
@@ -13,18 +16,13 @@ const DEFAULT_METRICS_PREFIX = 'jwtproxy_';
 /** A worker that has not answered by then is left out of that scrape. */
 const WORKER_ANSWER_TIMEOUT_MS = 1000;
 
-type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
-type MetricsMessage = { jwtproxy: 'metrics-request'; id: number } | { jwtproxy: 'metrics'; id: number; metrics: WorkerMetrics };
-
-/** In a cluster worker: answer the primary's requests for this process's metrics. */
-export function answerMetricsRequests(): void {
+/** In a cluster worker: answer the primary's requests for this process's metrics. Returns the function that stops it. */
+export function answerMetricsRequests(primary: PrimaryChannel): () => void {
   collectDefaultMetrics({ prefix: DEFAULT_METRICS_PREFIX });
-  process.on('message', (message: MetricsMessage) => {
-    if (message?.jwtproxy !== 'metrics-request') return;
+  return primary.on('metrics-request', (request) => {
     void register.getMetricsAsJSON().then((metrics) => {
-      const answer: MetricsMessage = { jwtproxy: 'metrics', id: message.id, metrics: metrics as WorkerMetrics };
       // The channel may be closing at shutdown: a lost answer is only a partial scrape.
-      process.send?.(answer, undefined, undefined, () => undefined);
+      primary.send({ jwtproxy: 'metrics', id: request.id, metrics: metrics as WorkerMetric[] });
     });
   });
 }
@@ -32,36 +30,34 @@ export function answerMetricsRequests(): void {
 let nextRequestId = 1;
 
 /** The sum of the workers' metrics; workers that do not answer in time are left out. */
-async function gatherWorkerMetrics(workers: Worker[]): Promise<string> {
+async function gatherWorkerMetrics(channel: WorkersChannel, workers: Worker[]): Promise<string> {
   const id = nextRequestId++;
   const answers = await Promise.all(
     workers.map(
       (worker) =>
-        new Promise<WorkerMetrics | undefined>((resolve) => {
-          const done = (metrics?: WorkerMetrics) => {
+        new Promise<WorkerMetric[] | undefined>((resolve) => {
+          const done = (metrics?: WorkerMetric[]) => {
             clearTimeout(timer);
-            worker.off('message', onMessage);
+            stopListening();
             resolve(metrics);
           };
-          const onMessage = (message: MetricsMessage) => {
-            if (message?.jwtproxy === 'metrics' && message.id === id) done(message.metrics);
-          };
+          const stopListening = channel.on('metrics', (answer, from) => {
+            if (from === worker && answer.id === id) done(answer.metrics);
+          });
           const timer = setTimeout(done, WORKER_ANSWER_TIMEOUT_MS);
-          worker.on('message', onMessage);
-          const request: MetricsMessage = { jwtproxy: 'metrics-request', id };
-          worker.send(request, undefined, (error) => error && done());
+          channel.send(worker, { jwtproxy: 'metrics-request', id }, () => done());
         }),
     ),
   );
-  return AggregatorRegistry.aggregate(answers.filter((metrics): metrics is WorkerMetrics => metrics !== undefined)).metrics();
+  return AggregatorRegistry.aggregate(answers.filter((metrics): metrics is WorkerMetric[] => metrics !== undefined)).metrics();
 }
 
 export interface ObservabilityDeps {
   logger: Logger;
   /** Whether the proxies are serving. */
   ready: () => boolean;
-  /** In multi-core mode, the workers serving now: the metrics are theirs. */
-  workers?: () => Worker[];
+  /** In multi-core mode, the channel to the workers and those serving now: the metrics are theirs. */
+  workers?: { channel: WorkersChannel; serving: () => Worker[] };
 }
 
 export class ObservabilityServer {
@@ -86,7 +82,8 @@ export class ObservabilityServer {
   }
 
   private metrics(): Promise<string> {
-    return this.deps.workers ? gatherWorkerMetrics(this.deps.workers()) : register.metrics();
+    const { workers } = this.deps;
+    return workers ? gatherWorkerMetrics(workers.channel, workers.serving()) : register.metrics();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

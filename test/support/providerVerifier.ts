@@ -2,6 +2,7 @@
 // (parseConfig, buildVerifierProxies), listening on 127.0.0.1:0 (its URL read back), with
 // the test's clock; and the afterEach that stops whatever a test started.
 import { buildVerifierProxies } from '../../src/app/buildServices';
+import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/observability/logger';
 import type { Clock } from '../../src/util/clock';
@@ -25,7 +26,7 @@ export function verifierFileYaml(verifier: string, listenAddr = '127.0.0.1:0'): 
 
 export async function startVerifierFromYaml(verifier: string, clock: Clock): Promise<VerifierProxy> {
   const config = parseConfig(verifierFileYaml(verifier));
-  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, clusterWorker: false });
+  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, topology: SINGLE_PROCESS });
   await proxy.start();
   return proxy;
 }

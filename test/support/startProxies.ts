@@ -1,6 +1,7 @@
 // The parts a YAML config enables, built in-process exactly as the CLI builds them (parseConfig and
 // the build* functions of src/app/buildServices.ts), started in the CLI's order, stopped in reverse.
 import { buildKeyRegistry, buildPrivateKeySource, buildSignerProxy, buildVerifierProxies } from '../../src/app/buildServices';
+import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { ServiceGroup, type Service } from '../../src/util/ServiceGroup';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
@@ -18,7 +19,7 @@ export interface RunningProxies {
 
 export async function startProxies(yaml: string, deps: { clock?: Clock; logger?: Logger } = {}): Promise<RunningProxies> {
   const config = parseConfig(yaml);
-  const runtime = { clock: deps.clock ?? Date.now, logger: deps.logger ?? silentLogger, clusterWorker: false };
+  const runtime = { clock: deps.clock ?? Date.now, logger: deps.logger ?? silentLogger, topology: SINGLE_PROCESS };
   const services: Service[] = [];
   if (config.keyRegistry?.enabled) services.push(buildKeyRegistry(config.keyRegistry, runtime));
   const verifiers = buildVerifierProxies(config, runtime);

@@ -1,5 +1,6 @@
 // An in-process verifier proxy built from YAML exactly as the CLI builds it.
 import { buildVerifierProxies } from '../../src/app/buildServices';
+import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/observability/logger';
 import type { Clock } from '../../src/util/clock';
@@ -15,7 +16,7 @@ export function verifierConfigYaml(verifierYaml: string, top = ''): string {
 
 export async function startVerifier(verifierYaml: string, clock: Clock = Date.now): Promise<VerifierProxy> {
   const config = parseConfig(verifierConfigYaml(verifierYaml));
-  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, clusterWorker: false });
+  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, topology: SINGLE_PROCESS });
   await proxy.start();
   return proxy;
 }
