@@ -14,7 +14,8 @@ import type { Config } from '../config/types';
 import { relaySigningKey } from '../keys/RelayedPrivateKey';
 import { SharedNonceStoreHost } from '../nonce/SharedNonceStoreHost';
 import type { Logger } from '../observability/logger';
-import { answerMetricsRequests, ObservabilityServer } from '../observability/ObservabilityServer';
+import { ProxyMetrics } from '../observability/metrics';
+import { answerMetricsRequests, ObservabilityServer, workerMetrics } from '../observability/ObservabilityServer';
 import { removeStaleSocket } from '../proxy/listener';
 import { systemClock } from '../util/clock';
 import { buildPrimaryServices, buildServices, type PrimaryServices } from './buildServices';
@@ -111,11 +112,12 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
 async function runSingle(config: Config, logger: Logger): Promise<number> {
   let serving = false;
   let group: ServiceGroup;
-  const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving && group.ready() });
+  const metrics = new ProxyMetrics({ processMetrics: Boolean(config.observability) });
+  const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving && group.ready(), metrics });
   try {
     // Health first, so probes get "not ready" rather than nothing while the proxies start.
     await observability?.start();
-    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger, topology: SINGLE_PROCESS }));
+    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger, topology: SINGLE_PROCESS, metrics }));
     await group.start();
   } catch (error) {
     await observability?.stop();
@@ -147,10 +149,11 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
   const topology: Topology = { role: 'worker', id, primary };
   // Heard from now on: a stop asked for while the worker starts takes effect once it has started.
   const stop = stopRequested(primary);
-  if (config.observability) answerMetricsRequests(primary);
+  const metrics = new ProxyMetrics({ processMetrics: Boolean(config.observability) });
+  if (config.observability) answerMetricsRequests(primary, metrics);
   let group: ServiceGroup;
   try {
-    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger: workerLogger, topology }));
+    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger: workerLogger, topology, metrics }));
     await group.start();
   } catch (error) {
     reportStartFailure(workerLogger, error);
@@ -208,7 +211,7 @@ async function runPrimary(config: Config, workers: number, logger: Logger): Prom
     primary = buildPrimaryServices(config, { clock: systemClock, logger, topology });
     const observability =
       config.observability &&
-      new ObservabilityServer(config.observability, { logger, ready: () => !stopping && ready.size >= workers, workers: { channel, serving: () => [...ready] } });
+      new ObservabilityServer(config.observability, { logger, ready: () => !stopping && ready.size >= workers, metrics: workerMetrics(channel, () => [...ready]) });
     group = new ServiceGroup(observability ? [observability, ...primary.services] : primary.services);
     await removeStaleSockets(config);
     await group.start();

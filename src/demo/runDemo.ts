@@ -12,6 +12,7 @@ import { SINGLE_PROCESS } from '../cluster/Topology';
 import { ServiceGroup } from '../util/ServiceGroup';
 import { parseConfig } from '../config/load';
 import type { Logger } from '../observability/logger';
+import { ProxyMetrics } from '../observability/metrics';
 import { systemClock } from '../util/clock';
 import { startAccessStandIn, type AccessStandIn } from './accessStandIn';
 
@@ -102,7 +103,7 @@ export async function startDemo(ports: DemoPorts, logger: Logger): Promise<{ sto
   let group: ServiceGroup;
   try {
     access = await startAccessStandIn(ports.access);
-    group = new ServiceGroup(buildServices(parseConfig(demoConfig(ports, keyFolder, access)), { clock: systemClock, logger, topology: SINGLE_PROCESS }));
+    group = new ServiceGroup(buildServices(parseConfig(demoConfig(ports, keyFolder, access)), { clock: systemClock, logger, topology: SINGLE_PROCESS, metrics: new ProxyMetrics() }));
     await group.start();
   } catch (error) {
     upstream.close();

@@ -5,7 +5,7 @@
 // from the verified-token cache.
 import type { ClaimsVerifier, PolicyInput, RequestFacts } from '../claims/ClaimsVerifier';
 import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
-import { checkRegisteredClaims, REASONS, type ClaimRules } from '../jwt/registeredClaims';
+import { PROBLEMS, REASONS, registeredClaimsProblem, type ClaimRules, type TokenCheckCode } from '../jwt/registeredClaims';
 import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
 import { KeyExpiredError, KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
@@ -19,10 +19,27 @@ import type { VerifiedTokenCache } from './VerifiedTokenCache';
  */
 export type RefusalCode = 'missing_token' | 'invalid_token' | 'claims_refused' | 'unavailable';
 
+/**
+ * Which check refused, stable for metrics and logs: a token check (exp, aud, signature,
+ * key_not_found…), no token at all, a wrong AWS ALB signer, an algorithm the key or the
+ * config does not allow, a replayed jti, a claims verifier or identity header mapping that
+ * refused, or the keys or the nonce store being unavailable.
+ */
+export type ReasonCode =
+  | TokenCheckCode
+  | 'missing'
+  | 'signer'
+  | 'algorithm'
+  | 'replayed'
+  | 'claims_verifier'
+  | 'header_mapping'
+  | 'keys_unavailable'
+  | 'nonce_store_unavailable';
+
 export type Verdict =
   | { ok: true; claims: Claims }
   /** `reason` is for the client; `cause` for the operator's log. */
-  | { ok: false; status: 403 | 503; code: RefusalCode; reason: string; cause?: Error };
+  | { ok: false; status: 403 | 503; code: RefusalCode; reasonCode: ReasonCode; reason: string; cause?: Error };
 
 /** What a verifier accepts, compiled from its config. */
 export interface TokenRules {
@@ -57,8 +74,23 @@ export interface AuthenticationRequest extends RequestFacts {
 export const NONCE_STORE_UNAVAILABLE = 'Nonce storage unavailable';
 export const SIGNER_MISMATCH = "Invalid 'signer' header";
 
-const refuse = (reason: string, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({ ok: false, status: 403, code, reason, cause });
-const unavailable = (reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reason, cause });
+type Problem = { readonly code: ReasonCode; readonly reason: string };
+
+const MISSING: Problem = { code: 'missing', reason: REASONS.parse };
+const WRONG_SIGNER: Problem = { code: 'signer', reason: SIGNER_MISMATCH };
+/** Told as a bad signature, as Go does; counted apart: an alg the key does not have is an attack or a misconfiguration. */
+const DISALLOWED_ALGORITHM: Problem = { code: 'algorithm', reason: REASONS.signature };
+const REPLAYED: Problem = { code: 'replayed', reason: REASONS.jti };
+
+const refuse = (problem: Problem, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({
+  ok: false,
+  status: 403,
+  code,
+  reasonCode: problem.code,
+  reason: problem.reason,
+  cause,
+});
+const unavailable = (reasonCode: ReasonCode, reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reasonCode, reason, cause });
 
 export class Authenticator {
   constructor(private readonly deps: AuthenticatorDeps) {}
@@ -66,24 +98,24 @@ export class Authenticator {
   async authenticate(request: AuthenticationRequest): Promise<Verdict> {
     const { rules, tokenCache, clock } = this.deps;
     const found = findToken(rules.tokenSources, request.headers, request.url);
-    if (!found.present) return refuse(REASONS.parse, undefined, 'missing_token');
+    if (!found.present) return refuse(MISSING, undefined, 'missing_token');
     const text = found.token;
-    if (text === undefined) return refuse(REASONS.parse);
+    if (text === undefined) return refuse(PROBLEMS.parse);
     const claimRules = request.audience === undefined ? rules.claims : { ...rules.claims, audience: undefined, audiences: new Set([request.audience]) };
 
     const cached = tokenCache?.get(text, clock());
     if (cached) {
-      const problem = checkRegisteredClaims(cached.claims, claimRules, clock());
+      const problem = registeredClaimsProblem(cached.claims, claimRules, clock());
       if (problem) return refuse(problem);
       if ((await this.currentKey(cached.claims.iss as string, cached.keyId)) === cached.key) return this.decide(cached.claims, request);
     }
 
     const token = parseToken(text, { allowPadding: rules.paddedSegments });
-    if (!token) return refuse(REASONS.parse);
+    if (!token) return refuse(PROBLEMS.parse);
     const { header, claims } = token;
-    if (typeof header.kid !== 'string') return refuse(REASONS.kid);
-    if (rules.expectedSigner !== undefined && header.signer !== rules.expectedSigner) return refuse(SIGNER_MISMATCH);
-    const claimsProblem = checkRegisteredClaims(claims, claimRules, clock());
+    if (typeof header.kid !== 'string') return refuse(PROBLEMS.kid);
+    if (rules.expectedSigner !== undefined && header.signer !== rules.expectedSigner) return refuse(WRONG_SIGNER);
+    const claimsProblem = registeredClaimsProblem(claims, claimRules, clock());
     if (claimsProblem) return refuse(claimsProblem);
 
     let verificationKey: VerificationKey;
@@ -92,7 +124,8 @@ export class Authenticator {
     } catch (error) {
       return keyRefusal(error as Error);
     }
-    if (!this.signatureHolds(token, verificationKey)) return refuse(REASONS.signature);
+    const signatureProblem = this.signatureProblem(token, verificationKey);
+    if (signatureProblem) return refuse(signatureProblem);
 
     if (tokenCache) tokenCache.set(text, { claims, keyId: header.kid, key: verificationKey }, this.cacheUntil(claims));
     return this.decide(claims, request);
@@ -109,11 +142,11 @@ export class Authenticator {
   }
 
   /** The key decides the algorithm: "none", HMAC or any other alg is refused. */
-  private signatureHolds(token: ParsedToken, key: VerificationKey): boolean {
+  private signatureProblem(token: ParsedToken, key: VerificationKey): Problem | undefined {
     const { alg } = token.header;
-    if (alg !== key.algorithm) return false;
-    if (this.deps.rules.algorithms && !this.deps.rules.algorithms.has(key.algorithm)) return false;
-    return verifySignature(key.algorithm, key.key, token.signingInput, token.signature);
+    if (alg !== key.algorithm) return DISALLOWED_ALGORITHM;
+    if (this.deps.rules.algorithms && !this.deps.rules.algorithms.has(key.algorithm)) return DISALLOWED_ALGORITHM;
+    return verifySignature(key.algorithm, key.key, token.signingInput, token.signature) ? undefined : PROBLEMS.signature;
   }
 
   private cacheUntil(claims: Claims): number {
@@ -127,26 +160,26 @@ export class Authenticator {
       const input: PolicyInput = { claims, request };
       for (const verifier of this.deps.claimsVerifiers) {
         const problem = await verifier.verify(input);
-        if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
+        if (problem) return refuse({ code: 'claims_verifier', reason: `Error verifying claims: ${problem}` }, undefined, 'claims_refused');
       }
     }
     const { nonceStore } = this.deps;
     if (!nonceStore) return { ok: true, claims };
     try {
       const fresh = await nonceStore.claim(claims.jti as string, (claims.exp as number) * 1000);
-      return fresh ? { ok: true, claims } : refuse(REASONS.jti);
+      return fresh ? { ok: true, claims } : refuse(REPLAYED);
     } catch (error) {
-      if (error instanceof NonceStoreUnavailableError) return unavailable(NONCE_STORE_UNAVAILABLE, error);
+      if (error instanceof NonceStoreUnavailableError) return unavailable('nonce_store_unavailable', NONCE_STORE_UNAVAILABLE, error);
       throw error;
     }
   }
 }
 
 function keyRefusal(error: Error): Verdict {
-  if (error instanceof KeyNotFoundError) return refuse(REASONS.keyNotFound, error);
-  if (error instanceof KeyExpiredError) return refuse(REASONS.keyExpired, error);
-  if (error instanceof KeysUnavailableError) return unavailable(KEYS_UNAVAILABLE, error);
-  return refuse(REASONS.keyServer, error);
+  if (error instanceof KeyNotFoundError) return refuse(PROBLEMS.keyNotFound, error);
+  if (error instanceof KeyExpiredError) return refuse(PROBLEMS.keyExpired, error);
+  if (error instanceof KeysUnavailableError) return unavailable('keys_unavailable', KEYS_UNAVAILABLE, error);
+  return refuse(PROBLEMS.keyServer, error);
 }
 
 export const KEYS_UNAVAILABLE = 'Signing keys not available yet';

@@ -12,7 +12,7 @@ import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
 import type { NonceStore } from '../nonce/NonceStore';
 import type { Logger } from '../observability/logger';
-import { requestDuration, verifierRequests } from '../observability/metrics';
+import type { ProxyMetrics, VerifierResult } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { appendForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
@@ -20,13 +20,15 @@ import { normalizePath } from '../proxy/normalizePath';
 import { endWithResponse } from '../proxy/rawResponse';
 import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
-import { Authenticator, type AuthenticationRequest, type Verdict } from './Authenticator';
+import { Authenticator, type AuthenticationRequest, type ReasonCode, type RefusalCode, type Verdict } from './Authenticator';
 import { HeaderMappingError, mappedHeaders } from './claimsToHeaders';
 import { originalRequest, type OriginalRequest } from './forwardAuthRequest';
 import { loginRedirect, publicUrl, REFUSAL_PREFIX, refusalResponse, wantsHtml } from './refusals';
 import { VerifiedTokenCache } from './VerifiedTokenCache';
 
 type Refused = Extract<Verdict, { ok: false }>;
+/** Requests refused before any token is looked at, and paths excluded from the checks. */
+type RequestReasonCode = 'proxy_form' | 'no_audience' | 'excluded';
 
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
 
@@ -40,6 +42,8 @@ export interface VerifierProxyDeps {
   removeStaleSocket?: boolean;
   /** The proxy's name in metrics, e.g. "verifier_proxies[0]". */
   name?: string;
+  /** Where requests are counted; absent: not counted. */
+  metrics?: ProxyMetrics;
 }
 
 export class VerifierProxy {
@@ -127,29 +131,29 @@ export class VerifierProxy {
     await this.upstreams.destroy();
   }
 
-  private record(result: 'forwarded' | 'allowed' | 'client_left' | 'refused' | 'unavailable' | 'upstream_error' | 'error', reason: string, startedAt: number): void {
-    verifierRequests.inc({ proxy: this.name, result, reason });
-    requestDuration.observe({ proxy: this.name }, (performance.now() - startedAt) / 1000);
+  /** Counted by stable codes: `code` the kind of refusal, `reason` the check ('' when none applies). */
+  private record(result: VerifierResult, startedAt: number, code: RefusalCode | 'bad_request' | '' = '', reason: ReasonCode | RequestReasonCode | '' = ''): void {
+    this.deps.metrics?.verifierAnswered(this.name, result, code, reason, (performance.now() - startedAt) / 1000);
   }
 
   private handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = performance.now();
     if (!req.url?.startsWith('/')) {
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(PROXY_FORM_REFUSAL);
-      this.record('refused', 'proxy form', startedAt);
+      this.record('refused', startedAt, 'bad_request', 'proxy_form');
       return;
     }
     const { forwardAuth, forwardAuthOptions } = this.config.verifier;
     const original = forwardAuth ? originalRequest(req, forwardAuthOptions) : undefined;
     if (forwardAuth && !original) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: ask for ${forwardAuthOptions.audienceFromPath}<audience>\n`);
-      this.record('refused', 'no audience in path', startedAt);
+      this.record('refused', startedAt, 'bad_request', 'no_audience');
       return;
     }
     if (this.excluded(original?.url ?? req.url)) {
       if (forwardAuth) return this.allow(res, undefined, [], startedAt);
       this.forward(req, res, undefined, []).then(
-        (outcome) => this.record(outcome, 'excluded', startedAt),
+        (outcome) => this.record(outcome, startedAt, '', 'excluded'),
         (error: Error) => this.failedUnexpectedly(req, res, error, startedAt),
       );
       return;
@@ -158,25 +162,25 @@ export class VerifierProxy {
       .then(async ({ verdict, request }) => {
         if (!verdict.ok) {
           this.refuse(req, res, verdict, original);
-          return this.record(verdict.status === 503 ? 'unavailable' : 'refused', verdict.reason, startedAt);
+          return this.record(verdict.status === 503 ? 'unavailable' : 'refused', startedAt, verdict.code, verdict.reasonCode);
         }
         let identity: [string, string][];
         try {
           identity = mappedHeaders(this.config.verifier.claimsToHeaders, { claims: verdict.claims, request });
         } catch (error) {
           if (!(error instanceof HeaderMappingError)) throw error;
-          const refused: Refused = { ok: false, status: 403, code: 'claims_refused', reason: `Error mapping claims to headers: ${error.message}` };
+          const refused: Refused = { ok: false, status: 403, code: 'claims_refused', reasonCode: 'header_mapping', reason: `Error mapping claims to headers: ${error.message}` };
           this.refuse(req, res, refused, original);
-          return this.record('refused', refused.reason, startedAt);
+          return this.record('refused', startedAt, refused.code, refused.reasonCode);
         }
         if (forwardAuth) return this.allow(res, verdict.claims, identity, startedAt);
-        this.record(await this.forward(req, res, verdict.claims, identity), '', startedAt);
+        this.record(await this.forward(req, res, verdict.claims, identity), startedAt);
       })
       .catch((error: Error) => this.failedUnexpectedly(req, res, error, startedAt));
   }
 
   private failedUnexpectedly(req: IncomingMessage, res: ServerResponse, error: Error, startedAt: number): void {
-    this.record('error', '', startedAt);
+    this.record('error', startedAt);
     this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('jwtproxy: internal error');
     else res.destroy();
@@ -205,14 +209,18 @@ export class VerifierProxy {
     };
     const audiences = this.config.verifier.rules.claims.audiences;
     if (request.audience !== undefined && audiences && !audiences.has(request.audience)) {
-      return { verdict: { ok: false, status: 403, code: 'invalid_token', reason: REASONS.aud }, request };
+      return { verdict: { ok: false, status: 403, code: 'invalid_token', reasonCode: 'aud', reason: REASONS.aud }, request };
     }
     return { verdict: await this.authenticator.authenticate(request), request };
   }
 
   private refuse(req: IncomingMessage, res: ServerResponse, verdict: Refused, original?: OriginalRequest): void {
     const log = verdict.status === 503 ? this.deps.logger.warn : this.deps.logger.info;
-    log.call(this.deps.logger, { reason: verdict.reason, code: verdict.code, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
+    log.call(
+      this.deps.logger,
+      { reason: verdict.reason, code: verdict.code, reasonCode: verdict.reasonCode, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress },
+      'request refused',
+    );
     const { authRedirectUrl, publicBasePath } = this.config.verifier;
     if (authRedirectUrl && (verdict.code === 'missing_token' || verdict.code === 'invalid_token') && wantsHtml(req)) {
       const location = loginRedirect(authRedirectUrl, publicUrl(req, this.protocol, publicBasePath, original));
@@ -230,7 +238,7 @@ export class VerifierProxy {
     const headers: [string, string][] = [['content-length', '0'], ...identity];
     if (this.claimsHeader && claims) headers.push([this.claimsHeader, asciiJson(claims)]);
     res.writeHead(200, headers.flat()).end();
-    this.record('allowed', '', startedAt);
+    this.record('allowed', startedAt);
   }
 
   /** `claims` is undefined for an excluded path: it goes upstream without identity. */

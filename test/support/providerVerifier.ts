@@ -5,6 +5,7 @@ import { buildVerifierProxies } from '../../src/app/buildServices';
 import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/observability/logger';
+import { ProxyMetrics } from '../../src/observability/metrics';
 import type { Clock } from '../../src/util/clock';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 
@@ -26,7 +27,7 @@ export function verifierFileYaml(verifier: string, listenAddr = '127.0.0.1:0'): 
 
 export async function startVerifierFromYaml(verifier: string, clock: Clock): Promise<VerifierProxy> {
   const config = parseConfig(verifierFileYaml(verifier));
-  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, topology: SINGLE_PROCESS });
+  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, topology: SINGLE_PROCESS, metrics: new ProxyMetrics() });
   await proxy.start();
   return proxy;
 }

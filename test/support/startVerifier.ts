@@ -3,6 +3,7 @@ import { buildVerifierProxies } from '../../src/app/buildServices';
 import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/observability/logger';
+import { ProxyMetrics } from '../../src/observability/metrics';
 import type { Clock } from '../../src/util/clock';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 import { interopFile } from './interop';
@@ -16,7 +17,7 @@ export function verifierConfigYaml(verifierYaml: string, top = ''): string {
 
 export async function startVerifier(verifierYaml: string, clock: Clock = Date.now): Promise<VerifierProxy> {
   const config = parseConfig(verifierConfigYaml(verifierYaml));
-  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, topology: SINGLE_PROCESS });
+  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, topology: SINGLE_PROCESS, metrics: new ProxyMetrics() });
   await proxy.start();
   return proxy;
 }
