@@ -91,10 +91,14 @@ function nothingEnabled(config: Config): boolean {
   return !config.signerProxy.enabled && !config.verifierProxies.some((proxy) => proxy.enabled) && !config.keyRegistry?.enabled;
 }
 
-/** Where this process stands, from `workers` (auto: one per core the process may use). */
+/**
+ * Where this process stands, from `workers` (auto: one per core the process may use). The key
+ * registry alone runs in the primary: workers would have nothing to serve.
+ */
 function topologyOf(config: Config): Topology {
+  const proxiesEnabled = config.signerProxy.enabled || config.verifierProxies.some((proxy) => proxy.enabled);
   const workers = config.workers === 'auto' ? availableCores() : config.workers;
-  return workers > 1 ? { role: 'primary', workers } : SINGLE_PROCESS;
+  return workers > 1 && proxiesEnabled ? { role: 'primary', workers } : SINGLE_PROCESS;
 }
 
 /** Resolves with the process exit code. */

@@ -59,6 +59,14 @@ describe('how many processes serve', () => {
     expect(cliLogLines(cli.output).map((line) => line.msg)).not.toContain('started workers');
   });
 
+  test('a config that enables only the key registry serves it in one process: workers would have nothing to serve', async () => {
+    const cli = start('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {listen_addr: "127.0.0.1:0", storage: {type: memory}}\n');
+    const [listening] = await cli.logLines('key registry listening');
+    expect(listening.pid).toBe(cli.child.pid);
+    expect((await httpRequest(`${listening.address as string}services/svc/keys`)).status).toBe(200);
+    expect(cliLogLines(cli.output).map((line) => line.msg)).not.toContain('started workers');
+  });
+
   test('workers: 1 serves in one process whatever the cores', async () => {
     const cli = start(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, workers: 1 }));
     const [started] = await cli.logLines('verifier proxy started');
