@@ -10,7 +10,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -146,13 +145,19 @@ async function accessTokens(count: number, teamDomain: string, audienceTag: stri
   return tokens;
 }
 
-/** A local Cloudflare Access team: its certs document, in Cloudflare's shape, with the bench key. */
+/**
+ * A local Cloudflare Access team: its certs document, in Cloudflare's shape, with the bench key.
+ * In a process of its own: this one is blocked while wrk runs, and a verifier worker still
+ * fetching its first key set would time out and answer 503 for the whole run.
+ */
 async function startAccessCerts(publicKey: crypto.KeyObject): Promise<string> {
   const port = await freePort();
-  const certs = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' }], public_certs: [] });
-  const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=3600' }).end(certs));
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  server.unref();
+  const certsFile = path.join(work, 'access-certs.json');
+  fs.writeFileSync(certsFile, JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' }], public_certs: [] }));
+  const server = `const certs = require('fs').readFileSync(${JSON.stringify(certsFile)});
+require('http').createServer((q, s) => s.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=3600' }).end(certs)).listen(${port}, '127.0.0.1');`;
+  start(process.execPath, ['-e', server]);
+  await waitForPort(port);
   return `http://127.0.0.1:${port}`;
 }
 
