@@ -1,23 +1,28 @@
-// npm run bench: requests/s and p99 on loopback, measured with wrk, for
+// npm run bench: requests/s, p99 and CPU per accepted request on loopback, measured with wrk, for
 //   (a) the upstream directly, (b) a pass-through proxy with no checks,
-//   (c) the verifier with unique RS256 tokens and local nonces, (d) the same with Redis;
+//   (c1) the verifier with unique RS256 tokens and local nonces in one process (workers: 1),
+//   (c) the same with the default worker count (one per core), (d) the same with Redis;
 //   (h) the verifier behind Cloudflare Access (cloudflare_access preset, a local certs
 //   endpoint) with one reused 24 h token, (i) the same with a fresh token per request;
 // then the ratios c/b, d/b and h/b; then the signer chains (e), (f), (g).
-// Compare ratios: absolute figures move between runs.
+// CPU per request is µs of CPU of every process of the proxy (primary and workers) during the
+// run over the requests it accepted (2xx/3xx). Compare ratios: absolute figures move between runs.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { availableCores } from '../src/cluster/availableCores';
 import { signToken } from '../src/jwt/token';
 
 const DURATION = process.env.BENCH_DURATION ?? '10s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const THREADS = 2;
-const WORKERS = Number(process.env.BENCH_WORKERS ?? os.availableParallelism());
+/** The verifiers' `workers`; unset: the default (one per core), as a Go config gets it. */
+const WORKERS = process.env.BENCH_WORKERS === undefined ? undefined : Number(process.env.BENCH_WORKERS);
+/** What the default means here, for the pass-through baseline. */
+const DEFAULT_WORKERS = availableCores();
 // In the chain the signer's thread pool needs the cores: one process each measured best.
 const SIGNER_WORKERS = Number(process.env.BENCH_SIGNER_WORKERS ?? 1);
 const CHAIN_VERIFIER_WORKERS = Number(process.env.BENCH_CHAIN_VERIFIER_WORKERS ?? 1);
@@ -37,6 +42,10 @@ interface Result {
   rps: number;
   p99Ms: number;
   errors: number;
+  /** Answers with a 2xx or 3xx status. */
+  accepted: number;
+  /** µs of CPU of the proxy's processes per accepted request, when measured. */
+  cpuUsPerRequest?: number;
 }
 
 function freePort(): Promise<number> {
@@ -136,13 +145,19 @@ async function accessTokens(count: number, teamDomain: string, audienceTag: stri
   return tokens;
 }
 
-/** A local Cloudflare Access team: its certs document, in Cloudflare's shape, with the bench key. */
+/**
+ * A local Cloudflare Access team: its certs document, in Cloudflare's shape, with the bench key.
+ * In a process of its own: this one is blocked while wrk runs, and a verifier worker still
+ * fetching its first key set would time out and answer 503 for the whole run.
+ */
 async function startAccessCerts(publicKey: crypto.KeyObject): Promise<string> {
   const port = await freePort();
-  const certs = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' }], public_certs: [] });
-  const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=3600' }).end(certs));
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  server.unref();
+  const certsFile = path.join(work, 'access-certs.json');
+  fs.writeFileSync(certsFile, JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' }], public_certs: [] }));
+  const server = `const certs = require('fs').readFileSync(${JSON.stringify(certsFile)});
+require('http').createServer((q, s) => s.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=3600' }).end(certs)).listen(${port}, '127.0.0.1');`;
+  start(process.execPath, ['-e', server]);
+  await waitForPort(port);
   return `http://127.0.0.1:${port}`;
 }
 
@@ -150,8 +165,7 @@ function startAccessVerifier(port: number, upstream: string, teamDomain: string,
   return startCli(
     port,
     `jwtproxy:
-  workers: ${WORKERS}
-  signer_proxy: {enabled: false}
+${workersLine(WORKERS)}  signer_proxy: {enabled: false}
   verifier_proxies:
   - listen_addr: 127.0.0.1:${port}
     verifier:
@@ -171,8 +185,18 @@ function wrk(name: string, url: string, script?: string, env: NodeJS.ProcessEnv 
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(output);
   const p99Ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2] as 'us' | 'ms' | 's'] : NaN;
-  const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0) + Number(/Socket errors:.*?timeout (\d+)/.exec(output)?.[1] ?? 0);
-  return { name, rps, p99Ms, errors };
+  const refused = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0);
+  const errors = refused + Number(/Socket errors:.*?timeout (\d+)/.exec(output)?.[1] ?? 0);
+  const accepted = Number(/(\d+) requests in /.exec(output)?.[1] ?? 0) - refused;
+  return { name, rps, p99Ms, errors, accepted };
+}
+
+/** A wrk run against a proxy, with the CPU its processes (`pids` and their children) spent per accepted request. */
+function measured(pids: number[], ...run: Parameters<typeof wrk>): Result {
+  const before = pids.map(cpuSeconds);
+  const result = wrk(...run);
+  const cpu = pids.map((pid, index) => cpuSeconds(pid) - before[index]).reduce((sum, seconds) => sum + seconds, 0);
+  return { ...result, cpuUsPerRequest: result.accepted > 0 ? (cpu * 1e6) / result.accepted : NaN };
 }
 
 /** A short unmeasured run first (JIT, connection pools), on tokens the measured run will not reach. */
@@ -207,12 +231,16 @@ async function startCli(port: number, yaml: string): Promise<{ url: string; chil
   return { url: `http://127.0.0.1:${port}/`, child };
 }
 
+/** The `workers:` line of a config; none for the default. */
+function workersLine(workers: number | undefined): string {
+  return workers === undefined ? '' : `  workers: ${workers}\n`;
+}
+
 async function startVerifier(port: number, upstream: string, publicKeyFile: string, nonceStorage: string, issuer = 'bench', workers = WORKERS): Promise<{ url: string; child: ChildProcess }> {
   return startCli(
     port,
     `jwtproxy:
-  workers: ${workers}
-  signer_proxy: {enabled: false}
+${workersLine(workers)}  signer_proxy: {enabled: false}
   verifier_proxies:
   - listen_addr: 127.0.0.1:${port}
     verifier:
@@ -239,8 +267,13 @@ function startSigner(port: number, privateKeyFile: string): Promise<{ url: strin
   );
 }
 
-/** wrk → signer → verifier → upstream, with the CPU each proxy used during the run. */
-async function chain(name: string, algorithm: 'rsa' | 'ec', upstream: string, meanPauseMs = 0): Promise<Result & { signerCpu: number; verifierCpu: number }> {
+/** wrk → signer → verifier → upstream, with the CPU each proxy used during the run: cores, and µs per accepted request. */
+async function chain(
+  name: string,
+  algorithm: 'rsa' | 'ec',
+  upstream: string,
+  meanPauseMs = 0,
+): Promise<Result & { signerCpu: number; verifierCpu: number; signerUs: number; verifierUs: number }> {
   const pair = algorithm === 'rsa' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const privateKeyFile = path.join(work, `chain-${algorithm}.key`);
   const publicKeyFile = path.join(work, `chain-${algorithm}.pub`);
@@ -256,16 +289,24 @@ async function chain(name: string, algorithm: 'rsa' | 'ec', upstream: string, me
   const started = Date.now();
   const result = wrk(name, signer.url, script, env);
   const seconds = (Date.now() - started) / 1000;
-  const signerCpu = (cpuSeconds(signer.child.pid!) - before[0]) / seconds;
-  const verifierCpu = (cpuSeconds(verifier.child.pid!) - before[1]) / seconds;
+  const signerSeconds = cpuSeconds(signer.child.pid!) - before[0];
+  const verifierSeconds = cpuSeconds(verifier.child.pid!) - before[1];
   await stop(signer.child);
   await stop(verifier.child);
-  return { ...result, signerCpu, verifierCpu };
+  const perRequest = (cpu: number) => (result.accepted > 0 ? (cpu * 1e6) / result.accepted : NaN);
+  return {
+    ...result,
+    signerCpu: signerSeconds / seconds,
+    verifierCpu: verifierSeconds / seconds,
+    signerUs: perRequest(signerSeconds),
+    verifierUs: perRequest(verifierSeconds),
+  };
 }
 
 function row(result: Result): string {
   const errors = result.errors ? `  (${result.errors} errors)` : '';
-  return `${result.name.padEnd(44)} ${result.rps.toFixed(0).padStart(8)} req/s   p99 ${result.p99Ms.toFixed(2).padStart(7)} ms${errors}`;
+  const cpu = result.cpuUsPerRequest === undefined ? '' : `   CPU ${result.cpuUsPerRequest.toFixed(0).padStart(4)} µs/req`;
+  return `${result.name.padEnd(52)} ${result.rps.toFixed(0).padStart(8)} req/s   p99 ${result.p99Ms.toFixed(2).padStart(7)} ms${cpu}${errors}`;
 }
 
 async function main(): Promise<void> {
@@ -277,16 +318,14 @@ async function main(): Promise<void> {
   fs.writeFileSync(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
   const script = path.join(ROOT, 'bench/tokens.lua');
   console.log(
-    `jwtproxy bench: wrk ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} per run; verifier ${WORKERS} workers (${CHAIN_VERIFIER_WORKERS} in the chain), signer ${SIGNER_WORKERS}; upstream ${upstream.kind}; ${os.availableParallelism()} cores`,
+    `jwtproxy bench: wrk ${THREADS} threads, ${CONNECTIONS} connections, ${DURATION} per run; verifier ${WORKERS ?? `default (${DEFAULT_WORKERS})`} workers (${CHAIN_VERIFIER_WORKERS} in the chain), signer ${SIGNER_WORKERS}; upstream ${upstream.kind}; ${os.availableParallelism()} cores`,
   );
 
-  const results: Result[] = [];
   wrk('warm-up', upstream.url, undefined, {}, WARM_UP);
-  results.push(wrk('(a) upstream directly', upstream.url));
-  console.log(row(results[0]));
+  console.log(row(wrk('(a) upstream directly', upstream.url)));
 
-  // Both verifiers listen on one port in turn, so one set of tokens (one audience) serves both:
-  // each verifier has its own replay view.
+  // The verifiers listen on one port in turn, so one set of tokens (one audience) serves them
+  // all: each verifier has its own replay view.
   const verifierPort = await freePort();
   const tokens = path.join(work, 'tokens.txt');
   const signStart = Date.now();
@@ -295,17 +334,24 @@ async function main(): Promise<void> {
 
   // The baseline gets the very same requests, tokens included, so wrk's own work is equal.
   const passPort = await freePort();
-  const pass = start(process.execPath, [path.join(ROOT, 'dist/bench/passThrough.js'), String(passPort), upstream.url, String(WORKERS)]);
+  const passWorkers = WORKERS ?? DEFAULT_WORKERS;
+  const pass = start(process.execPath, [path.join(ROOT, 'dist/bench/passThrough.js'), String(passPort), upstream.url, String(passWorkers)]);
   await waitForPort(passPort);
   warmUp(`http://127.0.0.1:${passPort}/`, script, tokens);
-  results.push(wrk('(b) pass-through proxy, no checks', `http://127.0.0.1:${passPort}/`, script, { TOKENS: tokens }));
-  console.log(row(results[1]));
+  const b = measured([pass.pid!], `(b) pass-through proxy, no checks, ${passWorkers} workers`, `http://127.0.0.1:${passPort}/`, script, { TOKENS: tokens });
+  console.log(row(b));
   await stop(pass);
+
+  const single = await startVerifier(verifierPort, upstream.url, publicKeyFile, '{type: local}', 'bench', 1);
+  warmUp(single.url, script, tokens);
+  const c1 = measured([single.child.pid!], '(c1) verifier, RS256, local nonces, workers: 1', single.url, script, { TOKENS: tokens });
+  console.log(row(c1));
+  await stop(single.child);
 
   const local = await startVerifier(verifierPort, upstream.url, publicKeyFile, '{type: local}');
   warmUp(local.url, script, tokens);
-  results.push(wrk('(c) verifier, unique RS256, local nonces', local.url, script, { TOKENS: tokens }));
-  console.log(row(results[2]));
+  const c = measured([local.child.pid!], `(c) verifier, RS256, local nonces, workers: ${WORKERS ?? 'default'}`, local.url, script, { TOKENS: tokens });
+  console.log(row(c));
   await stop(local.child);
 
   const redisPort = await freePort();
@@ -313,8 +359,8 @@ async function main(): Promise<void> {
   await waitForPort(redisPort);
   const redis = await startVerifier(verifierPort, upstream.url, publicKeyFile, `{type: redis, options: {url: "redis://127.0.0.1:${redisPort}"}}`);
   warmUp(redis.url, script, tokens);
-  results.push(wrk('(d) verifier, unique RS256, Redis nonces', redis.url, script, { TOKENS: tokens }));
-  console.log(row(results[3]));
+  const d = measured([redis.child.pid!], `(d) verifier, RS256, Redis nonces, workers: ${WORKERS ?? 'default'}`, redis.url, script, { TOKENS: tokens });
+  console.log(row(d));
   await stop(redis.child);
 
   // Behind Cloudflare Access: one reused token (the verified-token cache), then unique ones.
@@ -326,15 +372,16 @@ async function main(): Promise<void> {
   const access = await startAccessVerifier(verifierPort, upstream.url, teamDomain, audienceTag);
   const reused = [`Cf-Access-Jwt-Assertion: ${unique[0]}`];
   wrk('warm-up', access.url, undefined, {}, WARM_UP, reused);
-  results.push(wrk('(h) Access verifier, one reused 24 h token', access.url, undefined, {}, DURATION, reused));
-  console.log(row(results[4]));
+  const h = measured([access.child.pid!], '(h) Access verifier, one reused 24 h token', access.url, undefined, {}, DURATION, reused);
+  console.log(row(h));
   wrk('warm-up', access.url, script, { TOKENS: accessFile, HEADER: 'Cf-Access-Jwt-Assertion', START: String(ACCESS_TOKENS - WARM_UP_TOKENS) }, WARM_UP);
-  results.push(wrk('(i) Access verifier, a fresh token per request', access.url, script, { TOKENS: accessFile, HEADER: 'Cf-Access-Jwt-Assertion' }));
-  console.log(row(results[5]));
+  const i = measured([access.child.pid!], '(i) Access verifier, a fresh token per request', access.url, script, { TOKENS: accessFile, HEADER: 'Cf-Access-Jwt-Assertion' });
+  console.log(row(i));
   await stop(access.child);
 
-  const [, b, c, d, h, i] = results;
-  console.log(`c/b = ${(c.rps / b.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}   h/b = ${(h.rps / b.rps).toFixed(2)}   i/c = ${(i.rps / c.rps).toFixed(2)}`);
+  console.log(
+    `c/b = ${(c.rps / b.rps).toFixed(2)}   c/c1 = ${(c.rps / c1.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}   h/b = ${(h.rps / b.rps).toFixed(2)}   i/c = ${(i.rps / c.rps).toFixed(2)}`,
+  );
   await runChains(upstream.url);
 }
 
@@ -349,7 +396,9 @@ async function runChains(upstream: string): Promise<void> {
   ] as const;
   for (const [name, algorithm, meanPauseMs] of runs) {
     const result = await chain(name, algorithm, upstream, meanPauseMs);
-    console.log(`${row(result)}   CPU: signer ${result.signerCpu.toFixed(2)} cores, verifier ${result.verifierCpu.toFixed(2)} cores`);
+    console.log(
+      `${row(result)}   CPU: signer ${result.signerCpu.toFixed(2)} cores ${result.signerUs.toFixed(0)} µs/req, verifier ${result.verifierCpu.toFixed(2)} cores ${result.verifierUs.toFixed(0)} µs/req`,
+    );
   }
 }
 

@@ -1,6 +1,5 @@
 // Reads the jwtproxy YAML into a validated Config; every error names its YAML path.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import YAML from 'yaml';
 import { ConfigError } from './ConfigError';
 import { ConfigNode } from './ConfigNode';
@@ -53,9 +52,11 @@ function parseObservability(top: ConfigNode): Config['observability'] {
   return observability;
 }
 
-function parseWorkers(top: ConfigNode): number {
+/** Absent means `auto`: like the Go program, use every core the process may use. */
+function parseWorkers(top: ConfigNode): Config['workers'] {
   const value = top.raw('workers');
-  if (value === 'auto') return os.availableParallelism();
+  if (value === undefined || value === null || value === 'auto') return 'auto';
+  if (typeof value === 'string') top.fail('workers', `${JSON.stringify(value)} is neither a number of processes nor auto`);
   return top.integer('workers', 1, 1, 256);
 }
 

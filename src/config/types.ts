@@ -302,8 +302,11 @@ export type Prerequisite =
   | { kind: 'listen'; at: string; addr: string };
 
 export interface Config {
-  /** Processes serving the proxies; 1 runs everything in this process. */
-  workers: number;
+  /**
+   * Processes serving the proxies; 1 runs everything in this process. `auto` (the default) is
+   * one per core the process may use, resolved when the proxies start (see availableCores).
+   */
+  workers: number | 'auto';
   /** Where /healthz, /readyz and /metrics are served; off when absent. */
   observability?: Pick<ListenerConfig, 'listenAddr' | 'socketPermission'>;
   signerProxy: SignerProxyConfig;

@@ -8,9 +8,11 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildServices } from '../app/buildServices';
+import { SINGLE_PROCESS } from '../cluster/Topology';
 import { ServiceGroup } from '../util/ServiceGroup';
 import { parseConfig } from '../config/load';
 import type { Logger } from '../observability/logger';
+import { ProxyMetrics } from '../observability/metrics';
 import { systemClock } from '../util/clock';
 import { startAccessStandIn, type AccessStandIn } from './accessStandIn';
 
@@ -101,7 +103,7 @@ export async function startDemo(ports: DemoPorts, logger: Logger): Promise<{ sto
   let group: ServiceGroup;
   try {
     access = await startAccessStandIn(ports.access);
-    group = new ServiceGroup(buildServices(parseConfig(demoConfig(ports, keyFolder, access)), { clock: systemClock, logger, clusterWorker: false }));
+    group = new ServiceGroup(buildServices(parseConfig(demoConfig(ports, keyFolder, access)), { clock: systemClock, logger, topology: SINGLE_PROCESS, metrics: new ProxyMetrics() }));
     await group.start();
   } catch (error) {
     upstream.close();

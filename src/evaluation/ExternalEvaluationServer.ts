@@ -15,7 +15,7 @@ import type { KeyServer } from '../keys/KeyServer';
 import { NoSigningKeyError, type PrivateKeySource, type SigningKey } from '../keys/PrivateKeySource';
 import { signingKeyJwk } from '../keys/signingKeyJwk';
 import type { Logger } from '../observability/logger';
-import { externalEvaluations } from '../observability/metrics';
+import type { ProxyMetrics } from '../observability/metrics';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
 import type { Clock } from '../util/clock';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
@@ -34,6 +34,8 @@ export interface ExternalEvaluationDeps {
   keys: PrivateKeySource;
   clock: Clock;
   logger: Logger;
+  /** Where its answers are counted; absent in the primary of a cluster, which has no registry of its own. */
+  metrics?: ProxyMetrics;
 }
 
 type Result = 'allowed' | 'denied' | 'refused' | 'unavailable' | 'keys';
@@ -176,7 +178,7 @@ export class ExternalEvaluationServer implements Service {
     const body = JSON.stringify({ keys: keys.map(signingKeyJwk) });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' });
     res.end(req.method === 'HEAD' ? undefined : body);
-    externalEvaluations.inc({ result: 'keys' });
+    this.deps.metrics?.externalEvaluationAnswered('keys');
   }
 
   private error(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
@@ -188,7 +190,7 @@ export class ExternalEvaluationServer implements Service {
     const body = JSON.stringify(value);
     res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     res.end(body);
-    externalEvaluations.inc({ result });
+    this.deps.metrics?.externalEvaluationAnswered(result);
   }
 }
 

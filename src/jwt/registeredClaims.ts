@@ -1,5 +1,5 @@
-// The registered-claim checks of the Go verifier, in its order, with its reasons.
-// Pure: the caller passes the time, so tests are exact.
+// The registered-claim checks of the Go verifier, in its order, with its reasons and a stable
+// code per reason. Pure: the caller passes the time, so tests are exact.
 import type { Claims } from './token';
 
 export interface ClaimRules {
@@ -43,6 +43,37 @@ export const REASONS = {
 
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 
+/** A stable code per REASONS entry: what metrics and callers switch on, never the text. */
+export const REASON_CODES = {
+  parse: 'malformed',
+  kid: 'kid',
+  iss: 'iss',
+  aud: 'aud',
+  exp: 'exp',
+  nbf: 'nbf',
+  iat: 'iat',
+  ttl: 'ttl',
+  jti: 'jti',
+  keyNotFound: 'key_not_found',
+  keyExpired: 'key_expired',
+  keyServer: 'key_server_error',
+  signature: 'signature',
+} as const satisfies Record<keyof typeof REASONS, string>;
+
+/** Why a token fails a check: the codes of REASONS, and a required claim that is absent. */
+export type TokenCheckCode = (typeof REASON_CODES)[keyof typeof REASON_CODES] | 'required_claim';
+
+/** A failed check: its stable code, and the text the client is told. */
+export interface TokenProblem {
+  code: TokenCheckCode;
+  reason: string;
+}
+
+/** The problem of each fixed reason, made once: a refusal allocates nothing. */
+export const PROBLEMS = Object.fromEntries(
+  (Object.keys(REASONS) as (keyof typeof REASONS)[]).map((key) => [key, Object.freeze({ code: REASON_CODES[key], reason: REASONS[key] })]),
+) as { readonly [K in keyof typeof REASONS]: TokenProblem };
+
 /** scheme://host[:port] in lower case: what audiences are compared by. */
 export function audienceOrigin(url: URL): string {
   return `${url.protocol}//${url.host}`.toLowerCase();
@@ -81,40 +112,45 @@ export function missingClaimReason(name: string): string {
 }
 
 /** exp, nbf and iat with max_skew on each; nbf and iat only when present (identity-provider tokens). */
-function checkTolerantTimes(claims: Claims, rules: ClaimRules, nowMs: number): Reason | undefined {
+function checkTolerantTimes(claims: Claims, rules: ClaimRules, nowMs: number): TokenProblem | undefined {
   const { exp, nbf, iat } = claims;
   const skew = rules.maxSkewMs;
-  if (!isTime(exp) || nowMs > exp * 1000 + skew) return REASONS.exp;
-  if (nbf !== undefined && (!isTime(nbf) || nowMs < nbf * 1000 - skew)) return REASONS.nbf;
-  if (iat !== undefined && (!isTime(iat) || iat * 1000 - skew > nowMs)) return REASONS.iat;
-  if (rules.maxTtlMs > 0 && exp * 1000 - (isTime(iat) ? iat * 1000 : nowMs) > rules.maxTtlMs) return REASONS.ttl;
+  if (!isTime(exp) || nowMs > exp * 1000 + skew) return PROBLEMS.exp;
+  if (nbf !== undefined && (!isTime(nbf) || nowMs < nbf * 1000 - skew)) return PROBLEMS.nbf;
+  if (iat !== undefined && (!isTime(iat) || iat * 1000 - skew > nowMs)) return PROBLEMS.iat;
+  if (rules.maxTtlMs > 0 && exp * 1000 - (isTime(iat) ? iat * 1000 : nowMs) > rules.maxTtlMs) return PROBLEMS.ttl;
   return undefined;
 }
 
 /** The time claims alone, as of `nowMs`. */
-function checkTimes(claims: Claims, rules: ClaimRules, nowMs: number): Reason | undefined {
+function checkTimes(claims: Claims, rules: ClaimRules, nowMs: number): TokenProblem | undefined {
   if (rules.times === 'tolerant') return checkTolerantTimes(claims, rules, nowMs);
   const { exp, nbf, iat } = claims;
-  if (!isTime(exp) || nowMs > exp * 1000) return REASONS.exp;
-  if (!isTime(nbf) || nowMs < nbf * 1000) return REASONS.nbf;
-  if (!isTime(iat) || iat * 1000 - rules.maxSkewMs > nowMs) return REASONS.iat;
-  if (rules.maxTtlMs > 0 && (exp - iat) * 1000 > rules.maxTtlMs) return REASONS.ttl;
+  if (!isTime(exp) || nowMs > exp * 1000) return PROBLEMS.exp;
+  if (!isTime(nbf) || nowMs < nbf * 1000) return PROBLEMS.nbf;
+  if (!isTime(iat) || iat * 1000 - rules.maxSkewMs > nowMs) return PROBLEMS.iat;
+  if (rules.maxTtlMs > 0 && (exp - iat) * 1000 > rules.maxTtlMs) return PROBLEMS.ttl;
   return undefined;
 }
 
 /**
  * Checks iss, aud, exp, nbf, iat, the TTL and the presence of jti, in the Go order, then
- * the required claims. Returns the first failing reason, or undefined when they all hold.
+ * the required claims. Returns the first failing check, or undefined when they all hold.
  */
-export function checkRegisteredClaims(claims: Claims, rules: ClaimRules, nowMs: number): string | undefined {
-  if (typeof claims.iss !== 'string' || (rules.issuers !== undefined && !rules.issuers.has(claims.iss))) return REASONS.iss;
-  if (!audienceHolds(claims.aud, rules)) return REASONS.aud;
+export function registeredClaimsProblem(claims: Claims, rules: ClaimRules, nowMs: number): TokenProblem | undefined {
+  if (typeof claims.iss !== 'string' || (rules.issuers !== undefined && !rules.issuers.has(claims.iss))) return PROBLEMS.iss;
+  if (!audienceHolds(claims.aud, rules)) return PROBLEMS.aud;
   const timeProblem = checkTimes(claims, rules, nowMs);
   if (timeProblem) return timeProblem;
-  if (rules.requireJti !== false && (typeof claims.jti !== 'string' || claims.jti === '')) return REASONS.jti;
-  if (claims.jti !== undefined && typeof claims.jti !== 'string') return REASONS.jti;
+  if (rules.requireJti !== false && (typeof claims.jti !== 'string' || claims.jti === '')) return PROBLEMS.jti;
+  if (claims.jti !== undefined && typeof claims.jti !== 'string') return PROBLEMS.jti;
   for (const name of rules.requiredClaims ?? []) {
-    if (claims[name] === undefined || claims[name] === null) return missingClaimReason(name);
+    if (claims[name] === undefined || claims[name] === null) return { code: 'required_claim', reason: missingClaimReason(name) };
   }
   return undefined;
+}
+
+/** registeredClaimsProblem's reason alone: the text the client is told, or undefined when the claims hold. */
+export function checkRegisteredClaims(claims: Claims, rules: ClaimRules, nowMs: number): string | undefined {
+  return registeredClaimsProblem(claims, rules, nowMs)?.reason;
 }

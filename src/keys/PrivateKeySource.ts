@@ -17,6 +17,11 @@ export interface PrivateKeySource {
   reload?(): Promise<void>;
   /** The keys a JWKS of this source lists (signatures of each may still be presented); the signing key alone when absent. */
   publishedKeys?(): SigningKey[];
+  /**
+   * Calls `listener` after each change of what signingKey() gives (a new key, or a new reason
+   * for none), for sources whose key changes by itself; returns the function that stops it.
+   */
+  onChange?(listener: () => void): () => void;
 }
 
 export class NoSigningKeyError extends Error {

@@ -1,14 +1,15 @@
 // A cluster worker's view of a local nonce store held by the primary process, so that
 // every worker shares one replay view. Claims go over IPC, batched per event-loop turn.
+import type { MessageOf } from '../cluster/messages';
+import type { PrimaryChannel } from '../cluster/PrimaryChannel';
 import type { Logger } from '../observability/logger';
 import { NonceStoreUnavailableError, type NonceStore } from './NonceStore';
-import { isClaimAnswer, type ClaimBatchMessage, type IpcChannel } from './sharedNonceProtocol';
 
 export interface SharedNonceStoreOptions {
   /** The primary's name for the store, e.g. "verifier_proxies[0]". */
   id: string;
-  /** The channel to the primary: parentProcessChannel() in a cluster worker. */
-  channel: IpcChannel;
+  /** The worker's channel to the primary. */
+  channel: PrimaryChannel;
   /** How long claims wait for the primary's answer before they are refused. */
   answerTimeoutMs?: number;
   logger: Logger;
@@ -39,6 +40,7 @@ export class SharedNonceStore implements NonceStore {
   private queued?: QueuedBatch;
   private readonly sent = new Map<number, SentBatch>();
   private nextBatch = 1;
+  private stopListening: (() => void)[] = [];
 
   constructor(private readonly options: SharedNonceStoreOptions) {
     this.answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
@@ -47,15 +49,13 @@ export class SharedNonceStore implements NonceStore {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.options.channel.on('message', this.onMessage);
-    this.options.channel.on('disconnect', this.onDisconnect);
+    this.stopListening = [this.options.channel.on('nonce-answer', this.onAnswer), this.options.channel.onDisconnect(this.onDisconnect)];
   }
 
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    this.options.channel.off('message', this.onMessage);
-    this.options.channel.off('disconnect', this.onDisconnect);
+    for (const stop of this.stopListening.splice(0)) stop();
     this.failEverything('the store is stopped');
   }
 
@@ -83,18 +83,13 @@ export class SharedNonceStore implements NonceStore {
     const timer = setTimeout(() => this.fail(id, `the primary process did not answer within ${this.answerTimeoutMs} ms`), this.answerTimeoutMs);
     timer.unref();
     this.sent.set(id, { waiters: batch.waiters, timer });
-    const message: ClaimBatchMessage = { jwtproxy: 'nonce', kind: 'claim', store: this.options.id, batch: id, jtis: batch.jtis, expiresAtMs: batch.expiresAtMs };
-    try {
-      this.options.channel.send(message, (error) => {
-        if (error) this.fail(id, `cannot reach the primary process: ${error.message}`);
-      });
-    } catch (error) {
-      this.fail(id, `cannot reach the primary process: ${(error as Error).message}`);
-    }
+    this.options.channel.send({ jwtproxy: 'nonce-claim', store: this.options.id, batch: id, jtis: batch.jtis, expiresAtMs: batch.expiresAtMs }, (error) =>
+      this.fail(id, `cannot reach the primary process: ${error.message}`),
+    );
   };
 
-  private readonly onMessage = (message: unknown): void => {
-    if (!isClaimAnswer(message) || message.store !== this.options.id) return;
+  private readonly onAnswer = (message: MessageOf<'nonce-answer'>): void => {
+    if (message.store !== this.options.id) return;
     const batch = this.sent.get(message.batch);
     if (!batch) return; // Already refused by its timeout.
     if (message.outcomes.length !== batch.waiters.length) {

@@ -1,4 +1,5 @@
 // The nonce store registry: builds the store a verifier's `nonce_storage` config names.
+import type { PrimaryChannel } from '../cluster/PrimaryChannel';
 import type { NonceStorageConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
@@ -6,7 +7,6 @@ import { LocalNonceStore } from './LocalNonceStore';
 import type { NonceStore } from './NonceStore';
 import { RedisNonceStore } from './RedisNonceStore';
 import { SharedNonceStore } from './SharedNonceStore';
-import { parentProcessChannel } from './sharedNonceProtocol';
 import { VoidNonceStore } from './VoidNonceStore';
 
 export interface NonceStoreDeps {
@@ -15,17 +15,17 @@ export interface NonceStoreDeps {
   /** The store's name, the same in the primary and the workers, e.g. "verifier_proxies[0]". */
   id: string;
   /**
-   * True in a cluster worker: a `local` store then lives in the primary (see
-   * SharedNonceStoreHost) and this process reaches it over IPC, so all workers share it.
+   * In a cluster worker, the channel to the primary: a `local` store then lives in the primary
+   * (see SharedNonceStoreHost) and this process reaches it over IPC, so all workers share it.
    */
-  shared?: boolean;
+  primary?: PrimaryChannel;
 }
 
 export function createNonceStore(config: NonceStorageConfig, deps: NonceStoreDeps): NonceStore {
   const logger = deps.logger.child({ nonceStore: deps.id, nonceStorage: config.type });
   switch (config.type) {
     case 'local':
-      if (deps.shared) return new SharedNonceStore({ id: deps.id, channel: parentProcessChannel(), logger });
+      if (deps.primary) return new SharedNonceStore({ id: deps.id, channel: deps.primary, logger });
       return new LocalNonceStore({ purgeIntervalMs: config.purgeIntervalMs, maxEntries: config.maxEntries, clock: deps.clock, logger });
     case 'redis':
       return new RedisNonceStore(config, logger, deps.clock);

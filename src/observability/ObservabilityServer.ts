@@ -1,67 +1,72 @@
 // Health and metrics for operators, on a listener of their own (not on the proxies, whose
 // paths belong to the upstreams): GET /healthz (the process answers), GET /readyz (every
 // part started and not stopping: 200, else 503), GET /metrics (Prometheus text). In
-// multi-core mode the primary asks its ready workers for their metrics and sums them.
+// multi-core mode the primary asks its ready workers for their metrics and sums them (the process
+// metrics too: the work is done in the workers).
 import type { Worker } from 'node:cluster';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { AggregatorRegistry, collectDefaultMetrics, register, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry } from 'prom-client';
+import type { WorkerMetric } from '../cluster/messages';
+import type { PrimaryChannel } from '../cluster/PrimaryChannel';
+import type { WorkersChannel } from '../cluster/WorkersChannel';
 import type { ListenerConfig } from '../config/types';
 import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
 import type { Logger } from './logger';
+import { ProxyMetrics } from './metrics';
 
-const DEFAULT_METRICS_PREFIX = 'jwtproxy_';
 /** A worker that has not answered by then is left out of that scrape. */
 const WORKER_ANSWER_TIMEOUT_MS = 1000;
 
-type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
-type MetricsMessage = { jwtproxy: 'metrics-request'; id: number } | { jwtproxy: 'metrics'; id: number; metrics: WorkerMetrics };
+/** Where the text of /metrics comes from. */
+export interface MetricsSource {
+  text(): Promise<string>;
+}
 
-/** In a cluster worker: answer the primary's requests for this process's metrics. */
-export function answerMetricsRequests(): void {
-  collectDefaultMetrics({ prefix: DEFAULT_METRICS_PREFIX });
-  process.on('message', (message: MetricsMessage) => {
-    if (message?.jwtproxy !== 'metrics-request') return;
-    void register.getMetricsAsJSON().then((metrics) => {
-      const answer: MetricsMessage = { jwtproxy: 'metrics', id: message.id, metrics: metrics as WorkerMetrics };
+/** In a cluster worker: answer the primary's requests for this process's metrics. Returns the function that stops it. */
+export function answerMetricsRequests(primary: PrimaryChannel, metrics: ProxyMetrics): () => void {
+  return primary.on('metrics-request', (request) => {
+    void metrics.json().then((json) => {
       // The channel may be closing at shutdown: a lost answer is only a partial scrape.
-      process.send?.(answer, undefined, undefined, () => undefined);
+      primary.send({ jwtproxy: 'metrics', id: request.id, metrics: json });
     });
   });
 }
 
 let nextRequestId = 1;
 
-/** The sum of the workers' metrics; workers that do not answer in time are left out. */
-async function gatherWorkerMetrics(workers: Worker[]): Promise<string> {
+/** In multi-core mode: the sum of the serving workers' metrics; workers that do not answer in time are left out. */
+export function workerMetrics(channel: WorkersChannel, serving: () => Worker[]): MetricsSource {
+  return { text: () => gatherWorkerMetrics(channel, serving()) };
+}
+
+async function gatherWorkerMetrics(channel: WorkersChannel, workers: Worker[]): Promise<string> {
   const id = nextRequestId++;
   const answers = await Promise.all(
     workers.map(
       (worker) =>
-        new Promise<WorkerMetrics | undefined>((resolve) => {
-          const done = (metrics?: WorkerMetrics) => {
+        new Promise<WorkerMetric[] | undefined>((resolve) => {
+          const done = (metrics?: WorkerMetric[]) => {
             clearTimeout(timer);
-            worker.off('message', onMessage);
+            stopListening();
             resolve(metrics);
           };
-          const onMessage = (message: MetricsMessage) => {
-            if (message?.jwtproxy === 'metrics' && message.id === id) done(message.metrics);
-          };
+          const stopListening = channel.on('metrics', (answer, from) => {
+            if (from === worker && answer.id === id) done(answer.metrics);
+          });
           const timer = setTimeout(done, WORKER_ANSWER_TIMEOUT_MS);
-          worker.on('message', onMessage);
-          const request: MetricsMessage = { jwtproxy: 'metrics-request', id };
-          worker.send(request, undefined, (error) => error && done());
+          channel.send(worker, { jwtproxy: 'metrics-request', id }, () => done());
         }),
     ),
   );
-  return AggregatorRegistry.aggregate(answers.filter((metrics): metrics is WorkerMetrics => metrics !== undefined)).metrics();
+  return AggregatorRegistry.aggregate(answers.filter((metrics): metrics is WorkerMetric[] => metrics !== undefined)).metrics();
 }
 
 export interface ObservabilityDeps {
   logger: Logger;
   /** Whether the proxies are serving. */
   ready: () => boolean;
-  /** In multi-core mode, the workers serving now: the metrics are theirs. */
-  workers?: () => Worker[];
+  /** This process's ProxyMetrics, or in multi-core mode the workers' (workerMetrics). */
+  metrics: MetricsSource;
 }
 
 export class ObservabilityServer {
@@ -75,18 +80,12 @@ export class ObservabilityServer {
   }
 
   async start(): Promise<void> {
-    // In multi-core mode the process metrics are the workers' (summed), where the work is.
-    if (!this.deps.workers) collectDefaultMetrics({ prefix: DEFAULT_METRICS_PREFIX });
     await listen(this.server, this.config);
     this.deps.logger.info({ listen: this.config.listenAddr, address: serverUrl(this.server) }, 'health and metrics listening');
   }
 
   stop(): Promise<void> {
     return closeGracefully(this.server, 1000);
-  }
-
-  private metrics(): Promise<string> {
-    return this.deps.workers ? gatherWorkerMetrics(this.deps.workers()) : register.metrics();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -96,8 +95,8 @@ export class ObservabilityServer {
     if (path === '/healthz') return void text(200, 'ok\n');
     if (path === '/readyz') return void (this.deps.ready() ? text(200, 'ready\n') : text(503, 'not ready\n'));
     if (path !== '/metrics') return void text(404, 'not found: use /healthz, /readyz or /metrics\n');
-    this.metrics().then(
-      (body) => text(200, body, register.contentType),
+    this.deps.metrics.text().then(
+      (body) => text(200, body, ProxyMetrics.contentType),
       (error: Error) => {
         this.deps.logger.warn({ err: error }, 'metrics could not be gathered');
         text(503, `metrics unavailable: ${error.message}\n`);

@@ -13,7 +13,7 @@ import type { SignerConfig, SignerProxyConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
 import { NoSigningKeyError, type PrivateKeySource } from '../keys/PrivateKeySource';
 import type { Logger } from '../observability/logger';
-import { requestDuration, signerRequests } from '../observability/metrics';
+import type { ProxyMetrics, SignerResult } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_HEADERS, tooManyHeaders } from '../proxy/listener';
@@ -37,6 +37,8 @@ export interface SignerProxyDeps {
   clock: Clock;
   logger: Logger;
   removeStaleSocket?: boolean;
+  /** Where requests are counted; absent: not counted. */
+  metrics?: ProxyMetrics;
 }
 
 type Refusal = { status: number; body: string };
@@ -185,9 +187,8 @@ export class SignerProxy {
     return { origin: target.origin, path: target.path, headers };
   }
 
-  private record(result: 'forwarded' | 'client_left' | 'refused' | 'no_key' | 'upstream_error' | 'error', startedAt: number): void {
-    signerRequests.inc({ result });
-    requestDuration.observe({ proxy: 'signer_proxy' }, (performance.now() - startedAt) / 1000);
+  private record(result: SignerResult, startedAt: number): void {
+    this.deps.metrics?.signerAnswered(result, (performance.now() - startedAt) / 1000);
   }
 
   private handleRequest(req: IncomingMessage, res: ServerResponse): void {

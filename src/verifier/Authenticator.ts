@@ -6,7 +6,7 @@
 // request's client certificate on every use, cached or not.
 import { ClaimsVerifierError, ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput, type RequestFacts } from '../claims/ClaimsVerifier';
 import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
-import { checkRegisteredClaims, REASONS, type ClaimRules } from '../jwt/registeredClaims';
+import { PROBLEMS, REASONS, registeredClaimsProblem, type ClaimRules, type TokenCheckCode } from '../jwt/registeredClaims';
 import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
 import { KeyExpiredError, KeyNotFoundError, KeyServerUnavailableError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
@@ -22,6 +22,28 @@ import type { VerifiedTokenCache } from './VerifiedTokenCache';
  */
 export type RefusalCode = 'missing_token' | 'invalid_token' | 'claims_refused' | 'unavailable';
 
+/**
+ * Which check refused, stable for metrics and logs: a token check (exp, aud, signature,
+ * key_not_found…), no token at all, a wrong AWS ALB signer, an algorithm the key or the
+ * config does not allow, a replayed jti, a claims verifier or identity header mapping that
+ * refused, a token bound to another client certificate, or the keys, the key server, the
+ * identity endpoint, an authorizer or the nonce store being unavailable.
+ */
+export type ReasonCode =
+  | TokenCheckCode
+  | 'missing'
+  | 'signer'
+  | 'algorithm'
+  | 'replayed'
+  | 'claims_verifier'
+  | 'header_mapping'
+  | 'certificate_binding'
+  | 'keys_unavailable'
+  | 'key_server_unavailable'
+  | 'identity_unavailable'
+  | 'authorizer_unavailable'
+  | 'nonce_store_unavailable';
+
 export type Verdict =
   /**
    * `identity`: the expanded identity, when the verifier expands identities. `headers`: set
@@ -29,7 +51,7 @@ export type Verdict =
    */
   | { ok: true; claims: Claims; identity?: Identity; headers?: [string, string][] }
   /** `reason` is for the client; `cause` for the operator's log. */
-  | { ok: false; status: 403 | 503; code: RefusalCode; reason: string; cause?: Error };
+  | { ok: false; status: 403 | 503; code: RefusalCode; reasonCode: ReasonCode; reason: string; cause?: Error };
 
 /** What a verifier accepts, compiled from its config. */
 export interface TokenRules {
@@ -74,8 +96,23 @@ export const BOUND_WITHOUT_CERTIFICATE = 'Token is bound to a client certificate
 export const INVALID_CNF = "Invalid 'cnf' claim";
 export const AUTHORIZER_UNAVAILABLE = 'Authorizer unavailable';
 
-const refuse = (reason: string, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({ ok: false, status: 403, code, reason, cause });
-const unavailable = (reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reason, cause });
+type Problem = { readonly code: ReasonCode; readonly reason: string };
+
+const MISSING: Problem = { code: 'missing', reason: REASONS.parse };
+const WRONG_SIGNER: Problem = { code: 'signer', reason: SIGNER_MISMATCH };
+/** Told as a bad signature, as Go does; counted apart: an alg the key does not have is an attack or a misconfiguration. */
+const DISALLOWED_ALGORITHM: Problem = { code: 'algorithm', reason: REASONS.signature };
+const REPLAYED: Problem = { code: 'replayed', reason: REASONS.jti };
+
+const refuse = (problem: Problem, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({
+  ok: false,
+  status: 403,
+  code,
+  reasonCode: problem.code,
+  reason: problem.reason,
+  cause,
+});
+const unavailable = (reasonCode: ReasonCode, reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reasonCode, reason, cause });
 
 export class Authenticator {
   constructor(private readonly deps: AuthenticatorDeps) {}
@@ -83,24 +120,24 @@ export class Authenticator {
   async authenticate(request: AuthenticationRequest): Promise<Verdict> {
     const { rules, tokenCache, clock } = this.deps;
     const found = findToken(rules.tokenSources, request.headers, request.url);
-    if (!found.present) return refuse(REASONS.parse, undefined, 'missing_token');
+    if (!found.present) return refuse(MISSING, undefined, 'missing_token');
     const text = found.token;
-    if (text === undefined) return refuse(REASONS.parse);
+    if (text === undefined) return refuse(PROBLEMS.parse);
     const claimRules = request.audience === undefined ? rules.claims : { ...rules.claims, audience: undefined, audiences: new Set([request.audience]) };
 
     const cached = tokenCache?.get(text, clock());
     if (cached) {
-      const problem = checkRegisteredClaims(cached.claims, claimRules, clock());
+      const problem = registeredClaimsProblem(cached.claims, claimRules, clock());
       if (problem) return refuse(problem);
       if ((await this.currentKey(cached.claims.iss as string, cached.keyId)) === cached.key) return this.decide(text, cached.claims, request);
     }
 
     const token = parseToken(text, { allowPadding: rules.paddedSegments, maxLength: rules.maxTokenLength });
-    if (!token) return refuse(REASONS.parse);
+    if (!token) return refuse(PROBLEMS.parse);
     const { header, claims } = token;
-    if (typeof header.kid !== 'string') return refuse(REASONS.kid);
-    if (rules.expectedSigner !== undefined && header.signer !== rules.expectedSigner) return refuse(SIGNER_MISMATCH);
-    const claimsProblem = checkRegisteredClaims(claims, claimRules, clock());
+    if (typeof header.kid !== 'string') return refuse(PROBLEMS.kid);
+    if (rules.expectedSigner !== undefined && header.signer !== rules.expectedSigner) return refuse(WRONG_SIGNER);
+    const claimsProblem = registeredClaimsProblem(claims, claimRules, clock());
     if (claimsProblem) return refuse(claimsProblem);
 
     let verificationKey: VerificationKey;
@@ -109,7 +146,8 @@ export class Authenticator {
     } catch (error) {
       return keyRefusal(error as Error);
     }
-    if (!this.signatureHolds(token, verificationKey)) return refuse(REASONS.signature);
+    const signatureProblem = this.signatureProblem(token, verificationKey);
+    if (signatureProblem) return refuse(signatureProblem);
 
     if (tokenCache) tokenCache.set(text, { claims, keyId: header.kid, key: verificationKey }, this.cacheUntil(claims));
     return this.decide(text, claims, request);
@@ -126,11 +164,11 @@ export class Authenticator {
   }
 
   /** The key decides the algorithm: "none", HMAC or any other alg is refused. */
-  private signatureHolds(token: ParsedToken, key: VerificationKey): boolean {
+  private signatureProblem(token: ParsedToken, key: VerificationKey): Problem | undefined {
     const { alg } = token.header;
-    if (alg !== key.algorithm) return false;
-    if (this.deps.rules.algorithms && !this.deps.rules.algorithms.has(key.algorithm)) return false;
-    return verifySignature(key.algorithm, key.key, token.signingInput, token.signature);
+    if (alg !== key.algorithm) return DISALLOWED_ALGORITHM;
+    if (this.deps.rules.algorithms && !this.deps.rules.algorithms.has(key.algorithm)) return DISALLOWED_ALGORITHM;
+    return verifySignature(key.algorithm, key.key, token.signingInput, token.signature) ? undefined : PROBLEMS.signature;
   }
 
   private cacheUntil(claims: Claims): number {
@@ -141,13 +179,13 @@ export class Authenticator {
   /** The certificate binding, the identity, claims verifiers, then the single-use jti for verifiers that want one. */
   private async decide(text: string, claims: Claims, request: AuthenticationRequest): Promise<Verdict> {
     const unbound = certificateBindingProblem(claims, request.clientCertificate);
-    if (unbound) return refuse(unbound);
+    if (unbound) return refuse({ code: 'certificate_binding', reason: unbound });
     let identity: Identity | undefined;
     if (this.deps.identityExpander) {
       try {
         identity = await this.deps.identityExpander.expand(text, claims);
       } catch (error) {
-        if (error instanceof IdentityUnavailableError) return unavailable(IDENTITY_UNAVAILABLE, error);
+        if (error instanceof IdentityUnavailableError) return unavailable('identity_unavailable', IDENTITY_UNAVAILABLE, error);
         throw error;
       }
     }
@@ -162,16 +200,16 @@ export class Authenticator {
           return undecided(error as Error);
         }
         if (problem && typeof problem === 'object') (headers ??= []).push(...problem.headers);
-        else if (problem) return refuse(`Error verifying claims: ${problem}`, undefined, 'claims_refused');
+        else if (problem) return refuse({ code: 'claims_verifier', reason: `Error verifying claims: ${problem}` }, undefined, 'claims_refused');
       }
     }
     const { nonceStore } = this.deps;
     if (!nonceStore) return { ok: true, claims, identity, headers };
     try {
       const fresh = await nonceStore.claim(claims.jti as string, (claims.exp as number) * 1000);
-      return fresh ? { ok: true, claims, identity, headers } : refuse(REASONS.jti);
+      return fresh ? { ok: true, claims, identity, headers } : refuse(REPLAYED);
     } catch (error) {
-      if (error instanceof NonceStoreUnavailableError) return unavailable(NONCE_STORE_UNAVAILABLE, error);
+      if (error instanceof NonceStoreUnavailableError) return unavailable('nonce_store_unavailable', NONCE_STORE_UNAVAILABLE, error);
       throw error;
     }
   }
@@ -192,18 +230,18 @@ function certificateBindingProblem(claims: Claims, certificate: CertificateFacts
 
 /** A claims verifier that could not decide: refused (a failed script) or 503 (an authorizer that is down); anything else is a bug. */
 function undecided(error: Error): Verdict {
-  if (error instanceof ClaimsVerifierUnavailableError) return unavailable(AUTHORIZER_UNAVAILABLE, error);
-  if (error instanceof ClaimsVerifierError) return refuse(`Error verifying claims: ${error.refusal}`, error, 'claims_refused');
+  if (error instanceof ClaimsVerifierUnavailableError) return unavailable('authorizer_unavailable', AUTHORIZER_UNAVAILABLE, error);
+  if (error instanceof ClaimsVerifierError) return refuse({ code: 'claims_verifier', reason: `Error verifying claims: ${error.refusal}` }, error, 'claims_refused');
   throw error;
 }
 
 function keyRefusal(error: Error): Verdict {
-  if (error instanceof KeyNotFoundError) return refuse(REASONS.keyNotFound, error);
-  if (error instanceof KeyExpiredError) return refuse(REASONS.keyExpired, error);
-  if (error instanceof KeysUnavailableError) return unavailable(KEYS_UNAVAILABLE, error);
+  if (error instanceof KeyNotFoundError) return refuse(PROBLEMS.keyNotFound, error);
+  if (error instanceof KeyExpiredError) return refuse(PROBLEMS.keyExpired, error);
+  if (error instanceof KeysUnavailableError) return unavailable('keys_unavailable', KEYS_UNAVAILABLE, error);
   // An outage, not a verdict on the token: 503 so the caller retries, with the Go text.
-  if (error instanceof KeyServerUnavailableError) return unavailable(REASONS.keyServer, error);
-  return refuse(REASONS.keyServer, error);
+  if (error instanceof KeyServerUnavailableError) return unavailable('key_server_unavailable', REASONS.keyServer, error);
+  return refuse(PROBLEMS.keyServer, error);
 }
 
 export const KEYS_UNAVAILABLE = 'Signing keys not available yet';

@@ -9,7 +9,7 @@ import type { IdentityConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
 import { ExpiringLruCache } from '../keys/ExpiringLruCache';
 import type { Logger } from '../observability/logger';
-import { identityLookups } from '../observability/metrics';
+import type { ProxyMetrics } from '../observability/metrics';
 import type { Clock } from '../util/clock';
 import { IdentityUnavailableError, isJsonObject, type Identity, type IdentityExpander } from './IdentityExpander';
 
@@ -22,6 +22,7 @@ export interface HttpIdentityExpanderDeps {
   logger: Logger;
   /** The verifier's name in metrics. */
   name: string;
+  metrics?: ProxyMetrics;
 }
 
 export class HttpIdentityExpander implements IdentityExpander {
@@ -81,7 +82,7 @@ export class HttpIdentityExpander implements IdentityExpander {
   }
 
   private count(result: 'cached' | 'fetched' | 'joined' | 'failed'): void {
-    identityLookups.inc({ proxy: this.deps.name, result });
+    this.deps.metrics?.identityLookedUp(this.deps.name, result);
   }
 
   private succeeded(): void {

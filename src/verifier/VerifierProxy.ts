@@ -13,7 +13,7 @@ import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Logger } from '../observability/logger';
-import { requestDuration, verifierRequests } from '../observability/metrics';
+import type { ProxyMetrics, VerifierResult } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { addForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_HEADERS, tooManyHeaders, withHeaderLimit } from '../proxy/listener';
@@ -22,7 +22,7 @@ import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
 import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
-import { Authenticator, type AuthenticationRequest, type Verdict } from './Authenticator';
+import { Authenticator, type AuthenticationRequest, type ReasonCode, type RefusalCode, type Verdict } from './Authenticator';
 import { HeaderMappingError, mappedHeaders, wireValue } from './claimsToHeaders';
 import { ClientCertificateSource } from './ClientCertificateSource';
 import { forwardedClientCert } from './forwardedClientCert';
@@ -33,6 +33,8 @@ import { VerifiedTokenCache } from './VerifiedTokenCache';
 
 type Refused = Extract<Verdict, { ok: false }>;
 type Accepted = Extract<Verdict, { ok: true }>;
+/** Requests refused before any token is looked at, and paths excluded from the checks. */
+type RequestReasonCode = 'proxy_form' | 'no_audience' | 'excluded';
 
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
 
@@ -60,6 +62,8 @@ export interface VerifierProxyDeps {
   removeStaleSocket?: boolean;
   /** The proxy's name in metrics, e.g. "verifier_proxies[0]". */
   name?: string;
+  /** Where requests are counted; absent: not counted. */
+  metrics?: ProxyMetrics;
 }
 
 export class VerifierProxy {
@@ -82,7 +86,7 @@ export class VerifierProxy {
   ) {
     const { verifier } = config;
     this.name = deps.name ?? 'verifier';
-    const identity = verifier.identity && new HttpIdentityExpander(verifier.identity, { clock: deps.clock, logger: deps.logger, name: this.name });
+    const identity = verifier.identity && new HttpIdentityExpander(verifier.identity, { clock: deps.clock, logger: deps.logger, name: this.name, metrics: deps.metrics });
     const claimsVerifiers = verifier.claimsVerifiers.map((claimsVerifier) => createClaimsVerifier(claimsVerifier, { clock: deps.clock }));
     this.authenticator = new Authenticator({
       rules: verifier.rules,
@@ -158,9 +162,9 @@ export class VerifierProxy {
     await this.upstreams.destroy();
   }
 
-  private record(result: 'forwarded' | 'allowed' | 'client_left' | 'refused' | 'unavailable' | 'upstream_error' | 'error', reason: string, startedAt: number): void {
-    verifierRequests.inc({ proxy: this.name, result, reason });
-    requestDuration.observe({ proxy: this.name }, (performance.now() - startedAt) / 1000);
+  /** Counted by stable codes: `code` the kind of refusal, `reason` the check ('' when none applies). */
+  private record(result: VerifierResult, startedAt: number, code: RefusalCode | 'bad_request' | '' = '', reason: ReasonCode | RequestReasonCode | '' = ''): void {
+    this.deps.metrics?.verifierAnswered(this.name, result, code, reason, (performance.now() - startedAt) / 1000);
   }
 
   private handleRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
@@ -168,7 +172,7 @@ export class VerifierProxy {
     if (!req.url?.startsWith('/')) {
       closeIfBodyUnread(req, res);
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(PROXY_FORM_REFUSAL);
-      this.record('refused', 'proxy form', startedAt);
+      this.record('refused', startedAt, 'bad_request', 'proxy_form');
       return;
     }
     const { forwardAuth, forwardAuthOptions } = this.config.verifier;
@@ -176,14 +180,14 @@ export class VerifierProxy {
     if (forwardAuth && !original) {
       closeIfBodyUnread(req, res);
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: ask for ${forwardAuthOptions.audienceFromPath}<audience>\n`);
-      this.record('refused', 'no audience in path', startedAt);
+      this.record('refused', startedAt, 'bad_request', 'no_audience');
       return;
     }
     if (this.excluded(original?.url ?? req.url)) {
       if (forwardAuth) return this.allow(req, res, undefined, [], startedAt);
       if (expectsContinue) res.writeContinue();
       this.forward(req, res, undefined, []).then(
-        (outcome) => this.record(outcome, 'excluded', startedAt),
+        (outcome) => this.record(outcome, startedAt, '', 'excluded'),
         (error: Error) => this.failedUnexpectedly(req, res, error, startedAt),
       );
       return;
@@ -192,26 +196,26 @@ export class VerifierProxy {
       .then(async ({ verdict, request }) => {
         if (!verdict.ok) {
           this.refuse(req, res, verdict, original);
-          return this.record(verdict.status === 503 ? 'unavailable' : 'refused', verdict.reason, startedAt);
+          return this.record(verdict.status === 503 ? 'unavailable' : 'refused', startedAt, verdict.code, verdict.reasonCode);
         }
         let identity: [string, string][];
         try {
           identity = this.identityHeaders(verdict, request);
         } catch (error) {
           if (!(error instanceof HeaderMappingError)) throw error;
-          const refused: Refused = { ok: false, status: 403, code: 'claims_refused', reason: `Error mapping claims to headers: ${error.message}` };
+          const refused: Refused = { ok: false, status: 403, code: 'claims_refused', reasonCode: 'header_mapping', reason: `Error mapping claims to headers: ${error.message}` };
           this.refuse(req, res, refused, original);
-          return this.record('refused', refused.reason, startedAt);
+          return this.record('refused', startedAt, refused.code, refused.reasonCode);
         }
         if (forwardAuth) return this.allow(req, res, verdict.claims, identity, startedAt);
         if (expectsContinue) res.writeContinue();
-        this.record(await this.forward(req, res, verdict.claims, identity), '', startedAt);
+        this.record(await this.forward(req, res, verdict.claims, identity), startedAt);
       })
       .catch((error: Error) => this.failedUnexpectedly(req, res, error, startedAt));
   }
 
   private failedUnexpectedly(req: IncomingMessage, res: ServerResponse, error: Error, startedAt: number): void {
-    this.record('error', '', startedAt);
+    this.record('error', startedAt);
     this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
     closeIfBodyUnread(req, res);
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('jwtproxy: internal error');
@@ -242,7 +246,7 @@ export class VerifierProxy {
     };
     const audiences = this.config.verifier.rules.claims.audiences;
     if (request.audience !== undefined && audiences && !audiences.has(request.audience)) {
-      return { verdict: { ok: false, status: 403, code: 'invalid_token', reason: REASONS.aud }, request };
+      return { verdict: { ok: false, status: 403, code: 'invalid_token', reasonCode: 'aud', reason: REASONS.aud }, request };
     }
     return { verdict: await this.authenticator.authenticate(request), request };
   }
@@ -261,7 +265,10 @@ export class VerifierProxy {
   }
 
   private refuse(req: IncomingMessage, res: ServerResponse, verdict: Refused, original?: OriginalRequest): void {
-    this.deps.logger[refusalLogLevel(verdict)]({ reason: verdict.reason, code: verdict.code, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress }, 'request refused');
+    this.deps.logger[refusalLogLevel(verdict)](
+      { reason: verdict.reason, code: verdict.code, reasonCode: verdict.reasonCode, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress },
+      'request refused',
+    );
     // A refused request's body is never read: the connection ends, so that no one can hold it by trickling the body.
     closeIfBodyUnread(req, res);
     const { authRedirectUrl, publicBasePath } = this.config.verifier;
@@ -282,7 +289,7 @@ export class VerifierProxy {
     const headers: [string, string][] = [['content-length', '0'], ...identity];
     if (this.claimsHeader && claims) headers.push([this.claimsHeader, asciiJson(claims)]);
     res.writeHead(200, headers.flat()).end();
-    this.record('allowed', '', startedAt);
+    this.record('allowed', startedAt);
   }
 
   /**

@@ -106,7 +106,14 @@ other_program: {ignored: true}
     expect(config.verifierProxies[0].verifier.upstreamTimeouts).toEqual({ connectMs: 5_000, responseMs: 60_000, bodyMs: 300_000 });
     expect(config.verifierProxies[0].limits).toEqual({ maxHeaderCount: 100, maxHeaderBytes: 16_384, requestTimeoutMs: 300_000, headersTimeoutMs: 60_000, keepAliveTimeoutMs: 65_000 });
     expect(config.verifierProxies[0].verifier.nonceStorage).toEqual({ type: 'local', purgeIntervalMs: 60_000, maxEntries: 5_000_000 });
-    expect(config.workers).toBe(1);
+    expect(config.workers).toBe('auto');
+  });
+
+  test('workers: a number of processes, or auto (one per core, as when it is absent)', () => {
+    const withWorkers = (value: string) => parseConfig(`jwtproxy:\n  workers: ${value}\n  signer_proxy: {enabled: false}\n`).workers;
+    expect(withWorkers('1')).toBe(1);
+    expect(withWorkers('4')).toBe(4);
+    expect(withWorkers('auto')).toBe('auto');
   });
 
   test('an empty file means the Go defaults, whose signer has no key', () => {
@@ -266,6 +273,7 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a head timeout longer than the request timeout', withVerifier('    request_timeout: 10s\n    headers_timeout: 20s'), 'jwtproxy.verifier_proxies[0].headers_timeout: 20s is longer than request_timeout (10s), which the head is part of: shorten it, or lengthen request_timeout'],
     ['a trusted proxy range too wide for IPv4', withVerifier('      trusted_proxies: [10.0.0.0/33]'), 'jwtproxy.verifier_proxies[0].verifier.trusted_proxies[0]: "10.0.0.0/33" is not an IP address or CIDR range: write e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8, or unix for peers on a unix socket'],
     ['a trusted proxy by host name', withVerifier('      trusted_proxies: [127.0.0.1, lb.internal]'), 'jwtproxy.verifier_proxies[0].verifier.trusted_proxies[1]: "lb.internal" is not an IP address or CIDR range: write e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8, or unix for peers on a unix socket'],
+    ['workers as a word', 'jwtproxy:\n  workers: all\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: "all" is neither a number of processes nor auto'],
     ['workers as zero', 'jwtproxy:\n  workers: 0\n  signer_proxy: {enabled: false}', 'jwtproxy.workers: 0 is out of range (1 to 256)'],
   ];
 

@@ -26,11 +26,14 @@ afterEach(async () => {
 });
 afterAll(() => team.close());
 
+/** With more than one worker a forward-auth verifier runs too: the endpoint alone would need no workers. */
 function start(workers = 1): RunningCli {
+  const provider = { type: 'cloudflare_access', options: { team_domain: TEAM_DOMAIN, audience_tag: AUD_TAG, certs_url: `${team.url}${CERTS_PATH}` } };
   const yaml = YAML.stringify({
     jwtproxy: {
       workers,
       signer_proxy: { enabled: false },
+      ...(workers > 1 ? { verifier_proxies: [{ listen_addr: '127.0.0.1:0', verifier: { forward_auth: true, provider } }] } : {}),
       external_evaluation: {
         listen_addr: '127.0.0.1:0',
         shutdown_timeout: '1s',

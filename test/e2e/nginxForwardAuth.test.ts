@@ -29,7 +29,7 @@ interface ExampleEntry {
   verifier: ExampleVerifier;
 }
 
-const example = YAML.parse(JWTPROXY_EXAMPLE, { version: '1.1' }) as { jwtproxy: { verifier_proxies: ExampleEntry[] } };
+const example = YAML.parse(JWTPROXY_EXAMPLE, { version: '1.1' }) as { jwtproxy: { workers?: number; verifier_proxies: ExampleEntry[] } };
 const exampleVerifier = example.jwtproxy.verifier_proxies[0].verifier;
 const TEAM_ISSUER = `https://${exampleVerifier.provider.options.team_domain}`;
 const AUD_TAG = exampleVerifier.provider.options.audience_tag;
@@ -67,6 +67,8 @@ beforeAll(async () => {
   entry.socket_permission = '0666'; // the nginx worker may run as another user
   entry.shutdown_timeout = '1s';
   entry.verifier.provider.options.certs_url = `${access.url}${CERTS_PATH}`;
+  // One process: its one "key set loaded" line means every request finds the keys.
+  example.jwtproxy.workers = 1;
   jwtproxy = runCli(YAML.stringify(example));
   await jwtproxy.waitFor('"msg":"verifier proxy started"');
   await jwtproxy.waitFor('"msg":"key set loaded"');

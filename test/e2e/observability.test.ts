@@ -25,17 +25,22 @@ function counter(metrics: string, labels: string): number {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-test.each([1, 2])('with %i worker(s): healthz, readyz and request counters by result and reason', async (workers) => {
+test.each([1, 2])('with %i worker(s): healthz, readyz and request counters by result, refusal code and reason code', async (workers) => {
   const { verifier, observability } = await start(workers);
   expect(await httpRequest(`${observability}/healthz`)).toMatchObject({ status: 200, body: 'ok\n' });
   const audience = CLI_AUDIENCE.replace(/\/$/, '');
-  for (let i = 0; i < 4; i++) expect((await httpRequest(verifier, { headers: bearer(await mintToken({ audience })) })).status).toBe(200);
+  const used = await mintToken({ audience });
+  expect((await httpRequest(verifier, { headers: bearer(used) })).status).toBe(200);
+  for (let i = 0; i < 3; i++) expect((await httpRequest(verifier, { headers: bearer(await mintToken({ audience })) })).status).toBe(200);
   expect((await httpRequest(verifier)).status).toBe(403);
+  // Each copy on a connection of its own: with two workers, a replay refused wherever it lands.
+  for (let i = 0; i < 2; i++) expect((await httpRequest(verifier, { headers: bearer(used) })).status).toBe(403);
   const metrics = await httpRequest(`${observability}/metrics`);
   expect(metrics.status).toBe(200);
   expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
-  expect(counter(metrics.body, 'proxy="verifier_proxies[0]",result="forwarded",reason=""')).toBe(4);
-  expect(counter(metrics.body, 'proxy="verifier_proxies[0]",result="refused",reason="Could not parse JWT"')).toBe(1);
+  expect(counter(metrics.body, 'proxy="verifier_proxies[0]",result="forwarded",code="",reason=""')).toBe(4);
+  expect(counter(metrics.body, 'proxy="verifier_proxies[0]",result="refused",code="missing_token",reason="missing"')).toBe(1);
+  expect(counter(metrics.body, 'proxy="verifier_proxies[0]",result="refused",code="invalid_token",reason="replayed"')).toBe(2);
   expect(metrics.body).toContain('jwtproxy_request_duration_seconds_bucket');
   expect(metrics.body).toContain('jwtproxy_process_cpu_user_seconds_total');
 });

@@ -154,6 +154,8 @@ describe('command line', () => {
   });
 });
 
+// One process (workers: 1) unless a test says otherwise: test/e2e/verifierCluster.test.ts covers
+// the same in multi-core mode, the default.
 describe('start and stop', () => {
   test.each([1, 2])('with every proxy disabled (workers: %i) it logs "No proxy is enabled. Terminating." and exits 0', async (workers) => {
     const yaml = `jwtproxy:\n  workers: ${workers}\n  signer_proxy: {enabled: false}\n  verifier_proxies:\n  - enabled: false\n    verifier: {upstream: http://127.0.0.1:9/, audience: ${CLI_AUDIENCE}, key_server: {type: preshared, options: {issuer: a, key_id: b, public_key_path: /nonexistent}}}\n`;
@@ -168,7 +170,7 @@ describe('start and stop', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as net.AddressInfo).port;
     try {
-      const yaml = cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: 'http://127.0.0.1:9/', nonceStorage: `{type: redis, options: {url: "${redis.url}"}}` });
+      const yaml = cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: 'http://127.0.0.1:9/', nonceStorage: `{type: redis, options: {url: "${redis.url}"}}`, workers: 1 });
       const cli = start(yaml);
       expect(await within(cli.exited, 5000, 'jwtproxy exits')).toBe(1);
       expect(cli.output).toContain(`jwtproxy: failed to start: jwtproxy.verifier_proxies[0].listen_addr: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
@@ -181,7 +183,7 @@ describe('start and stop', () => {
   test('a missing preshared public key file makes start-up fail with a message naming its YAML path and the file', async () => {
     const keyFile = path.join(tempDir(), 'missing.pub');
     const port = await closedPort();
-    const cli = start(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: 'http://127.0.0.1:9/', publicKeyPath: keyFile }));
+    const cli = start(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: 'http://127.0.0.1:9/', publicKeyPath: keyFile, workers: 1 }));
     const code = await within(cli.exited, 5000, 'jwtproxy exits');
     expect(code).not.toBe(0);
     expect(code).not.toBeNull();
@@ -197,7 +199,7 @@ describe('start and stop', () => {
   test('SIGTERM lets an in-flight request finish with 200, exits 0 and removes the unix socket file', async () => {
     const [server, upstreamUrl] = await upstream((_req, res) => setTimeout(() => res.end('slow ok'), 1000));
     const socket = path.join(tempDir(), 'verifier.sock');
-    const cli = start(cliVerifierYaml({ listen: `unix:${socket}`, upstream: upstreamUrl, shutdownTimeout: '5s' }));
+    const cli = start(cliVerifierYaml({ listen: `unix:${socket}`, upstream: upstreamUrl, shutdownTimeout: '5s', workers: 1 }));
     await cli.waitFor('verifier proxy started');
     expect(fs.statSync(socket).isSocket()).toBe(true);
 

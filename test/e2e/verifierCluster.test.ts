@@ -1,9 +1,11 @@
-// The real jwtproxy command line in multi-core mode (`workers: 2`): replay protection across
-// workers through the primary's local nonce store, worker replacement, graceful stop, start-up failure.
+// The real jwtproxy command line in multi-core mode: one worker per core by default, replay
+// protection across workers through the primary's local nonce store, worker replacement,
+// graceful stop, start-up failure.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { runCli, tempDir, type RunningCli } from '../support/cli';
+import { availableCores } from '../../src/cluster/availableCores';
+import { runCli, tempDir, type CliLaunch, type RunningCli } from '../support/cli';
 import { cliLogLines, type CliLogLine } from '../support/cliLogLines';
 import { CLI_AUDIENCE, cliVerifierYaml } from '../support/cliVerifierYaml';
 import { eventually } from '../support/eventually';
@@ -28,10 +30,55 @@ afterEach(async () => {
   await upstream.close();
 });
 
+/** Starts `jwtproxy` with `yaml`, registered to be stopped after the test. */
+function start(yaml: string, launch?: CliLaunch): RunningCli {
+  const cli = runCli(yaml, [], {}, launch);
+  running.push(cli);
+  return cli;
+}
+
+const pidsOf = (lines: CliLogLine[]) => new Set(lines.map((line) => line.pid));
+
+describe('how many processes serve', () => {
+  const cores = availableCores();
+
+  (cores > 1 ? test : test.skip)(`a config without workers starts one worker per core the process may use (${cores} here)`, async () => {
+    const cli = start(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl }));
+    const started = await cli.logLines('verifier proxy started', cores);
+    expect(pidsOf(started).size).toBe(cores);
+    expect(pidsOf(started)).not.toContain(cli.child.pid);
+    const [workers] = await cli.logLines('started workers');
+    expect(workers).toMatchObject({ pid: cli.child.pid, workers: cores, configured: 'auto' });
+    expect((await httpRequest(started[0].address as string, { headers: bearer(await token()) })).status).toBe(200);
+  });
+
+  test('a config without workers, allowed one CPU, serves in one process', async () => {
+    const cli = start(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl }), { cpus: '0' });
+    const [started] = await cli.logLines('verifier proxy started');
+    expect(started.pid).toBe(cli.child.pid);
+    expect((await httpRequest(started.address as string, { headers: bearer(await token()) })).status).toBe(200);
+    expect(cliLogLines(cli.output).map((line) => line.msg)).not.toContain('started workers');
+  });
+
+  test('a config that enables only the key registry serves it in one process: workers would have nothing to serve', async () => {
+    const cli = start('jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry: {listen_addr: "127.0.0.1:0", storage: {type: memory}}\n');
+    const [listening] = await cli.logLines('key registry listening');
+    expect(listening.pid).toBe(cli.child.pid);
+    expect((await httpRequest(`${listening.address as string}services/svc/keys`)).status).toBe(200);
+    expect(cliLogLines(cli.output).map((line) => line.msg)).not.toContain('started workers');
+  });
+
+  test('workers: 1 serves in one process whatever the cores', async () => {
+    const cli = start(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, workers: 1 }));
+    const [started] = await cli.logLines('verifier proxy started');
+    expect(started.pid).toBe(cli.child.pid);
+    expect(cliLogLines(cli.output).map((line) => line.msg)).not.toContain('started workers');
+  });
+});
+
 /** Starts `jwtproxy` with two workers and waits until both serve; returns it and its URL. */
 async function startCluster(): Promise<[RunningCli, string]> {
-  const cli = runCli(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, workers: 2 }));
-  running.push(cli);
+  const cli = start(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, workers: 2 }));
   // Both workers listening on port 0 share one port: node:cluster gives them the same.
   return [cli, await cli.boundAddress('verifier proxy started', 2)];
 }
@@ -128,6 +175,7 @@ test('a start-up failure in multi-core mode exits non-zero instead of hanging', 
   const cli = runCli(cliVerifierYaml({ listen: `127.0.0.1:${port}`, upstream: upstreamUrl, workers: 2 }));
   running.push(cli);
   try {
+    // Generous for a loaded machine: a hang never ends.
     const code = await within(cli.exited, 10_000, 'jwtproxy exits');
     expect(code).toBe(1);
     expect(cli.output).toContain(`jwtproxy: failed to start: jwtproxy.verifier_proxies[0].listen_addr: bind EADDRINUSE 127.0.0.1:${port}\n`);

@@ -29,10 +29,10 @@ afterEach(async () => {
   await redis.kill();
 });
 
-/** Starts one `jwtproxy` process using the test's redis-server; returns it and its URL. */
+/** Starts one `jwtproxy` process (workers: 1) using the test's redis-server; returns it and its URL. */
 async function startVerifierProcess(): Promise<[RunningCli, string]> {
   const nonceStorage = `{type: redis, options: {url: "${redis.url}", connect_timeout: 500ms, command_timeout: 500ms}}`;
-  const cli = runCli(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, nonceStorage }));
+  const cli = runCli(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, nonceStorage, workers: 1 }));
   running.push(cli);
   return [cli, await cli.boundAddress('verifier proxy started')];
 }

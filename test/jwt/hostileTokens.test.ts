@@ -4,8 +4,10 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildVerifierProxies } from '../../src/app/buildServices';
+import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/observability/logger';
+import { ProxyMetrics } from '../../src/observability/metrics';
 import { tempDir } from '../support/cli';
 import { bearer, httpRequest } from '../support/httpRequest';
 import { TestUpstream } from '../support/testUpstream';
@@ -330,7 +332,7 @@ beforeAll(async () => {
       max_ttl: 5m
       key_server: {type: preshared, options: {issuer: ${ISSUER}, key_id: ${kid}, public_key_path: ${path.join(dir, file)}}}`;
   const config = parseConfig(`jwtproxy:\n  signer_proxy: {enabled: false}\n  verifier_proxies:${entry(RSA_KID, 'rsa.pub')}${entry(EC_KID, 'ec.pub')}\n`);
-  const [rsaProxy, ecProxy] = buildVerifierProxies(config, { clock: () => NOW_S * 1000, logger: silentLogger, clusterWorker: false });
+  const [rsaProxy, ecProxy] = buildVerifierProxies(config, { clock: () => NOW_S * 1000, logger: silentLogger, topology: SINGLE_PROCESS, metrics: new ProxyMetrics() });
   for (const proxy of [rsaProxy, ecProxy]) {
     await proxy.start();
     stops.push(() => proxy.stop());

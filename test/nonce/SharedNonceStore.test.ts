@@ -1,11 +1,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { isClusterMessage } from '../../src/cluster/messages';
+import { PrimaryChannel } from '../../src/cluster/PrimaryChannel';
+import { WorkersChannel } from '../../src/cluster/WorkersChannel';
 import { LocalNonceStore } from '../../src/nonce/LocalNonceStore';
 import { NonceStoreUnavailableError, type NonceStore } from '../../src/nonce/NonceStore';
 import { SharedNonceStore } from '../../src/nonce/SharedNonceStore';
 import { SharedNonceStoreHost } from '../../src/nonce/SharedNonceStoreHost';
-import { isClaimBatch } from '../../src/nonce/sharedNonceProtocol';
 import { silentLogger } from '../../src/observability/logger';
 
 const fixtures = path.join(__dirname, 'fixtures');
@@ -32,6 +34,7 @@ async function claimIn(worker: Worker, store: string, jtis: string[]): Promise<O
 
 describe('SharedNonceStore across real cluster workers', () => {
   let workers: Worker[];
+  let channel: WorkersChannel;
   let detach: () => void;
   const stores = new Map<string, NonceStore>([
     ['verifier_proxies[0]', new LocalNonceStore({ purgeIntervalMs: 60_000, maxEntries: 100_000, clock: Date.now, logger: silentLogger })],
@@ -39,7 +42,8 @@ describe('SharedNonceStore across real cluster workers', () => {
   ]);
 
   beforeAll(async () => {
-    detach = new SharedNonceStoreHost(stores, silentLogger).attachCluster(cluster);
+    channel = new WorkersChannel(cluster, silentLogger);
+    detach = new SharedNonceStoreHost(stores, silentLogger).attach(channel);
     cluster.setupPrimary({ exec: path.join(fixtures, 'sharedNonceWorker.js'), args: [], execArgv: [] });
     workers = [cluster.fork(), cluster.fork()];
     await Promise.all(workers.map((worker) => nextMessage(worker, 'ready')));
@@ -56,6 +60,7 @@ describe('SharedNonceStore across real cluster workers', () => {
       ),
     );
     detach();
+    channel.close();
   });
 
   test('each token id is accepted by exactly one worker', async () => {
@@ -72,7 +77,7 @@ describe('SharedNonceStore across real cluster workers', () => {
   test('claims made in one event-loop turn travel in one IPC message', async () => {
     const batches: number[] = [];
     const count = (message: unknown): void => {
-      if (isClaimBatch(message)) batches.push(message.jtis.length);
+      if (isClusterMessage(message) && message.jwtproxy === 'nonce-claim') batches.push(message.jtis.length);
     };
     workers[0].on('message', count);
     await claimIn(workers[0], 'verifier_proxies[0]', Array.from({ length: 500 }, (_, i) => `batch-${i}`));
@@ -109,8 +114,8 @@ describe('SharedNonceStore when the primary fails', () => {
     primary.kill('SIGKILL');
   });
 
-  function clientOf(channel: ChildProcess, answerTimeoutMs = 2000): SharedNonceStore {
-    return new SharedNonceStore({ id: 'verifier_proxies[0]', channel, answerTimeoutMs, logger: silentLogger });
+  function clientOf(primaryProcess: ChildProcess, answerTimeoutMs = 2000): SharedNonceStore {
+    return new SharedNonceStore({ id: 'verifier_proxies[0]', channel: new PrimaryChannel(primaryProcess, silentLogger), answerTimeoutMs, logger: silentLogger });
   }
 
   test('refuses claims the primary does not answer in time', async () => {

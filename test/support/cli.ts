@@ -59,14 +59,22 @@ export class RunningCli {
   }
 }
 
+export interface CliLaunch {
+  /** Runs the program under `taskset -c <cpus>`, e.g. "0": the CPUs it may use. */
+  cpus?: string;
+}
+
 /** Writes `yaml` to a temporary file and runs `jwtproxy -config <file> ...args`. */
-export function runCli(yaml: string | undefined, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunningCli {
+export function runCli(yaml: string | undefined, args: string[] = [], env: NodeJS.ProcessEnv = {}, launch: CliLaunch = {}): RunningCli {
   const configArgs: string[] = [];
   if (yaml !== undefined) {
     const file = path.join(tempDir(), 'config.yaml');
     fs.writeFileSync(file, yaml);
     configArgs.push('-config', file);
   }
-  const child = spawn(process.execPath, [CLI, ...configArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const command = [process.execPath, CLI, ...configArgs, ...args];
+  // taskset execs the program: the child's pid stays the program's.
+  if (launch.cpus !== undefined) command.unshift('taskset', '-c', launch.cpus);
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   return new RunningCli(child);
 }

@@ -2,8 +2,10 @@
 // (parseConfig, buildVerifierProxies), listening on 127.0.0.1:0 (its URL read back), with
 // the test's clock; and the afterEach that stops whatever a test started.
 import { buildVerifierProxies } from '../../src/app/buildServices';
+import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger, type Logger } from '../../src/observability/logger';
+import { ProxyMetrics } from '../../src/observability/metrics';
 import type { Clock } from '../../src/util/clock';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 
@@ -25,7 +27,7 @@ export function verifierFileYaml(verifier: string, listenAddr = '127.0.0.1:0'): 
 
 export async function startVerifierFromYaml(verifier: string, clock: Clock, logger: Logger = silentLogger): Promise<VerifierProxy> {
   const config = parseConfig(verifierFileYaml(verifier));
-  const [proxy] = buildVerifierProxies(config, { clock, logger, clusterWorker: false });
+  const [proxy] = buildVerifierProxies(config, { clock, logger, topology: SINGLE_PROCESS, metrics: new ProxyMetrics() });
   await proxy.start();
   return proxy;
 }

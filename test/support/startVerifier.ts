@@ -1,7 +1,9 @@
 // An in-process verifier proxy built from YAML exactly as the CLI builds it.
 import { buildVerifierProxies } from '../../src/app/buildServices';
+import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/observability/logger';
+import { ProxyMetrics } from '../../src/observability/metrics';
 import type { Clock } from '../../src/util/clock';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 import { interopFile } from './interop';
@@ -15,7 +17,7 @@ export function verifierConfigYaml(verifierYaml: string, top = ''): string {
 
 export async function startVerifier(verifierYaml: string, clock: Clock = Date.now): Promise<VerifierProxy> {
   const config = parseConfig(verifierConfigYaml(verifierYaml));
-  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, clusterWorker: false });
+  const [proxy] = buildVerifierProxies(config, { clock, logger: silentLogger, topology: SINGLE_PROCESS, metrics: new ProxyMetrics() });
   await proxy.start();
   return proxy;
 }

@@ -7,7 +7,9 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import { buildVerifierProxies } from '../../src/app/buildServices';
 import { parseConfig } from '../../src/config/load';
+import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { silentLogger } from '../../src/observability/logger';
+import { ProxyMetrics } from '../../src/observability/metrics';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 import { certificateFacts } from '../../src/x509/CertificateFacts';
 import { tempDir } from '../support/cli';
@@ -358,7 +360,7 @@ describe('CA and CRL files', () => {
     const otherCa = path.join(path.dirname(stranger.crtFile), 'ca.crt');
     fs.writeFileSync(path.join(dir, 'both.pem'), Buffer.concat([fs.readFileSync(ca.crtFile), fs.readFileSync(otherCa)]));
     const config = parseConfig(verifierConfigYaml(verifierYaml({ upstream: 'http://127.0.0.1:1/', listener: `client_ca_file: ${path.join(dir, 'both.pem')}\n    crl_file: ${crlFile}` })));
-    expect(() => buildVerifierProxies(config, { clock: Date.now, logger: silentLogger, clusterWorker: false })).toThrow(
+    expect(() => buildVerifierProxies(config, { clock: Date.now, logger: silentLogger, topology: SINGLE_PROCESS, metrics: new ProxyMetrics() })).toThrow(
       `crl_file ${crlFile} has no CRL issued by the client CA "CN=Other CA,O=Example"; every CA in client_ca_file needs its current CRL there, or its clients are all refused`,
     );
   });
@@ -367,7 +369,7 @@ describe('CA and CRL files', () => {
     const empty = path.join(dir, 'empty.pem');
     fs.writeFileSync(empty, '');
     const config = parseConfig(verifierConfigYaml(verifierYaml({ upstream: 'http://127.0.0.1:1/', listener: `client_ca_file: ${empty}` })));
-    expect(() => buildVerifierProxies(config, { clock: Date.now, logger: silentLogger, clusterWorker: false })).toThrow(
+    expect(() => buildVerifierProxies(config, { clock: Date.now, logger: silentLogger, topology: SINGLE_PROCESS, metrics: new ProxyMetrics() })).toThrow(
       `client_ca_file ${empty} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
     );
   });
