@@ -4,7 +4,8 @@
 //   (c) the same with the default worker count (one per core), (d) the same with Redis;
 //   (h) the verifier behind Cloudflare Access (cloudflare_access preset, a local certs
 //   endpoint) with one reused 24 h token, (i) the same with a fresh token per request;
-// then the ratios c/b, d/b and h/b; then the signer chains (e), (f), (g).
+//   (j) and (k) the same with a groups rule in CEL or Lua and two identity headers;
+// then the ratios c/b, c/c1, d/b, h/b, i/c, j/h and k/h; then the signer chains (e), (f), (g).
 // CPU per request is µs of CPU of every process of the proxy (primary and workers) during the
 // run over the requests it accepted (2xx/3xx). Compare ratios: absolute figures move between runs.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -161,7 +162,8 @@ require('http').createServer((q, s) => s.writeHead(200, { 'content-type': 'appli
   return `http://127.0.0.1:${port}`;
 }
 
-function startAccessVerifier(port: number, upstream: string, teamDomain: string, audienceTag: string): Promise<{ url: string; child: ChildProcess }> {
+/** `policy`: more of the verifier's YAML (claims verifiers, identity headers), 6 spaces in. */
+function startAccessVerifier(port: number, upstream: string, teamDomain: string, audienceTag: string, policy = ''): Promise<{ url: string; child: ChildProcess }> {
   return startCli(
     port,
     `jwtproxy:
@@ -173,9 +175,21 @@ ${workersLine(WORKERS)}  signer_proxy: {enabled: false}
       provider:
         type: cloudflare_access
         options: {team_domain: "${teamDomain}", audience_tag: ${audienceTag}, certs_url: "${teamDomain}/cdn-cgi/access/certs"}
-`,
+${policy}`,
   );
 }
+
+const GROUPS = 'claims.custom["http://schemas/groups"]';
+/** (j) and (k): two identity headers, and a groups rule in CEL or in Lua. */
+const IDENTITY_HEADERS = `      claims_to_headers: {X-Auth-Email: claims.email, X-Auth-Groups: '${GROUPS}'}\n`;
+const CEL_RULE = `      claims_verifiers: [{type: cel, options: {expression: '"staff" in ${GROUPS}'}}]\n`;
+const LUA_RULE = `function verify(input)
+  for _, group in ipairs(input.claims.custom["http://schemas/groups"] or {}) do
+    if group == "staff" then return true end
+  end
+  return false, "staff only"
+end
+`;
 
 function wrk(name: string, url: string, script?: string, env: NodeJS.ProcessEnv = {}, duration = DURATION, headers: string[] = []): Result {
   const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', duration, '--latency'];
@@ -379,8 +393,26 @@ async function main(): Promise<void> {
   console.log(row(i));
   await stop(access.child);
 
+  // The same reused token through a policy: one CEL rule and two identity headers, then the rule in Lua.
+  const luaScript = path.join(work, 'policy.lua');
+  fs.writeFileSync(luaScript, LUA_RULE);
+  const policies = [
+    ['(j) Access verifier + CEL rule + 2 identity headers', CEL_RULE + IDENTITY_HEADERS],
+    ['(k) Access verifier + Lua rule + 2 identity headers', `      claims_verifiers: [{type: lua, options: {script: "${luaScript}"}}]\n${IDENTITY_HEADERS}`],
+  ] as const;
+  const withPolicy: Result[] = [];
+  for (const [name, policy] of policies) {
+    const verifier = await startAccessVerifier(verifierPort, upstream.url, teamDomain, audienceTag, policy);
+    wrk('warm-up', verifier.url, undefined, {}, WARM_UP, reused);
+    const result = measured([verifier.child.pid!], name, verifier.url, undefined, {}, DURATION, reused);
+    console.log(row(result));
+    withPolicy.push(result);
+    await stop(verifier.child);
+  }
+  const [cel, lua] = withPolicy;
+
   console.log(
-    `c/b = ${(c.rps / b.rps).toFixed(2)}   c/c1 = ${(c.rps / c1.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}   h/b = ${(h.rps / b.rps).toFixed(2)}   i/c = ${(i.rps / c.rps).toFixed(2)}`,
+    `c/b = ${(c.rps / b.rps).toFixed(2)}   c/c1 = ${(c.rps / c1.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}   h/b = ${(h.rps / b.rps).toFixed(2)}   i/c = ${(i.rps / c.rps).toFixed(2)}   j/h = ${(cel.rps / h.rps).toFixed(2)}   k/h = ${(lua.rps / h.rps).toFixed(2)}`,
   );
   await runChains(upstream.url);
 }
