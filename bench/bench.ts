@@ -5,7 +5,9 @@
 //   (h) the verifier behind Cloudflare Access (cloudflare_access preset, a local certs
 //   endpoint) with one reused 24 h token, (i) the same with a fresh token per request;
 //   (j) and (k) the same with a groups rule in CEL or Lua and two identity headers;
-// then the ratios c/b, c/c1, d/b, h/b, i/c, j/h and k/h; then the signer chains (e), (f), (g).
+//   (b2) the pass-through sent the reused token, their baseline;
+// then the ratios c/b, c/c1, d/b, h/b2, i/c, j/h and k/h; then the signer chains (e), (f), (g).
+// BENCH_ONLY=access runs (b2), (h), (j), (k) only; BENCH_ONLY=chain the chains only.
 // CPU per request is µs of CPU of every process of the proxy (primary and workers) during the
 // run over the requests it accepted (2xx/3xx). Compare ratios: absolute figures move between runs.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -328,6 +330,10 @@ async function main(): Promise<void> {
   const upstream = await startUpstream();
   if (process.env.BENCH_ONLY === 'chain') return runChains(upstream.url);
   const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  if (process.env.BENCH_ONLY === 'access') {
+    console.log(await runAccess(upstream.url, await freePort(), publicKey, privateKey, path.join(ROOT, 'bench/tokens.lua')));
+    return;
+  }
   const publicKeyFile = path.join(work, 'bench.pub');
   fs.writeFileSync(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
   const script = path.join(ROOT, 'bench/tokens.lua');
@@ -377,20 +383,45 @@ async function main(): Promise<void> {
   console.log(row(d));
   await stop(redis.child);
 
-  // Behind Cloudflare Access: one reused token (the verified-token cache), then unique ones.
+  const access = await runAccess(upstream.url, verifierPort, publicKey, privateKey, script, c);
+
+  console.log(`c/b = ${(c.rps / b.rps).toFixed(2)}   c/c1 = ${(c.rps / c1.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}   ${access}`);
+  await runChains(upstream.url);
+}
+
+/**
+ * Behind Cloudflare Access: (b2) the pass-through sent one reused Access token, the baseline
+ * of (h) which gets the very same requests (wrk without a script: its own cost is lower than
+ * with the token files, so (b) is no baseline for these); (i) unique tokens (with `c`, the
+ * verifier's unique-token run to compare with); (j) and (k) a policy. Returns the ratios.
+ */
+async function runAccess(upstream: string, port: number, publicKey: crypto.KeyObject, privateKey: crypto.KeyObject, script: string, c?: Result): Promise<string> {
   const teamDomain = await startAccessCerts(publicKey);
   const audienceTag = crypto.randomBytes(32).toString('hex');
-  const accessFile = path.join(work, 'access-tokens.txt');
-  const unique = await accessTokens(ACCESS_TOKENS, teamDomain, audienceTag, privateKey);
-  fs.writeFileSync(accessFile, `${unique.join('\n')}\n`);
-  const access = await startAccessVerifier(verifierPort, upstream.url, teamDomain, audienceTag);
+  const unique = await accessTokens(c ? ACCESS_TOKENS : 1, teamDomain, audienceTag, privateKey);
   const reused = [`Cf-Access-Jwt-Assertion: ${unique[0]}`];
+
+  const passWorkers = WORKERS ?? DEFAULT_WORKERS;
+  const pass = start(process.execPath, [path.join(ROOT, 'dist/bench/passThrough.js'), String(port), upstream, String(passWorkers)]);
+  await waitForPort(port);
+  wrk('warm-up', `http://127.0.0.1:${port}/`, undefined, {}, WARM_UP, reused);
+  const b2 = measured([pass.pid!], `(b2) pass-through, one reused Access token, ${passWorkers} workers`, `http://127.0.0.1:${port}/`, undefined, {}, DURATION, reused);
+  console.log(row(b2));
+  await stop(pass);
+
+  const access = await startAccessVerifier(port, upstream, teamDomain, audienceTag);
   wrk('warm-up', access.url, undefined, {}, WARM_UP, reused);
   const h = measured([access.child.pid!], '(h) Access verifier, one reused 24 h token', access.url, undefined, {}, DURATION, reused);
   console.log(row(h));
-  wrk('warm-up', access.url, script, { TOKENS: accessFile, HEADER: 'Cf-Access-Jwt-Assertion', START: String(ACCESS_TOKENS - WARM_UP_TOKENS) }, WARM_UP);
-  const i = measured([access.child.pid!], '(i) Access verifier, a fresh token per request', access.url, script, { TOKENS: accessFile, HEADER: 'Cf-Access-Jwt-Assertion' });
-  console.log(row(i));
+  let uniqueRatio = '';
+  if (c) {
+    const accessFile = path.join(work, 'access-tokens.txt');
+    fs.writeFileSync(accessFile, `${unique.join('\n')}\n`);
+    wrk('warm-up', access.url, script, { TOKENS: accessFile, HEADER: 'Cf-Access-Jwt-Assertion', START: String(ACCESS_TOKENS - WARM_UP_TOKENS) }, WARM_UP);
+    const i = measured([access.child.pid!], '(i) Access verifier, a fresh token per request', access.url, script, { TOKENS: accessFile, HEADER: 'Cf-Access-Jwt-Assertion' });
+    console.log(row(i));
+    uniqueRatio = `   i/c = ${(i.rps / c.rps).toFixed(2)}`;
+  }
   await stop(access.child);
 
   // The same reused token through a policy: one CEL rule and two identity headers, then the rule in Lua.
@@ -402,7 +433,7 @@ async function main(): Promise<void> {
   ] as const;
   const withPolicy: Result[] = [];
   for (const [name, policy] of policies) {
-    const verifier = await startAccessVerifier(verifierPort, upstream.url, teamDomain, audienceTag, policy);
+    const verifier = await startAccessVerifier(port, upstream, teamDomain, audienceTag, policy);
     wrk('warm-up', verifier.url, undefined, {}, WARM_UP, reused);
     const result = measured([verifier.child.pid!], name, verifier.url, undefined, {}, DURATION, reused);
     console.log(row(result));
@@ -410,11 +441,7 @@ async function main(): Promise<void> {
     await stop(verifier.child);
   }
   const [cel, lua] = withPolicy;
-
-  console.log(
-    `c/b = ${(c.rps / b.rps).toFixed(2)}   c/c1 = ${(c.rps / c1.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}   h/b = ${(h.rps / b.rps).toFixed(2)}   i/c = ${(i.rps / c.rps).toFixed(2)}   j/h = ${(cel.rps / h.rps).toFixed(2)}   k/h = ${(lua.rps / h.rps).toFixed(2)}`,
-  );
-  await runChains(upstream.url);
+  return `h/b2 = ${(h.rps / b2.rps).toFixed(2)}${uniqueRatio}   j/h = ${(cel.rps / h.rps).toFixed(2)}   k/h = ${(lua.rps / h.rps).toFixed(2)}`;
 }
 
 async function runChains(upstream: string): Promise<void> {
