@@ -5,23 +5,12 @@
 // with EADDRINUSE and it is started again on another one.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
+import { closedPort } from './closedPort';
 
 const CANDIDATES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx', '/opt/homebrew/bin/nginx'];
 const START_ATTEMPTS = 5;
 
-/** A loopback port free a moment ago (bound with port 0 and released): for nginx only, which cannot report a port of its own. */
-function releasedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The nginx binary; throws (fails the test, never skips it) when there is none. */
 export function nginxBinary(): string {
@@ -97,7 +86,7 @@ export async function startNginx(dir: string, http: (port: number) => string): P
   fs.chmodSync(dir, 0o755);
   let lastOutput = '';
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-    const port = await releasedPort();
+    const port = await closedPort();
     const configFile = path.join(dir, 'nginx.conf');
     const pidFile = path.join(dir, 'nginx.pid');
     fs.writeFileSync(configFile, mainConfig(dir, http(port)));
