@@ -192,20 +192,11 @@ export class VerifierProxy {
       );
       return;
     }
-    this.authenticate(req, original)
-      .then(async ({ verdict, request }) => {
+    this.admit(req, original)
+      .then(async ({ verdict, identity }) => {
         if (!verdict.ok) {
           this.refuse(req, res, verdict, original);
           return this.record(verdict.status === 503 ? 'unavailable' : 'refused', startedAt, verdict.code, verdict.reasonCode);
-        }
-        let identity: [string, string][];
-        try {
-          identity = this.identityHeaders(verdict, request);
-        } catch (error) {
-          if (!(error instanceof HeaderMappingError)) throw error;
-          const refused: Refused = { ok: false, status: 403, code: 'claims_refused', reasonCode: 'header_mapping', reason: `Error mapping claims to headers: ${error.message}` };
-          this.refuse(req, res, refused, original);
-          return this.record('refused', startedAt, refused.code, refused.reasonCode);
         }
         if (forwardAuth) return this.allow(req, res, verdict.claims, identity, startedAt);
         if (expectsContinue) res.writeContinue();
@@ -231,8 +222,28 @@ export class VerifierProxy {
     return excludes.some((exclude) => (exclude.prefix ? path.startsWith(exclude.path) : path === exclude.path));
   }
 
-  /** The request's facts (the original one in forward-auth mode) and the Authenticator's verdict on them. */
-  private async authenticate(req: IncomingMessage, original?: OriginalRequest): Promise<{ verdict: Verdict; request: AuthenticationRequest }> {
+  /**
+   * The Authenticator's verdict on the request's facts (the original request's in forward-auth
+   * mode) and, when it accepts, the identity headers; a value no header may carry refuses it.
+   */
+  private async admit(req: IncomingMessage, original?: OriginalRequest): Promise<{ verdict: Verdict; identity: [string, string][] }> {
+    const request = this.requestFacts(req, original);
+    const audiences = this.config.verifier.rules.claims.audiences;
+    if (request.audience !== undefined && audiences && !audiences.has(request.audience)) {
+      return { verdict: { ok: false, status: 403, code: 'invalid_token', reasonCode: 'aud', reason: REASONS.aud }, identity: [] };
+    }
+    const verdict = await this.authenticator.authenticate(request);
+    if (!verdict.ok) return { verdict, identity: [] };
+    try {
+      return { verdict, identity: this.identityHeaders(verdict, request) };
+    } catch (error) {
+      if (!(error instanceof HeaderMappingError)) throw error;
+      const reason = `Error mapping claims to headers: ${error.message}`;
+      return { verdict: { ok: false, status: 403, code: 'claims_refused', reasonCode: 'header_mapping', reason }, identity: [] };
+    }
+  }
+
+  private requestFacts(req: IncomingMessage, original?: OriginalRequest): AuthenticationRequest {
     const url = original?.url ?? req.url!;
     const query = url.indexOf('?');
     const request: AuthenticationRequest = {
@@ -244,14 +255,9 @@ export class VerifierProxy {
       audience: original?.audience,
       clientCertificate: this.clientCertificates.of(req),
     };
-    const audiences = this.config.verifier.rules.claims.audiences;
-    if (request.audience !== undefined && audiences && !audiences.has(request.audience)) {
-      return { verdict: { ok: false, status: 403, code: 'invalid_token', reasonCode: 'aud', reason: REASONS.aud }, request };
-    }
-    return { verdict: await this.authenticator.authenticate(request), request };
+    return request;
   }
 
-  /** claims_to_headers over the policy input, then the client certificate as XFCC; throws HeaderMappingError. */
   /** The headers that carry the identity upstream: claims_to_headers, an authorizer's decision, the client certificate. */
   private identityHeaders({ claims, identity, headers: decided }: Accepted, request: AuthenticationRequest): [string, string][] {
     const certificate = request.clientCertificate;
@@ -339,27 +345,26 @@ export class VerifierProxy {
     socket.once('end', () => socket.destroy());
     if (!req.url?.startsWith('/')) return endWithResponse(socket, 500, PROXY_FORM_REFUSAL);
     if (tooManyHeaders(req, this.config.limits)) return endWithResponse(socket, 431, `${TOO_MANY_HEADERS} (at most ${this.config.limits.maxHeaderCount})\n`);
-    this.authenticate(req)
-      .then(async ({ verdict, request }) => {
+    const unexpected = (error: Error) => {
+      this.deps.logger.error({ err: error }, 'upgrade failed unexpectedly');
+      socket.destroy();
+    };
+    if (this.excluded(req.url)) return void this.tunnel(req, socket, head, undefined, []).catch(unexpected);
+    this.admit(req)
+      .then(async ({ verdict, identity }) => {
         if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
-        let identity: [string, string][];
-        try {
-          identity = this.identityHeaders(verdict, request);
-        } catch (error) {
-          if (!(error instanceof HeaderMappingError)) throw error;
-          return endWithResponse(socket, 403, `${REFUSAL_PREFIX}Error mapping claims to headers: ${error.message}`);
-        }
-        const upstream = this.upstreams.pick();
-        const outgoing = this.outgoing(req, upstream, verdict.claims, identity);
-        await forwardUpgrade(upstream.pool, outgoing, req, socket, head).catch((error: UpstreamError) => {
-          this.failed(upstream, error);
-          endWithResponse(socket, ...upstreamFailure(error));
-        });
+        await this.tunnel(req, socket, head, verdict.claims, identity);
       })
-      .catch((error: Error) => {
-        this.deps.logger.error({ err: error }, 'upgrade failed unexpectedly');
-        socket.destroy();
-      });
+      .catch(unexpected);
+  }
+
+  /** Splices an admitted upgrade (or one on an excluded path, without claims) to an upstream. */
+  private async tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, claims: Claims | undefined, identity: [string, string][]): Promise<void> {
+    const upstream = this.upstreams.pick();
+    await forwardUpgrade(upstream.pool, this.outgoing(req, upstream, claims, identity), req, socket, head).catch((error: UpstreamError) => {
+      this.failed(upstream, error);
+      endWithResponse(socket, ...upstreamFailure(error));
+    });
   }
 
   private failed(upstream: Upstream, error: Error): void {

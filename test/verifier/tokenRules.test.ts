@@ -4,6 +4,7 @@
 // login redirect for browsers, and a Part A verifier that keeps the Go checks.
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { signToken } from '../../src/jwt/token';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
@@ -72,6 +73,22 @@ test('excluded paths pass without a token; the match is on the normalised path',
   for (const escape of ['/public/../admin', '/public/%2e%2e/admin', '/public/.%2E/admin', '/healthz/', '/healthzx', '/admin']) {
     expect((await get(escape)).status).toBe(403);
   }
+});
+
+test('an upgrade on an excluded path is spliced without a token; elsewhere it still needs one', async () => {
+  upstream.httpServer.once('upgrade', (_req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n'));
+  const proxy = await verifier('      excludes: [/public/*]\n');
+  const port = Number(new URL(proxy.url).port);
+  const upgrade = (path: string) =>
+    new Promise<string>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nhost: v\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n`));
+      let received = '';
+      socket.on('data', (data) => (received += data.toString()));
+      socket.on('close', () => resolve(received));
+      socket.on('end', () => socket.destroy());
+    });
+  expect(await upgrade('/public/ws')).toMatch(/^HTTP\/1.1 101/);
+  expect(await upgrade('/private/ws')).toMatch(/^HTTP\/1.1 403/);
 });
 
 test('a reusable token is accepted again and again, and never after its exp', async () => {
