@@ -10,7 +10,7 @@ import { createKeyServer } from '../keys/keyServerTypes';
 import { createEvaluationKeySource, createPrivateKeySource } from '../keys/createPrivateKeySource';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';
 import { RelayedPrivateKey } from '../keys/RelayedPrivateKey';
-import { createNonceStore } from '../nonce/createNonceStore';
+import { createNonceStore } from '../nonce/nonceStoreTypes';
 import type { NonceStore } from '../nonce/NonceStore';
 import type { Logger } from '../observability/logger';
 import type { ProxyMetrics } from '../observability/metrics';

@@ -4,6 +4,7 @@ import { CLAIMS_VERIFIER_NAMES, CLAIMS_VERIFIER_TYPES } from '../claims/claimsVe
 import { VERIFICATION_ALGORITHMS, type VerificationAlgorithm } from '../jwt/algorithms';
 import type { ClaimRules } from '../jwt/registeredClaims';
 import { KEY_SERVER_NAMES, KEY_SERVER_TYPES } from '../keys/keyServerTypes';
+import { NONCE_STORAGE_NAMES, NONCE_STORAGE_TYPES } from '../nonce/nonceStoreTypes';
 import { CelExpression } from '../policy/CelExpression';
 import { parseProxyRange, TRUST_NO_PROXY, TrustedProxies } from '../proxy/TrustedProxies';
 import type { ProviderPreset } from '../providers/ProviderPreset';
@@ -17,7 +18,6 @@ import { parseListener } from './listener';
 import { RESERVED_HEADERS } from './reservedHeaders';
 import type { ClaimsVerifierConfig, ForwardAuthConfig, KeyServerConfig, NonceStorageConfig, VerifierProxyConfig } from './types';
 
-const NONCE_STORAGE_TYPES = ['local', 'redis', 'void'] as const;
 const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
 export { RESERVED_HEADERS };
 
@@ -254,54 +254,10 @@ function parseKeyServer(verifier: ConfigNode, preset: ProviderPreset | undefined
 }
 
 function parseNonceStorage(verifier: ConfigNode): NonceStorageConfig {
-  const component = verifier.component('nonce_storage', NONCE_STORAGE_TYPES, 'local')!;
-  const type = component.type;
-  const options: ConfigNode = component.options;
-  let config: NonceStorageConfig;
-  if (type === 'local') {
-    config = {
-      type,
-      purgeIntervalMs: options.duration('purge_interval', 60_000, { positive: true, timer: true }),
-      // A V8 Set holds at most 2^24 entries; the store refuses more.
-      maxEntries: options.integer('max_entries', 5_000_000, 1000, 16_000_000),
-    };
-  } else if (type === 'redis') {
-    const sentinels = parseHostPorts(options, 'sentinels');
-    const clusterNodes = parseHostPorts(options, 'cluster');
-    const url = options.string('url');
-    if ([url, sentinels, clusterNodes].filter(Boolean).length > 1) {
-      options.fail('url', 'give only one of url, sentinels or cluster');
-    }
-    const sentinelName = options.string('sentinel_name');
-    if (sentinels && !sentinelName) options.fail('sentinel_name', 'is required with sentinels: the monitored master name');
-    if (url && !/^rediss?:\/\//.test(url)) options.fail('url', `${JSON.stringify(url)} must start with redis:// or rediss://`);
-    config = {
-      type,
-      url: url ?? (sentinels || clusterNodes ? undefined : 'redis://127.0.0.1:6379'),
-      keyPrefix: options.string('key_prefix', 'jwtproxy:nonce:'),
-      sentinels,
-      sentinelName,
-      clusterNodes,
-      password: options.string('password'),
-      db: options.integer('db', 0, 0, 255),
-      connectTimeoutMs: options.duration('connect_timeout', 2000, { positive: true, timer: true }),
-      commandTimeoutMs: options.duration('command_timeout', 1000, { positive: true, timer: true }),
-    };
-  } else {
-    config = { type };
-  }
-  options.done();
+  const component = verifier.component('nonce_storage', NONCE_STORAGE_NAMES, 'local')!;
+  const config = NONCE_STORAGE_TYPES[component.type].parse(component.options);
+  component.options.done();
   return config;
-}
-
-function parseHostPorts(node: ConfigNode, key: string): { host: string; port: number }[] | undefined {
-  const list = node.stringList(key);
-  if (list.length === 0) return undefined;
-  return list.map((entry, index) => {
-    const match = /^(.+):(\d{1,5})$/.exec(entry);
-    if (!match) node.fail(`${key}[${index}]`, `${JSON.stringify(entry)} is not host:port`);
-    return { host: match[1].replace(/^\[(.*)\]$/, '$1'), port: Number(match[2]) };
-  });
 }
 
 export function parseClaimsVerifier(node: ConfigNode): ClaimsVerifierConfig {

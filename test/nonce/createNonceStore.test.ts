@@ -1,7 +1,7 @@
 // createNonceStore builds the store a verifier's nonce_storage config names: each built store is
 // checked by what it does with a replayed token id, the Redis one against a real redis-server.
 import { Redis } from 'ioredis';
-import { createNonceStore } from '../../src/nonce/createNonceStore';
+import { createNonceStore } from '../../src/nonce/nonceStoreTypes';
 import { LocalNonceStore } from '../../src/nonce/LocalNonceStore';
 import { NonceStoreUnavailableError, type NonceStore } from '../../src/nonce/NonceStore';
 import { RedisNonceStore } from '../../src/nonce/RedisNonceStore';
