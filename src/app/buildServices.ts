@@ -7,7 +7,7 @@ import type { Topology } from '../cluster/Topology';
 import type { Config, ExternalEvaluationConfig, KeyRegistryConfig } from '../config/types';
 import { ExternalEvaluationServer } from '../evaluation/ExternalEvaluationServer';
 import { createKeyServer } from '../keys/keyServerTypes';
-import { createEvaluationKeySource, createPrivateKeySource } from '../keys/createPrivateKeySource';
+import { createEvaluationKeySource, createPrivateKeySource } from '../keys/privateKeySourceTypes';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';
 import { RelayedPrivateKey } from '../keys/RelayedPrivateKey';
 import { createNonceStore } from '../nonce/nonceStoreTypes';

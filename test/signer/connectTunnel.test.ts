@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import { parseConfig } from '../../src/config/load';
-import { createPrivateKeySource } from '../../src/keys/createPrivateKeySource';
+import { createPrivateKeySource } from '../../src/keys/privateKeySourceTypes';
 import { createLogger, silentLogger } from '../../src/observability/logger';
 import { generateCertificateAuthority } from '../../src/proxy/mitm/CertificateAuthority';
 import { MitmInterceptor } from '../../src/proxy/mitm/MitmInterceptor';
