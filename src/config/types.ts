@@ -162,6 +162,12 @@ export interface HttpClaimsVerifierConfig {
 
 /** Forward-auth (C7): answer the gateway instead of forwarding. */
 export interface ForwardAuthConfig {
+  /**
+   * Whose contract the original request is read by: `traefik` (X-Forwarded-Method/-Proto/-Host/-Uri),
+   * `nginx` (X-Original-URI/-Method), `envoy` (the request itself), or `auto` (the first of those
+   * whose headers are present; a request with both Traefik's and nginx's is refused).
+   */
+  gateway: 'auto' | 'traefik' | 'nginx' | 'envoy';
   /** `/auth/<AUD>`: the audience is the path segment after this prefix (one of `audiences` when those are set). */
   audienceFromPath?: string;
 }

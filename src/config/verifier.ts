@@ -44,6 +44,11 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
         : 'is required: the URL the signers address this verifier by, e.g. https://api.example.com/ (or audiences: [opaque aud values], e.g. an Access AUD tag)',
     );
   }
+  if (forwardAuthOptions?.audienceFromPath) {
+    // The path names the audience: it may only pick one of a list the operator wrote.
+    if (audience) verifierNode.fail('audience', 'with forward_auth.audience_from_path the path names the audience: list the ones it may name in audiences instead');
+    if (audiences.length === 0) verifierNode.fail('audiences', 'is required with forward_auth.audience_from_path: the audiences the path may name (e.g. the AUD tags of your Access applications)');
+  }
   // A Part A verifier (a URL audience, no provider) keeps the Go verifier's exact checks.
   const goProfile = !preset && audiences.length === 0;
   const singleUse = verifierNode.boolean('single_use', goProfile || !preset);
@@ -69,7 +74,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   const verifier = {
     upstreams: forwardAuth ? [] : parseUpstreams(verifierNode),
     forwardAuth,
-    forwardAuthOptions: forwardAuthOptions ?? {},
+    forwardAuthOptions: forwardAuthOptions ?? { gateway: 'auto' },
     upstreamFailureTimeoutMs: verifierNode.duration('upstream_failure_timeout', 10_000, { nonNegative: true }),
     upstreamTimeouts: {
       connectMs: verifierNode.duration('upstream_connect_timeout', 5_000, { positive: true, timer: true }),
@@ -128,13 +133,14 @@ function checkDecisionHeaders(node: ConfigNode, verifiers: ClaimsVerifierConfig[
 function parseForwardAuth(verifier: ConfigNode): ForwardAuthConfig | undefined {
   const value = verifier.raw('forward_auth');
   if (value === undefined || value === null || value === false) return undefined;
-  if (value === true) return {};
+  if (value === true) return { gateway: 'auto' };
   const options = verifier.child('forward_auth');
   if (!options.boolean('enabled', true)) return (options.done(), undefined);
+  const gateway = options.choice('gateway', ['auto', 'traefik', 'nginx', 'envoy'] as const, 'auto');
   const prefix = options.string('audience_from_path');
   if (prefix !== undefined && !/^\/([^/]+\/)*$/.test(prefix)) options.fail('audience_from_path', `${JSON.stringify(prefix)} must be a path prefix ending in "/", e.g. /auth/`);
   options.done();
-  return { audienceFromPath: prefix };
+  return { gateway, audienceFromPath: prefix };
 }
 
 function parseProvider(verifier: ConfigNode): { name: string; preset: ProviderPreset } | undefined {

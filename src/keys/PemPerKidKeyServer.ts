@@ -2,7 +2,10 @@
 // https://public-keys.auth.elb.<region>.amazonaws.com/<kid>). Keys are fetched when a token
 // first names them, one request per kid at a time, and kept for `cache_duration`; a kid
 // the endpoint does not know is remembered for `not_found_duration`, and a kid that is
-// not a plain identifier is never fetched, so clients cannot steer the requests.
+// not a plain identifier is never fetched, so clients cannot steer the requests. Tokens are
+// looked up before their signature is checked, so anyone can name random kids: new kids are
+// fetched at most NEW_KIDS_PER_WINDOW per minute, and misses are kept apart from the keys,
+// which they can never push out.
 import { createPublicKey } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { KeyServerConfig } from '../config/types';
@@ -23,8 +26,14 @@ const KID = /^[A-Za-z0-9_-]{1,128}$/;
 
 type Lookup = { key: VerificationKey } | { notFound: true } | { failure: Error };
 
+const NEW_KIDS_PER_WINDOW = 30;
+const NEW_KID_WINDOW_MS = 60_000;
+
 export class PemPerKidKeyServer implements KeyServer {
-  private readonly cache = new ExpiringLruCache<Lookup>(MAX_CACHED_KIDS);
+  private readonly keys = new ExpiringLruCache<Lookup>(MAX_CACHED_KIDS);
+  private readonly misses = new ExpiringLruCache<Lookup>(MAX_CACHED_KIDS);
+  private windowStart = Number.NEGATIVE_INFINITY;
+  private fetchesInWindow = 0;
   private readonly inFlight = new Map<string, Promise<Lookup>>();
   private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
   private readonly issuers?: Set<string>;
@@ -48,15 +57,33 @@ export class PemPerKidKeyServer implements KeyServer {
 
   /** Forgets every cached key (SIGHUP). */
   async reload(): Promise<void> {
-    this.cache.clear();
+    this.keys.clear();
+    this.misses.clear();
   }
 
   async getPublicKey(issuer: string, keyId: string): Promise<VerificationKey> {
     if ((this.issuers && !this.issuers.has(issuer)) || !KID.test(keyId)) throw new KeyNotFoundError(issuer, keyId);
-    const lookup = this.cache.get(keyId, this.deps.clock()) ?? (await this.lookUp(keyId));
+    const now = this.deps.clock();
+    const known = this.keys.get(keyId, now) ?? this.misses.get(keyId, now);
+    if (!known && !this.inFlight.has(keyId) && !this.mayFetch(now)) throw new KeyNotFoundError(issuer, keyId);
+    const lookup = known ?? (await this.lookUp(keyId));
     if ('key' in lookup) return lookup.key;
     if ('notFound' in lookup) throw new KeyNotFoundError(issuer, keyId);
     throw new KeysUnavailableError(lookup.failure.message, { cause: lookup.failure });
+  }
+
+  /** The budget of fetches for kids not seen before; past it such kids are not found until the window ends. */
+  private mayFetch(now: number): boolean {
+    if (now - this.windowStart >= NEW_KID_WINDOW_MS) {
+      this.windowStart = now;
+      this.fetchesInWindow = 0;
+    }
+    if (this.fetchesInWindow >= NEW_KIDS_PER_WINDOW) {
+      if (this.fetchesInWindow++ === NEW_KIDS_PER_WINDOW) this.deps.logger.warn({ budget: NEW_KIDS_PER_WINDOW }, 'too many unknown kids this minute: further ones are refused without a fetch');
+      return false;
+    }
+    this.fetchesInWindow++;
+    return true;
   }
 
   private lookUp(keyId: string): Promise<Lookup> {
@@ -93,7 +120,7 @@ export class PemPerKidKeyServer implements KeyServer {
       lookup = { failure };
       keepMs = FAILURE_CACHE_MS;
     }
-    this.cache.set(keyId, lookup, now() + keepMs);
+    ('key' in lookup ? this.keys : this.misses).set(keyId, lookup, now() + keepMs);
     return lookup;
   }
 }

@@ -32,11 +32,14 @@ function connectionOptions(value: string | string[] | undefined): Set<string> | 
 /**
  * Copies Node's rawHeaders (name, value, name, value…) into a flat list for undici, after the
  * headers already in `out`, leaving out hop-by-hop headers and the names in `drop` (lower case).
+ * A name is dropped with its underscore spellings too: CGI-style upstreams (PHP, WSGI, Rack)
+ * read `X_Auth_Email` and `X-Auth-Email` as the same HTTP_X_AUTH_EMAIL.
  */
 export function forwardableRequestHeaders(rawHeaders: string[], connection: string | string[] | undefined, drop?: ReadonlySet<string>, out: string[] = []): string[] {
   const listed = connectionOptions(connection);
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i].toLowerCase();
+    let name = rawHeaders[i].toLowerCase();
+    if (name.includes('_')) name = name.replace(/_/g, '-');
     if (HOP_BY_HOP.has(name) || listed?.has(name) || drop?.has(name)) continue;
     out.push(rawHeaders[i], rawHeaders[i + 1]);
   }

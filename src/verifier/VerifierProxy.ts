@@ -34,7 +34,7 @@ import { VerifiedTokenCache } from './VerifiedTokenCache';
 type Refused = Extract<Verdict, { ok: false }>;
 type Accepted = Extract<Verdict, { ok: true }>;
 /** Requests refused before any token is looked at, and paths excluded from the checks. */
-type RequestReasonCode = 'proxy_form' | 'no_audience' | 'excluded';
+type RequestReasonCode = 'proxy_form' | 'no_audience' | 'ambiguous' | 'excluded';
 
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
 
@@ -176,13 +176,18 @@ export class VerifierProxy {
       return;
     }
     const { forwardAuth, forwardAuthOptions } = this.config.verifier;
-    const original = forwardAuth ? originalRequest(req, forwardAuthOptions) : undefined;
-    if (forwardAuth && !original) {
+    const read = forwardAuth ? originalRequest(req, forwardAuthOptions) : undefined;
+    if (typeof read === 'string') {
       closeIfBodyUnread(req, res);
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`jwtproxy: ask for ${forwardAuthOptions.audienceFromPath}<audience>\n`);
-      this.record('refused', startedAt, 'bad_request', 'no_audience');
+      const [status, body] =
+        read === 'no_audience'
+          ? [404, `jwtproxy: ask for ${forwardAuthOptions.audienceFromPath}<audience>\n`]
+          : [400, `jwtproxy: the original request is not given as the ${forwardAuthOptions.gateway} gateway gives it (X-Forwarded-Uri for Traefik, X-Original-URI for nginx, not both)\n`];
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
+      this.record('refused', startedAt, 'bad_request', read);
       return;
     }
+    const original = read;
     if (this.excluded(original?.url ?? req.url)) {
       if (forwardAuth) return this.allow(req, res, undefined, [], startedAt);
       if (expectsContinue) res.writeContinue();

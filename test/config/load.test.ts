@@ -400,3 +400,15 @@ describe('signer_proxy.allowed_destinations', () => {
     expect(errorOf(signer(lines))).toBe(message);
   });
 });
+
+test('audience_from_path may only pick one of the audiences listed, never an audience URL or any audience at all', () => {
+  const forwardAuth = (audienceLines: string) =>
+    `jwtproxy:\n  signer_proxy: {enabled: false}\n  verifier_proxies:\n  - verifier:\n      forward_auth: {audience_from_path: /auth/}\n${audienceLines}      key_server: {type: jwks, options: {url: "https://idp.example/jwks"}}\n`;
+  expect(errorOf(forwardAuth('      audience: https://api.example.com/\n'))).toBe(
+    'jwtproxy.verifier_proxies[0].verifier.audience: with forward_auth.audience_from_path the path names the audience: list the ones it may name in audiences instead',
+  );
+  expect(errorOf(forwardAuth(''))).toBe(
+    'jwtproxy.verifier_proxies[0].verifier.audiences: is required with forward_auth.audience_from_path: the audiences the path may name (e.g. the AUD tags of your Access applications)',
+  );
+  expect(parseConfig(forwardAuth('      audiences: [a, b]\n')).verifierProxies[0].verifier.forwardAuthOptions).toEqual({ gateway: 'auto', audienceFromPath: '/auth/' });
+});

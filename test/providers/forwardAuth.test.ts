@@ -216,3 +216,24 @@ describe('refusal_format: rfc6750', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ error: 'insufficient_scope' });
   });
 });
+
+describe('the original request is read only as the configured gateway sends it', () => {
+  test('with gateway auto, a request carrying both Traefik and nginx headers is refused, not guessed', async () => {
+    const proxy = await verifier('true', 'excludes: [/healthz]');
+    const answer = await httpRequest(proxy.url, { headers: { 'x-original-uri': '/admin', 'x-original-method': 'GET', 'x-forwarded-uri': '/healthz' } });
+    expect(answer.status).toBe(400);
+  });
+
+  test('with gateway nginx, a client-sent X-Forwarded-Uri is not read: the excluded path it names does not open /admin', async () => {
+    const proxy = await verifier('{gateway: nginx}', 'excludes: [/healthz]');
+    expect((await httpRequest(proxy.url, { headers: { 'x-original-uri': '/admin', 'x-original-method': 'GET', 'x-forwarded-uri': '/healthz' } })).status).toBe(401);
+    expect((await httpRequest(proxy.url, { headers: { 'x-original-uri': '/healthz', 'x-original-method': 'GET' } })).status).toBe(200);
+    // Without its own header the request is not nginx's.
+    expect((await httpRequest(proxy.url, { headers: { 'x-forwarded-uri': '/healthz' } })).status).toBe(400);
+  });
+
+  test('with gateway envoy, neither header is read: the request path itself is judged', async () => {
+    const proxy = await verifier('{gateway: envoy}', 'excludes: [/healthz]');
+    expect((await httpRequest(`${proxy.url}/admin`, { headers: { 'x-forwarded-uri': '/healthz', 'x-original-uri': '/healthz' } })).status).toBe(401);
+  });
+});

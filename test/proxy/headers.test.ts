@@ -11,6 +11,11 @@ describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
     expect(forwardableRequestHeaders(raw, undefined, new Set(['x-forwarded-for']))).toEqual(['Cookie', 'a=1', 'Cookie', 'b=2']);
   });
 
+  test('a dropped name is dropped in its underscore spellings too, which CGI-style upstreams read as the same header', () => {
+    const raw = ['X_Auth_Email', 'admin@corp', 'x_jwtproxy_claims', '{"sub":"admin"}', 'X-Other_Name', 'kept'];
+    expect(forwardableRequestHeaders(raw, undefined, new Set(['x-auth-email', 'x-jwtproxy-claims']))).toEqual(['X-Other_Name', 'kept']);
+  });
+
   test('are removed from responses', () => {
     expect(forwardableResponseHeaders({ connection: 'close, x-hop', 'x-hop': '1', 'transfer-encoding': 'chunked', 'content-type': 'text/plain' })).toEqual({ 'content-type': 'text/plain' });
   });
