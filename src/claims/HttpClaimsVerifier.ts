@@ -3,7 +3,9 @@
 // → 2xx `{"allow": true}`) and the OPA REST API (`{"input": …}` → `{"result": …}`). Fail closed:
 // an authorizer that is down, slow, or answers anything but a decision gives a retryable 503.
 // Decisions may be cached, keyed by everything they can depend on, never past the token's exp.
+import { loggableUrl } from '../observability/loggableUrl';
 import { createHash } from 'node:crypto';
+import { canonicalHeaderName } from '../proxy/headers';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { HttpClaimsVerifierConfig } from '../config/types';
 import { ExpiringLruCache } from '../keys/ExpiringLruCache';
@@ -120,7 +122,7 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
     try {
       await this.acquire(signal);
     } catch {
-      throw new ClaimsVerifierUnavailableError(`authorizer ${url.href}: no decision within ${timeoutMs}ms, waiting for a free connection (max_concurrency: ${this.config.maxConcurrency})`);
+      throw new ClaimsVerifierUnavailableError(`authorizer ${loggableUrl(url)}: no decision within ${timeoutMs}ms, waiting for a free connection (max_concurrency: ${this.config.maxConcurrency})`);
     }
     try {
       if (!this.agent) throw new Error('the verifier is not started');
@@ -133,9 +135,9 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
       });
       return this.decision(response.statusCode, await readDecision(response.body));
     } catch (error) {
-      if (error instanceof NotADecision) throw new ClaimsVerifierUnavailableError(`authorizer ${url.href} answered no decision: ${error.message}`);
+      if (error instanceof NotADecision) throw new ClaimsVerifierUnavailableError(`authorizer ${loggableUrl(url)} answered no decision: ${error.message}`);
       const why = signal.aborted ? `no decision within ${timeoutMs}ms` : describe(error);
-      throw new ClaimsVerifierUnavailableError(`authorizer ${url.href}: ${why}`);
+      throw new ClaimsVerifierUnavailableError(`authorizer ${loggableUrl(url)}: ${why}`);
     } finally {
       this.release();
     }
@@ -198,8 +200,9 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
     if (!isObject(headers)) throw new NotADecision('"headers" is not an object');
     const set: [string, string][] = [];
     for (const [name, value] of Object.entries(headers)) {
-      const header = name.toLowerCase();
+      const header = canonicalHeaderName(name);
       if (!this.allowedHeaders.has(header)) throw new NotADecision(`it sets the header ${JSON.stringify(name)}, which is not in upstream_headers`);
+      if (set.some(([taken]) => taken === header)) throw new NotADecision(`it sets the header ${JSON.stringify(name)} twice (in two spellings)`);
       try {
         const wire = headerValue(header, value);
         if (wire !== undefined) set.push([header, wire]);

@@ -1,5 +1,6 @@
 // `jwtproxy verify-token`: checks a token offline with the verifier's own Authenticator (same order,
 // same Go reasons, the key's fixed algorithm), from flags or from a verifier of a config file.
+import { normalizePath } from '../proxy/normalizePath';
 import { readFile } from 'node:fs/promises';
 import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import { expandEnv, loadConfigFile } from '../config/load';
@@ -166,7 +167,13 @@ function requestOf(flags: ToolFlags, token: string): AuthenticationRequest {
   const path = flags.string('path', '/');
   if (!path.startsWith('/')) throw new UsageError(`-path ${JSON.stringify(path)} must start with /`);
   const query = path.indexOf('?');
-  return { method: flags.string('method', 'GET').toUpperCase(), path: query === -1 ? path : path.slice(0, query), host, url: path, headers };
+  return {
+    method: flags.string('method', 'GET').toUpperCase(),
+    path: normalizePath(query === -1 ? path : path.slice(0, query)),
+    host,
+    headers,
+    token: { present: true, token, source: { type: 'authorization' } },
+  };
 }
 
 async function readTokenArgument(flags: ToolFlags, io: ToolIo): Promise<string> {

@@ -1,6 +1,8 @@
 // A YAML mapping seen through its path: typed getters that fail with the exact
 // location and the fix, and a strict check that no unknown key was left behind.
+import { canonicalHeaderName } from '../proxy/headers';
 import { ConfigError } from './ConfigError';
+import { isReservedHeader } from './reservedHeaders';
 import { formatByteSize, parseByteSize } from './byteSize';
 import { formatDuration, MAX_TIMER_MS, parseDuration } from './duration';
 import type { Prerequisite } from './types';
@@ -199,12 +201,16 @@ export class ConfigNode {
     return this.checkHeaderName(key, name, reserved);
   }
 
-  /** `name` (found at `key`, which may be the name itself) as a lower-cased header name. */
+  /**
+   * `name` (found at `key`, which may be the name itself) in its canonical spelling: lower case,
+   * "_" as "-" (CGI-style applications read both spellings as one header), so that a reserved
+   * name cannot be taken in another spelling and the proxy strips every spelling of it.
+   */
   checkHeaderName(key: string, name: string, reserved: readonly string[] = []): string {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) this.fail(key, `${describe(name)} is not a valid header name`);
-    const lower = name.toLowerCase();
-    if (reserved.includes(lower)) this.fail(key, `${describe(name)} is reserved for the proxy itself; choose another header name`);
-    return lower;
+    const canonical = canonicalHeaderName(name);
+    if (isReservedHeader(canonical, reserved)) this.fail(key, `${describe(name)} is reserved for the proxy itself; choose another header name`);
+    return canonical;
   }
 
   /** An absolute http(s) URL. */

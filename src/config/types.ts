@@ -1,5 +1,6 @@
 // The validated, typed configuration. The request path only ever sees these.
 import type { CelExpression } from '../policy/CelExpression';
+import type { ProviderHeaders } from '../providers/ProviderPreset';
 import type { DestinationPolicy } from '../signer/DestinationPolicy';
 import type { TrustedProxies } from '../proxy/TrustedProxies';
 import type { TokenRules } from '../verifier/Authenticator';
@@ -209,6 +210,8 @@ export interface VerifierConfig {
   rules: TokenRules;
   /** The identity-aware proxy this verifier sits behind, for the logs. */
   provider?: string;
+  /** The identity headers that provider sets: stripped from clients, set again from the token. */
+  providerHeaders?: ProviderHeaders;
   forwardAuthOptions: ForwardAuthConfig;
   claimsToHeaders: HeaderMapping[];
   /** 'go': 403 text/plain with the Go body; 'rfc6750': 401/403 with WWW-Authenticate and a JSON body. */

@@ -99,6 +99,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
       paddedSegments: preset?.paddedSegments,
     },
     provider: provider?.name,
+    providerHeaders: preset?.headers,
     claimsToHeaders,
     refusalStyle: verifierNode.choice('refusal_format', ['go', 'rfc6750'] as const, 'go'),
     authRedirectUrl: verifierNode.has('auth_redirect_url') ? verifierNode.httpUrl('auth_redirect_url', 'the login URL browsers are sent to') : (verifierNode.raw('auth_redirect_url'), undefined),
@@ -185,9 +186,13 @@ function parseTokenSources(verifier: ConfigNode, preset: ProviderPreset | undefi
 
 function parseClaimsToHeaders(verifier: ConfigNode, claimsHeader: string | undefined): HeaderMapping[] {
   const mapping = verifier.child('claims_to_headers');
+  const seen = new Map<string, string>();
   return mapping.keys().map((name) => {
     const header = mapping.checkHeaderName(name, name, RESERVED_HEADERS);
     if (header === claimsHeader) mapping.fail(name, 'is the claims_header already; choose another name');
+    const twin = seen.get(header);
+    if (twin !== undefined) mapping.fail(name, `is the same header as ${JSON.stringify(twin)} ("_" and "-" are one header to CGI-style applications); keep one of them`);
+    seen.set(header, name);
     const source = mapping.requiredString(name, 'a CEL expression, e.g. claims.email');
     return { header, expression: CelExpression.compile(source, mapping.at(name)) };
   });

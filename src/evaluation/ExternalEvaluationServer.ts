@@ -131,7 +131,7 @@ export class ExternalEvaluationServer implements Service {
       path,
       host: req.headers.host ?? '',
       headers: { ...req.headers, authorization: `Bearer ${token}` },
-      url: path,
+      token: { present: true, token, source: { type: 'authorization' } },
     });
     if (!verdict.ok && verdict.code !== 'claims_refused') {
       const unavailable = verdict.status === 503;

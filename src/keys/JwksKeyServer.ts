@@ -7,6 +7,7 @@
 // `min_refetch_interval`, so a flood of unknown kids cannot flood the provider. While the provider cannot be reached, or serves garbage, the
 // last good set stays in use; with no good set yet, requests get 503 and the fetch is
 // retried with backoff until one arrives.
+import { loggableUrl } from '../observability/loggableUrl';
 import { X509Certificate } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { MAX_TIMER_MS } from '../config/duration';
@@ -141,11 +142,11 @@ export class JwksKeyServer implements KeyServer {
     const url = this.jwksUrl ?? (this.jwksUrl = await this.discoverJwksUrl());
     const { body, freshness } = await this.fetchJson(url);
     const set = readKeySet(body);
-    if (set.keys.size === 0) throw new Error(`${url.href}: the document holds no usable signing key`);
-    if (set.skipped.length > 0) this.deps.logger.warn({ url: url.href, skipped: set.skipped }, 'keys skipped in the key set');
+    if (set.keys.size === 0) throw new Error(`${loggableUrl(url)}: the document holds no usable signing key`);
+    if (set.skipped.length > 0) this.deps.logger.warn({ url: loggableUrl(url), skipped: set.skipped }, 'keys skipped in the key set');
     const added = [...set.keys.keys()].filter((kid) => !this.keys.has(kid));
     this.keys = set.keys;
-    if (!this.loaded || added.length > 0) this.deps.logger.info({ url: url.href, keys: [...set.keys.keys()] }, 'key set loaded');
+    if (!this.loaded || added.length > 0) this.deps.logger.info({ url: loggableUrl(url), keys: [...set.keys.keys()] }, 'key set loaded');
     this.loaded = true;
     // no-cache or max-age=0 must not turn every request into a fetch: min_refetch_interval is the floor.
     return Math.max(Math.min(freshness ?? this.config.refreshIntervalMs, this.config.refreshIntervalMs), this.config.minRefetchIntervalMs);
@@ -157,9 +158,9 @@ export class JwksKeyServer implements KeyServer {
     const { body } = await this.fetchJson(discoveryUrl);
     const { issuer, jwks_uri: jwksUri } = (body ?? {}) as { issuer?: unknown; jwks_uri?: unknown };
     if (issuer !== this.config.issuers[0]) {
-      throw new Error(`${discoveryUrl.href}: the discovery document names issuer ${JSON.stringify(issuer)}, not ${JSON.stringify(this.config.issuers[0])}`);
+      throw new Error(`${loggableUrl(discoveryUrl)}: the discovery document names issuer ${JSON.stringify(issuer)}, not ${JSON.stringify(this.config.issuers[0])}`);
     }
-    if (typeof jwksUri !== 'string' || !/^https?:\/\//.test(jwksUri)) throw new Error(`${discoveryUrl.href}: the discovery document has no http(s) jwks_uri`);
+    if (typeof jwksUri !== 'string' || !/^https?:\/\//.test(jwksUri)) throw new Error(`${loggableUrl(discoveryUrl)}: the discovery document has no http(s) jwks_uri`);
     return new URL(jwksUri);
   }
 
@@ -170,14 +171,14 @@ export class JwksKeyServer implements KeyServer {
       response = await request(url.href, { dispatcher: this.agent, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
       text = await response.body.text();
     } catch (error) {
-      throw new Error(`${url.href}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`${loggableUrl(url)}: ${(error as Error).message}`, { cause: error });
     }
-    if (response.statusCode !== 200) throw new Error(`${url.href}: answered ${response.statusCode}`);
-    if (text.length > MAX_BODY_BYTES) throw new Error(`${url.href}: answered more than ${MAX_BODY_BYTES} bytes`);
+    if (response.statusCode !== 200) throw new Error(`${loggableUrl(url)}: answered ${response.statusCode}`);
+    if (text.length > MAX_BODY_BYTES) throw new Error(`${loggableUrl(url)}: answered more than ${MAX_BODY_BYTES} bytes`);
     try {
       return { body: JSON.parse(text), freshness: httpFreshness(response.headers, this.deps.clock()) };
     } catch {
-      throw new Error(`${url.href}: the answer is not JSON`);
+      throw new Error(`${loggableUrl(url)}: the answer is not JSON`);
     }
   }
 }

@@ -4,6 +4,7 @@
 import type { ConfigNode } from '../config/ConfigNode';
 import type { IdentityConfig, KeyServerConfig } from '../config/types';
 import type { VerificationAlgorithm } from '../jwt/algorithms';
+import type { Claims } from '../jwt/token';
 import type { TokenSource } from '../verifier/tokenSources';
 
 export interface ProviderPreset {
@@ -19,6 +20,28 @@ export interface ProviderPreset {
   paddedSegments?: boolean;
   /** Where the provider answers a token's expanded identity, when it has such an endpoint (C6). */
   identity?: Pick<IdentityConfig, 'url' | 'sendToken'>;
+  /** The identity headers the provider sets on the requests it passes on. */
+  headers: ProviderHeaders;
+}
+
+/**
+ * Headers an identity-aware proxy adds to the requests it passes: behind a verifier a client
+ * could send them itself next to a valid token. A client's copies are stripped; those the token
+ * vouches for are set again from the verified claims, so applications that read them keep working.
+ */
+export interface ProviderHeaders {
+  /** Canonical names (lower case, "-") and name prefixes stripped from every client request. */
+  names: readonly string[];
+  prefixes: readonly string[];
+  /** Passed on only from a trusted proxy (trusted_proxies): headers the token cannot vouch for. */
+  fromTrustedProxyOnly?: readonly string[];
+  /** The headers set from a verified token's claims, as the provider sets them. */
+  fromClaims?: (claims: Claims) => [string, string][];
+}
+
+/** `[name, value]` when the claim is a non-empty string. */
+export function claimHeader(name: string, value: unknown, prefix = ''): [string, string][] {
+  return typeof value === 'string' && value ? [[name, prefix + value]] : [];
 }
 
 export interface ProviderType {

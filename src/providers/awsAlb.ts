@@ -2,7 +2,7 @@
 // PEM per kid at https://public-keys.auth.elb.<region>.amazonaws.com/<kid>; no aud, but a
 // `signer` JOSE header that must be this load balancer's ARN; segments padded with "=".
 import type { ConfigNode } from '../config/ConfigNode';
-import { urlOverride, type ProviderPreset, type ProviderType } from './ProviderPreset';
+import { urlOverride, claimHeader, type ProviderPreset, type ProviderType } from './ProviderPreset';
 
 export const awsAlb: ProviderType = {
   parse(options: ConfigNode): ProviderPreset {
@@ -24,6 +24,13 @@ export const awsAlb: ProviderType = {
       algorithms: ['ES256'],
       expectedSigner: albArn,
       paddedSegments: true,
+      // The ALB sets x-amzn-oidc-identity (the sub) and x-amzn-oidc-accesstoken, which no token here vouches for.
+      headers: {
+        names: ['x-amzn-oidc-identity'],
+        prefixes: [],
+        fromTrustedProxyOnly: ['x-amzn-oidc-accesstoken'],
+        fromClaims: (claims) => claimHeader('x-amzn-oidc-identity', claims.sub),
+      },
     };
   },
 };

@@ -3,7 +3,7 @@
 // the application's AUD tags, no jti (reused until exp, up to the session length). The
 // expanded identity is at <team>/cdn-cgi/access/get-identity, asked with the token as cookie.
 import type { ConfigNode } from '../config/ConfigNode';
-import { jwksKeyServer, originOption, urlOverride, type ProviderPreset, type ProviderType } from './ProviderPreset';
+import { jwksKeyServer, originOption, urlOverride, claimHeader, type ProviderPreset, type ProviderType } from './ProviderPreset';
 
 export const cloudflareAccess: ProviderType = {
   parse(options: ConfigNode): ProviderPreset {
@@ -20,6 +20,12 @@ export const cloudflareAccess: ProviderType = {
       audiences: options.stringList('audience_tag'),
       algorithms: ['RS256'],
       identity: { url: new URL('/cdn-cgi/access/get-identity', team), sendToken: 'cookie' },
+      // Cloudflare sets Cf-Access-Authenticated-User-Email (users, not service tokens) next to the token.
+      headers: {
+        names: ['cf-access-authenticated-user-email'],
+        prefixes: ['cf-access-authenticated-user-'],
+        fromClaims: (claims) => claimHeader('cf-access-authenticated-user-email', claims.email),
+      },
     };
   },
 };

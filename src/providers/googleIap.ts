@@ -2,7 +2,7 @@
 // JWKS, iss https://cloud.google.com/iap, aud /projects/<number>/global/backendServices/<id>
 // or /projects/<number>/apps/<project>; about ten minutes long, no jti.
 import type { ConfigNode } from '../config/ConfigNode';
-import { jwksKeyServer, urlOverride, type ProviderPreset, type ProviderType } from './ProviderPreset';
+import { jwksKeyServer, urlOverride, claimHeader, type ProviderPreset, type ProviderType } from './ProviderPreset';
 
 const GOOGLE_IAP_JWKS = 'https://www.gstatic.com/iap/verify/public_key-jwk';
 const GOOGLE_IAP_ISSUER = 'https://cloud.google.com/iap';
@@ -23,6 +23,15 @@ export const googleIap: ProviderType = {
       issuers: [issuer],
       audiences,
       algorithms: ['ES256'],
+      // IAP sets X-Goog-Authenticated-User-Email and -Id, "accounts.google.com:" before each (its JWT's sub carries it already).
+      headers: {
+        names: ['x-goog-authenticated-user-email', 'x-goog-authenticated-user-id'],
+        prefixes: ['x-goog-authenticated-user-'],
+        fromClaims: (claims) => [
+          ...claimHeader('x-goog-authenticated-user-email', claims.email, 'accounts.google.com:'),
+          ...claimHeader('x-goog-authenticated-user-id', claims.sub),
+        ],
+      },
     };
   },
 };

@@ -20,6 +20,7 @@ export const oidc: ProviderType = {
       issuers: [issuerText],
       audiences,
       algorithms: [...VERIFICATION_ALGORITHMS],
+      headers: { names: [], prefixes: [] },
     };
   },
 };

@@ -14,6 +14,8 @@ export const pomerium: ProviderType = {
       issuers: [issuer],
       audiences: options.stringList('audience').length ? options.stringList('audience') : [route.host],
       algorithms: ['ES256'],
+      // X-Pomerium-Claim-<name> (jwt_claims_headers) is Pomerium's: stripped; claims_to_headers sets any the application needs.
+      headers: { names: [], prefixes: ['x-pomerium-claim-'] },
     };
   },
 };

@@ -40,8 +40,11 @@ export function joinPaths(base: string, path: string): string {
  */
 export function upstreamTarget(upstream: Pick<Upstream, 'basePath' | 'baseQuery'>, requestUrl: string): string {
   const queryAt = requestUrl.indexOf('?');
-  const path = normalizePath(queryAt === -1 ? requestUrl : requestUrl.slice(0, queryAt));
-  const query = queryAt === -1 ? '' : requestUrl.slice(queryAt + 1);
+  return joinedTarget(upstream, normalizePath(queryAt === -1 ? requestUrl : requestUrl.slice(0, queryAt)), queryAt === -1 ? '' : requestUrl.slice(queryAt + 1));
+}
+
+/** The upstream request target for a path already normalised and a query (without "?"). */
+export function joinedTarget(upstream: Pick<Upstream, 'basePath' | 'baseQuery'>, path: string, query: string): string {
   const joinedPath = upstream.basePath ? joinPaths(upstream.basePath, path) : path;
   const joinedQuery = upstream.baseQuery && query ? `${upstream.baseQuery}&${query}` : upstream.baseQuery + query;
   return joinedQuery ? `${joinedPath}?${joinedQuery}` : joinedPath;

@@ -18,6 +18,23 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+/**
+ * Headers that name the client's address, set by CDNs and proxies (Cloudflare, Akamai, Fastly,
+ * nginx, Envoy, RFC 7239): believed upstream only from a trusted proxy, like X-Forwarded-For.
+ */
+export const CLIENT_ADDRESS_HEADERS = [
+  'x-real-ip',
+  'forwarded',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'cf-connecting-ipv6',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'fastly-client-ip',
+  'x-original-forwarded-for',
+  'x-envoy-external-address',
+] as const;
+
 /** The header names the Connection header lists: hop-by-hop for this message only. */
 function connectionOptions(value: string | string[] | undefined): Set<string> | undefined {
   if (!value) return undefined;
@@ -30,17 +47,36 @@ function connectionOptions(value: string | string[] | undefined): Set<string> | 
 }
 
 /**
- * Copies Node's rawHeaders (name, value, name, value…) into a flat list for undici, after the
- * headers already in `out`, leaving out hop-by-hop headers and the names in `drop` (lower case).
- * A name is dropped with its underscore spellings too: CGI-style upstreams (PHP, WSGI, Rack)
- * read `X_Auth_Email` and `X-Auth-Email` as the same HTTP_X_AUTH_EMAIL.
+ * A header name as the proxy compares it: lower case, "_" read as "-". CGI-style upstreams (PHP,
+ * WSGI, Rack) read `X_Auth_Email` and `X-Auth-Email` as the same HTTP_X_AUTH_EMAIL, so the two
+ * spellings are one header wherever the proxy strips, reserves or looks one up.
  */
-export function forwardableRequestHeaders(rawHeaders: string[], connection: string | string[] | undefined, drop?: ReadonlySet<string>, out: string[] = []): string[] {
+export function canonicalHeaderName(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.includes('_') ? lower.replace(/_/g, '-') : lower;
+}
+
+/** Names the proxy drops from a client's request: exact (canonical) names, and prefixes of whole families. */
+export interface DroppedHeaders {
+  names: ReadonlySet<string>;
+  /** Canonical prefixes, e.g. "x-pomerium-claim-". */
+  prefixes?: readonly string[];
+}
+
+const dropsPrefix = (name: string, prefixes: readonly string[] | undefined): boolean => prefixes !== undefined && prefixes.some((prefix) => name.startsWith(prefix));
+
+/**
+ * Copies Node's rawHeaders (name, value, name, value…) into a flat list for undici, after the
+ * headers already in `out`, leaving out hop-by-hop headers and the dropped names, compared in
+ * their canonical spelling (so underscore spellings go too).
+ */
+export function forwardableRequestHeaders(rawHeaders: readonly string[], connection: string | string[] | undefined, drop?: ReadonlySet<string> | DroppedHeaders, out: string[] = []): string[] {
   const listed = connectionOptions(connection);
+  const names = drop instanceof Set ? drop : (drop as DroppedHeaders | undefined)?.names;
+  const prefixes = drop instanceof Set ? undefined : (drop as DroppedHeaders | undefined)?.prefixes;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    let name = rawHeaders[i].toLowerCase();
-    if (name.includes('_')) name = name.replace(/_/g, '-');
-    if (HOP_BY_HOP.has(name) || listed?.has(name) || drop?.has(name)) continue;
+    const name = canonicalHeaderName(rawHeaders[i]);
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || names?.has(name) || dropsPrefix(name, prefixes)) continue;
     out.push(rawHeaders[i], rawHeaders[i + 1]);
   }
   return out;

@@ -71,7 +71,8 @@ export function createServer(tls: ListenerConfig['tls'], logger: Logger, handler
   if (tls?.clientAuth) enforceClientAuth(server as https.Server, tls.clientAuth, logger);
   server.maxHeadersCount = limits.maxHeaderCount;
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    logger.debug({ err: error }, 'malformed client request');
+    // Never the error itself: Node attaches the raw request bytes (rawPacket), credentials and all.
+    logger.debug({ code: error.code, reason: error.message, client: (socket as import("node:net").Socket).remoteAddress }, 'malformed client request');
     // Mid-answer (a request timeout while the response streams) no status line can be sent any more.
     if (!socket.writable || (socket as { _httpMessage?: http.ServerResponse })._httpMessage?.headersSent) return void socket.destroy();
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';

@@ -87,3 +87,45 @@ export function normalizePath(path: string): string {
   }
   return `/${output.join('/')}`;
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The bytes of a run of escapes starting at `at` (%C3%A9…), and where the run ends. */
+function escapedRun(path: string, at: number): { bytes: number[]; end: number } {
+  const bytes: number[] = [];
+  let i = at;
+  while (path.charCodeAt(i) === 0x25) {
+    const high = hexValue(path.charCodeAt(i + 1));
+    const low = hexValue(path.charCodeAt(i + 2));
+    if (high === -1 || low === -1) break;
+    bytes.push(high * 16 + low);
+    i += 3;
+  }
+  return { bytes, end: i };
+}
+
+/**
+ * Whether a gateway could give a raw path (no query) another meaning than its normal form after
+ * jwtproxy has judged it: an escaped "/", "\", "." or "%" (decoded once more, or resolved after
+ * decoding), an escaped control character or NUL, a literal "\" (read as "/" by some servers),
+ * an escape that is not one (%zz), or escaped bytes that are not UTF-8 (overlong %C0%AE is ".").
+ * Forward-auth judges such a path for a gateway that routes it itself: it is never excluded, and
+ * never allowed by a rule that may look at the path.
+ */
+export function isAmbiguousPath(path: string): boolean {
+  if (path.includes('\\')) return true;
+  for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i)) {
+    const { bytes, end } = escapedRun(path, i);
+    if (bytes.length === 0) return true;
+    for (const byte of bytes) if (byte === 0x2f || byte === 0x5c || byte === 0x2e || byte === 0x25 || byte < 0x20 || byte === 0x7f) return true;
+    if (bytes.some((byte) => byte >= 0x80)) {
+      try {
+        UTF8.decode(Uint8Array.from(bytes));
+      } catch {
+        return true;
+      }
+    }
+    i = end;
+  }
+  return false;
+}

@@ -56,14 +56,14 @@ export function createAdminHandler(registry: KeyRegistry, token: string | undefi
     req.resume();
     handle(req, res).catch((error: unknown) => {
       if (error instanceof RegistryError) {
-        logger.warn({ method: req.method, path: req.url, status: error.status, code: error.code, reason: error.message }, 'key registry admin request refused');
+        logger.warn({ method: req.method, path: req.url?.split('?')[0], status: error.status, code: error.code, reason: error.message }, 'key registry admin request refused');
         sendJson(res, error.status, { error: error.message, code: error.code }, error.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
       } else if (error instanceof KeyStorageError) {
         // Logged by the storage as its outage starts and ends.
         logger.debug({ err: error }, 'key registry storage failed');
         sendJson(res, 503, { error: error.message, code: 'ERR_REGISTRY_UNAVAILABLE' });
       } else {
-        logger.error({ err: error, method: req.method, path: req.url }, 'key registry admin request failed');
+        logger.error({ err: error, method: req.method, path: req.url?.split('?')[0] }, 'key registry admin request failed');
         sendJson(res, 500, { error: 'internal error', code: 'ERR_REGISTRY_INTERNAL' });
       }
     });

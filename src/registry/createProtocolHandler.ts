@@ -150,23 +150,23 @@ export function createProtocolHandler(options: ProtocolHandlerOptions): RequestL
       // Refused writes matter to operators (a misconfigured or hostile publisher); refused reads are
       // routine, and so are 429s past the pending cap, which the registry logs once as it is reached.
       const level = (req.method === 'PUT' || req.method === 'DELETE') && error.status !== 429 ? 'warn' : 'debug';
-      logger[level]({ method: req.method, path: req.url, status: error.status, code: error.code, reason: error.message }, 'key registry request refused');
+      logger[level]({ method: req.method, path: req.url?.split('?')[0], status: error.status, code: error.code, reason: error.message }, 'key registry request refused');
       const headers: Record<string, string> = error.status === 413 ? { Connection: 'close' } : {};
       if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);
       sendText(res, error.status, error.message, headers);
     } else if (error instanceof KeyStorageError) {
       // The storage logs its outages as they start and end; a line per request would flood the log.
-      logger.debug({ err: error, method: req.method, path: req.url }, 'key registry storage failed');
+      logger.debug({ err: error, method: req.method, path: req.url?.split('?')[0] }, 'key registry storage failed');
       sendText(res, 503, 'the key storage is unavailable; retry later');
     } else {
-      logger.error({ err: error, method: req.method, path: req.url }, 'key registry request failed');
+      logger.error({ err: error, method: req.method, path: req.url?.split('?')[0] }, 'key registry request failed');
       sendText(res, 500, 'internal error');
     }
   }
 
   return (req, res) => {
     handle(req, res).then(
-      () => logger.debug({ method: req.method, path: req.url, status: res.statusCode }, 'key registry request'),
+      () => logger.debug({ method: req.method, path: req.url?.split('?')[0], status: res.statusCode }, 'key registry request'),
       (error: unknown) => fail(req, res, error),
     );
   };

@@ -213,7 +213,7 @@ export class SignerProxy {
           return this.record('upstream_error', startedAt);
         }
         this.record('error', startedAt);
-        this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
+        this.deps.logger.error({ err: error, method: req.method, target: target.origin, path: target.path.split('?')[0] }, 'request failed unexpectedly');
         if (!res.headersSent) plain(req, res, 500, 'jwtproxy: internal error');
         else res.destroy();
       });

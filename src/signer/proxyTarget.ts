@@ -32,9 +32,17 @@ export class ProxyTargetError extends Error {
     readonly reason: string,
   ) {
     // JSON quoting escapes control characters: a client cannot forge log lines through the target.
-    super(`invalid request target ${JSON.stringify(target.length > 100 ? `${target.slice(0, 100)}…` : target)}: ${reason}`);
+    const shown = redactedTarget(target);
+    super(`invalid request target ${JSON.stringify(shown.length > 100 ? `${shown.slice(0, 100)}…` : shown)}: ${reason}`);
     this.name = 'ProxyTargetError';
   }
+}
+
+/** A request target as it may be logged: without user information (user:password@) and with its query hidden, as either may hold a credential. */
+export function redactedTarget(target: string): string {
+  const withoutUserinfo = target.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1…@');
+  const query = withoutUserinfo.indexOf('?');
+  return query === -1 ? withoutUserinfo : `${withoutUserinfo.slice(0, query)}?…`;
 }
 
 const ABSOLUTE_URI = /^(https?):\/\/([^/?#]*)([^#]*)/i;

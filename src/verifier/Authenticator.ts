@@ -13,7 +13,7 @@ import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore
 import type { Clock } from '../util/clock';
 import type { CertificateFacts } from '../x509/CertificateFacts';
 import { IDENTITY_UNAVAILABLE, IdentityUnavailableError, type Identity, type IdentityExpander } from './IdentityExpander';
-import { findToken, type TokenSource } from './tokenSources';
+import type { FoundToken, TokenSource } from './tokenSources';
 import type { VerifiedTokenCache } from './VerifiedTokenCache';
 
 /**
@@ -32,6 +32,7 @@ export type RefusalCode = 'missing_token' | 'invalid_token' | 'claims_refused' |
 export type ReasonCode =
   | TokenCheckCode
   | 'missing'
+  | 'ambiguous_token'
   | 'signer'
   | 'algorithm'
   | 'replayed'
@@ -51,7 +52,7 @@ export type Verdict =
    */
   | { ok: true; claims: Claims; identity?: Identity; headers?: [string, string][] }
   /** `reason` is for the client; `cause` for the operator's log. */
-  | { ok: false; status: 403 | 503; code: RefusalCode; reasonCode: ReasonCode; reason: string; cause?: Error };
+  | { ok: false; status: 400 | 403 | 503; code: RefusalCode; reasonCode: ReasonCode; reason: string; cause?: Error };
 
 /** What a verifier accepts, compiled from its config. */
 export interface TokenRules {
@@ -81,8 +82,8 @@ export interface AuthenticatorDeps {
 
 /** The request as the Authenticator sees it. */
 export interface AuthenticationRequest extends RequestFacts {
-  /** The request target with its query, for a token in the query. */
-  url: string;
+  /** The token and the carrier it came in (tokenSources.findToken). */
+  token: FoundToken;
   /** Forward-auth with the audience in the path: the one audience this request's token must carry. */
   audience?: string;
   /** The client certificate verified for this request (mTLS, or a trusted gateway's header). */
@@ -95,10 +96,13 @@ export const BOUND_TO_OTHER_CERTIFICATE = 'Token is bound to another client cert
 export const BOUND_WITHOUT_CERTIFICATE = 'Token is bound to a client certificate and none was presented';
 export const INVALID_CNF = "Invalid 'cnf' claim";
 export const AUTHORIZER_UNAVAILABLE = 'Authorizer unavailable';
+export const AMBIGUOUS_TOKEN = 'More than one token in the request';
 
 type Problem = { readonly code: ReasonCode; readonly reason: string };
 
 const MISSING: Problem = { code: 'missing', reason: REASONS.parse };
+/** RFC 6750 §2: one method per request; two different tokens leave no way to say whose request it is. */
+const AMBIGUOUS: Verdict = { ok: false, status: 400, code: 'invalid_token', reasonCode: 'ambiguous_token', reason: AMBIGUOUS_TOKEN };
 const WRONG_SIGNER: Problem = { code: 'signer', reason: SIGNER_MISMATCH };
 /** Told as a bad signature, as Go does; counted apart: an alg the key does not have is an attack or a misconfiguration. */
 const DISALLOWED_ALGORITHM: Problem = { code: 'algorithm', reason: REASONS.signature };
@@ -119,8 +123,9 @@ export class Authenticator {
 
   async authenticate(request: AuthenticationRequest): Promise<Verdict> {
     const { rules, tokenCache, clock } = this.deps;
-    const found = findToken(rules.tokenSources, request.headers, request.url);
+    const found = request.token;
     if (!found.present) return refuse(MISSING, undefined, 'missing_token');
+    if (found.ambiguous) return AMBIGUOUS;
     const text = found.token;
     if (text === undefined) return refuse(PROBLEMS.parse);
     const claimRules = request.audience === undefined ? rules.claims : { ...rules.claims, audience: undefined, audiences: new Set([request.audience]) };

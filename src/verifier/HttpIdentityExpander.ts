@@ -4,6 +4,7 @@
 // token share one fetch. An endpoint that is down, slower than the timeout, or answers other
 // than 200 with a JSON object is a failure, never kept: a required identity refuses the
 // request (503), an optional one lets it go on without `identity`.
+import { loggableUrl } from '../observability/loggableUrl';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { IdentityConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
@@ -41,7 +42,7 @@ export class HttpIdentityExpander implements IdentityExpander {
 
   async start(): Promise<void> {
     const { url, sendToken, required, cacheEntries, timeoutMs } = this.config;
-    this.deps.logger.info({ url: url.href, sendToken, required, cacheEntries, timeoutMs }, 'identity expansion on: each token\'s identity is fetched once and kept until its exp');
+    this.deps.logger.info({ url: loggableUrl(url), sendToken, required, cacheEntries, timeoutMs }, 'identity expansion on: each token\'s identity is fetched once and kept until its exp');
   }
 
   /** Waits for the fetches under way (each bounded by the timeout). */
@@ -89,7 +90,7 @@ export class HttpIdentityExpander implements IdentityExpander {
     this.count('fetched');
     if (!this.failing) return;
     this.failing = false;
-    this.deps.logger.info({ url: this.config.url.href }, 'identity endpoint answering again');
+    this.deps.logger.info({ url: loggableUrl(this.config.url) }, 'identity endpoint answering again');
   }
 
   /** One line when the endpoint starts failing, then debug lines: an outage must not flood the log. */
@@ -118,15 +119,15 @@ export class HttpIdentityExpander implements IdentityExpander {
     } catch (error) {
       const { name, message, code } = error as { name?: string; message?: string; code?: string };
       const reason = name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : message || code || String(error);
-      throw new Error(`${url.href}: ${reason}`, { cause: error });
+      throw new Error(`${loggableUrl(url)}: ${reason}`, { cause: error });
     }
     let identity: unknown;
     try {
       identity = JSON.parse(text);
     } catch {
-      throw new Error(`${url.href}: the answer is not JSON`);
+      throw new Error(`${loggableUrl(url)}: the answer is not JSON`);
     }
-    if (!isJsonObject(identity)) throw new Error(`${url.href}: the answer is not a JSON object`);
+    if (!isJsonObject(identity)) throw new Error(`${loggableUrl(url)}: the answer is not a JSON object`);
     return identity;
   }
 }

@@ -15,28 +15,42 @@ import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore
 import type { Logger } from '../observability/logger';
 import type { ProxyMetrics, VerifierResult } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
-import { addForwardedHeaders, asciiJson, forwardableRequestHeaders } from '../proxy/headers';
+import { addForwardedHeaders, asciiJson } from '../proxy/headers';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_HEADERS, tooManyHeaders, withHeaderLimit } from '../proxy/listener';
-import { normalizePath } from '../proxy/normalizePath';
 import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
-import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
+import { joinedTarget, UpstreamSet, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
-import { Authenticator, type AuthenticationRequest, type ReasonCode, type RefusalCode, type Verdict } from './Authenticator';
+import { Authenticator, type ReasonCode, type RefusalCode, type Verdict } from './Authenticator';
 import { HeaderMappingError, mappedHeaders, wireValue } from './claimsToHeaders';
 import { ClientCertificateSource } from './ClientCertificateSource';
 import { forwardedClientCert } from './forwardedClientCert';
-import { originalRequest, type OriginalRequest } from './forwardAuthRequest';
 import { HttpIdentityExpander } from './HttpIdentityExpander';
 import { loginRedirect, publicUrl, REFUSAL_PREFIX, refusalResponse, wantsHtml } from './refusals';
+import { RequestReader, type RequestView, type UnreadableView } from './RequestView';
 import { VerifiedTokenCache } from './VerifiedTokenCache';
 
 type Refused = Extract<Verdict, { ok: false }>;
 type Accepted = Extract<Verdict, { ok: true }>;
 /** Requests refused before any token is looked at, and paths excluded from the checks. */
-type RequestReasonCode = 'proxy_form' | 'no_audience' | 'ambiguous' | 'excluded';
+type RequestReasonCode = UnreadableView | 'ambiguous_path' | 'excluded';
 
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
+const AMBIGUOUS_PATH_REFUSAL = 'jwtproxy: the path holds escapes whose meaning depends on who decodes them (%2F, %5C, %2E, %25, %00, invalid escapes or UTF-8, "\\"); the rules of this verifier cannot judge it\n';
+
+/** The answer to a request whose forward-auth contract, or request target, cannot be read. */
+function unreadableAnswer(why: UnreadableView, config: VerifierProxyConfig['verifier']['forwardAuthOptions']): [status: number, body: string] {
+  switch (why) {
+    case 'proxy_form':
+      return [500, PROXY_FORM_REFUSAL];
+    case 'no_audience':
+      return [404, `jwtproxy: ask for ${config.audienceFromPath}<audience>\n`];
+    case 'no_host':
+      return [400, 'jwtproxy: nginx did not send X-Original-Host: set proxy_set_header X-Original-Host $host; in the auth_request location\n'];
+    case 'ambiguous':
+      return [400, `jwtproxy: the original request is not given as the ${config.gateway} gateway gives it (X-Forwarded-Uri for Traefik, X-Original-URI for nginx, not both, each once)\n`];
+  }
+}
 
 /**
  * Refusals at info; a 503 at warn, unless the nonce store has logged the outage it belongs to (and
@@ -74,7 +88,9 @@ export class VerifierProxy {
   /** Headers a client may not send through: we set them ourselves. */
   private readonly replacedHeaders: Set<string>;
   private readonly claimsHeader?: string;
-  private readonly clientCertificates: ClientCertificateSource;
+  private readonly reader: RequestReader;
+  /** The identity headers the provider in front sets, from the verified claims. */
+  private readonly providerHeaders?: (claims: Claims) => [string, string][];
   private readonly parts: ServiceGroup;
   private readonly name: string;
   /** Upgraded (WebSocket) connections, cut at the end of the shutdown grace. */
@@ -106,7 +122,7 @@ export class VerifierProxy {
     });
     this.protocol = config.tls ? 'https' : 'http';
     this.claimsHeader = verifier.claimsHeader;
-    this.clientCertificates = new ClientCertificateSource(verifier.clientCertificates);
+    const clientCertificates = new ClientCertificateSource(verifier.clientCertificates);
     // Authorization and Host are sent once, as checked: a duplicate could carry a forged identity.
     // Certificate headers from a client are never believed upstream, whatever this verifier sets.
     this.replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', FORWARDED_CLIENT_CERT_HEADER]);
@@ -115,6 +131,11 @@ export class VerifierProxy {
     // A client may never send an identity header of its own: every mapped name is stripped.
     for (const { header } of verifier.claimsToHeaders) this.replacedHeaders.add(header);
     for (const claimsVerifier of claimsVerifiers) for (const header of claimsVerifier.upstreamHeaders ?? []) this.replacedHeaders.add(header);
+    // The provider's own identity headers: a client's copies never pass; the token's are set again.
+    const provider = verifier.providerHeaders;
+    for (const header of provider?.names ?? []) this.replacedHeaders.add(header);
+    this.providerHeaders = provider?.fromClaims;
+    this.reader = new RequestReader(config, clientCertificates, this.replacedHeaders, provider);
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res), config.limits);
     // `Expect: 100-continue` is answered only once the token is good: a refused client never sends its body.
     this.server.on('checkContinue', withHeaderLimit(config.limits, (req, res) => this.handleRequest(req, res, true)));
@@ -169,78 +190,81 @@ export class VerifierProxy {
 
   private handleRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     const startedAt = performance.now();
-    if (!req.url?.startsWith('/')) {
+    const view = this.reader.read(req, this.protocol);
+    if (typeof view === 'string') {
       closeIfBodyUnread(req, res);
-      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(PROXY_FORM_REFUSAL);
-      this.record('refused', startedAt, 'bad_request', 'proxy_form');
-      return;
-    }
-    const { forwardAuth, forwardAuthOptions } = this.config.verifier;
-    const read = forwardAuth ? originalRequest(req, forwardAuthOptions) : undefined;
-    if (typeof read === 'string') {
-      closeIfBodyUnread(req, res);
-      const [status, body] =
-        read === 'no_audience'
-          ? [404, `jwtproxy: ask for ${forwardAuthOptions.audienceFromPath}<audience>\n`]
-          : [400, `jwtproxy: the original request is not given as the ${forwardAuthOptions.gateway} gateway gives it (X-Forwarded-Uri for Traefik, X-Original-URI for nginx, not both)\n`];
+      const [status, body] = unreadableAnswer(view, this.config.verifier.forwardAuthOptions);
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
-      this.record('refused', startedAt, 'bad_request', read);
+      this.record('refused', startedAt, 'bad_request', view);
       return;
     }
-    const original = read;
-    if (this.excluded(original?.url ?? req.url)) {
+    const { forwardAuth } = this.config.verifier;
+    if (this.excluded(view)) {
       if (forwardAuth) return this.allow(req, res, undefined, [], startedAt);
       if (expectsContinue) res.writeContinue();
-      this.forward(req, res, undefined, []).then(
+      this.forward(req, res, view, undefined, []).then(
         (outcome) => this.record(outcome, startedAt, '', 'excluded'),
-        (error: Error) => this.failedUnexpectedly(req, res, error, startedAt),
+        (error: Error) => this.failedUnexpectedly(req, res, view, error, startedAt),
       );
       return;
     }
-    this.admit(req, original)
+    if (this.unjudgeable(view)) {
+      closeIfBodyUnread(req, res);
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end(AMBIGUOUS_PATH_REFUSAL);
+      this.record('refused', startedAt, 'bad_request', 'ambiguous_path');
+      return;
+    }
+    this.admit(view)
       .then(async ({ verdict, identity }) => {
         if (!verdict.ok) {
-          this.refuse(req, res, verdict, original);
+          this.refuse(req, res, view, verdict);
           return this.record(verdict.status === 503 ? 'unavailable' : 'refused', startedAt, verdict.code, verdict.reasonCode);
         }
         if (forwardAuth) return this.allow(req, res, verdict.claims, identity, startedAt);
         if (expectsContinue) res.writeContinue();
-        this.record(await this.forward(req, res, verdict.claims, identity), startedAt);
+        this.record(await this.forward(req, res, view, verdict.claims, identity), startedAt);
       })
-      .catch((error: Error) => this.failedUnexpectedly(req, res, error, startedAt));
+      .catch((error: Error) => this.failedUnexpectedly(req, res, view, error, startedAt));
   }
 
-  private failedUnexpectedly(req: IncomingMessage, res: ServerResponse, error: Error, startedAt: number): void {
+  private failedUnexpectedly(req: IncomingMessage, res: ServerResponse, view: RequestView, error: Error, startedAt: number): void {
     this.record('error', startedAt);
-    this.deps.logger.error({ err: error, url: req.url }, 'request failed unexpectedly');
+    this.deps.logger.error({ err: error, method: view.method, path: view.path }, 'request failed unexpectedly');
     closeIfBodyUnread(req, res);
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('jwtproxy: internal error');
     else res.destroy();
   }
 
-  /** che-jwtproxy's excludes, matched on the normalised path: `/public/../admin` is /admin, not excluded. */
-  private excluded(url: string): boolean {
+  /**
+   * che-jwtproxy's excludes, matched on the normalised path: `/public/../admin` is /admin, not
+   * excluded. A forward-auth path whose meaning the gateway may change is never excluded.
+   */
+  private excluded(view: RequestView): boolean {
     const { excludes } = this.config.verifier;
-    if (excludes.length === 0) return false;
-    const query = url.indexOf('?');
-    const path = normalizePath(query === -1 ? url : url.slice(0, query));
+    if (excludes.length === 0 || view.ambiguousPath) return false;
+    const { path } = view;
     return excludes.some((exclude) => (exclude.prefix ? path.startsWith(exclude.path) : path === exclude.path));
   }
 
+  /** A forward-auth path the gateway may read otherwise, for a verifier whose rules may look at the path: refused, never guessed. */
+  private unjudgeable(view: RequestView): boolean {
+    const { claimsVerifiers, claimsToHeaders } = this.config.verifier;
+    return view.ambiguousPath && (claimsVerifiers.length > 0 || claimsToHeaders.length > 0);
+  }
+
   /**
-   * The Authenticator's verdict on the request's facts (the original request's in forward-auth
-   * mode) and, when it accepts, the identity headers; a value no header may carry refuses it.
+   * The Authenticator's verdict on the request view and, when it accepts, the identity headers;
+   * a value no header may carry refuses it.
    */
-  private async admit(req: IncomingMessage, original?: OriginalRequest): Promise<{ verdict: Verdict; identity: [string, string][] }> {
-    const request = this.requestFacts(req, original);
+  private async admit(view: RequestView): Promise<{ verdict: Verdict; identity: [string, string][] }> {
     const audiences = this.config.verifier.rules.claims.audiences;
-    if (request.audience !== undefined && audiences && !audiences.has(request.audience)) {
+    if (view.audience !== undefined && audiences && !audiences.has(view.audience)) {
       return { verdict: { ok: false, status: 403, code: 'invalid_token', reasonCode: 'aud', reason: REASONS.aud }, identity: [] };
     }
-    const verdict = await this.authenticator.authenticate(request);
+    const verdict = await this.authenticator.authenticate(view);
     if (!verdict.ok) return { verdict, identity: [] };
     try {
-      return { verdict, identity: this.identityHeaders(verdict, request) };
+      return { verdict, identity: this.identityHeaders(verdict, view) };
     } catch (error) {
       if (!(error instanceof HeaderMappingError)) throw error;
       const reason = `Error mapping claims to headers: ${error.message}`;
@@ -248,45 +272,34 @@ export class VerifierProxy {
     }
   }
 
-  private requestFacts(req: IncomingMessage, original?: OriginalRequest): AuthenticationRequest {
-    const url = original?.url ?? req.url!;
-    const query = url.indexOf('?');
-    const request: AuthenticationRequest = {
-      method: original?.method ?? req.method ?? 'GET',
-      path: query === -1 ? url : url.slice(0, query),
-      host: original?.host ?? req.headers.host ?? '',
-      headers: req.headers,
-      url,
-      audience: original?.audience,
-      clientCertificate: this.clientCertificates.of(req),
-    };
-    return request;
-  }
-
-  /** The headers that carry the identity upstream: claims_to_headers, an authorizer's decision, the client certificate. */
-  private identityHeaders({ claims, identity, headers: decided }: Accepted, request: AuthenticationRequest): [string, string][] {
-    const certificate = request.clientCertificate;
-    const input: PolicyInput = { claims, request, identity, client_certificate: certificate };
-    const headers = mappedHeaders(this.config.verifier.claimsToHeaders, input);
-    if (decided) headers.push(...decided);
+  /** The headers that carry the identity upstream: the provider's own, claims_to_headers, an authorizer's decision, the client certificate. */
+  private identityHeaders({ claims, identity, headers: decided }: Accepted, view: RequestView): [string, string][] {
+    const certificate = view.clientCertificate;
+    const input: PolicyInput = { claims, request: view, identity, client_certificate: certificate };
+    const headers = this.providerHeaders ? this.providerHeaders(claims).map(([name, value]): [string, string] => [name, wireValue(name, value)]) : [];
+    const mapped = mappedHeaders(this.config.verifier.claimsToHeaders, input);
+    // claims_to_headers wins over a provider header of the same name: the operator wrote it.
+    const own = new Set(mapped.map(([name]) => name));
+    const result = headers.length ? [...headers.filter(([name]) => !own.has(name)), ...mapped] : mapped;
+    if (decided) result.push(...decided);
     if (certificate && this.config.verifier.clientCertificates.forward === 'xfcc') {
-      headers.push([FORWARDED_CLIENT_CERT_HEADER, wireValue(FORWARDED_CLIENT_CERT_HEADER, forwardedClientCert(certificate))]);
+      result.push([FORWARDED_CLIENT_CERT_HEADER, wireValue(FORWARDED_CLIENT_CERT_HEADER, forwardedClientCert(certificate))]);
     }
-    return headers;
+    return result;
   }
 
-  private refuse(req: IncomingMessage, res: ServerResponse, verdict: Refused, original?: OriginalRequest): void {
+  private refuse(req: IncomingMessage, res: ServerResponse, view: RequestView, verdict: Refused): void {
     this.deps.logger[refusalLogLevel(verdict)](
-      { reason: verdict.reason, code: verdict.code, reasonCode: verdict.reasonCode, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress },
+      { reason: verdict.reason, code: verdict.code, reasonCode: verdict.reasonCode, cause: verdict.cause?.message, method: view.method, path: view.path, client: view.client },
       'request refused',
     );
     // A refused request's body is never read: the connection ends, so that no one can hold it by trickling the body.
     closeIfBodyUnread(req, res);
     const { authRedirectUrl, publicBasePath } = this.config.verifier;
-    if (authRedirectUrl && (verdict.code === 'missing_token' || verdict.code === 'invalid_token') && wantsHtml(req)) {
-      const location = loginRedirect(authRedirectUrl, publicUrl(req, this.protocol, publicBasePath, original));
+    if (authRedirectUrl && (verdict.code === 'missing_token' || verdict.code === 'invalid_token') && verdict.status === 403 && wantsHtml(req)) {
+      const location = loginRedirect(authRedirectUrl, publicUrl(view, publicBasePath));
       // nginx's auth_request understands only 401 and 403: it redirects on the Location it is given.
-      const status = original?.gateway === 'nginx' ? 401 : 302;
+      const status = view.gateway === 'nginx' ? 401 : 302;
       res.writeHead(status, { location, 'content-length': 0, 'cache-control': 'no-store' }).end();
       return;
     }
@@ -304,27 +317,27 @@ export class VerifierProxy {
   }
 
   /**
-   * `claims` is undefined for an excluded path: it goes upstream without identity. The proxy's own
-   * headers come first: an upstream that keeps only its first N header fields (Node: 2000) keeps them.
+   * `claims` is undefined for an excluded path: it goes upstream without identity, and without
+   * any token carrier. The proxy's own headers come first: an upstream that keeps only its first
+   * N header fields (Node: 2000) keeps them.
    */
-  private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims | undefined, identity: [string, string][]): OutgoingRequest {
+  private outgoing(req: IncomingMessage, view: RequestView, upstream: Upstream, claims: Claims | undefined, identity: [string, string][]): OutgoingRequest {
     const headers: string[] = [];
     if (req.headers.host) headers.push('host', req.headers.host);
-    if (req.headers.authorization) headers.push('authorization', req.headers.authorization);
     const peer = req.socket.remoteAddress;
     addForwardedHeaders(headers, req.headers, peer, this.protocol, this.config.verifier.trustedProxies.trusts(peer));
     if (this.claimsHeader && claims) headers.push(this.claimsHeader, asciiJson(claims));
     for (const [name, value] of identity) headers.push(name, value);
-    forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.replacedHeaders, headers);
-    return { origin: upstream.origin, path: upstreamTarget(upstream, req.url!), headers };
+    this.reader.forwardedHeaders(req, claims ? view.token.token : undefined, headers);
+    return { origin: upstream.origin, path: joinedTarget(upstream, view.path, view.query), headers };
   }
 
   /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. */
-  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims | undefined, identity: [string, string][]): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
+  private async forward(req: IncomingMessage, res: ServerResponse, view: RequestView, claims: Claims | undefined, identity: [string, string][]): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
     let upstream = this.upstreams.pick();
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await forwardRequest(upstream.pool, this.outgoing(req, upstream, claims, identity), req, res);
+        const outcome = await forwardRequest(upstream.pool, this.outgoing(req, view, upstream, claims, identity), req, res);
         if (outcome === 'client_left') return outcome;
         if (upstream.downUntil !== 0) this.recovered(upstream);
         return 'forwarded';
@@ -348,25 +361,26 @@ export class VerifierProxy {
     socket.once('close', () => this.tunnels.delete(socket));
     // The server allows half-open sockets; a tunnel whose client has finished is over.
     socket.once('end', () => socket.destroy());
-    if (!req.url?.startsWith('/')) return endWithResponse(socket, 500, PROXY_FORM_REFUSAL);
     if (tooManyHeaders(req, this.config.limits)) return endWithResponse(socket, 431, `${TOO_MANY_HEADERS} (at most ${this.config.limits.maxHeaderCount})\n`);
+    const view = this.reader.read(req, this.protocol);
+    if (typeof view === 'string') return endWithResponse(socket, ...unreadableAnswer(view, this.config.verifier.forwardAuthOptions));
     const unexpected = (error: Error) => {
-      this.deps.logger.error({ err: error }, 'upgrade failed unexpectedly');
+      this.deps.logger.error({ err: error, method: view.method, path: view.path }, 'upgrade failed unexpectedly');
       socket.destroy();
     };
-    if (this.excluded(req.url)) return void this.tunnel(req, socket, head, undefined, []).catch(unexpected);
-    this.admit(req)
+    if (this.excluded(view)) return void this.tunnel(req, socket, head, view, undefined, []).catch(unexpected);
+    this.admit(view)
       .then(async ({ verdict, identity }) => {
         if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
-        await this.tunnel(req, socket, head, verdict.claims, identity);
+        await this.tunnel(req, socket, head, view, verdict.claims, identity);
       })
       .catch(unexpected);
   }
 
   /** Splices an admitted upgrade (or one on an excluded path, without claims) to an upstream. */
-  private async tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, claims: Claims | undefined, identity: [string, string][]): Promise<void> {
+  private async tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, view: RequestView, claims: Claims | undefined, identity: [string, string][]): Promise<void> {
     const upstream = this.upstreams.pick();
-    await forwardUpgrade(upstream.pool, this.outgoing(req, upstream, claims, identity), req, socket, head).catch((error: UpstreamError) => {
+    await forwardUpgrade(upstream.pool, this.outgoing(req, view, upstream, claims, identity), req, socket, head).catch((error: UpstreamError) => {
       this.failed(upstream, error);
       endWithResponse(socket, ...upstreamFailure(error));
     });

@@ -1,7 +1,8 @@
-// The request a gateway asks about, per forward-auth contract (C7): Traefik ForwardAuth
-// sends it in X-Forwarded-Method/-Proto/-Host/-Uri, nginx auth_request in X-Original-URI
-// and X-Original-Method, Envoy ext_authz as the request itself (its path after any
-// prefix). With `audience_from_path`, the path segment after that prefix is the audience
+// The request a gateway asks about, per forward-auth contract: Traefik ForwardAuth sends it
+// in X-Forwarded-Method/-Proto/-Host/-Uri (Traefik sets them all itself), nginx auth_request
+// in X-Original-URI, -Method, -Host and -Proto (set by proxy_set_header in the auth location,
+// which replaces a client's copy; nginx passes a client's own X-Forwarded-Host through, so it is
+// never read), Envoy ext_authz as the request itself (its Host, its path after any prefix). With `audience_from_path`, the path segment after that prefix is the audience
 // the token must carry (Traefik `address: http://jwtproxy/auth/<AUD>`).
 import type { IncomingMessage } from 'node:http';
 import type { ForwardAuthConfig } from '../config/types';
@@ -14,17 +15,27 @@ export interface OriginalRequest {
   /** Path and query of the original request. */
   url: string;
   host: string;
-  proto?: string;
+  /** The original request's scheme, when the gateway says it and it is http or https. */
+  proto?: 'http' | 'https';
   /** The audience named by the path, when configured. */
   audience?: string;
 }
 
-function single(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
+/** Thrown inside originalRequest for a contract header sent twice: which copy the gateway set cannot be told. */
+const REPEATED = Symbol('repeated');
 
-/** Why the original request cannot be read: the audience segment is missing, or the gateway's headers are not as its contract says (both Traefik's and nginx's, or none of the configured one's). */
-export type UnreadableRequest = 'no_audience' | 'ambiguous';
+/**
+ * Why the original request cannot be read: the audience segment is missing, the gateway's
+ * headers are not as its contract says (both Traefik's and nginx's, or none of the configured
+ * one's), or nginx did not say the original host.
+ */
+export type UnreadableRequest = 'no_audience' | 'ambiguous' | 'no_host';
+
+/** http or https; anything else is not a scheme a return URL may take. */
+function scheme(value: string | undefined): 'http' | 'https' | undefined {
+  const lower = value?.trim().toLowerCase();
+  return lower === 'http' || lower === 'https' ? lower : undefined;
+}
 
 /**
  * The original request; a string when it cannot be read. Only the configured gateway's
@@ -33,7 +44,22 @@ export type UnreadableRequest = 'no_audience' | 'ambiguous';
  * nginx's is refused rather than guessed.
  */
 export function originalRequest(req: IncomingMessage, options: ForwardAuthConfig): OriginalRequest | UnreadableRequest {
-  const { headers } = req;
+  try {
+    return readOriginal(req, options);
+  } catch (error) {
+    if (error === REPEATED) return 'ambiguous';
+    throw error;
+  }
+}
+
+function readOriginal(req: IncomingMessage, options: ForwardAuthConfig): OriginalRequest | UnreadableRequest {
+  const distinct = req.headersDistinct;
+  const single = (name: string): string | undefined => {
+    const values = distinct[name];
+    if (values === undefined) return undefined;
+    if (values.length > 1) throw REPEATED;
+    return values[0];
+  };
   let ownPath = req.url!;
   let audience: string | undefined;
   if (options.audienceFromPath) {
@@ -49,18 +75,21 @@ export function originalRequest(req: IncomingMessage, options: ForwardAuthConfig
     if (!audience) return 'no_audience';
     ownPath = end === -1 || rest[end] === '?' ? `/${end === -1 ? '' : rest.slice(end)}` : rest.slice(end);
   }
-  const host = single(headers['x-forwarded-host']) ?? headers.host ?? '';
   const { gateway } = options;
-  const traefikUri = gateway === 'traefik' || gateway === 'auto' ? single(headers['x-forwarded-uri']) : undefined;
-  const nginxUri = gateway === 'nginx' || gateway === 'auto' ? single(headers['x-original-uri']) : undefined;
+  const traefikUri = gateway === 'traefik' || gateway === 'auto' ? single('x-forwarded-uri') : undefined;
+  const nginxUri = gateway === 'nginx' || gateway === 'auto' ? single('x-original-uri') : undefined;
   if (traefikUri !== undefined && nginxUri !== undefined) return 'ambiguous';
   if (traefikUri !== undefined) {
-    return { gateway: 'traefik', method: single(headers['x-forwarded-method']) ?? 'GET', url: traefikUri, host, proto: single(headers['x-forwarded-proto']), audience };
+    const host = single('x-forwarded-host') ?? single('host') ?? '';
+    return { gateway: 'traefik', method: single('x-forwarded-method') ?? 'GET', url: traefikUri, host, proto: scheme(single('x-forwarded-proto')), audience };
   }
   if (nginxUri !== undefined) {
-    return { gateway: 'nginx', method: single(headers['x-original-method']) ?? 'GET', url: nginxUri, host, proto: single(headers['x-forwarded-proto']), audience };
+    const host = single('x-original-host');
+    if (host === undefined) return 'no_host';
+    return { gateway: 'nginx', method: single('x-original-method') ?? 'GET', url: nginxUri, host, proto: scheme(single('x-original-proto')), audience };
   }
   // A configured Traefik or nginx always sends its headers: without them the request is not theirs.
   if (gateway === 'traefik' || gateway === 'nginx') return 'ambiguous';
-  return { gateway: 'envoy', method: req.method ?? 'GET', url: ownPath, host, proto: single(headers['x-forwarded-proto']), audience };
+  // Envoy sends the original Host as the check request's own; an X-Forwarded-Proto it set (edge: use_remote_address).
+  return { gateway: 'envoy', method: req.method ?? 'GET', url: ownPath, host: single('host') ?? '', proto: scheme(single('x-forwarded-proto')), audience };
 }

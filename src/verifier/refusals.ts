@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { VerifierConfig } from '../config/types';
 import type { RefusalCode } from './Authenticator';
+import type { RequestView } from './RequestView';
 
 export const REFUSAL_PREFIX = 'jwtproxy: unable to verify request: ';
 export const REDIRECT_PARAMETER = 'redirect_after_login';
@@ -18,7 +19,7 @@ export interface Refusal {
 
 export interface RefusedRequest {
   code: RefusalCode;
-  status: 403 | 503;
+  status: 400 | 403 | 503;
   reason: string;
 }
 
@@ -28,12 +29,13 @@ export function wantsHtml(req: IncomingMessage): boolean {
   return typeof accept === 'string' && accept.includes('text/html');
 }
 
-/** The URL the client asked for, as it is seen from outside (public_base_path, X-Forwarded-Proto). */
-export function publicUrl(req: IncomingMessage, ownProtocol: string, publicBasePath: string, original?: { url: string; host: string; proto?: string }): string {
-  const forwardedProto = req.headers['x-forwarded-proto'];
-  const proto = original?.proto ?? (typeof forwardedProto === 'string' ? forwardedProto.split(',')[0].trim() : ownProtocol);
-  const host = original?.host ?? req.headers.host ?? '';
-  return `${proto}://${host}${publicBasePath}${original?.url ?? req.url}`;
+/**
+ * The URL the client asked for, as seen from outside, for the login redirect: built from the
+ * request view only (scheme http or https, X-Forwarded-Proto and -Host believed only from a trusted
+ * proxy or the gateway's contract), with the normalised path and the query without token parameters.
+ */
+export function publicUrl(view: Pick<RequestView, 'scheme' | 'publicHost' | 'path' | 'query'>, publicBasePath: string): string {
+  return `${view.scheme}://${view.publicHost}${publicBasePath}${view.path}${view.query ? `?${view.query}` : ''}`;
 }
 
 export function loginRedirect(authRedirectUrl: URL, wanted: string): string {
@@ -51,9 +53,11 @@ function quoted(value: string): string {
   return value.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?');
 }
 
+/** RFC 6750 §3.1: a malformed request (two tokens) is invalid_request, 400. */
 function rfc6750(refused: RefusedRequest): Refusal {
-  const error = refused.code === 'claims_refused' ? 'insufficient_scope' : refused.code === 'unavailable' ? 'temporarily_unavailable' : 'invalid_token';
-  const status = refused.code === 'unavailable' ? 503 : refused.code === 'claims_refused' ? 403 : 401;
+  const malformed = refused.status === 400;
+  const error = malformed ? 'invalid_request' : refused.code === 'claims_refused' ? 'insufficient_scope' : refused.code === 'unavailable' ? 'temporarily_unavailable' : 'invalid_token';
+  const status = malformed ? 400 : refused.code === 'unavailable' ? 503 : refused.code === 'claims_refused' ? 403 : 401;
   const body = JSON.stringify({ error, error_description: refused.reason });
   const challenge = refused.code === 'missing_token' ? 'Bearer realm="jwtproxy"' : `Bearer realm="jwtproxy", error="${error}", error_description="${quoted(refused.reason)}"`;
   const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' };

@@ -1,8 +1,15 @@
 // Where a token comes from, in the configured order: `Authorization: Bearer <jwt>` (or the
 // password of HTTP Basic auth for user "oauth2", as Git and Docker clients send it; Go
 // accepted any user name there), a named header, a cookie, a query parameter. The first
-// source present is the token: a present but unusable one is refused, never skipped.
-import type { IncomingHttpHeaders } from 'node:http';
+// carrier present is the token: a present but unusable one is refused, never skipped.
+//
+// Every copy in every configured carrier is read, not only the first: a second Authorization
+// field, a second cookie of the name, a repeated query parameter or a header's underscore
+// spelling (CGI-style applications read Cf_Access_Jwt_Assertion as Cf-Access-Jwt-Assertion)
+// may carry another token, and an application that reads the last copy would act on it.
+// RFC 6750 §2: a client MUST NOT send a token by more than one method; a request that carries
+// two different tokens is refused as ambiguous.
+import { canonicalHeaderName } from '../proxy/headers';
 
 export type TokenSource =
   | { type: 'authorization' }
@@ -10,11 +17,21 @@ export type TokenSource =
   | { type: 'cookie'; name: string }
   | { type: 'query'; name: string };
 
-/** What a request carries: `present` without `token` means a source was there but held no usable token. */
+/** What a request carries: `present` without `token` means a carrier was there but held no usable token. */
 export interface FoundToken {
   present: boolean;
   token?: string;
   source?: TokenSource;
+  /** Two or more different tokens in the configured carriers: the request is refused. */
+  ambiguous?: boolean;
+}
+
+/** The parts of a request that may carry a token. */
+export interface TokenCarriers {
+  /** Node's rawHeaders: name, value, name, value… */
+  rawHeaders: readonly string[];
+  /** The raw query, without "?" ('' when none). */
+  query: string;
 }
 
 const BASIC_USER = 'oauth2';
@@ -35,57 +52,68 @@ export function tokenFromAuthorization(authorization: string | undefined): strin
   return decoded.slice(colon + 1) || undefined;
 }
 
-/** The value of cookie `name` in a Cookie header (RFC 6265 §5.4), or undefined. */
-export function cookieValue(cookieHeader: string | undefined, name: string): string | undefined {
-  if (!cookieHeader) return undefined;
+/** Each `name=value` pair of a Cookie header (RFC 6265 §5.4), values unquoted. */
+export function* cookiePairs(cookieHeader: string): Generator<[name: string, value: string]> {
   for (const pair of cookieHeader.split(';')) {
     const equals = pair.indexOf('=');
-    if (equals === -1 || pair.slice(0, equals).trim() !== name) continue;
+    if (equals === -1) continue;
     const value = pair.slice(equals + 1).trim();
-    return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+    yield [pair.slice(0, equals).trim(), value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value];
   }
+}
+
+/** The value of the first cookie `name` in a Cookie header, or undefined. */
+export function cookieValue(cookieHeader: string | undefined, name: string): string | undefined {
+  if (!cookieHeader) return undefined;
+  for (const [cookie, value] of cookiePairs(cookieHeader)) if (cookie === name) return value;
   return undefined;
 }
 
-function queryValue(url: string, name: string): string | undefined {
-  const question = url.indexOf('?');
-  if (question === -1) return undefined;
-  return new URLSearchParams(url.slice(question + 1)).get(name) ?? undefined;
+/** The query's `name=value` pairs, names and values decoded as an application decodes them. */
+export function queryPairs(query: string): URLSearchParams {
+  return new URLSearchParams(query);
 }
 
-/** A header sent once: a repeated token header is ambiguous and counts as unusable. */
-function singleHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? undefined : value;
-}
+/** Whether a cookie name is a configured cookie carrier's: matched without case, as some frameworks read them. */
+export const sameCookieName = (a: string, b: string): boolean => a.length === b.length && a.toLowerCase() === b.toLowerCase();
 
-function lookUp(source: TokenSource, headers: IncomingHttpHeaders, url: string): FoundToken {
+/** Every value each configured carrier holds, in the carriers' order; undefined for a copy that holds no usable token. */
+function copiesOf(source: TokenSource, carriers: TokenCarriers): (string | undefined)[] {
+  const { rawHeaders } = carriers;
+  const copies: (string | undefined)[] = [];
   switch (source.type) {
     case 'authorization':
-      if (headers.authorization === undefined) return NOTHING;
-      return { present: true, token: tokenFromAuthorization(headers.authorization), source };
-    case 'header': {
-      const value = headers[source.name];
-      if (value === undefined) return NOTHING;
-      return { present: true, token: singleHeader(value)?.trim() || undefined, source };
-    }
-    case 'cookie': {
-      const value = cookieValue(headers.cookie, source.name);
-      return value === undefined ? NOTHING : { present: true, token: value || undefined, source };
-    }
-    case 'query': {
-      const value = queryValue(url, source.name);
-      return value === undefined ? NOTHING : { present: true, token: value || undefined, source };
-    }
+      for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].toLowerCase() === 'authorization') copies.push(tokenFromAuthorization(rawHeaders[i + 1]));
+      break;
+    case 'header':
+      for (let i = 0; i < rawHeaders.length; i += 2) if (canonicalHeaderName(rawHeaders[i]) === source.name) copies.push(rawHeaders[i + 1].trim() || undefined);
+      break;
+    case 'cookie':
+      for (let i = 0; i < rawHeaders.length; i += 2) {
+        if (rawHeaders[i].toLowerCase() !== 'cookie') continue;
+        for (const [name, value] of cookiePairs(rawHeaders[i + 1])) if (sameCookieName(name, source.name)) copies.push(value || undefined);
+      }
+      break;
+    case 'query':
+      if (carriers.query) for (const value of queryPairs(carriers.query).getAll(source.name)) copies.push(value || undefined);
+      break;
   }
+  return copies;
 }
 
-/** The token of the first source the request carries. */
-export function findToken(sources: readonly TokenSource[], headers: IncomingHttpHeaders, url: string): FoundToken {
+/** The token of the first carrier the request holds; `ambiguous` when the carriers hold different tokens. */
+export function findToken(sources: readonly TokenSource[], carriers: TokenCarriers): FoundToken {
+  let found: FoundToken = NOTHING;
+  let seen: string | undefined;
   for (const source of sources) {
-    const found = lookUp(source, headers, url);
-    if (found.present) return found;
+    for (const copy of copiesOf(source, carriers)) {
+      if (!found.present) found = { present: true, token: copy, source };
+      if (copy === undefined) continue;
+      if (seen !== undefined && copy !== seen) return { ...found, ambiguous: true };
+      seen = copy;
+    }
   }
-  return NOTHING;
+  return found;
 }
 
 /** The default, Part A: Authorization only. */

@@ -204,17 +204,25 @@ describe('refused tokens (403, nothing reaches the application)', () => {
     expect(await get(proxy, accessToken(currentKey, SERVICE_TOKEN_CLAIMS))).toMatchObject({ status: 403, body: `${REFUSED}Missing required claim 'email'` });
   });
 
-  test('an invalid token in the header is refused even when a valid token comes in the cookie: the first source present decides', async () => {
+  test('an invalid token in the header next to a valid token in the cookie is refused (400): two tokens, two identities', async () => {
     const proxy = await verifier();
     const answer = await httpRequest(`${proxy.url}/`, {
       headers: { 'cf-access-jwt-assertion': accessToken(currentKey, { aud: [OTHER_AUD_TAG] }), cookie: `CF_Authorization=${accessToken(currentKey)}` },
     });
-    expect(answer).toMatchObject({ status: 403, body: `${REFUSED}Missing or invalid 'aud' claim` });
+    expect(answer).toMatchObject({ status: 400, body: `${REFUSED}More than one token in the request` });
+    expect(app.received).toHaveLength(0);
   });
 
   test('a garbled token in the header is refused even when a valid token comes in the cookie', async () => {
     const proxy = await verifier();
     const answer = await httpRequest(`${proxy.url}/`, { headers: { 'cf-access-jwt-assertion': 'not-a-jwt', cookie: `CF_Authorization=${accessToken(currentKey)}` } });
+    expect(answer.status).toBe(400);
+    expect(app.received).toHaveLength(0);
+  });
+
+  test('an empty header in front of a valid cookie is refused: the first carrier present decides', async () => {
+    const proxy = await verifier();
+    const answer = await httpRequest(`${proxy.url}/`, { headers: { 'cf-access-jwt-assertion': ' ', cookie: `CF_Authorization=${accessToken(currentKey)}` } });
     expect(answer).toMatchObject({ status: 403, body: `${REFUSED}Could not parse JWT` });
   });
 
@@ -249,7 +257,7 @@ describe('identity headers (claims_to_headers)', () => {
     const proxy = await verifier();
     const answer = await get(proxy, accessToken(currentKey, { email: 'ada@example.com\r\nX-Admin: true' }));
     expect(answer.status).toBe(403);
-    expect(answer.body).toMatch(/^jwtproxy: unable to verify request: Error mapping claims to headers: the value for x-auth-email contains CR, LF/);
+    expect(answer.body).toMatch(/^jwtproxy: unable to verify request: Error mapping claims to headers: the value for (cf-access-authenticated-user-email|x-auth-email) contains CR, LF/);
     expect(app.received).toHaveLength(0);
   });
 });

@@ -68,7 +68,7 @@ function envoy(proxy: VerifierProxy, pathPrefix: string, headers: Record<string,
 
 /** What nginx auth_request sends (the config of examples/nginx-auth-request.conf). */
 function nginx(proxy: VerifierProxy, headers: Record<string, string> = {}) {
-  return httpRequest(`${proxy.url}/`, { headers: { host: 'intranet.example.com', 'x-original-uri': '/wiki/Main_Page?action=edit', 'x-original-method': 'GET', ...headers } });
+  return httpRequest(`${proxy.url}/`, { headers: { 'x-original-host': 'intranet.example.com', 'x-original-uri': '/wiki/Main_Page?action=edit', 'x-original-method': 'GET', ...headers } });
 }
 
 describe('Traefik ForwardAuth (address http://jwtproxy/auth/<AUD>)', () => {
@@ -186,7 +186,7 @@ describe('nginx auth_request (X-Original-URI)', () => {
   test('with auth_redirect_url a browser with an expired token is sent to log in again', async () => {
     const proxy = await verifier('true', `auth_redirect_url: ${LOGIN_URL}`);
     const expired = accessToken(signingKey, accessClaims(now - 25 * 3600_000, DASHBOARD_AUD));
-    const answer = await nginx(proxy, { ...BROWSER, cookie: `CF_Authorization=${expired}`, 'x-forwarded-proto': 'https' });
+    const answer = await nginx(proxy, { ...BROWSER, cookie: `CF_Authorization=${expired}`, 'x-original-proto': 'https' });
     expect(answer.status).toBe(401);
     expect(new URL(answer.headers.location!).searchParams.get('redirect_after_login')).toBe('https://intranet.example.com/wiki/Main_Page?action=edit');
   });
@@ -220,14 +220,14 @@ describe('refusal_format: rfc6750', () => {
 describe('the original request is read only as the configured gateway sends it', () => {
   test('with gateway auto, a request carrying both Traefik and nginx headers is refused, not guessed', async () => {
     const proxy = await verifier('true', 'excludes: [/healthz]');
-    const answer = await httpRequest(proxy.url, { headers: { 'x-original-uri': '/admin', 'x-original-method': 'GET', 'x-forwarded-uri': '/healthz' } });
+    const answer = await httpRequest(proxy.url, { headers: { 'x-original-uri': '/admin', 'x-original-method': 'GET', 'x-original-host': 'a.example', 'x-forwarded-uri': '/healthz' } });
     expect(answer.status).toBe(400);
   });
 
   test('with gateway nginx, a client-sent X-Forwarded-Uri is not read: the excluded path it names does not open /admin', async () => {
     const proxy = await verifier('{gateway: nginx}', 'excludes: [/healthz]');
-    expect((await httpRequest(proxy.url, { headers: { 'x-original-uri': '/admin', 'x-original-method': 'GET', 'x-forwarded-uri': '/healthz' } })).status).toBe(401);
-    expect((await httpRequest(proxy.url, { headers: { 'x-original-uri': '/healthz', 'x-original-method': 'GET' } })).status).toBe(200);
+    expect((await httpRequest(proxy.url, { headers: { 'x-original-uri': '/admin', 'x-original-method': 'GET', 'x-original-host': 'a.example', 'x-forwarded-uri': '/healthz' } })).status).toBe(401);
+    expect((await httpRequest(proxy.url, { headers: { 'x-original-uri': '/healthz', 'x-original-method': 'GET', 'x-original-host': 'a.example' } })).status).toBe(200);
     // Without its own header the request is not nginx's.
     expect((await httpRequest(proxy.url, { headers: { 'x-forwarded-uri': '/healthz' } })).status).toBe(400);
   });

@@ -8,6 +8,8 @@ export interface ReceivedRequest {
   method: string;
   url: string;
   headers: http.IncomingHttpHeaders;
+  /** The header fields as sent: name, value, name, value… */
+  rawHeaders: string[];
   body: string;
 }
 
@@ -22,7 +24,7 @@ export class TestUpstream {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString();
-        this.received.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+        this.received.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body });
         this.answer(req, res, body);
       });
     });

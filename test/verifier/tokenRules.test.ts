@@ -146,7 +146,7 @@ test('RFC 6750 refusals: 401 with a challenge, invalid_token, or 403 insufficien
 });
 
 test('a browser without a valid token is sent to log in with the public URL it wanted', async () => {
-  const proxy = await verifier('      auth_redirect_url: https://login.example/sso\n      public_base_path: /app\n');
+  const proxy = await verifier('      auth_redirect_url: https://login.example/sso\n      public_base_path: /app\n      trusted_proxies: [127.0.0.1, "::1"]\n');
   const browser = await httpRequest(`${proxy.url}/page?x=1`, { headers: { accept: 'text/html,*/*', host: 'public.example', 'x-forwarded-proto': 'https' } });
   expect(browser.status).toBe(302);
   const location = new URL(browser.headers.location!);
