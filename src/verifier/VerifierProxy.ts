@@ -20,6 +20,7 @@ import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_H
 import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
 import { joinedTarget, UpstreamSet, type Upstream } from '../proxy/UpstreamSet';
+import type { CelExpression } from '../policy/CelExpression';
 import type { Clock } from '../util/clock';
 import { Authenticator, type ReasonCode, type RefusalCode, type Verdict } from './Authenticator';
 import { HeaderMappingError, mappedHeaders, wireValue } from './claimsToHeaders';
@@ -93,6 +94,11 @@ export class VerifierProxy {
   private readonly providerHeaders?: (claims: Claims) => [string, string][];
   private readonly parts: ServiceGroup;
   private readonly name: string;
+  /**
+   * Whether a rule or an identity header may look at the request (and so at its path): a CEL
+   * expression that names `request`, a Lua script or an authorizer (they are given the request).
+   */
+  private readonly readsRequest: boolean;
   /** Upgraded (WebSocket) connections, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
 
@@ -123,6 +129,10 @@ export class VerifierProxy {
     this.protocol = config.tls ? 'https' : 'http';
     this.claimsHeader = verifier.claimsHeader;
     const clientCertificates = new ClientCertificateSource(verifier.clientCertificates);
+    const namesRequest = (expression: CelExpression) => /\brequest\b/.test(expression.source);
+    this.readsRequest =
+      verifier.claimsVerifiers.some((rule) => rule.type === 'lua' || rule.type === 'http' || (rule.type === 'cel' && namesRequest(rule.expression))) ||
+      verifier.claimsToHeaders.some(({ expression }) => namesRequest(expression));
     // Authorization and Host are sent once, as checked: a duplicate could carry a forged identity.
     // Certificate headers from a client are never believed upstream, whatever this verifier sets.
     this.replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', FORWARDED_CLIENT_CERT_HEADER]);
@@ -248,8 +258,7 @@ export class VerifierProxy {
 
   /** A forward-auth path the gateway may read otherwise, for a verifier whose rules may look at the path: refused, never guessed. */
   private unjudgeable(view: RequestView): boolean {
-    const { claimsVerifiers, claimsToHeaders } = this.config.verifier;
-    return view.ambiguousPath && (claimsVerifiers.length > 0 || claimsToHeaders.length > 0);
+    return view.ambiguousPath && this.readsRequest;
   }
 
   /**

@@ -21,6 +21,8 @@ const JWTPROXY_EXAMPLE = fs.readFileSync(path.join(EXAMPLES, 'cloudflare-access-
 interface ExampleVerifier {
   provider: { options: { team_domain: string; audience_tag: string; certs_url?: string } };
   auth_redirect_url: string;
+  excludes?: string[];
+  claims_verifiers?: unknown[];
 }
 interface ExampleEntry {
   listen_addr: string;
@@ -67,6 +69,9 @@ beforeAll(async () => {
   entry.socket_permission = '0666'; // the nginx worker may run as another user
   entry.shutdown_timeout = '1s';
   entry.verifier.provider.options.certs_url = `${access.url}${CERTS_PATH}`;
+  // What an operator adds: public assets without a token, and a rule on the path.
+  entry.verifier.excludes = ['/public/*'];
+  entry.verifier.claims_verifiers = [{ type: 'cel', options: { expression: '!request.path.startsWith("/admin")', message: 'the admin pages are closed' } }];
   // One process: its one "key set loaded" line means every request finds the keys.
   example.jwtproxy.workers = 1;
   jwtproxy = runCli(YAML.stringify(example));
@@ -136,4 +141,37 @@ test('a browser without a token is sent (302) to the login URL, redirect_after_l
   expect(`${location.origin}${location.pathname}`).toBe(LOGIN_URL);
   expect(location.searchParams.get('redirect_after_login')).toBe(`http://${HOST}/reports/2026?format=pdf`);
   expect(app.received).toHaveLength(0);
+});
+
+describe('a hostile client behind nginx', () => {
+  test('a public path is let through without a token; /public/..%2fadmin/x, which the application may read as /admin/x, is not public', async () => {
+    expect((await get('/public/style.css')).status).toBe(200);
+    app.received.length = 0;
+    // Never excluded: no token is 401, or (the rule reads the path) refused as ambiguous, nginx's 500.
+    expect([401, 500]).toContain((await get('/public/..%2fadmin/x')).status);
+    expect([401, 500]).toContain((await get('/public/%2e%2e/admin/x')).status);
+    expect((await get('/public/../admin/x')).status).toBe(401);
+    expect(app.received).toHaveLength(0);
+  });
+
+  test('a rule that closes /admin closes every spelling of it; a path the gateway may read otherwise is refused', async () => {
+    for (const target of ['/admin', '/%61dmin', '//admin', '/x/../admin']) expect((await get(target, { 'cf-access-jwt-assertion': token() })).status).toBe(403);
+    // nginx turns jwtproxy's 400 into a 500: the request is refused, never guessed.
+    for (const target of ['/x/..%2fadmin', '/x%5c..%5cadmin', '/%c0%ae%c0%ae/admin']) expect([400, 500]).toContain((await get(target, { 'cf-access-jwt-assertion': token() })).status);
+    expect(app.received).toHaveLength(0);
+    expect((await get('/reports', { 'cf-access-jwt-assertion': token() })).status).toBe(200);
+  });
+
+  test("the client's own X-Forwarded-Host is never read: the return URL names the host nginx served", async () => {
+    const answer = await get('/reports', { ...BROWSER, 'x-forwarded-host': 'evil.example' });
+    expect(answer.status).toBe(302);
+    expect(new URL(answer.headers.location!).searchParams.get('redirect_after_login')).toBe(`http://${HOST}/reports`);
+  });
+
+  test('a forged identity header next to a valid token never reaches the application', async () => {
+    const answer = await get('/', { 'cf-access-jwt-assertion': token(), cookie: `CF_Authorization=${token({ email: 'admin@example.com' })}` });
+    // Two different tokens: refused (jwtproxy's 400 is nginx's 500).
+    expect([400, 500]).toContain(answer.status);
+    expect(app.received).toHaveLength(0);
+  });
 });
