@@ -89,6 +89,8 @@ export function normalizePath(path: string): string {
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** "..;x" and ".;x": a dot segment to Tomcat and Jetty, an ordinary one to nginx. */
+const DOT_SEGMENT_WITH_PARAMETERS = /\/\.{1,2};/;
 
 /** The bytes of a run of escapes starting at `at` (%C3%A9…), and where the run ends. */
 function escapedRun(path: string, at: number): { bytes: number[]; end: number } {
@@ -108,12 +110,13 @@ function escapedRun(path: string, at: number): { bytes: number[]; end: number } 
  * Whether a gateway could give a raw path (no query) another meaning than its normal form after
  * jwtproxy has judged it: an escaped "/", "\", "." or "%" (decoded once more, or resolved after
  * decoding), an escaped control character or NUL, a literal "\" (read as "/" by some servers),
- * an escape that is not one (%zz), or escaped bytes that are not UTF-8 (overlong %C0%AE is ".").
+ * an escape that is not one (%zz), escaped bytes that are not UTF-8 (overlong %C0%AE is "."), or a
+ * dot segment with parameters ("..;x", a dot segment to Tomcat and Jetty, not to nginx).
  * Forward-auth judges such a path for a gateway that routes it itself: it is never excluded, and
  * never allowed by a rule that may look at the path.
  */
 export function isAmbiguousPath(path: string): boolean {
-  if (path.includes('\\')) return true;
+  if (path.includes('\\') || DOT_SEGMENT_WITH_PARAMETERS.test(path)) return true;
   for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i)) {
     const { bytes, end } = escapedRun(path, i);
     if (bytes.length === 0) return true;
