@@ -102,7 +102,8 @@ export class RequestReader {
     this.cookieCarriers = this.sources.flatMap((source) => (source.type === 'cookie' ? [source.name] : []));
     this.queryCarriers = this.sources.flatMap((source) => (source.type === 'query' ? [source.name] : []));
     this.authorizationCarrier = this.sources.some((source) => source.type === 'authorization');
-    const names = new Set([...replaced, ...this.headerCarriers, 'authorization']);
+    // Host and X-Forwarded-* are the proxy's to set; the carriers are put back as verified.
+    const names = new Set([...replaced, ...this.headerCarriers, 'host', 'authorization', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
     if (this.cookieCarriers.length > 0) names.add('cookie');
     this.alwaysDropped = { names, prefixes: provider.prefixes };
     this.untrustedDropped = { names: new Set([...names, ...CLIENT_ADDRESS_HEADERS, ...(provider.fromTrustedProxyOnly ?? [])]), prefixes: provider.prefixes };
