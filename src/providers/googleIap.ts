@@ -23,6 +23,9 @@ export const googleIap: ProviderType = {
       issuers: [issuer],
       audiences,
       algorithms: ['ES256'],
+      // Google Cloud IAP, "Securing your app with signed headers": ES256, exp in the future,
+      // iat in the past, aud and iss as configured, and sub and email present.
+      requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'email'],
     };
   },
 };

@@ -14,6 +14,9 @@ export const pomerium: ProviderType = {
       issuers: [issuer],
       audiences: options.stringList('audience').length ? options.stringList('audience') : [route.host],
       algorithms: ['ES256'],
+      // Pomerium, "JWT verification": ES256 from the route's JWKS, iss and aud the route host,
+      // exp and iat checked.
+      requiredClaims: ['iss', 'aud', 'exp', 'iat'],
     };
   },
 };
