@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import type { ConfigNode } from '../config/ConfigNode';
 import { RESERVED_HEADERS } from '../config/reservedHeaders';
 import type { ClaimsVerifierConfig } from '../config/types';
-import { CelExpression } from '../policy/CelExpression';
+import { CelExpression, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/CelExpression';
 import type { Clock } from '../util/clock';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
 import { CelClaimsVerifier } from './CelClaimsVerifier';
@@ -38,7 +38,8 @@ const cel: ClaimsVerifierType<'cel'> = {
   parse: (node) => {
     const options = node.child('options');
     const source = options.requiredString('expression', 'a CEL expression that is true for requests to let through, e.g. "staff" in claims.groups');
-    const expression = CelExpression.compile(source, options.at('expression'));
+    const timeoutMs = options.duration('timeout', DEFAULT_POLICY_TIMEOUT_MS, { positive: true });
+    const expression = CelExpression.compile(source, options.at('expression'), timeoutMs);
     const message = options.string('message', `the rule ${source} does not hold`);
     options.done();
     return { type: 'cel', expression, message };
@@ -52,7 +53,7 @@ const lua: ClaimsVerifierType<'lua'> = {
     const script = options.requiredString('script', 'the Lua 5.4 file defining the rule, e.g. /etc/jwtproxy/policy.lua');
     const functionName = options.string('function', 'verify');
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(functionName)) options.fail('function', `${JSON.stringify(functionName)} is not a Lua name`);
-    const timeoutMs = options.duration('timeout', 100, { positive: true });
+    const timeoutMs = options.duration('timeout', DEFAULT_POLICY_TIMEOUT_MS, { positive: true });
     const memoryLimitBytes = options.byteSize('memory_limit', 16 * 2 ** 20, 2 ** 20);
     const message = options.string('message', `refused by ${functionName} in ${basename(script)}`);
     options.done();

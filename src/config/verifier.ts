@@ -66,7 +66,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
     maxTtlMs,
     times: goProfile ? 'go' : 'tolerant',
     requireJti: singleUse,
-    requiredClaims: verifierNode.stringList('required_claims'),
+    requiredClaims: [...new Set([...(preset?.requiredClaims ?? []), ...verifierNode.stringList('required_claims')])],
   };
   const algorithms = parseAlgorithms(verifierNode, preset);
   const claimsHeader = verifierNode.headerName('claims_header', RESERVED_HEADERS);

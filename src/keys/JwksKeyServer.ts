@@ -95,6 +95,16 @@ export class JwksKeyServer implements KeyServer {
     return key;
   }
 
+  async getOnlyKey(issuer: string, algorithm: string): Promise<{ keyId: string; key: VerificationKey }> {
+    if (this.issuers && !this.issuers.has(issuer)) throw new KeyNotFoundError(issuer, '');
+    if (this.deps.clock() >= this.freshUntil) void this.refresh().catch(() => undefined);
+    if (!this.loaded) throw new KeysUnavailableError(`no key set yet: ${this.lastFailure?.message ?? 'still loading'}`, { cause: this.lastFailure });
+    const usable = [...this.keys].filter(([, key]) => key.algorithm === algorithm);
+    // Several keys: which one signed is not said, and trying each would let a token pick.
+    if (usable.length !== 1) throw new KeyNotFoundError(issuer, '');
+    return { keyId: usable[0][0], key: usable[0][1] };
+  }
+
   /** One fetch at a time; concurrent callers share it. */
   private refresh(): Promise<void> {
     this.refreshing ??= this.fetchKeys()
@@ -186,9 +196,10 @@ export class JwksKeyServer implements KeyServer {
 /** The JWKs of `keys`, and the PEM certificates of Cloudflare's `public_cert(s)` for kids the JWKs lack. */
 export function readKeySet(document: unknown): KeySet {
   const { keys: jwks, public_cert: publicCert, public_certs: publicCerts } = (document ?? {}) as Record<string, unknown>;
-  if (!Array.isArray(jwks)) throw new Error('the answer has no "keys" array');
+  // Cloudflare's certs document may hold only public_cert/public_certs (seed 000's demo serves it so).
+  if (!Array.isArray(jwks) && !Array.isArray(publicCerts) && !publicCert) throw new Error('the answer has no "keys" array (nor Cloudflare\'s "public_certs")');
   const set: KeySet = { keys: new Map(), skipped: [] };
-  for (const jwk of jwks) {
+  for (const jwk of Array.isArray(jwks) ? jwks : []) {
     const kid = (jwk as { kid?: unknown })?.kid;
     try {
       if (typeof kid !== 'string') throw new InvalidJwkError('the JWK has no kid');

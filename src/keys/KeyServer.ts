@@ -13,6 +13,12 @@ export interface KeyServer {
   getPublicKey(issuer: string, keyId: string): Promise<VerificationKey>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * For a token without `kid` (OpenID Connect Core §10.1): the one key of the set usable with
+   * `algorithm`, with its kid. Rejects with KeyNotFoundError when the set holds none or several.
+   * Absent where keys are looked up one kid at a time.
+   */
+  getOnlyKey?(issuer: string, algorithm: string): Promise<{ keyId: string; key: VerificationKey }>;
   /** Re-reads key files or forgets cached keys; on failure the old keys stay in use. */
   reload?(): Promise<void>;
   /** False while the server has no usable keys (it keeps trying by itself); absent means always ready. */

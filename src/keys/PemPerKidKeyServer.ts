@@ -5,7 +5,11 @@
 // not a plain identifier is never fetched, so clients cannot steer the requests. Tokens are
 // looked up before their signature is checked, so anyone can name random kids: new kids are
 // fetched at most NEW_KIDS_PER_WINDOW per minute, and misses are kept apart from the keys,
-// which they can never push out.
+// which they can never push out. Past that budget a kid is not lost: it waits among the
+// wanted kids, and every WANTED_SLOT_MS one fetch goes to the kid requested most while it
+// waited. A kid a provider really serves is asked for by every user's token, made-up kids
+// each by their sender only, and a kid found missing is not wanted again for
+// `not_found_duration`: 31 made-up kids no longer lock real users out for a minute.
 import { createPublicKey } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { KeyServerConfig } from '../config/types';
@@ -28,12 +32,18 @@ type Lookup = { key: VerificationKey } | { notFound: true } | { failure: Error }
 
 const NEW_KIDS_PER_WINDOW = 30;
 const NEW_KID_WINDOW_MS = 60_000;
+/** How often the most requested waiting kid is fetched, on top of the budget (12 a minute). */
+const WANTED_SLOT_MS = 5_000;
+const MAX_WANTED_KIDS = 256;
 
 export class PemPerKidKeyServer implements KeyServer {
   private readonly keys = new ExpiringLruCache<Lookup>(MAX_CACHED_KIDS);
   private readonly misses = new ExpiringLruCache<Lookup>(MAX_CACHED_KIDS);
   private windowStart = Number.NEGATIVE_INFINITY;
   private fetchesInWindow = 0;
+  /** Kids refused for lack of budget, with how often they were asked for since. */
+  private readonly wanted = new Map<string, number>();
+  private nextWantedSlot = Number.NEGATIVE_INFINITY;
   private readonly inFlight = new Map<string, Promise<Lookup>>();
   private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
   private readonly issuers?: Set<string>;
@@ -59,13 +69,15 @@ export class PemPerKidKeyServer implements KeyServer {
   async reload(): Promise<void> {
     this.keys.clear();
     this.misses.clear();
+    this.wanted.clear();
   }
 
   async getPublicKey(issuer: string, keyId: string): Promise<VerificationKey> {
     if ((this.issuers && !this.issuers.has(issuer)) || !KID.test(keyId)) throw new KeyNotFoundError(issuer, keyId);
     const now = this.deps.clock();
     const known = this.keys.get(keyId, now) ?? this.misses.get(keyId, now);
-    if (!known && !this.inFlight.has(keyId) && !this.mayFetch(now)) throw new KeyNotFoundError(issuer, keyId);
+    if (!known && !this.inFlight.has(keyId) && !this.mayFetch(now) && !this.wantedSlot(keyId, now)) throw new KeyNotFoundError(issuer, keyId);
+    this.wanted.delete(keyId);
     const lookup = known ?? (await this.lookUp(keyId));
     if ('key' in lookup) return lookup.key;
     if ('notFound' in lookup) throw new KeyNotFoundError(issuer, keyId);
@@ -84,6 +96,29 @@ export class PemPerKidKeyServer implements KeyServer {
     }
     this.fetchesInWindow++;
     return true;
+  }
+
+  /**
+   * Past the budget: counts the request for `keyId` and, once a slot is due, fetches the most
+   * requested waiting kid. True when that is `keyId` (the caller awaits it); any other is
+   * fetched in the background, for its next request.
+   */
+  private wantedSlot(keyId: string, now: number): boolean {
+    this.wanted.set(keyId, (this.wanted.get(keyId) ?? 0) + 1);
+    if (this.wanted.size > MAX_WANTED_KIDS) {
+      // The least requested waiting kid makes room (made-up kids are asked for once).
+      let least: string | undefined;
+      for (const [kid, count] of this.wanted) if (kid !== keyId && (least === undefined || count < this.wanted.get(least)!)) least = kid;
+      if (least !== undefined) this.wanted.delete(least);
+    }
+    if (now < this.nextWantedSlot) return false;
+    this.nextWantedSlot = now + WANTED_SLOT_MS;
+    let chosen = keyId;
+    for (const [kid, count] of this.wanted) if (count > this.wanted.get(chosen)!) chosen = kid;
+    this.wanted.delete(chosen);
+    if (chosen === keyId) return true;
+    void this.lookUp(chosen);
+    return false;
   }
 
   private lookUp(keyId: string): Promise<Lookup> {

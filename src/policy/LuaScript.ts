@@ -4,6 +4,7 @@
 // a state is single-threaded and a call never yields, so calls are serialised by the event loop.
 import { LUA_REGISTRYINDEX, LuaEventMasks, LuaFactory, LuaReturn, LuaType, type LuaWasm } from 'wasmoon';
 import { formatByteSize } from '../config/byteSize';
+import { boundedPatternFunctions } from './luaPatterns';
 
 export interface LuaScriptOptions {
   source: string;
@@ -42,7 +43,8 @@ const LUA_RIDX_GLOBALS = 2n;
 // run with Lua's hooks off, out of reach of the time bound: finalizers are refused, and the
 // handler runs after the stack unwinds. string.rep copies byte by byte in one C call (~10 ms
 // a MB here, and rep("", 1e10) never ends): it builds by doubling instead, its arguments
-// checked by the original. No files, no process, no output, no binary chunks.
+// checked by the original. No files, no process, no output, no binary chunks. The pattern
+// functions (find, match, gmatch, gsub) are bounded too: see luaPatterns.
 const SANDBOX = `
 local setmetatable, rawget, type, error, load, pcall = setmetatable, rawget, type, error, load, pcall
 local pack, unpack, rep, tointeger = table.pack, table.unpack, string.rep, math.tointeger
@@ -422,6 +424,7 @@ export class LuaScript {
       }
       api.lua_sethook(L, state.hook, LuaEventMasks.Count, INSTRUCTIONS_PER_CHECK);
       this.run(state, SANDBOX, '=sandbox');
+      this.run(state, boundedPatternFunctions(this.options.timeoutMs), '=sandbox');
       const returned = this.run(state, this.options.source, `@${this.options.chunkName}`);
       state.functionRef = this.findFunction(state, returned);
       return state;

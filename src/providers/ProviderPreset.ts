@@ -14,6 +14,8 @@ export interface ProviderPreset {
   /** Opaque audiences; empty where the provider sets none (AWS ALB). */
   audiences: string[];
   algorithms: VerificationAlgorithm[];
+  /** Claims the provider's own rules require in every token, added to the verifier's `required_claims`. */
+  requiredClaims?: string[];
   /** True where the provider's tokens carry no `aud` at all. */
   noAudience?: boolean;
   expectedSigner?: string;

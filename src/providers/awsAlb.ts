@@ -22,6 +22,9 @@ export const awsAlb: ProviderType = {
       audiences: [],
       noAudience: true,
       algorithms: ['ES256'],
+      // Elastic Load Balancing, "User claims encoding and signature verification": ES256, the
+      // signer header is the load balancer's ARN, and the token has an exp.
+      requiredClaims: ['exp'],
       expectedSigner: albArn,
       paddedSegments: true,
       // The ALB sets x-amzn-oidc-identity (the sub) and x-amzn-oidc-accesstoken, which no token here vouches for.

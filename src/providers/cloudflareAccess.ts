@@ -19,6 +19,9 @@ export const cloudflareAccess: ProviderType = {
       issuers: [issuer],
       audiences: options.stringList('audience_tag'),
       algorithms: ['RS256'],
+      // Cloudflare One, "Validate JWTs": RS256, iss the team domain, aud the application's AUD
+      // tag, and exp/iat/nbf present in every Access token (users and service tokens alike).
+      requiredClaims: ['iss', 'aud', 'exp', 'iat'],
       identity: { url: new URL('/cdn-cgi/access/get-identity', team), sendToken: 'cookie' },
       // Cloudflare sets Cf-Access-Authenticated-User-Email (users, not service tokens) next to the token.
       headers: {

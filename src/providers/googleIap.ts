@@ -32,6 +32,9 @@ export const googleIap: ProviderType = {
           ...claimHeader('x-goog-authenticated-user-id', claims.sub),
         ],
       },
+      // Google Cloud IAP, "Securing your app with signed headers": ES256, exp in the future,
+      // iat in the past, aud and iss as configured, and sub and email present.
+      requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'email'],
     };
   },
 };

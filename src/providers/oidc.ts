@@ -21,6 +21,9 @@ export const oidc: ProviderType = {
       audiences,
       algorithms: [...VERIFICATION_ALGORITHMS],
       headers: { names: [], prefixes: [] },
+      // OpenID Connect Core 1.0 §2 (ID Token): iss, sub, aud, exp and iat are REQUIRED; §3.1.3.7
+      // validation checks iss, aud, the signature, exp and iat. A token without them is refused.
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
     };
   },
 };

@@ -16,6 +16,9 @@ export const pomerium: ProviderType = {
       algorithms: ['ES256'],
       // X-Pomerium-Claim-<name> (jwt_claims_headers) is Pomerium's: stripped; claims_to_headers sets any the application needs.
       headers: { names: [], prefixes: ['x-pomerium-claim-'] },
+      // Pomerium, "JWT verification": ES256 from the route's JWKS, iss and aud the route host,
+      // exp and iat checked.
+      requiredClaims: ['iss', 'aud', 'exp', 'iat'],
     };
   },
 };

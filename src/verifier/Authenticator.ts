@@ -140,21 +140,25 @@ export class Authenticator {
     const token = parseToken(text, { allowPadding: rules.paddedSegments, maxLength: rules.maxTokenLength });
     if (!token) return refuse(PROBLEMS.parse);
     const { header, claims } = token;
-    if (typeof header.kid !== 'string') return refuse(PROBLEMS.kid);
+    // OpenID Connect Core §10.1: without `kid`, the set's only key for the token's alg signs.
+    const onlyKey = header.kid === undefined && this.deps.keyServer.getOnlyKey !== undefined;
+    if (typeof header.kid !== 'string' && !onlyKey) return refuse(PROBLEMS.kid);
     if (rules.expectedSigner !== undefined && header.signer !== rules.expectedSigner) return refuse(WRONG_SIGNER);
     const claimsProblem = registeredClaimsProblem(claims, claimRules, clock());
     if (claimsProblem) return refuse(claimsProblem);
 
     let verificationKey: VerificationKey;
+    let keyId = header.kid as string;
     try {
-      verificationKey = await this.deps.keyServer.getPublicKey(claims.iss as string, header.kid);
+      if (onlyKey) ({ keyId, key: verificationKey } = await this.deps.keyServer.getOnlyKey!(claims.iss as string, String(header.alg)));
+      else verificationKey = await this.deps.keyServer.getPublicKey(claims.iss as string, keyId);
     } catch (error) {
       return keyRefusal(error as Error);
     }
     const signatureProblem = this.signatureProblem(token, verificationKey);
     if (signatureProblem) return refuse(signatureProblem);
 
-    if (tokenCache) tokenCache.set(text, { claims, keyId: header.kid, key: verificationKey }, this.cacheUntil(claims));
+    if (tokenCache) tokenCache.set(text, { claims, keyId, key: verificationKey }, this.cacheUntil(claims));
     return this.decide(text, claims, request);
   }
 

@@ -4,6 +4,7 @@
 // header must never be split or smuggled by a claim.
 import type { PolicyInput } from '../claims/ClaimsVerifier';
 import type { CelExpression } from '../policy/CelExpression';
+import { PolicyTimeoutError } from '../policy/PolicyTimeoutError';
 
 export interface HeaderMapping {
   /** Lower-case header name. */
@@ -38,7 +39,9 @@ export function mappedHeaders(mappings: readonly HeaderMapping[], input: PolicyI
     let value: unknown;
     try {
       value = expression.evaluate(input as unknown as Record<string, unknown>);
-    } catch {
+    } catch (error) {
+      // An evaluation stopped at its time bound refuses the request (fail closed).
+      if (error instanceof PolicyTimeoutError) throw new HeaderMappingError(`the value for ${header}: ${error.message}`);
       // An absent claim is the common case: no header.
       continue;
     }

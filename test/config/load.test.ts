@@ -171,13 +171,13 @@ other_program: {ignored: true}
 describe('claims verifiers lua and http', () => {
   const claimsVerifiers = (yaml: string) => parseConfig(withVerifier(yaml)).verifierProxies[0].verifier.claimsVerifiers;
 
-  test('a Lua verifier with its defaults: function verify, 100ms, 16MiB', () => {
+  test('a Lua verifier with its defaults: function verify, 50ms, 16MiB', () => {
     expect(claimsVerifiers('      claims_verifiers: [{type: lua, options: {script: /etc/jwtproxy/policy.lua}}]')).toEqual([
       {
         type: 'lua',
         script: '/etc/jwtproxy/policy.lua',
         functionName: 'verify',
-        timeoutMs: 100,
+        timeoutMs: 50,
         memoryLimitBytes: 16 * 2 ** 20,
         message: 'refused by verify in policy.lua',
         path: 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0]',

@@ -19,15 +19,34 @@ let now = 1_795_000_000_000;
 beforeAll(async () => (baseUrl = await listenOnLoopback(endpoint)));
 afterAll(() => closeServer(endpoint));
 
-test('new kids are fetched at most 30 a minute; past that they are not found without a request, and a known key still answers', async () => {
+test('new kids are fetched at most 30 a minute and one per 5 s slot; past that they are not found without a request, and a known key still answers', async () => {
   const server = new PemPerKidKeyServer({ type: 'pem_per_kid', baseUrl: new URL(`${baseUrl}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 }, { clock: () => now, logger: silentLogger });
   expect((await server.getPublicKey('i', 'known-kid')).algorithm).toBe('ES256');
   for (let i = 0; i < 100; i++) await expect(server.getPublicKey('i', `random-${i}`)).rejects.toBeInstanceOf(KeyNotFoundError);
-  expect(requested.length).toBe(30);
+  // 30 from the budget, one from the first slot.
+  expect(requested.length).toBe(31);
   expect((await server.getPublicKey('i', 'known-kid')).algorithm).toBe('ES256');
-  expect(requested.length).toBe(30);
+  expect(requested.length).toBe(31);
   now += 60_000;
   await expect(server.getPublicKey('i', 'random-again')).rejects.toBeInstanceOf(KeyNotFoundError);
-  expect(requested.length).toBe(31);
+  expect(requested.length).toBe(32);
+  await server.stop();
+});
+
+test('made-up kids past the budget do not lock out a kid the endpoint serves: it is fetched at the next slot', async () => {
+  const server = new PemPerKidKeyServer({ type: 'pem_per_kid', baseUrl: new URL(`${baseUrl}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 }, { clock: () => now, logger: silentLogger });
+  now += 120_000;
+  const before = requested.length;
+  // Anonymous requests naming 40 made-up kids spend the minute's budget before any signature check.
+  for (let i = 0; i < 40; i++) await expect(server.getPublicKey('i', `made-up-${i}`)).rejects.toBeInstanceOf(KeyNotFoundError);
+  expect(requested.length - before).toBeLessThanOrEqual(31);
+  // Real users keep sending the real kid (refused while the slot is not due)...
+  for (let i = 0; i < 3; i++) await server.getPublicKey('i', 'known-kid').catch(() => undefined);
+  // ...and more made-up kids keep coming, each once.
+  for (let i = 40; i < 60; i++) await server.getPublicKey('i', `made-up-${i}`).catch(() => undefined);
+  // Within one slot (5 s), still inside the budget's minute, the real kid is found.
+  now += 5_000;
+  expect((await server.getPublicKey('i', 'known-kid')).algorithm).toBe('ES256');
+  expect(requested.length - before).toBeLessThanOrEqual(33);
   await server.stop();
 });

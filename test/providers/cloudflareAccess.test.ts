@@ -110,6 +110,14 @@ describe('accepted tokens', () => {
     const proxy = await verifier();
     expect((await get(proxy, accessToken(certificateOnlyKey))).status).toBe(200);
   });
+
+  test('a certs document with only public_certs and no keys array (as seed 000 serves it) is a key set: the verifier becomes ready', async () => {
+    const document = certsDocument([currentKey, previousKey]);
+    access.serve(CERTS_PATH, { body: { public_certs: document.public_certs } });
+    const proxy = await verifier();
+    expect(proxy.ready()).toBe(true);
+    expect((await get(proxy, accessToken(previousKey))).status).toBe(200);
+  });
 });
 
 describe('key rotation', () => {

@@ -374,6 +374,35 @@ describe('OpenID Connect provider with discovery', () => {
     expect(await httpRequest(`${proxy.url}/`, { headers: bearer(token) })).toMatchObject({ status: 403, body: `${REFUSED}Missing or invalid 'exp' claim` });
   });
 
+  /** A token whose JOSE header has no kid. */
+  function kidlessToken(alg: 'PS256' | 'RS256', privateKey: crypto.KeyObject): string {
+    const iat = seconds(now);
+    return signJws({ alg, typ: 'JWT' }, { iss: issuer, sub: '00u1a2b3c4d5e6f7g8h9', aud: CLIENT_ID, exp: iat + 3600, iat }, privateKey);
+  }
+
+  test('a token without kid is let through when the set holds exactly one key for its alg (OIDC Core §10.1)', async () => {
+    const proxy = await oidcVerifier();
+    expect(await httpRequest(`${proxy.url}/`, { headers: bearer(kidlessToken('PS256', psKey.pair.privateKey)) })).toMatchObject({ status: 200, body: 'ok' });
+    // Signed by another key: the only key does not verify it.
+    const impostor = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    expect(await httpRequest(`${proxy.url}/`, { headers: bearer(kidlessToken('PS256', impostor.privateKey)) })).toMatchObject({ status: 403, body: `${REFUSED}Invalid JWT signature` });
+  });
+
+  test('a token without kid is refused when the set holds several keys for its alg: which one is not said', async () => {
+    const second = { kid: 'rs-2027', pair: crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) };
+    idp.serve(JWKS_PATH, {
+      body: { keys: [publicJwk(rsKey.pair.publicKey, { kty: 'RSA', alg: 'RS256', kid: rsKey.kid, use: 'sig' }), publicJwk(second.pair.publicKey, { kty: 'RSA', alg: 'RS256', kid: second.kid, use: 'sig' })] },
+    });
+    const proxy = await oidcVerifier();
+    expect((await httpRequest(`${proxy.url}/`, { headers: bearer(kidlessToken('RS256', rsKey.pair.privateKey)) })).status).toBe(403);
+    expect((await httpRequest(`${proxy.url}/`, { headers: bearer(idToken({ alg: 'RS256', key: rsKey })) })).status).toBe(200);
+  });
+
+  test.each(['iat', 'sub'])('an ID token without %s is refused (OIDC Core §2: it is required)', async (claim) => {
+    const proxy = await oidcVerifier();
+    expect(await httpRequest(`${proxy.url}/`, { headers: bearer(idToken({ claims: { [claim]: undefined } })) })).toMatchObject({ status: 403, body: `${REFUSED}Missing required claim '${claim}'` });
+  });
+
   test('a discovery document naming another issuer is not trusted: the verifier stays unready and answers 503', async () => {
     idp.serve(DISCOVERY_PATH, { body: { issuer: 'https://evil.example.com', jwks_uri: `${issuer}${JWKS_PATH}` } });
     const proxy = await oidcVerifier();
