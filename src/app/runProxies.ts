@@ -22,18 +22,27 @@ import { removeStaleSocket } from '../proxy/listener';
 import { systemClock } from '../util/clock';
 import { buildPrimaryServices, buildServices, type PrimaryServices } from './buildServices';
 import { locateStartError, preflight } from './preflight';
+import { startupSummary } from './startupSummary';
 import { ServiceGroup } from '../util/ServiceGroup';
 
 const RESTART_DELAY_MS = 1000;
 /** Beyond the longest shutdown_timeout, how long the primary waits for a worker before killing it. */
 const WORKER_STOP_MARGIN_MS = 5000;
 
-/** Logged for the record, and one plain line on stderr for the operator, at the YAML path when the error names a file or address. */
-function reportStartFailure(logger: Logger, error: unknown, config: Config): void {
-  const message = error instanceof ConfigError ? error.message : locateStartError(error as Error, config);
-  const located = message === (error as Error).message ? error : new Error(message, { cause: error });
-  logger.error({ err: located }, 'failed to start');
-  process.stderr.write(`jwtproxy: failed to start: ${message}\n`);
+/** What failed, at the YAML path when the error names a file or address. */
+function startProblem(error: unknown, config: Config): string {
+  return error instanceof ConfigError ? error.message : locateStartError(error as Error, config);
+}
+
+/**
+ * Reported once: a plain line on stderr for the operator. A mistake of the operator's (the
+ * configuration, a file, a port in use: errors with a code) needs no stack; anything else is
+ * a defect, logged with its stack for the record as well.
+ */
+function reportStartFailure(logger: Logger, error: unknown, config: Config, problem = startProblem(error, config)): void {
+  const expected = error instanceof ConfigError || typeof (error as NodeJS.ErrnoException).code === 'string';
+  if (!expected) logger.error({ err: error }, 'failed to start');
+  process.stderr.write(`jwtproxy: failed to start: ${problem}\n`);
 }
 
 /** The checks of -check, before anything starts: true when none failed (each failure is reported). */
@@ -114,8 +123,13 @@ function topologyOf(config: Config): Topology {
   return workers > 1 && proxiesEnabled ? { role: 'primary', workers } : SINGLE_PROCESS;
 }
 
+export interface ProgramFacts {
+  /** The program's version, for the start-up line. */
+  version: string;
+}
+
 /** Resolves with the process exit code. */
-export async function runProxies(config: Config, logger: Logger): Promise<number> {
+export async function runProxies(config: Config, logger: Logger, facts: ProgramFacts = { version: 'unknown' }): Promise<number> {
   if (!cluster.isPrimary) return runWorker(config, logger);
   if (nothingEnabled(config)) {
     logger.info('No proxy is enabled. Terminating.');
@@ -123,6 +137,8 @@ export async function runProxies(config: Config, logger: Logger): Promise<number
   }
   if (!(await passesPreflight(config, logger))) return 1;
   const topology = topologyOf(config);
+  const workers = topology.role === 'primary' ? topology.workers : 1;
+  logger.info(startupSummary(config, workers, facts.version), `jwtproxy ${facts.version} starting`);
   if (topology.role === 'primary') return runPrimary(config, topology.workers, logger);
   return runSingle(config, logger);
 }
@@ -143,6 +159,7 @@ async function runSingle(config: Config, logger: Logger): Promise<number> {
     return 1;
   }
   serving = true;
+  whenReady(group, () => serving && logger.info('ready'));
   const stopReloading = reloadOnHangup(group, logger);
   const reason = await stopRequested();
   stopReloading();
@@ -174,9 +191,14 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
     group = new ServiceGroup(buildServices(config, { clock: systemClock, logger: workerLogger, topology, metrics }));
     await group.start();
   } catch (error) {
-    reportStartFailure(workerLogger, error, config);
+    // Every worker fails alike (a port in use): the primary tells the operator once.
+    const problem = startProblem(error, config);
+    const expected = error instanceof ConfigError || typeof (error as NodeJS.ErrnoException).code === 'string';
+    if (!expected) workerLogger.error({ err: error }, 'failed to start');
     // The IPC channel would keep this process alive; the primary sees the exit and stops.
-    process.exit(1);
+    const exit = () => process.exit(1);
+    primary.send({ jwtproxy: 'start-failed', problem }, (sendError) => (reportStartFailure(workerLogger, sendError, config, problem), exit()), exit);
+    return 1;
   }
   whenReady(group, () => primary.send({ jwtproxy: 'ready' }));
   const stopReloading = reloadOnHangup(group, workerLogger, { primary });
@@ -222,7 +244,14 @@ async function runPrimary(config: Config, workers: number, logger: Logger): Prom
   const channel = new WorkersChannel(cluster, logger);
   let stopping = false;
   const ready = new Set<Worker>();
-  channel.on('ready', (_message, worker) => ready.add(worker));
+  let announced = false;
+  channel.on('ready', (_message, worker) => {
+    ready.add(worker);
+    // Once, when the last worker is ready: a replaced worker later is logged as such, not as ready.
+    if (announced || stopping || ready.size < workers) return;
+    announced = true;
+    logger.info('ready');
+  });
   let primary: PrimaryServices;
   let group: ServiceGroup;
   try {
@@ -243,13 +272,19 @@ async function runPrimary(config: Config, workers: number, logger: Logger): Prom
   const stopRelay = keys ? relaySigningKey(keys, channel) : () => undefined;
 
   let startupFailed = false;
+  let reportedProblem = false;
+  channel.on('start-failed', ({ problem }) => {
+    if (reportedProblem || stopping) return;
+    reportedProblem = true;
+    process.stderr.write(`jwtproxy: failed to start: ${problem}\n`);
+  });
   cluster.on('exit', (exited, code, signal) => {
     const wasReady = ready.delete(exited);
     if (stopping) return;
     if (!wasReady) {
       // A worker that dies before serving has a startup problem: restarting would loop.
       startupFailed = true;
-      logger.error({ worker: exited.id, code, signal }, 'a worker failed to start; stopping');
+      if (!reportedProblem) logger.error({ worker: exited.id, code, signal }, 'a worker failed to start; stopping');
       process.kill(process.pid, 'SIGTERM');
       return;
     }

@@ -53,6 +53,7 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
   private readonly pending = new Map<string, Promise<ClaimsDecision>>();
   private active = 0;
   private readonly waiting: (() => void)[] = [];
+  private readonly requestHeaders: Record<string, string>;
 
   constructor(
     private readonly config: HttpClaimsVerifierConfig,
@@ -61,6 +62,8 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
     this.upstreamHeaders = config.upstreamHeaders;
     this.allowedHeaders = new Set(config.upstreamHeaders);
     if (config.cache) this.cache = new ExpiringLruCache(config.cache.maxEntries);
+    this.requestHeaders = { 'content-type': 'application/json', accept: 'application/json' };
+    if (config.bearerToken) this.requestHeaders.authorization = `Bearer ${config.bearerToken}`;
   }
 
   async start(): Promise<void> {
@@ -127,7 +130,7 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
       const response = await request(url, {
         method: 'POST',
         dispatcher: this.agent,
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: this.requestHeaders,
         body,
         signal,
       });

@@ -12,6 +12,8 @@ export type WorkerMetric = MetricObjectWithValues<MetricValue<string>>;
 export type ClusterMessage =
   // Worker → primary: this worker serves (its parts started and ready).
   | { jwtproxy: 'ready' }
+  // Worker → primary: this worker could not start, and why (the primary tells the operator once).
+  | { jwtproxy: 'start-failed'; problem: string }
   // Primary → worker: stop gracefully; re-read keys and certificates.
   | { jwtproxy: 'stop' }
   | { jwtproxy: 'reload' }
@@ -43,6 +45,7 @@ const listOf = (value: unknown, item: (element: unknown) => boolean): boolean =>
 /** What each topic's message must hold: checked once, where it arrives. */
 const SHAPES: { [T in Topic]: (message: Fields) => boolean } = {
   ready: () => true,
+  'start-failed': (m) => isString(m.problem),
   stop: () => true,
   reload: () => true,
   'nonce-claim': (m) =>
