@@ -67,7 +67,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (line.command === undefined || line.command === 'check') {
     // As Go's flag package: a flag the program does not define is a mistake, named, exit 2.
-    new ToolFlags(line, ['config']).positionals(0);
+    try {
+      new ToolFlags(line, ['config']).positionals(0);
+    } catch (error) {
+      throw new UsageError(`${(error as Error).message}\n${usageOf(line.command)}`);
+    }
   }
   if (line.command === 'check' || line.check) {
     if (line.command !== undefined && line.command !== 'check') throw new UsageError(`-check checks a configuration; it does not go with ${line.command}\n${USAGE}`);
