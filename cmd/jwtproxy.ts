@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
   if (line.command !== undefined) throw unknownCommand(line.command);
   const logger = createLogger(line.logLevel ?? 'info');
   const { runProxies } = await import('../src/app/runProxies');
-  return runProxies(loadConfig(line), logger, { version: version() });
+  return runProxies(loadConfig(line), logger, { version: version(), configFile: line.config === undefined ? undefined : expandEnv(line.config) });
 }
 
 main(process.argv.slice(2)).then(

@@ -22,7 +22,10 @@ import { removeStaleSocket } from '../proxy/listener';
 import { systemClock } from '../util/clock';
 import { buildPrimaryServices, buildServices, type PrimaryServices } from './buildServices';
 import { locateStartError, preflight } from './preflight';
+import { PolicyReloader } from './PolicyReloader';
 import { startupSummary } from './startupSummary';
+import { VerifierProxy } from '../verifier/VerifierProxy';
+import type { Service } from '../util/ServiceGroup';
 import { ServiceGroup } from '../util/ServiceGroup';
 
 const RESTART_DELAY_MS = 1000;
@@ -60,27 +63,32 @@ function longestShutdownTimeout(config: Config): number {
 interface ReloadTriggers {
   /** A worker also reloads when its primary says so. */
   primary?: PrimaryChannel;
-  /** Runs first on each reload: the primary tells its workers. */
-  relay?: () => void;
+  /** Runs first on each reload: the primary checks the file and tells its workers whether to take its policy. */
+  relay?: () => Promise<void>;
+  /** Replaces the verifiers' policies from the re-read file. */
+  policy?: PolicyReloader;
 }
 
 /**
- * On SIGHUP (or, in a worker, the primary's word) re-reads keys and certificates without
- * dropping connections; what fails to load is logged and the old one stays in use.
- * Returns the function that stops listening.
+ * On SIGHUP (or, in a worker, the primary's word) re-reads the configuration's policy, keys and
+ * certificates without dropping connections; what fails to load is logged and the old one stays
+ * in use. Returns the function that stops listening.
  */
 function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: ReloadTriggers = {}): () => void {
-  const reload = () => {
-    triggers.relay?.();
-    group.reload().then(
+  const reload = async (policy: boolean, quiet: boolean) => {
+    await triggers.relay?.();
+    if (policy) await triggers.policy?.reload({ quiet });
+    await group.reload().then(
       () => logger.info('reloaded keys and certificates'),
       (error: Error) => logger.error({ err: error }, 'reload failed; the previous keys and certificates stay in use'),
     );
   };
-  process.on('SIGHUP', reload);
-  const stopHearingPrimary = triggers.primary?.on('reload', reload);
+  const onSignal = () => void reload(true, false);
+  process.on('SIGHUP', onSignal);
+  // The primary has checked the file and warned about it: a worker takes the policy quietly, or not at all.
+  const stopHearingPrimary = triggers.primary?.on('reload', (message) => void reload(message.policy !== false, true));
   return () => {
-    process.off('SIGHUP', reload);
+    process.off('SIGHUP', onSignal);
     stopHearingPrimary?.();
   };
 }
@@ -126,11 +134,17 @@ function topologyOf(config: Config): Topology {
 export interface ProgramFacts {
   /** The program's version, for the start-up line. */
   version: string;
+  /** The configuration file, re-read on SIGHUP; absent: the defaults, nothing to re-read. */
+  configFile?: string;
+}
+
+function verifierProxiesOf(services: readonly Service[]): VerifierProxy[] {
+  return services.filter((service): service is VerifierProxy => service instanceof VerifierProxy);
 }
 
 /** Resolves with the process exit code. */
 export async function runProxies(config: Config, logger: Logger, facts: ProgramFacts = { version: 'unknown' }): Promise<number> {
-  if (!cluster.isPrimary) return runWorker(config, logger);
+  if (!cluster.isPrimary) return runWorker(config, logger, facts);
   if (nothingEnabled(config)) {
     logger.info('No proxy is enabled. Terminating.');
     return 0;
@@ -139,19 +153,22 @@ export async function runProxies(config: Config, logger: Logger, facts: ProgramF
   const topology = topologyOf(config);
   const workers = topology.role === 'primary' ? topology.workers : 1;
   logger.info(startupSummary(config, workers, facts.version), `jwtproxy ${facts.version} starting`);
-  if (topology.role === 'primary') return runPrimary(config, topology.workers, logger);
-  return runSingle(config, logger);
+  if (topology.role === 'primary') return runPrimary(config, topology.workers, logger, facts);
+  return runSingle(config, logger, facts);
 }
 
-async function runSingle(config: Config, logger: Logger): Promise<number> {
+async function runSingle(config: Config, logger: Logger, facts: ProgramFacts): Promise<number> {
   let serving = false;
   let group: ServiceGroup;
+  let proxies: VerifierProxy[] = [];
   const metrics = new ProxyMetrics({ processMetrics: Boolean(config.observability) });
   const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving && group.ready(), metrics });
   try {
     // Health first, so probes get "not ready" rather than nothing while the proxies start.
     await observability?.start();
-    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger, topology: SINGLE_PROCESS, metrics }));
+    const services = buildServices(config, { clock: systemClock, logger, topology: SINGLE_PROCESS, metrics, policyReload: facts.configFile !== undefined });
+    proxies = verifierProxiesOf(services);
+    group = new ServiceGroup(services);
     await group.start();
   } catch (error) {
     await observability?.stop();
@@ -160,7 +177,7 @@ async function runSingle(config: Config, logger: Logger): Promise<number> {
   }
   serving = true;
   whenReady(group, () => serving && logger.info('ready'));
-  const stopReloading = reloadOnHangup(group, logger);
+  const stopReloading = reloadOnHangup(group, logger, { policy: new PolicyReloader(facts.configFile, config, proxies, logger) });
   const reason = await stopRequested();
   stopReloading();
   serving = false;
@@ -177,7 +194,7 @@ async function runSingle(config: Config, logger: Logger): Promise<number> {
   return 0;
 }
 
-async function runWorker(config: Config, logger: Logger): Promise<number> {
+async function runWorker(config: Config, logger: Logger, facts: ProgramFacts): Promise<number> {
   const id = cluster.worker!.id;
   const workerLogger = logger.child({ worker: id });
   const primary = PrimaryChannel.ofParentProcess(workerLogger);
@@ -187,8 +204,11 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
   const metrics = new ProxyMetrics({ processMetrics: Boolean(config.observability) });
   if (config.observability) answerMetricsRequests(primary, metrics);
   let group: ServiceGroup;
+  let proxies: VerifierProxy[] = [];
   try {
-    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger: workerLogger, topology, metrics }));
+    const services = buildServices(config, { clock: systemClock, logger: workerLogger, topology, metrics, policyReload: facts.configFile !== undefined });
+    proxies = verifierProxiesOf(services);
+    group = new ServiceGroup(services);
     await group.start();
   } catch (error) {
     // Every worker fails alike (a port in use): the primary tells the operator once.
@@ -201,7 +221,7 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
     return 1;
   }
   whenReady(group, () => primary.send({ jwtproxy: 'ready' }));
-  const stopReloading = reloadOnHangup(group, workerLogger, { primary });
+  const stopReloading = reloadOnHangup(group, workerLogger, { primary, policy: new PolicyReloader(facts.configFile, config, proxies, workerLogger) });
   await stop;
   stopReloading();
   await group.stop();
@@ -239,7 +259,7 @@ function stopWorkers(channel: WorkersChannel, config: Config, logger: Logger): P
   ).then(() => undefined);
 }
 
-async function runPrimary(config: Config, workers: number, logger: Logger): Promise<number> {
+async function runPrimary(config: Config, workers: number, logger: Logger, facts: ProgramFacts): Promise<number> {
   const topology: Topology = { role: 'primary', workers };
   const channel = new WorkersChannel(cluster, logger);
   let stopping = false;
@@ -294,7 +314,10 @@ async function runPrimary(config: Config, workers: number, logger: Logger): Prom
   for (let i = 0; i < workers; i++) cluster.fork();
   logger.info({ workers, configured: config.workers }, 'started workers');
 
-  const stopReloading = reloadOnHangup(group, logger, { relay: () => channel.broadcast({ jwtproxy: 'reload' }) });
+  // The primary serves no verifier: it checks the file once, and the workers take its policy or keep theirs.
+  const policyCheck = new PolicyReloader(facts.configFile, config, [], logger);
+  const relay = async () => channel.broadcast({ jwtproxy: 'reload', policy: await policyCheck.check() });
+  const stopReloading = reloadOnHangup(group, logger, { relay });
   const reason = await stopRequested();
   stopReloading();
   stopping = true;

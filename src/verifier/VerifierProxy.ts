@@ -3,10 +3,9 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import type { PolicyInput } from '../claims/ClaimsVerifier';
 import { FORWARDED_CLIENT_CERT_HEADER } from '../config/clientCertificates';
-import type { VerifierProxyConfig } from '../config/types';
+import type { VerifierConfig, VerifierProxyConfig } from '../config/types';
 import { ServiceGroup } from '../util/ServiceGroup';
 import { REASONS } from '../jwt/registeredClaims';
 import type { Claims } from '../jwt/token';
@@ -22,14 +21,14 @@ import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
 import { UpstreamSet, upstreamTarget, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
-import { Authenticator, type AuthenticationRequest, type ReasonCode, type RefusalCode, type Verdict } from './Authenticator';
+import type { AuthenticationRequest, ReasonCode, RefusalCode, Verdict } from './Authenticator';
 import { HeaderMappingError, mappedHeaders, wireValue } from './claimsToHeaders';
 import { ClientCertificateSource } from './ClientCertificateSource';
 import { forwardedClientCert } from './forwardedClientCert';
 import { originalRequest, type OriginalRequest } from './forwardAuthRequest';
 import { HttpIdentityExpander } from './HttpIdentityExpander';
 import { loginRedirect, publicUrl, REFUSAL_PREFIX, refusalResponse, wantsHtml } from './refusals';
-import { VerifiedTokenCache } from './VerifiedTokenCache';
+import { buildVerifierPolicy, type VerifierPolicy } from './VerifierPolicy';
 
 type Refused = Extract<Verdict, { ok: false }>;
 type Accepted = Extract<Verdict, { ok: true }>;
@@ -52,6 +51,15 @@ function upstreamFailure(error: UpstreamError): [status: number, body: string] {
   return error.timedOut ? [504, 'jwtproxy: upstream timed out'] : [502, `jwtproxy: upstream unavailable: ${error.message}`];
 }
 
+/** How long a replaced policy's claims verifiers stay loaded for the requests that began under it. */
+const REPLACED_POLICY_GRACE_MS = 60_000;
+
+/** A policy built and loaded, not yet in use: all verifiers of a reload switch together, or none. */
+export interface PreparedPolicy {
+  adopt(): void;
+  discard(): Promise<void>;
+}
+
 export interface VerifierProxyDeps {
   keyServer: KeyServer;
   /** Absent when the verifier's tokens may be reused until exp. */
@@ -64,19 +72,25 @@ export interface VerifierProxyDeps {
   name?: string;
   /** Where requests are counted; absent: not counted. */
   metrics?: ProxyMetrics;
+  /**
+   * True when reloads replace the whole policy (preparePolicy, from the re-read file): the
+   * proxy's own reload then leaves the claims verifiers alone. Otherwise it reloads them in place.
+   */
+  policyReplacedOnReload?: boolean;
 }
 
 export class VerifierProxy {
   private readonly server: Server;
-  private readonly authenticator: Authenticator;
+  /** Replaced whole on reload (SIGHUP): a request reads it once, when it arrives. */
+  private policy: VerifierPolicy;
+  private readonly identity?: HttpIdentityExpander;
   private readonly upstreams: UpstreamSet;
   private readonly protocol: 'http' | 'https';
-  /** Headers a client may not send through: we set them ourselves. */
-  private readonly replacedHeaders: Set<string>;
-  private readonly claimsHeader?: string;
   private readonly clientCertificates: ClientCertificateSource;
   private readonly parts: ServiceGroup;
-  private readonly name: string;
+  /** Replaced policies, each stopped when its grace ends (or at stop). */
+  private readonly retired = new Map<NodeJS.Timeout, VerifierPolicy>();
+  readonly name: string;
   /** Upgraded (WebSocket) connections, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
 
@@ -87,16 +101,8 @@ export class VerifierProxy {
     const { verifier } = config;
     this.name = deps.name ?? 'verifier';
     const identity = verifier.identity && new HttpIdentityExpander(verifier.identity, { clock: deps.clock, logger: deps.logger, name: this.name, metrics: deps.metrics });
-    const claimsVerifiers = verifier.claimsVerifiers.map((claimsVerifier) => createClaimsVerifier(claimsVerifier, { clock: deps.clock }));
-    this.authenticator = new Authenticator({
-      rules: verifier.rules,
-      keyServer: deps.keyServer,
-      nonceStore: deps.nonceStore,
-      claimsVerifiers,
-      clock: deps.clock,
-      tokenCache: verifier.tokenCacheEntries > 0 ? new VerifiedTokenCache(verifier.tokenCacheEntries) : undefined,
-      identityExpander: identity,
-    });
+    this.identity = identity;
+    this.policy = buildVerifierPolicy(verifier, { keyServer: deps.keyServer, nonceStore: deps.nonceStore, identityExpander: identity, clock: deps.clock });
     this.upstreams = new UpstreamSet(verifier.upstreams, {
       failureTimeoutMs: verifier.upstreamFailureTimeoutMs,
       clock: deps.clock,
@@ -105,16 +111,7 @@ export class VerifierProxy {
       timeouts: verifier.upstreamTimeouts,
     });
     this.protocol = config.tls ? 'https' : 'http';
-    this.claimsHeader = verifier.claimsHeader;
     this.clientCertificates = new ClientCertificateSource(verifier.clientCertificates);
-    // Authorization and Host are sent once, as checked: a duplicate could carry a forged identity.
-    // Certificate headers from a client are never believed upstream, whatever this verifier sets.
-    this.replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', FORWARDED_CLIENT_CERT_HEADER]);
-    if (verifier.clientCertificates.trustedHeader) this.replacedHeaders.add(verifier.clientCertificates.trustedHeader.name);
-    if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
-    // A client may never send an identity header of its own: every mapped name is stripped.
-    for (const { header } of verifier.claimsToHeaders) this.replacedHeaders.add(header);
-    for (const claimsVerifier of claimsVerifiers) for (const header of claimsVerifier.upstreamHeaders ?? []) this.replacedHeaders.add(header);
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res), config.limits);
     // `Expect: 100-continue` is answered only once the token is good: a refused client never sends its body.
     this.server.on('checkContinue', withHeaderLimit(config.limits, (req, res) => this.handleRequest(req, res, true)));
@@ -125,7 +122,43 @@ export class VerifierProxy {
       stop: () => this.close(),
       reload: async () => reloadTls(this.server, config.tls),
     };
-    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), ...(identity ? [identity] : []), ...claimsVerifierServices(claimsVerifiers), listener]);
+    // The policy in use when stopping is stopped: the first one, or the last that replaced it.
+    const policy = {
+      start: () => this.policy.services.start(),
+      stop: () => this.stopPolicies(),
+      reload: deps.policyReplacedOnReload ? undefined : () => this.policy.services.reload(),
+    };
+    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), ...(identity ? [identity] : []), policy, listener]);
+  }
+
+  /**
+   * Builds and loads the policy of `verifier` (this proxy's entry of a re-read config) beside the
+   * one in use: a script that does not load fails here, and nothing changes. What the policy does
+   * not hold (listener, upstreams, key server, nonce store, identity) stays as it is.
+   */
+  async preparePolicy(verifier: VerifierConfig): Promise<PreparedPolicy> {
+    const next = buildVerifierPolicy(verifier, { keyServer: this.deps.keyServer, nonceStore: this.deps.nonceStore, identityExpander: this.identity, clock: this.deps.clock });
+    await next.services.start();
+    return {
+      adopt: () => {
+        const previous = this.policy;
+        this.policy = next;
+        const timer = setTimeout(() => {
+          this.retired.delete(timer);
+          previous.services.stop().catch((error: Error) => this.deps.logger.warn({ err: error }, 'a replaced policy failed to stop'));
+        }, REPLACED_POLICY_GRACE_MS);
+        timer.unref();
+        this.retired.set(timer, previous);
+      },
+      discard: () => next.services.stop(),
+    };
+  }
+
+  private async stopPolicies(): Promise<void> {
+    const retired = [...this.retired.values()];
+    for (const timer of this.retired.keys()) clearTimeout(timer);
+    this.retired.clear();
+    for (const policy of [this.policy, ...retired]) await policy.services.stop();
   }
 
   get url(): string {
@@ -175,6 +208,7 @@ export class VerifierProxy {
       this.record('refused', startedAt, 'bad_request', 'proxy_form');
       return;
     }
+    const policy = this.policy;
     const { forwardAuth, forwardAuthOptions } = this.config.verifier;
     const read = forwardAuth ? originalRequest(req, forwardAuthOptions) : undefined;
     if (typeof read === 'string') {
@@ -188,24 +222,24 @@ export class VerifierProxy {
       return;
     }
     const original = read;
-    if (this.excluded(original?.url ?? req.url)) {
-      if (forwardAuth) return this.allow(req, res, undefined, [], startedAt);
+    if (this.excluded(policy, original?.url ?? req.url)) {
+      if (forwardAuth) return this.allow(policy, req, res, undefined, [], startedAt);
       if (expectsContinue) res.writeContinue();
-      this.forward(req, res, undefined, []).then(
+      this.forward(policy, req, res, undefined, []).then(
         (outcome) => this.record(outcome, startedAt, '', 'excluded'),
         (error: Error) => this.failedUnexpectedly(req, res, error, startedAt),
       );
       return;
     }
-    this.admit(req, original)
+    this.admit(policy, req, original)
       .then(async ({ verdict, identity }) => {
         if (!verdict.ok) {
-          this.refuse(req, res, verdict, original);
+          this.refuse(policy, req, res, verdict, original);
           return this.record(verdict.status === 503 ? 'unavailable' : 'refused', startedAt, verdict.code, verdict.reasonCode);
         }
-        if (forwardAuth) return this.allow(req, res, verdict.claims, identity, startedAt);
+        if (forwardAuth) return this.allow(policy, req, res, verdict.claims, identity, startedAt);
         if (expectsContinue) res.writeContinue();
-        this.record(await this.forward(req, res, verdict.claims, identity), startedAt);
+        this.record(await this.forward(policy, req, res, verdict.claims, identity), startedAt);
       })
       .catch((error: Error) => this.failedUnexpectedly(req, res, error, startedAt));
   }
@@ -219,8 +253,8 @@ export class VerifierProxy {
   }
 
   /** che-jwtproxy's excludes, matched on the normalised path: `/public/../admin` is /admin, not excluded. */
-  private excluded(url: string): boolean {
-    const { excludes } = this.config.verifier;
+  private excluded(policy: VerifierPolicy, url: string): boolean {
+    const { excludes } = policy.verifier;
     if (excludes.length === 0) return false;
     const query = url.indexOf('?');
     const path = normalizePath(query === -1 ? url : url.slice(0, query));
@@ -231,16 +265,16 @@ export class VerifierProxy {
    * The Authenticator's verdict on the request's facts (the original request's in forward-auth
    * mode) and, when it accepts, the identity headers; a value no header may carry refuses it.
    */
-  private async admit(req: IncomingMessage, original?: OriginalRequest): Promise<{ verdict: Verdict; identity: [string, string][] }> {
+  private async admit(policy: VerifierPolicy, req: IncomingMessage, original?: OriginalRequest): Promise<{ verdict: Verdict; identity: [string, string][] }> {
     const request = this.requestFacts(req, original);
-    const audiences = this.config.verifier.rules.claims.audiences;
+    const audiences = policy.verifier.rules.claims.audiences;
     if (request.audience !== undefined && audiences && !audiences.has(request.audience)) {
       return { verdict: { ok: false, status: 403, code: 'invalid_token', reasonCode: 'aud', reason: REASONS.aud }, identity: [] };
     }
-    const verdict = await this.authenticator.authenticate(request);
+    const verdict = await policy.authenticator.authenticate(request);
     if (!verdict.ok) return { verdict, identity: [] };
     try {
-      return { verdict, identity: this.identityHeaders(verdict, request) };
+      return { verdict, identity: this.identityHeaders(policy, verdict, request) };
     } catch (error) {
       if (!(error instanceof HeaderMappingError)) throw error;
       const reason = `Error mapping claims to headers: ${error.message}`;
@@ -264,10 +298,10 @@ export class VerifierProxy {
   }
 
   /** The headers that carry the identity upstream: claims_to_headers, an authorizer's decision, the client certificate. */
-  private identityHeaders({ claims, identity, headers: decided }: Accepted, request: AuthenticationRequest): [string, string][] {
+  private identityHeaders(policy: VerifierPolicy, { claims, identity, headers: decided }: Accepted, request: AuthenticationRequest): [string, string][] {
     const certificate = request.clientCertificate;
     const input: PolicyInput = { claims, request, identity, client_certificate: certificate };
-    const headers = mappedHeaders(this.config.verifier.claimsToHeaders, input);
+    const headers = mappedHeaders(policy.verifier.claimsToHeaders, input);
     if (decided) headers.push(...decided);
     if (certificate && this.config.verifier.clientCertificates.forward === 'xfcc') {
       headers.push([FORWARDED_CLIENT_CERT_HEADER, wireValue(FORWARDED_CLIENT_CERT_HEADER, forwardedClientCert(certificate))]);
@@ -275,14 +309,14 @@ export class VerifierProxy {
     return headers;
   }
 
-  private refuse(req: IncomingMessage, res: ServerResponse, verdict: Refused, original?: OriginalRequest): void {
+  private refuse(policy: VerifierPolicy, req: IncomingMessage, res: ServerResponse, verdict: Refused, original?: OriginalRequest): void {
     this.deps.logger[refusalLogLevel(verdict)](
       { reason: verdict.reason, code: verdict.code, reasonCode: verdict.reasonCode, cause: verdict.cause?.message, url: req.url, client: req.socket.remoteAddress },
       'request refused',
     );
     // A refused request's body is never read: the connection ends, so that no one can hold it by trickling the body.
     closeIfBodyUnread(req, res);
-    const { authRedirectUrl, publicBasePath } = this.config.verifier;
+    const { authRedirectUrl, publicBasePath } = policy.verifier;
     if (authRedirectUrl && (verdict.code === 'missing_token' || verdict.code === 'invalid_token') && wantsHtml(req)) {
       const location = loginRedirect(authRedirectUrl, publicUrl(req, this.protocol, publicBasePath, original));
       // nginx's auth_request understands only 401 and 403: it redirects on the Location it is given.
@@ -290,15 +324,15 @@ export class VerifierProxy {
       res.writeHead(status, { location, 'content-length': 0, 'cache-control': 'no-store' }).end();
       return;
     }
-    const answer = refusalResponse(this.config.verifier, verdict);
+    const answer = refusalResponse(policy.verifier, verdict);
     res.writeHead(answer.status, answer.headers).end(answer.body);
   }
 
   /** Forward-auth mode: the gateway asking is told yes, with the identity headers for it to copy. */
-  private allow(req: IncomingMessage, res: ServerResponse, claims: Claims | undefined, identity: [string, string][], startedAt: number): void {
+  private allow(policy: VerifierPolicy, req: IncomingMessage, res: ServerResponse, claims: Claims | undefined, identity: [string, string][], startedAt: number): void {
     closeIfBodyUnread(req, res);
     const headers: [string, string][] = [['content-length', '0'], ...identity];
-    if (this.claimsHeader && claims) headers.push([this.claimsHeader, asciiJson(claims)]);
+    if (policy.claimsHeader && claims) headers.push([policy.claimsHeader, asciiJson(claims)]);
     res.writeHead(200, headers.flat()).end();
     this.record('allowed', startedAt);
   }
@@ -307,24 +341,30 @@ export class VerifierProxy {
    * `claims` is undefined for an excluded path: it goes upstream without identity. The proxy's own
    * headers come first: an upstream that keeps only its first N header fields (Node: 2000) keeps them.
    */
-  private outgoing(req: IncomingMessage, upstream: Upstream, claims: Claims | undefined, identity: [string, string][]): OutgoingRequest {
+  private outgoing(policy: VerifierPolicy, req: IncomingMessage, upstream: Upstream, claims: Claims | undefined, identity: [string, string][]): OutgoingRequest {
     const headers: string[] = [];
     if (req.headers.host) headers.push('host', req.headers.host);
     if (req.headers.authorization) headers.push('authorization', req.headers.authorization);
     const peer = req.socket.remoteAddress;
-    addForwardedHeaders(headers, req.headers, peer, this.protocol, this.config.verifier.trustedProxies.trusts(peer));
-    if (this.claimsHeader && claims) headers.push(this.claimsHeader, asciiJson(claims));
+    addForwardedHeaders(headers, req.headers, peer, this.protocol, policy.verifier.trustedProxies.trusts(peer));
+    if (policy.claimsHeader && claims) headers.push(policy.claimsHeader, asciiJson(claims));
     for (const [name, value] of identity) headers.push(name, value);
-    forwardableRequestHeaders(req.rawHeaders, req.headers.connection, this.replacedHeaders, headers);
+    forwardableRequestHeaders(req.rawHeaders, req.headers.connection, policy.replacedHeaders, headers);
     return { origin: upstream.origin, path: upstreamTarget(upstream, req.url!), headers };
   }
 
   /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. */
-  private async forward(req: IncomingMessage, res: ServerResponse, claims: Claims | undefined, identity: [string, string][]): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
+  private async forward(
+    policy: VerifierPolicy,
+    req: IncomingMessage,
+    res: ServerResponse,
+    claims: Claims | undefined,
+    identity: [string, string][],
+  ): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
     let upstream = this.upstreams.pick();
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await forwardRequest(upstream.pool, this.outgoing(req, upstream, claims, identity), req, res);
+        const outcome = await forwardRequest(upstream.pool, this.outgoing(policy, req, upstream, claims, identity), req, res);
         if (outcome === 'client_left') return outcome;
         if (upstream.downUntil !== 0) this.recovered(upstream);
         return 'forwarded';
@@ -354,19 +394,20 @@ export class VerifierProxy {
       this.deps.logger.error({ err: error }, 'upgrade failed unexpectedly');
       socket.destroy();
     };
-    if (this.excluded(req.url)) return void this.tunnel(req, socket, head, undefined, []).catch(unexpected);
-    this.admit(req)
+    const policy = this.policy;
+    if (this.excluded(policy, req.url)) return void this.tunnel(policy, req, socket, head, undefined, []).catch(unexpected);
+    this.admit(policy, req)
       .then(async ({ verdict, identity }) => {
         if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
-        await this.tunnel(req, socket, head, verdict.claims, identity);
+        await this.tunnel(policy, req, socket, head, verdict.claims, identity);
       })
       .catch(unexpected);
   }
 
   /** Splices an admitted upgrade (or one on an excluded path, without claims) to an upstream. */
-  private async tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, claims: Claims | undefined, identity: [string, string][]): Promise<void> {
+  private async tunnel(policy: VerifierPolicy, req: IncomingMessage, socket: Duplex, head: Buffer, claims: Claims | undefined, identity: [string, string][]): Promise<void> {
     const upstream = this.upstreams.pick();
-    await forwardUpgrade(upstream.pool, this.outgoing(req, upstream, claims, identity), req, socket, head).catch((error: UpstreamError) => {
+    await forwardUpgrade(upstream.pool, this.outgoing(policy, req, upstream, claims, identity), req, socket, head).catch((error: UpstreamError) => {
       this.failed(upstream, error);
       endWithResponse(socket, ...upstreamFailure(error));
     });

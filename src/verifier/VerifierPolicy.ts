@@ -1,0 +1,56 @@
+// What a verifier decides with, built from its config and replaced whole on SIGHUP: the token
+// rules and claims verifiers (CEL, Lua, authorizer), the identity headers, excludes, refusals.
+// The listener, upstreams, key server, nonce store and identity expander are the proxy's own and
+// stay; a request reads one policy from start to end.
+import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
+import type { ClaimsVerifier } from '../claims/ClaimsVerifier';
+import { FORWARDED_CLIENT_CERT_HEADER } from '../config/clientCertificates';
+import type { VerifierConfig } from '../config/types';
+import type { KeyServer } from '../keys/KeyServer';
+import type { NonceStore } from '../nonce/NonceStore';
+import type { Clock } from '../util/clock';
+import { ServiceGroup } from '../util/ServiceGroup';
+import { Authenticator } from './Authenticator';
+import type { IdentityExpander } from './IdentityExpander';
+import { VerifiedTokenCache } from './VerifiedTokenCache';
+
+export interface VerifierPolicy {
+  readonly verifier: VerifierConfig;
+  readonly authenticator: Authenticator;
+  /** Headers a client may not send through: the proxy sets them itself. */
+  readonly replacedHeaders: ReadonlySet<string>;
+  readonly claimsHeader?: string;
+  /** The claims verifiers that load or release something (Lua, authorizers): started before use, stopped after. */
+  readonly services: ServiceGroup;
+}
+
+/** What stays with the proxy across policies. */
+export interface PolicyParts {
+  keyServer: KeyServer;
+  nonceStore?: NonceStore;
+  identityExpander?: IdentityExpander;
+  clock: Clock;
+}
+
+export function buildVerifierPolicy(verifier: VerifierConfig, parts: PolicyParts): VerifierPolicy {
+  const claimsVerifiers: ClaimsVerifier[] = verifier.claimsVerifiers.map((claimsVerifier) => createClaimsVerifier(claimsVerifier, { clock: parts.clock }));
+  const authenticator = new Authenticator({
+    rules: verifier.rules,
+    keyServer: parts.keyServer,
+    nonceStore: parts.nonceStore,
+    claimsVerifiers,
+    clock: parts.clock,
+    // A token verified under other rules is not verified under these: each policy has its own cache.
+    tokenCache: verifier.tokenCacheEntries > 0 ? new VerifiedTokenCache(verifier.tokenCacheEntries) : undefined,
+    identityExpander: parts.identityExpander,
+  });
+  // Authorization and Host are sent once, as checked: a duplicate could carry a forged identity.
+  // Certificate headers from a client are never believed upstream, whatever this verifier sets.
+  const replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', FORWARDED_CLIENT_CERT_HEADER]);
+  if (verifier.clientCertificates.trustedHeader) replacedHeaders.add(verifier.clientCertificates.trustedHeader.name);
+  if (verifier.claimsHeader) replacedHeaders.add(verifier.claimsHeader);
+  // A client may never send an identity header of its own: every mapped name is stripped.
+  for (const { header } of verifier.claimsToHeaders) replacedHeaders.add(header);
+  for (const claimsVerifier of claimsVerifiers) for (const header of claimsVerifier.upstreamHeaders ?? []) replacedHeaders.add(header);
+  return { verifier, authenticator, replacedHeaders, claimsHeader: verifier.claimsHeader, services: new ServiceGroup(claimsVerifierServices(claimsVerifiers)) };
+}
