@@ -2,7 +2,9 @@
 import * as os from 'node:os';
 import { checkClaimsVerifiers } from '../src/claims/claimsVerifierTypes';
 import { parseArgs, UsageError, type CommandLine } from '../src/cli/parseArgs';
-import { runToolCommand, TOOL_SYNOPSES } from '../src/cli/runToolCommand';
+import { runToolCommand, toolUsage, TOOL_SYNOPSES } from '../src/cli/runToolCommand';
+import { ToolFlags } from '../src/cli/ToolFlags';
+import { DEMO_USAGE } from '../src/demo/demoUsage';
 import { ConfigError } from '../src/config/ConfigError';
 import { expandEnv, loadConfigFile, parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/types';
@@ -23,6 +25,24 @@ Flags take one dash or two (-config, --config, --config=FILE).
 Tools (a wrong flag prints the tool's own usage):
 ${TOOL_SYNOPSES.map((synopsis) => `  ${synopsis}`).join('\n')}`;
 
+const CHECK_USAGE = `usage: jwtproxy check -config FILE      (or: jwtproxy -config FILE -check)
+Validates FILE and every file it names (keys, certificates, scripts, folders written in,
+socket folders, addresses in use twice), without the network, then exits: 0 valid, 1 not.`;
+
+/** What `<command> -help` prints: the subcommand's own usage. */
+function usageOf(command: string | undefined): string | undefined {
+  if (command === undefined) return USAGE;
+  if (command === 'check') return CHECK_USAGE;
+  if (command === 'demo') return DEMO_USAGE;
+  return toolUsage(command);
+}
+
+/** A word where a subcommand goes, e.g. `jwtproxy config.yaml`: say what was probably meant. */
+function unknownCommand(command: string): UsageError {
+  const hint = /\.ya?ml$/i.test(command) ? ` (did you mean -config ${command}?)` : '';
+  return new UsageError(`unknown command ${JSON.stringify(command)}${hint}\n${USAGE}`);
+}
+
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require('../../package.json') as { version: string }).version;
@@ -36,14 +56,26 @@ function loadConfig(line: CommandLine): Config {
 async function main(argv: string[]): Promise<number> {
   const line = parseArgs(argv);
   if (line.help) {
-    process.stdout.write(`${USAGE}\n`);
+    const usage = usageOf(line.command);
+    if (usage === undefined) throw unknownCommand(line.command!);
+    process.stdout.write(`${usage}\n`);
     return 0;
   }
   if (line.version) {
     process.stdout.write(`jwtproxy ${version()}\n`);
     return 0;
   }
+  if (line.command === undefined || line.command === 'check') {
+    // As Go's flag package: a flag the program does not define is a mistake, named, exit 2.
+    try {
+      new ToolFlags(line, ['config']).positionals(0);
+    } catch (error) {
+      throw new UsageError(`${(error as Error).message}\n${usageOf(line.command)}`);
+    }
+  }
   if (line.command === 'check' || line.check) {
+    if (line.command !== undefined && line.command !== 'check') throw new UsageError(`-check checks a configuration; it does not go with ${line.command}\n${USAGE}`);
+    if (line.config === undefined) throw new UsageError(`-check needs the file to check: jwtproxy -config FILE -check\n${CHECK_USAGE}`);
     const config = loadConfig(line);
     // What start-up checks without the network: files, folders, socket folders, addresses.
     const { preflight } = await import('../src/app/preflight');
@@ -61,11 +93,14 @@ async function main(argv: string[]): Promise<number> {
   });
   if (toolExitCode !== undefined) return toolExitCode;
   // The proxies' modules (undici, ioredis…) load only when serving: the tools start faster.
-  if (line.command === 'demo') return (await import('../src/demo/demoCommand')).runDemoCommand(line.flags, line.logLevel);
-  if (line.command !== undefined) throw new UsageError(`unknown command ${JSON.stringify(line.command)}\n${USAGE}`);
+  if (line.command === 'demo') {
+    new ToolFlags(line, ['base-port']).positionals(0);
+    return (await import('../src/demo/demoCommand')).runDemoCommand(line.flags, line.logLevel);
+  }
+  if (line.command !== undefined) throw unknownCommand(line.command);
   const logger = createLogger(line.logLevel ?? 'info');
   const { runProxies } = await import('../src/app/runProxies');
-  return runProxies(loadConfig(line), logger);
+  return runProxies(loadConfig(line), logger, { version: version(), configFile: line.config === undefined ? undefined : expandEnv(line.config) });
 }
 
 main(process.argv.slice(2)).then(

@@ -28,6 +28,8 @@ export interface RuntimeDeps {
   topology: Topology;
   /** This process's metrics registry, where the proxies count their requests. */
   metrics: ProxyMetrics;
+  /** SIGHUP replaces the verifiers' policies from the re-read configuration file. */
+  policyReload?: boolean;
 }
 
 /** What the primary's own services need: it serves no proxy, so it counts nothing itself. */
@@ -55,6 +57,7 @@ export function buildVerifierProxies(config: Config, deps: RuntimeDeps): Verifie
         removeStaleSocket: topology.role !== 'worker',
         name: verifierStoreId(index),
         metrics: deps.metrics,
+        policyReplacedOnReload: deps.policyReload,
       }),
     );
   });

@@ -22,18 +22,30 @@ import { removeStaleSocket } from '../proxy/listener';
 import { systemClock } from '../util/clock';
 import { buildPrimaryServices, buildServices, type PrimaryServices } from './buildServices';
 import { locateStartError, preflight } from './preflight';
+import { PolicyReloader } from './PolicyReloader';
+import { startupSummary } from './startupSummary';
+import { VerifierProxy } from '../verifier/VerifierProxy';
+import type { Service } from '../util/ServiceGroup';
 import { ServiceGroup } from '../util/ServiceGroup';
 
 const RESTART_DELAY_MS = 1000;
 /** Beyond the longest shutdown_timeout, how long the primary waits for a worker before killing it. */
 const WORKER_STOP_MARGIN_MS = 5000;
 
-/** Logged for the record, and one plain line on stderr for the operator, at the YAML path when the error names a file or address. */
-function reportStartFailure(logger: Logger, error: unknown, config: Config): void {
-  const message = error instanceof ConfigError ? error.message : locateStartError(error as Error, config);
-  const located = message === (error as Error).message ? error : new Error(message, { cause: error });
-  logger.error({ err: located }, 'failed to start');
-  process.stderr.write(`jwtproxy: failed to start: ${message}\n`);
+/** What failed, at the YAML path when the error names a file or address. */
+function startProblem(error: unknown, config: Config): string {
+  return error instanceof ConfigError ? error.message : locateStartError(error as Error, config);
+}
+
+/**
+ * Reported once: a plain line on stderr for the operator. A mistake of the operator's (the
+ * configuration, a file, a port in use: errors with a code) needs no stack; anything else is
+ * a defect, logged with its stack for the record as well.
+ */
+function reportStartFailure(logger: Logger, error: unknown, config: Config, problem = startProblem(error, config)): void {
+  const expected = error instanceof ConfigError || typeof (error as NodeJS.ErrnoException).code === 'string';
+  if (!expected) logger.error({ err: error }, 'failed to start');
+  process.stderr.write(`jwtproxy: failed to start: ${problem}\n`);
 }
 
 /** The checks of -check, before anything starts: true when none failed (each failure is reported). */
@@ -51,27 +63,32 @@ function longestShutdownTimeout(config: Config): number {
 interface ReloadTriggers {
   /** A worker also reloads when its primary says so. */
   primary?: PrimaryChannel;
-  /** Runs first on each reload: the primary tells its workers. */
-  relay?: () => void;
+  /** Runs first on each reload: the primary checks the file and tells its workers whether to take its policy. */
+  relay?: () => Promise<void>;
+  /** Replaces the verifiers' policies from the re-read file. */
+  policy?: PolicyReloader;
 }
 
 /**
- * On SIGHUP (or, in a worker, the primary's word) re-reads keys and certificates without
- * dropping connections; what fails to load is logged and the old one stays in use.
- * Returns the function that stops listening.
+ * On SIGHUP (or, in a worker, the primary's word) re-reads the configuration's policy, keys and
+ * certificates without dropping connections; what fails to load is logged and the old one stays
+ * in use. Returns the function that stops listening.
  */
 function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: ReloadTriggers = {}): () => void {
-  const reload = () => {
-    triggers.relay?.();
-    group.reload().then(
+  const reload = async (policy: boolean, quiet: boolean) => {
+    await triggers.relay?.();
+    if (policy) await triggers.policy?.reload({ quiet });
+    await group.reload().then(
       () => logger.info('reloaded keys and certificates'),
       (error: Error) => logger.error({ err: error }, 'reload failed; the previous keys and certificates stay in use'),
     );
   };
-  process.on('SIGHUP', reload);
-  const stopHearingPrimary = triggers.primary?.on('reload', reload);
+  const onSignal = () => void reload(true, false);
+  process.on('SIGHUP', onSignal);
+  // The primary has checked the file and warned about it: a worker takes the policy quietly, or not at all.
+  const stopHearingPrimary = triggers.primary?.on('reload', (message) => void reload(message.policy !== false, true));
   return () => {
-    process.off('SIGHUP', reload);
+    process.off('SIGHUP', onSignal);
     stopHearingPrimary?.();
   };
 }
@@ -114,28 +131,44 @@ function topologyOf(config: Config): Topology {
   return workers > 1 && proxiesEnabled ? { role: 'primary', workers } : SINGLE_PROCESS;
 }
 
+export interface ProgramFacts {
+  /** The program's version, for the start-up line. */
+  version: string;
+  /** The configuration file, re-read on SIGHUP; absent: the defaults, nothing to re-read. */
+  configFile?: string;
+}
+
+function verifierProxiesOf(services: readonly Service[]): VerifierProxy[] {
+  return services.filter((service): service is VerifierProxy => service instanceof VerifierProxy);
+}
+
 /** Resolves with the process exit code. */
-export async function runProxies(config: Config, logger: Logger): Promise<number> {
-  if (!cluster.isPrimary) return runWorker(config, logger);
+export async function runProxies(config: Config, logger: Logger, facts: ProgramFacts = { version: 'unknown' }): Promise<number> {
+  if (!cluster.isPrimary) return runWorker(config, logger, facts);
   if (nothingEnabled(config)) {
     logger.info('No proxy is enabled. Terminating.');
     return 0;
   }
   if (!(await passesPreflight(config, logger))) return 1;
   const topology = topologyOf(config);
-  if (topology.role === 'primary') return runPrimary(config, topology.workers, logger);
-  return runSingle(config, logger);
+  const workers = topology.role === 'primary' ? topology.workers : 1;
+  logger.info(startupSummary(config, workers, facts.version), `jwtproxy ${facts.version} starting`);
+  if (topology.role === 'primary') return runPrimary(config, topology.workers, logger, facts);
+  return runSingle(config, logger, facts);
 }
 
-async function runSingle(config: Config, logger: Logger): Promise<number> {
+async function runSingle(config: Config, logger: Logger, facts: ProgramFacts): Promise<number> {
   let serving = false;
   let group: ServiceGroup;
+  let proxies: VerifierProxy[] = [];
   const metrics = new ProxyMetrics({ processMetrics: Boolean(config.observability) });
   const observability = config.observability && new ObservabilityServer(config.observability, { logger, ready: () => serving && group.ready(), metrics });
   try {
     // Health first, so probes get "not ready" rather than nothing while the proxies start.
     await observability?.start();
-    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger, topology: SINGLE_PROCESS, metrics }));
+    const services = buildServices(config, { clock: systemClock, logger, topology: SINGLE_PROCESS, metrics, policyReload: facts.configFile !== undefined });
+    proxies = verifierProxiesOf(services);
+    group = new ServiceGroup(services);
     await group.start();
   } catch (error) {
     await observability?.stop();
@@ -143,7 +176,8 @@ async function runSingle(config: Config, logger: Logger): Promise<number> {
     return 1;
   }
   serving = true;
-  const stopReloading = reloadOnHangup(group, logger);
+  whenReady(group, () => serving && logger.info('ready'));
+  const stopReloading = reloadOnHangup(group, logger, { policy: new PolicyReloader(facts.configFile, config, proxies, logger) });
   const reason = await stopRequested();
   stopReloading();
   serving = false;
@@ -160,7 +194,7 @@ async function runSingle(config: Config, logger: Logger): Promise<number> {
   return 0;
 }
 
-async function runWorker(config: Config, logger: Logger): Promise<number> {
+async function runWorker(config: Config, logger: Logger, facts: ProgramFacts): Promise<number> {
   const id = cluster.worker!.id;
   const workerLogger = logger.child({ worker: id });
   const primary = PrimaryChannel.ofParentProcess(workerLogger);
@@ -170,16 +204,24 @@ async function runWorker(config: Config, logger: Logger): Promise<number> {
   const metrics = new ProxyMetrics({ processMetrics: Boolean(config.observability) });
   if (config.observability) answerMetricsRequests(primary, metrics);
   let group: ServiceGroup;
+  let proxies: VerifierProxy[] = [];
   try {
-    group = new ServiceGroup(buildServices(config, { clock: systemClock, logger: workerLogger, topology, metrics }));
+    const services = buildServices(config, { clock: systemClock, logger: workerLogger, topology, metrics, policyReload: facts.configFile !== undefined });
+    proxies = verifierProxiesOf(services);
+    group = new ServiceGroup(services);
     await group.start();
   } catch (error) {
-    reportStartFailure(workerLogger, error, config);
+    // Every worker fails alike (a port in use): the primary tells the operator once.
+    const problem = startProblem(error, config);
+    const expected = error instanceof ConfigError || typeof (error as NodeJS.ErrnoException).code === 'string';
+    if (!expected) workerLogger.error({ err: error }, 'failed to start');
     // The IPC channel would keep this process alive; the primary sees the exit and stops.
-    process.exit(1);
+    const exit = () => process.exit(1);
+    primary.send({ jwtproxy: 'start-failed', problem }, (sendError) => (reportStartFailure(workerLogger, sendError, config, problem), exit()), exit);
+    return 1;
   }
   whenReady(group, () => primary.send({ jwtproxy: 'ready' }));
-  const stopReloading = reloadOnHangup(group, workerLogger, { primary });
+  const stopReloading = reloadOnHangup(group, workerLogger, { primary, policy: new PolicyReloader(facts.configFile, config, proxies, workerLogger) });
   await stop;
   stopReloading();
   await group.stop();
@@ -217,12 +259,19 @@ function stopWorkers(channel: WorkersChannel, config: Config, logger: Logger): P
   ).then(() => undefined);
 }
 
-async function runPrimary(config: Config, workers: number, logger: Logger): Promise<number> {
+async function runPrimary(config: Config, workers: number, logger: Logger, facts: ProgramFacts): Promise<number> {
   const topology: Topology = { role: 'primary', workers };
   const channel = new WorkersChannel(cluster, logger);
   let stopping = false;
   const ready = new Set<Worker>();
-  channel.on('ready', (_message, worker) => ready.add(worker));
+  let announced = false;
+  channel.on('ready', (_message, worker) => {
+    ready.add(worker);
+    // Once, when the last worker is ready: a replaced worker later is logged as such, not as ready.
+    if (announced || stopping || ready.size < workers) return;
+    announced = true;
+    logger.info('ready');
+  });
   let primary: PrimaryServices;
   let group: ServiceGroup;
   try {
@@ -243,13 +292,19 @@ async function runPrimary(config: Config, workers: number, logger: Logger): Prom
   const stopRelay = keys ? relaySigningKey(keys, channel) : () => undefined;
 
   let startupFailed = false;
+  let reportedProblem = false;
+  channel.on('start-failed', ({ problem }) => {
+    if (reportedProblem || stopping) return;
+    reportedProblem = true;
+    process.stderr.write(`jwtproxy: failed to start: ${problem}\n`);
+  });
   cluster.on('exit', (exited, code, signal) => {
     const wasReady = ready.delete(exited);
     if (stopping) return;
     if (!wasReady) {
       // A worker that dies before serving has a startup problem: restarting would loop.
       startupFailed = true;
-      logger.error({ worker: exited.id, code, signal }, 'a worker failed to start; stopping');
+      if (!reportedProblem) logger.error({ worker: exited.id, code, signal }, 'a worker failed to start; stopping');
       process.kill(process.pid, 'SIGTERM');
       return;
     }
@@ -259,7 +314,10 @@ async function runPrimary(config: Config, workers: number, logger: Logger): Prom
   for (let i = 0; i < workers; i++) cluster.fork();
   logger.info({ workers, configured: config.workers }, 'started workers');
 
-  const stopReloading = reloadOnHangup(group, logger, { relay: () => channel.broadcast({ jwtproxy: 'reload' }) });
+  // The primary serves no verifier: it checks the file once, and the workers take its policy or keep theirs.
+  const policyCheck = new PolicyReloader(facts.configFile, config, [], logger);
+  const relay = async () => channel.broadcast({ jwtproxy: 'reload', policy: await policyCheck.check() });
+  const stopReloading = reloadOnHangup(group, logger, { relay });
   const reason = await stopRequested();
   stopReloading();
   stopping = true;

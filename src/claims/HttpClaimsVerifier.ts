@@ -55,6 +55,7 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
   private readonly pending = new Map<string, Promise<ClaimsDecision>>();
   private active = 0;
   private readonly waiting: (() => void)[] = [];
+  private readonly requestHeaders: Record<string, string>;
 
   constructor(
     private readonly config: HttpClaimsVerifierConfig,
@@ -63,6 +64,8 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
     this.upstreamHeaders = config.upstreamHeaders;
     this.allowedHeaders = new Set(config.upstreamHeaders);
     if (config.cache) this.cache = new ExpiringLruCache(config.cache.maxEntries);
+    this.requestHeaders = { 'content-type': 'application/json', accept: 'application/json' };
+    if (config.bearerToken) this.requestHeaders.authorization = `Bearer ${config.bearerToken}`;
   }
 
   async start(): Promise<void> {
@@ -129,7 +132,7 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
       const response = await request(url, {
         method: 'POST',
         dispatcher: this.agent,
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: this.requestHeaders,
         body,
         signal,
       });

@@ -87,8 +87,9 @@ const http: ClaimsVerifierType<'http'> = {
       options.raw('cache');
     }
     const message = options.string('message', 'the authorizer denied the request');
+    const bearerToken = options.secret('bearer_token') || undefined;
     options.done();
-    return { type: 'http', url, dialect, timeoutMs, maxConcurrency, requestHeaders, upstreamHeaders, cache, message };
+    return { type: 'http', url, dialect, timeoutMs, maxConcurrency, requestHeaders, upstreamHeaders, cache, message, bearerToken };
   },
   create: (config, deps) => new HttpClaimsVerifier(config, deps.clock),
 };

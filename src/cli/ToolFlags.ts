@@ -1,7 +1,11 @@
 // The flags of one tool subcommand, read and checked once: unknown flags, missing or malformed
 // values are UsageErrors (exit 2), as Go's flag package treats them.
+import * as os from 'node:os';
 import { parseDuration } from '../config/duration';
 import { UsageError, type CommandLine } from './parseArgs';
+
+/** Flags naming files: `~/` in them is the home folder even where the shell left it (`-out=~/k.pem`, quotes). */
+const FILE_FLAGS = new Set(['config', 'out', 'out-key', 'out-cert', 'pub', 'key']);
 
 export class ToolFlags {
   constructor(
@@ -23,6 +27,7 @@ export class ToolFlags {
   string(name: string, fallback?: string): string | undefined {
     const value = name === 'config' ? this.line.config : this.line.flags[name];
     if (value === '') throw new UsageError(`-${name} must not be empty`);
+    if (value !== undefined && FILE_FLAGS.has(name) && (value === '~' || value.startsWith('~/'))) return os.homedir() + value.slice(1);
     return value ?? fallback;
   }
 

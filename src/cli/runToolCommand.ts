@@ -17,6 +17,11 @@ export const TOOL_SYNOPSES: readonly string[] = TOOL_COMMANDS.flatMap((command) 
   return lines.slice(0, end === -1 ? lines.length : end).map((text) => text.replace(/^usage: /, '').trim());
 });
 
+/** The usage of the tool `name`, printed by `jwtproxy <name> -help`; undefined when there is no such tool. */
+export function toolUsage(name: string): string | undefined {
+  return TOOL_COMMANDS.find((command) => command.name === name)?.usage;
+}
+
 /**
  * Runs `line.command` when it is a tool and resolves to its exit code: 0 done, 1 failed, 2 usage error
  * (with the command's usage on stderr). Resolves undefined when `line.command` is not a tool.

@@ -40,11 +40,35 @@ async function createFile(file: string, content: string, mode: number): Promise<
   }
 }
 
+export class OutputFolderError extends Error {
+  readonly code = 'ERR_OUTPUT_FOLDER';
+  constructor(
+    readonly folder: string,
+    reason: string,
+  ) {
+    super(`cannot create the output folder ${folder}: ${reason}`);
+    this.name = 'OutputFolderError';
+  }
+}
+
+/** Creates the folders the files go in (0700: they may hold private keys), or names the one that cannot be. */
+async function createFolders(files: OutputFile[]): Promise<void> {
+  for (const folder of new Set(files.map((file) => path.dirname(path.resolve(file.path))))) {
+    try {
+      await fs.mkdir(folder, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      const { code, path: failed } = error as NodeJS.ErrnoException;
+      throw new OutputFolderError(failed ?? folder, code === 'ENOTDIR' || code === 'EEXIST' ? 'a file of that name is in the way' : (code ?? (error as Error).message));
+    }
+  }
+}
+
 /**
- * Without `force`, fails before writing anything when one of the files exists. With it, each file is
+ * Creates the files' folders when missing. Without `force`, fails before writing anything when one of the files exists. With it, each file is
  * replaced atomically (temporary file, then rename), so a reader sees the old or the new content.
  */
 export async function writeOutputFiles(files: OutputFile[], force: boolean): Promise<void> {
+  await createFolders(files);
   if (!force) {
     for (const file of files) if (await exists(file.path)) throw new OutputFileExistsError(file.path);
   }

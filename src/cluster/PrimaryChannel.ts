@@ -48,11 +48,11 @@ export class PrimaryChannel {
     return () => this.disconnectListeners.delete(listener);
   }
 
-  /** Sends `message`; `onError` hears when it could not be sent (the primary is gone). */
-  send(message: ClusterMessage, onError: (error: Error) => void = () => undefined): void {
+  /** Sends `message`; `onError` hears when it could not be sent (the primary is gone), `onSent` when it was. */
+  send(message: ClusterMessage, onError: (error: Error) => void = () => undefined, onSent?: () => void): void {
     try {
       if (!this.pipe.send) throw new Error('the IPC channel is closed');
-      this.pipe.send(message, undefined, undefined, (error) => error && onError(error));
+      this.pipe.send(message, undefined, undefined, (error) => (error ? onError(error) : onSent?.()));
     } catch (error) {
       onError(error as Error);
     }

@@ -12,9 +12,11 @@ export type WorkerMetric = MetricObjectWithValues<MetricValue<string>>;
 export type ClusterMessage =
   // Worker → primary: this worker serves (its parts started and ready).
   | { jwtproxy: 'ready' }
-  // Primary → worker: stop gracefully; re-read keys and certificates.
+  // Worker → primary: this worker could not start, and why (the primary tells the operator once).
+  | { jwtproxy: 'start-failed'; problem: string }
+  // Primary → worker: stop gracefully; re-read keys and certificates, and the policy unless the primary found the file invalid.
   | { jwtproxy: 'stop' }
-  | { jwtproxy: 'reload' }
+  | { jwtproxy: 'reload'; policy?: boolean }
   /**
    * Worker → primary: claims of token ids in the primary's local nonce store `store` (e.g.
    * "verifier_proxies[0]"), made within one event-loop turn; `batch` numbers it within its sender.
@@ -43,8 +45,9 @@ const listOf = (value: unknown, item: (element: unknown) => boolean): boolean =>
 /** What each topic's message must hold: checked once, where it arrives. */
 const SHAPES: { [T in Topic]: (message: Fields) => boolean } = {
   ready: () => true,
+  'start-failed': (m) => isString(m.problem),
   stop: () => true,
-  reload: () => true,
+  reload: (m) => m.policy === undefined || typeof m.policy === 'boolean',
   'nonce-claim': (m) =>
     isString(m.store) &&
     isInteger(m.batch) &&

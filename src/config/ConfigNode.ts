@@ -1,5 +1,6 @@
 // A YAML mapping seen through its path: typed getters that fail with the exact
 // location and the fix, and a strict check that no unknown key was left behind.
+import * as fs from 'node:fs';
 import { canonicalHeaderName } from '../proxy/headers';
 import { ConfigError } from './ConfigError';
 import { isReservedHeader } from './reservedHeaders';
@@ -108,6 +109,27 @@ export class ConfigNode {
     if (typeof value === 'number' || typeof value === 'boolean') return String(value);
     if (typeof value !== 'string') this.fail(key, `expected a string, got ${describe(value)}`);
     return value;
+  }
+
+  /**
+   * A secret, written at `key` or read from the file `<key>_file` names (a mounted Kubernetes
+   * Secret, a Docker secret): the file's text without its final line break. Never both.
+   */
+  secret(key: string): string | undefined {
+    const inline = this.string(key);
+    const fileKey = `${key}_file`;
+    const file = this.string(fileKey);
+    if (file === undefined || file === '') return inline;
+    if (inline !== undefined && inline !== '') this.fail(fileKey, `give ${key} or ${fileKey}, not both`);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      this.fail(fileKey, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    text = text.replace(/\r?\n$/, '');
+    if (text === '') this.fail(fileKey, `${file} is empty: it should hold the ${key}`);
+    return text;
   }
 
   requiredString(key: string, hint: string): string {

@@ -28,7 +28,7 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
   } else if (storageNode.type === 'redis') {
     storage = {
       type: 'redis',
-      url: options.string('url', 'redis://127.0.0.1:6379'),
+      url: options.secret('url') || 'redis://127.0.0.1:6379',
       keyPrefix: options.string('key_prefix', 'jwtproxy:registry:'),
     };
   } else {
@@ -39,7 +39,7 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
   const admin = {
     enabled: adminNode.boolean('enabled', false),
     listenAddr: parseListenAddr(adminNode, 'listen_addr', '127.0.0.1:8091'),
-    token: adminNode.string('token') || undefined,
+    token: adminNode.secret('token') || undefined,
   };
   adminNode.done();
   if (!admin.enabled) adminNode.dropPrerequisites();

@@ -9,12 +9,34 @@ import { parseListenAddr } from './listener';
 import { parseSignerProxy } from './signer';
 import type { Config } from './types';
 import { parseVerifierProxy } from './verifier';
+import { expandHomePaths } from './expandHomePaths';
+import { interpolateEnvironment } from './interpolateEnvironment';
 import { yamlSource } from './yamlSource';
 
 const TIMESTAMP_TAG = 'tag:yaml.org,2002:timestamp';
 
+export interface ParseOptions {
+  /**
+   * The file the text comes from: a file must have a `jwtproxy:` section (an empty file or a
+   * misspelt top-level key is a mistake, not a request for the defaults).
+   */
+  file?: string;
+  /** Where `${VAR}` references are looked up. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Refuses a file without its jwtproxy section, saying what the file holds instead. */
+function requireSection(value: unknown, file: string): void {
+  const keys = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : [];
+  if (keys.includes('jwtproxy')) return;
+  const hint = 'everything jwtproxy reads goes under a top-level jwtproxy: key (see config.example.yaml)';
+  if (value === undefined || value === null) throw new ConfigError('', `${file} is empty: ${hint}`);
+  if (keys.length === 0) throw new ConfigError('', `${file} holds ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}, not a jwtproxy: section: ${hint}`);
+  throw new ConfigError('', `${file} has no jwtproxy: section (its top-level keys: ${keys.join(', ')}): ${hint}`);
+}
+
 /** Parses YAML text. YAML 1.1, as the Go program's yaml.v2 reads it (0755 is octal). */
-export function parseConfig(text: string): Config {
+export function parseConfig(text: string, options: ParseOptions = {}): Config {
   let document: YAML.Document;
   let value: unknown;
   try {
@@ -25,6 +47,12 @@ export function parseConfig(text: string): Config {
     value = document.toJS();
   } catch (error) {
     throw new ConfigError('', `the file is not valid YAML: ${(error as Error).message}`);
+  }
+  if (options.file !== undefined) requireSection(value, options.file);
+  // ${VAR} and ~ in our section only: the rest of the file belongs to other programs.
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'jwtproxy' in value) {
+    const section = expandHomePaths(interpolateEnvironment((value as Record<string, unknown>).jwtproxy, 'jwtproxy', options.env), 'jwtproxy');
+    value = { ...value, jwtproxy: section };
   }
   // The document goes along: some getters need a value's text, not only what YAML read (file modes).
   const root = ConfigNode.of(value, '', yamlSource(document));
@@ -65,12 +93,12 @@ export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): s
   return text.replace(/\$\{([^}]*)\}|\$([A-Za-z0-9_]+)/g, (_, braced, bare) => env[braced ?? bare] ?? '');
 }
 
-export function loadConfigFile(file: string): Config {
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
     throw new ConfigError('', `cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  return parseConfig(text);
+  return parseConfig(text, { file, env });
 }

@@ -159,6 +159,8 @@ export interface HttpClaimsVerifierConfig {
   cache?: { ttlMs: number; maxEntries: number };
   /** The refusal when a denying decision gives no message. */
   message: string;
+  /** Sent as `Authorization: Bearer …` to the authorizer (OPA's --authentication=token), from `bearer_token` or `bearer_token_file`. */
+  bearerToken?: string;
 }
 
 /** Forward-auth (C7): answer the gateway instead of forwarding. */

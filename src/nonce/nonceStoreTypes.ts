@@ -58,7 +58,7 @@ const redis: NonceStoreType<'redis'> = {
   parse: (options) => {
     const sentinels = parseHostPorts(options, 'sentinels');
     const clusterNodes = parseHostPorts(options, 'cluster');
-    const url = options.string('url');
+    const url = options.secret('url');
     if ([url, sentinels, clusterNodes].filter(Boolean).length > 1) {
       options.fail('url', 'give only one of url, sentinels or cluster');
     }
@@ -72,7 +72,7 @@ const redis: NonceStoreType<'redis'> = {
       sentinels,
       sentinelName,
       clusterNodes,
-      password: options.string('password'),
+      password: options.secret('password'),
       db: options.integer('db', 0, 0, 255),
       connectTimeoutMs: options.duration('connect_timeout', 2000, { positive: true, timer: true }),
       commandTimeoutMs: options.duration('command_timeout', 1000, { positive: true, timer: true }),

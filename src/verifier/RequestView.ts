@@ -5,7 +5,7 @@
 // `/x/../admin`, `//admin` and `/%61dmin` are /admin for a rule exactly as for the upstream.
 import type { IncomingMessage } from 'node:http';
 import type { RequestFacts } from '../claims/ClaimsVerifier';
-import type { VerifierProxyConfig } from '../config/types';
+import type { VerifierConfig } from '../config/types';
 import { canonicalHeaderName, CLIENT_ADDRESS_HEADERS, forwardableRequestHeaders, type DroppedHeaders } from '../proxy/headers';
 import { isAmbiguousPath, normalizePath } from '../proxy/normalizePath';
 import type { TrustedProxies } from '../proxy/TrustedProxies';
@@ -90,12 +90,11 @@ export class RequestReader {
   private readonly untrustedDropped: DroppedHeaders;
 
   constructor(
-    private readonly config: VerifierProxyConfig,
+    private readonly verifier: VerifierConfig,
     private readonly certificates: ClientCertificateSource,
     replaced: ReadonlySet<string>,
     provider: { prefixes: readonly string[]; fromTrustedProxyOnly?: readonly string[] } = { prefixes: [] },
   ) {
-    const { verifier } = config;
     this.sources = verifier.rules.tokenSources;
     this.trusted = verifier.trustedProxies;
     this.headerCarriers = this.sources.flatMap((source) => (source.type === 'header' ? [source.name] : []));
@@ -113,7 +112,7 @@ export class RequestReader {
   read(req: IncomingMessage, ownScheme: 'http' | 'https'): RequestView | UnreadableView {
     const target = req.url;
     if (!target?.startsWith('/')) return 'proxy_form';
-    const { forwardAuth, forwardAuthOptions } = this.config.verifier;
+    const { forwardAuth, forwardAuthOptions } = this.verifier;
     const peer = req.socket.remoteAddress;
     const trustedPeer = this.trusted.trusts(peer);
     const original = forwardAuth ? originalRequest(req, forwardAuthOptions) : undefined;

@@ -3,10 +3,9 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import type { PolicyInput } from '../claims/ClaimsVerifier';
 import { FORWARDED_CLIENT_CERT_HEADER } from '../config/clientCertificates';
-import type { VerifierProxyConfig } from '../config/types';
+import type { VerifierConfig, VerifierProxyConfig } from '../config/types';
 import { ServiceGroup } from '../util/ServiceGroup';
 import { REASONS } from '../jwt/registeredClaims';
 import type { Claims } from '../jwt/token';
@@ -20,16 +19,15 @@ import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_H
 import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
 import { joinedTarget, UpstreamSet, type Upstream } from '../proxy/UpstreamSet';
-import type { CelExpression } from '../policy/CelExpression';
 import type { Clock } from '../util/clock';
-import { Authenticator, type ReasonCode, type RefusalCode, type Verdict } from './Authenticator';
+import type { ReasonCode, RefusalCode, Verdict } from './Authenticator';
 import { HeaderMappingError, mappedHeaders, wireValue } from './claimsToHeaders';
 import { ClientCertificateSource } from './ClientCertificateSource';
 import { forwardedClientCert } from './forwardedClientCert';
 import { HttpIdentityExpander } from './HttpIdentityExpander';
 import { loginRedirect, publicUrl, REFUSAL_PREFIX, refusalResponse, wantsHtml } from './refusals';
-import { RequestReader, type RequestView, type UnreadableView } from './RequestView';
-import { VerifiedTokenCache } from './VerifiedTokenCache';
+import type { RequestView, UnreadableView } from './RequestView';
+import { buildVerifierPolicy, type VerifierPolicy } from './VerifierPolicy';
 
 type Refused = Extract<Verdict, { ok: false }>;
 type Accepted = Extract<Verdict, { ok: true }>;
@@ -67,6 +65,15 @@ function upstreamFailure(error: UpstreamError): [status: number, body: string] {
   return error.timedOut ? [504, 'jwtproxy: upstream timed out'] : [502, `jwtproxy: upstream unavailable: ${error.message}`];
 }
 
+/** How long a replaced policy's claims verifiers stay loaded for the requests that began under it. */
+const REPLACED_POLICY_GRACE_MS = 60_000;
+
+/** A policy built and loaded, not yet in use: all verifiers of a reload switch together, or none. */
+export interface PreparedPolicy {
+  adopt(): void;
+  discard(): Promise<void>;
+}
+
 export interface VerifierProxyDeps {
   keyServer: KeyServer;
   /** Absent when the verifier's tokens may be reused until exp. */
@@ -79,26 +86,26 @@ export interface VerifierProxyDeps {
   name?: string;
   /** Where requests are counted; absent: not counted. */
   metrics?: ProxyMetrics;
+  /**
+   * True when reloads replace the whole policy (preparePolicy, from the re-read file): the
+   * proxy's own reload then leaves the claims verifiers alone. Otherwise it reloads them in place.
+   */
+  policyReplacedOnReload?: boolean;
 }
+
 
 export class VerifierProxy {
   private readonly server: Server;
-  private readonly authenticator: Authenticator;
+  /** Replaced whole on reload (SIGHUP): a request reads it once, when it arrives. */
+  private policy: VerifierPolicy;
+  private readonly identity?: HttpIdentityExpander;
   private readonly upstreams: UpstreamSet;
   private readonly protocol: 'http' | 'https';
-  /** Headers a client may not send through: we set them ourselves. */
-  private readonly replacedHeaders: Set<string>;
-  private readonly claimsHeader?: string;
-  private readonly reader: RequestReader;
-  /** The identity headers the provider in front sets, from the verified claims. */
-  private readonly providerHeaders?: (claims: Claims) => [string, string][];
+  private readonly clientCertificates: ClientCertificateSource;
   private readonly parts: ServiceGroup;
-  private readonly name: string;
-  /**
-   * Whether a rule or an identity header may look at the request (and so at its path): a CEL
-   * expression that names `request`, a Lua script or an authorizer (they are given the request).
-   */
-  private readonly readsRequest: boolean;
+  /** Replaced policies, each stopped when its grace ends (or at stop). */
+  private readonly retired = new Map<NodeJS.Timeout, VerifierPolicy>();
+  readonly name: string;
   /** Upgraded (WebSocket) connections, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
 
@@ -109,16 +116,9 @@ export class VerifierProxy {
     const { verifier } = config;
     this.name = deps.name ?? 'verifier';
     const identity = verifier.identity && new HttpIdentityExpander(verifier.identity, { clock: deps.clock, logger: deps.logger, name: this.name, metrics: deps.metrics });
-    const claimsVerifiers = verifier.claimsVerifiers.map((claimsVerifier) => createClaimsVerifier(claimsVerifier, { clock: deps.clock }));
-    this.authenticator = new Authenticator({
-      rules: verifier.rules,
-      keyServer: deps.keyServer,
-      nonceStore: deps.nonceStore,
-      claimsVerifiers,
-      clock: deps.clock,
-      tokenCache: verifier.tokenCacheEntries > 0 ? new VerifiedTokenCache(verifier.tokenCacheEntries) : undefined,
-      identityExpander: identity,
-    });
+    this.identity = identity;
+    this.clientCertificates = new ClientCertificateSource(verifier.clientCertificates);
+    this.policy = this.buildPolicy(verifier);
     this.upstreams = new UpstreamSet(verifier.upstreams, {
       failureTimeoutMs: verifier.upstreamFailureTimeoutMs,
       clock: deps.clock,
@@ -127,25 +127,6 @@ export class VerifierProxy {
       timeouts: verifier.upstreamTimeouts,
     });
     this.protocol = config.tls ? 'https' : 'http';
-    this.claimsHeader = verifier.claimsHeader;
-    const clientCertificates = new ClientCertificateSource(verifier.clientCertificates);
-    const namesRequest = (expression: CelExpression) => /\brequest\b/.test(expression.source);
-    this.readsRequest =
-      verifier.claimsVerifiers.some((rule) => rule.type === 'lua' || rule.type === 'http' || (rule.type === 'cel' && namesRequest(rule.expression))) ||
-      verifier.claimsToHeaders.some(({ expression }) => namesRequest(expression));
-    // Authorization and Host are sent once, as checked: a duplicate could carry a forged identity.
-    // Certificate headers from a client are never believed upstream, whatever this verifier sets.
-    this.replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', FORWARDED_CLIENT_CERT_HEADER]);
-    if (verifier.clientCertificates.trustedHeader) this.replacedHeaders.add(verifier.clientCertificates.trustedHeader.name);
-    if (this.claimsHeader) this.replacedHeaders.add(this.claimsHeader);
-    // A client may never send an identity header of its own: every mapped name is stripped.
-    for (const { header } of verifier.claimsToHeaders) this.replacedHeaders.add(header);
-    for (const claimsVerifier of claimsVerifiers) for (const header of claimsVerifier.upstreamHeaders ?? []) this.replacedHeaders.add(header);
-    // The provider's own identity headers: a client's copies never pass; the token's are set again.
-    const provider = verifier.providerHeaders;
-    for (const header of provider?.names ?? []) this.replacedHeaders.add(header);
-    this.providerHeaders = provider?.fromClaims;
-    this.reader = new RequestReader(config, clientCertificates, this.replacedHeaders, provider);
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res), config.limits);
     // `Expect: 100-continue` is answered only once the token is good: a refused client never sends its body.
     this.server.on('checkContinue', withHeaderLimit(config.limits, (req, res) => this.handleRequest(req, res, true)));
@@ -156,7 +137,48 @@ export class VerifierProxy {
       stop: () => this.close(),
       reload: async () => reloadTls(this.server, config.tls),
     };
-    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), ...(identity ? [identity] : []), ...claimsVerifierServices(claimsVerifiers), listener]);
+    // The policy in use when stopping is stopped: the first one, or the last that replaced it.
+    const policy = {
+      start: () => this.policy.services.start(),
+      stop: () => this.stopPolicies(),
+      reload: deps.policyReplacedOnReload ? undefined : () => this.policy.services.reload(),
+    };
+    this.parts = new ServiceGroup([deps.keyServer, ...(deps.nonceStore ? [deps.nonceStore] : []), ...(identity ? [identity] : []), policy, listener]);
+  }
+
+  /**
+   * Builds and loads the policy of `verifier` (this proxy's entry of a re-read config) beside the
+   * one in use: a script that does not load fails here, and nothing changes. What the policy does
+   * not hold (listener, upstreams, key server, nonce store, identity) stays as it is.
+   */
+  async preparePolicy(verifier: VerifierConfig): Promise<PreparedPolicy> {
+    const next = this.buildPolicy(verifier);
+    await next.services.start();
+    return {
+      adopt: () => {
+        const previous = this.policy;
+        this.policy = next;
+        const timer = setTimeout(() => {
+          this.retired.delete(timer);
+          previous.services.stop().catch((error: Error) => this.deps.logger.warn({ err: error }, 'a replaced policy failed to stop'));
+        }, REPLACED_POLICY_GRACE_MS);
+        timer.unref();
+        this.retired.set(timer, previous);
+      },
+      discard: () => next.services.stop(),
+    };
+  }
+
+  private buildPolicy(verifier: VerifierConfig): VerifierPolicy {
+    const { keyServer, nonceStore, clock } = this.deps;
+    return buildVerifierPolicy(verifier, { keyServer, nonceStore, identityExpander: this.identity, clientCertificates: this.clientCertificates, clock });
+  }
+
+  private async stopPolicies(): Promise<void> {
+    const retired = [...this.retired.values()];
+    for (const timer of this.retired.keys()) clearTimeout(timer);
+    this.retired.clear();
+    for (const policy of [this.policy, ...retired]) await policy.services.stop();
   }
 
   get url(): string {
@@ -200,7 +222,8 @@ export class VerifierProxy {
 
   private handleRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     const startedAt = performance.now();
-    const view = this.reader.read(req, this.protocol);
+    const policy = this.policy;
+    const view = policy.reader.read(req, this.protocol);
     if (typeof view === 'string') {
       closeIfBodyUnread(req, res);
       const [status, body] = unreadableAnswer(view, this.config.verifier.forwardAuthOptions);
@@ -209,30 +232,30 @@ export class VerifierProxy {
       return;
     }
     const { forwardAuth } = this.config.verifier;
-    if (this.excluded(view)) {
-      if (forwardAuth) return this.allow(req, res, undefined, [], startedAt);
+    if (this.excluded(policy, view)) {
+      if (forwardAuth) return this.allow(policy, req, res, undefined, [], startedAt);
       if (expectsContinue) res.writeContinue();
-      this.forward(req, res, view, undefined, []).then(
+      this.forward(policy, req, res, view, undefined, []).then(
         (outcome) => this.record(outcome, startedAt, '', 'excluded'),
         (error: Error) => this.failedUnexpectedly(req, res, view, error, startedAt),
       );
       return;
     }
-    if (this.unjudgeable(view)) {
+    if (view.ambiguousPath && policy.readsRequest) {
       closeIfBodyUnread(req, res);
       res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end(AMBIGUOUS_PATH_REFUSAL);
       this.record('refused', startedAt, 'bad_request', 'ambiguous_path');
       return;
     }
-    this.admit(view)
+    this.admit(policy, view)
       .then(async ({ verdict, identity }) => {
         if (!verdict.ok) {
-          this.refuse(req, res, view, verdict);
+          this.refuse(policy, req, res, view, verdict);
           return this.record(verdict.status === 503 ? 'unavailable' : 'refused', startedAt, verdict.code, verdict.reasonCode);
         }
-        if (forwardAuth) return this.allow(req, res, verdict.claims, identity, startedAt);
+        if (forwardAuth) return this.allow(policy, req, res, verdict.claims, identity, startedAt);
         if (expectsContinue) res.writeContinue();
-        this.record(await this.forward(req, res, view, verdict.claims, identity), startedAt);
+        this.record(await this.forward(policy, req, res, view, verdict.claims, identity), startedAt);
       })
       .catch((error: Error) => this.failedUnexpectedly(req, res, view, error, startedAt));
   }
@@ -249,31 +272,26 @@ export class VerifierProxy {
    * che-jwtproxy's excludes, matched on the normalised path: `/public/../admin` is /admin, not
    * excluded. A forward-auth path whose meaning the gateway may change is never excluded.
    */
-  private excluded(view: RequestView): boolean {
-    const { excludes } = this.config.verifier;
+  private excluded(policy: VerifierPolicy, view: RequestView): boolean {
+    const { excludes } = policy.verifier;
     if (excludes.length === 0 || view.ambiguousPath) return false;
     const { path } = view;
     return excludes.some((exclude) => (exclude.prefix ? path.startsWith(exclude.path) : path === exclude.path));
-  }
-
-  /** A forward-auth path the gateway may read otherwise, for a verifier whose rules may look at the path: refused, never guessed. */
-  private unjudgeable(view: RequestView): boolean {
-    return view.ambiguousPath && this.readsRequest;
   }
 
   /**
    * The Authenticator's verdict on the request view and, when it accepts, the identity headers;
    * a value no header may carry refuses it.
    */
-  private async admit(view: RequestView): Promise<{ verdict: Verdict; identity: [string, string][] }> {
-    const audiences = this.config.verifier.rules.claims.audiences;
+  private async admit(policy: VerifierPolicy, view: RequestView): Promise<{ verdict: Verdict; identity: [string, string][] }> {
+    const audiences = policy.verifier.rules.claims.audiences;
     if (view.audience !== undefined && audiences && !audiences.has(view.audience)) {
       return { verdict: { ok: false, status: 403, code: 'invalid_token', reasonCode: 'aud', reason: REASONS.aud }, identity: [] };
     }
-    const verdict = await this.authenticator.authenticate(view);
+    const verdict = await policy.authenticator.authenticate(view);
     if (!verdict.ok) return { verdict, identity: [] };
     try {
-      return { verdict, identity: this.identityHeaders(verdict, view) };
+      return { verdict, identity: this.identityHeaders(policy, verdict, view) };
     } catch (error) {
       if (!(error instanceof HeaderMappingError)) throw error;
       const reason = `Error mapping claims to headers: ${error.message}`;
@@ -282,11 +300,11 @@ export class VerifierProxy {
   }
 
   /** The headers that carry the identity upstream: the provider's own, claims_to_headers, an authorizer's decision, the client certificate. */
-  private identityHeaders({ claims, identity, headers: decided }: Accepted, view: RequestView): [string, string][] {
+  private identityHeaders(policy: VerifierPolicy, { claims, identity, headers: decided }: Accepted, view: RequestView): [string, string][] {
     const certificate = view.clientCertificate;
     const input: PolicyInput = { claims, request: view, identity, client_certificate: certificate };
-    const headers = this.providerHeaders ? this.providerHeaders(claims).map(([name, value]): [string, string] => [name, wireValue(name, value)]) : [];
-    const mapped = mappedHeaders(this.config.verifier.claimsToHeaders, input);
+    const headers = policy.providerHeaders ? policy.providerHeaders(claims).map(([name, value]): [string, string] => [name, wireValue(name, value)]) : [];
+    const mapped = mappedHeaders(policy.verifier.claimsToHeaders, input);
     // claims_to_headers wins over a provider header of the same name: the operator wrote it.
     const own = new Set(mapped.map(([name]) => name));
     const result = headers.length ? [...headers.filter(([name]) => !own.has(name)), ...mapped] : mapped;
@@ -297,14 +315,14 @@ export class VerifierProxy {
     return result;
   }
 
-  private refuse(req: IncomingMessage, res: ServerResponse, view: RequestView, verdict: Refused): void {
+  private refuse(policy: VerifierPolicy, req: IncomingMessage, res: ServerResponse, view: RequestView, verdict: Refused): void {
     this.deps.logger[refusalLogLevel(verdict)](
       { reason: verdict.reason, code: verdict.code, reasonCode: verdict.reasonCode, cause: verdict.cause?.message, method: view.method, path: view.path, client: view.client },
       'request refused',
     );
     // A refused request's body is never read: the connection ends, so that no one can hold it by trickling the body.
     closeIfBodyUnread(req, res);
-    const { authRedirectUrl, publicBasePath } = this.config.verifier;
+    const { authRedirectUrl, publicBasePath } = policy.verifier;
     if (authRedirectUrl && (verdict.code === 'missing_token' || verdict.code === 'invalid_token') && verdict.status === 403 && wantsHtml(req)) {
       const location = loginRedirect(authRedirectUrl, publicUrl(view, publicBasePath));
       // nginx's auth_request understands only 401 and 403: it redirects on the Location it is given.
@@ -312,15 +330,15 @@ export class VerifierProxy {
       res.writeHead(status, { location, 'content-length': 0, 'cache-control': 'no-store' }).end();
       return;
     }
-    const answer = refusalResponse(this.config.verifier, verdict);
+    const answer = refusalResponse(policy.verifier, verdict);
     res.writeHead(answer.status, answer.headers).end(answer.body);
   }
 
   /** Forward-auth mode: the gateway asking is told yes, with the identity headers for it to copy. */
-  private allow(req: IncomingMessage, res: ServerResponse, claims: Claims | undefined, identity: [string, string][], startedAt: number): void {
+  private allow(policy: VerifierPolicy, req: IncomingMessage, res: ServerResponse, claims: Claims | undefined, identity: [string, string][], startedAt: number): void {
     closeIfBodyUnread(req, res);
     const headers: [string, string][] = [['content-length', '0'], ...identity];
-    if (this.claimsHeader && claims) headers.push([this.claimsHeader, asciiJson(claims)]);
+    if (policy.claimsHeader && claims) headers.push([policy.claimsHeader, asciiJson(claims)]);
     res.writeHead(200, headers.flat()).end();
     this.record('allowed', startedAt);
   }
@@ -330,23 +348,23 @@ export class VerifierProxy {
    * any token carrier. The proxy's own headers come first: an upstream that keeps only its first
    * N header fields (Node: 2000) keeps them.
    */
-  private outgoing(req: IncomingMessage, view: RequestView, upstream: Upstream, claims: Claims | undefined, identity: [string, string][]): OutgoingRequest {
+  private outgoing(policy: VerifierPolicy, req: IncomingMessage, view: RequestView, upstream: Upstream, claims: Claims | undefined, identity: [string, string][]): OutgoingRequest {
     const headers: string[] = [];
     if (req.headers.host) headers.push('host', req.headers.host);
     const peer = req.socket.remoteAddress;
-    addForwardedHeaders(headers, req.headers, peer, this.protocol, this.config.verifier.trustedProxies.trusts(peer));
-    if (this.claimsHeader && claims) headers.push(this.claimsHeader, asciiJson(claims));
+    addForwardedHeaders(headers, req.headers, peer, this.protocol, policy.verifier.trustedProxies.trusts(peer));
+    if (policy.claimsHeader && claims) headers.push(policy.claimsHeader, asciiJson(claims));
     for (const [name, value] of identity) headers.push(name, value);
-    this.reader.forwardedHeaders(req, claims ? view.token.token : undefined, headers);
+    policy.reader.forwardedHeaders(req, claims ? view.token.token : undefined, headers);
     return { origin: upstream.origin, path: joinedTarget(upstream, view.path, view.query), headers };
   }
 
   /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. */
-  private async forward(req: IncomingMessage, res: ServerResponse, view: RequestView, claims: Claims | undefined, identity: [string, string][]): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
+  private async forward(policy: VerifierPolicy, req: IncomingMessage, res: ServerResponse, view: RequestView, claims: Claims | undefined, identity: [string, string][]): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
     let upstream = this.upstreams.pick();
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await forwardRequest(upstream.pool, this.outgoing(req, view, upstream, claims, identity), req, res);
+        const outcome = await forwardRequest(upstream.pool, this.outgoing(policy, req, view, upstream, claims, identity), req, res);
         if (outcome === 'client_left') return outcome;
         if (upstream.downUntil !== 0) this.recovered(upstream);
         return 'forwarded';
@@ -371,25 +389,26 @@ export class VerifierProxy {
     // The server allows half-open sockets; a tunnel whose client has finished is over.
     socket.once('end', () => socket.destroy());
     if (tooManyHeaders(req, this.config.limits)) return endWithResponse(socket, 431, `${TOO_MANY_HEADERS} (at most ${this.config.limits.maxHeaderCount})\n`);
-    const view = this.reader.read(req, this.protocol);
+    const policy = this.policy;
+    const view = policy.reader.read(req, this.protocol);
     if (typeof view === 'string') return endWithResponse(socket, ...unreadableAnswer(view, this.config.verifier.forwardAuthOptions));
     const unexpected = (error: Error) => {
       this.deps.logger.error({ err: error, method: view.method, path: view.path }, 'upgrade failed unexpectedly');
       socket.destroy();
     };
-    if (this.excluded(view)) return void this.tunnel(req, socket, head, view, undefined, []).catch(unexpected);
-    this.admit(view)
+    if (this.excluded(policy, view)) return void this.tunnel(policy, req, socket, head, view, undefined, []).catch(unexpected);
+    this.admit(policy, view)
       .then(async ({ verdict, identity }) => {
         if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
-        await this.tunnel(req, socket, head, view, verdict.claims, identity);
+        await this.tunnel(policy, req, socket, head, view, verdict.claims, identity);
       })
       .catch(unexpected);
   }
 
   /** Splices an admitted upgrade (or one on an excluded path, without claims) to an upstream. */
-  private async tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, view: RequestView, claims: Claims | undefined, identity: [string, string][]): Promise<void> {
+  private async tunnel(policy: VerifierPolicy, req: IncomingMessage, socket: Duplex, head: Buffer, view: RequestView, claims: Claims | undefined, identity: [string, string][]): Promise<void> {
     const upstream = this.upstreams.pick();
-    await forwardUpgrade(upstream.pool, this.outgoing(req, view, upstream, claims, identity), req, socket, head).catch((error: UpstreamError) => {
+    await forwardUpgrade(upstream.pool, this.outgoing(policy, req, view, upstream, claims, identity), req, socket, head).catch((error: UpstreamError) => {
       this.failed(upstream, error);
       endWithResponse(socket, ...upstreamFailure(error));
     });

@@ -110,7 +110,7 @@ describe('fail closed: no decision is a retryable 503, never a pass', () => {
     expect(answer).toMatchObject({ status: 503, body: UNAVAILABLE });
     expect(bed.app.received).toHaveLength(0);
     const refused = lines.find((line) => line.msg === 'request refused')!;
-    expect(refused).toMatchObject({ level: 40, code: 'unavailable', reason: 'Authorizer unavailable' });
+    expect(refused).toMatchObject({ level: 'warn', code: 'unavailable', reason: 'Authorizer unavailable' });
     return refused.cause as string;
   }
 

@@ -140,7 +140,7 @@ describe('RedisNonceStore when Redis fails', () => {
   });
 
   test('logs the loss and the reconnection once each, however many claims fail', async () => {
-    const lines: { level: number; msg: string }[] = [];
+    const lines: { level: string; msg: string }[] = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
     const store = await started(configFor({ url: server.url }), logger);
     await server.kill();
@@ -178,7 +178,7 @@ describe('RedisNonceStore when Redis fails', () => {
   });
 
   test('commands failing on a live connection (Redis paused) are an outage too, logged when it begins and ends', async () => {
-    const lines: { level: number; msg: string; refusedTokens?: number }[] = [];
+    const lines: { level: string; msg: string; refusedTokens?: number }[] = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
     const store = await started({ ...configFor({ url: server.url }), commandTimeoutMs: 100 }, logger);
     const admin = new Redis(server.url);

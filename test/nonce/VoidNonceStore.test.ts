@@ -9,9 +9,9 @@ describe('VoidNonceStore', () => {
   });
 
   test('warns at start that replay protection is off', async () => {
-    const lines: { level: number; msg: string }[] = [];
+    const lines: { level: string; msg: string }[] = [];
     const store = new VoidNonceStore(createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }));
     await store.start();
-    expect(lines).toEqual([expect.objectContaining({ level: 40, msg: expect.stringMatching(/replay protection is off/) })]);
+    expect(lines).toEqual([expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/replay protection is off/) })]);
   });
 });

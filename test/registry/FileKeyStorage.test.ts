@@ -184,16 +184,16 @@ test('a corrupt file is a KeyStorageError naming the file', async () => {
 });
 
 test('a failing file is logged when the failures start and when they end, with their count, not per operation', async () => {
-  const lines: { level: number; msg: string; refusedOperations?: number }[] = [];
+  const lines: { level: string; msg: string; refusedOperations?: number }[] = [];
   const logger = createLogger('info', new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(JSON.parse(chunk.toString())), done()) }));
   const logged = new FileKeyStorage(file, logger);
   await logged.start();
   await fs.writeFile(file, 'keys: []');
   for (let i = 0; i < 20; i++) await expect(logged.get('svc', 'k')).rejects.toThrow(KeyStorageError);
-  expect(lines).toEqual([expect.objectContaining({ level: 50, msg: 'key registry storage cannot use its file: answering 503 until it can' })]);
+  expect(lines).toEqual([expect.objectContaining({ level: 'error', msg: 'key registry storage cannot use its file: answering 503 until it can' })]);
   await fs.writeFile(file, JSON.stringify({ version: 1, keys: [] }));
   expect(await logged.get('svc', 'k')).toBeUndefined();
-  expect(lines[1]).toMatchObject({ level: 30, msg: 'key registry storage can use its file again', refusedOperations: 20 });
+  expect(lines[1]).toMatchObject({ level: 'info', msg: 'key registry storage can use its file again', refusedOperations: 20 });
   await logged.stop();
 });
 

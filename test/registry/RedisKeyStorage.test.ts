@@ -45,7 +45,7 @@ describe('a Redis outage under a running registry', () => {
   });
 
   test('is logged when it starts and when it ends, with the count of refused operations, not once per request', async () => {
-    const lines: { level: number; msg: string; refusedOperations?: number; downForMs?: number }[] = [];
+    const lines: { level: string; msg: string; refusedOperations?: number; downForMs?: number }[] = [];
     const logger = createLogger('debug', new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(JSON.parse(chunk.toString())), done()) }));
     const clock = new TestClock();
     const registry = await startRegistry(registryConfig({ storage: { type: 'redis', url: redis.url, keyPrefix: 'outage:' } }), clock, { logger });
@@ -54,11 +54,11 @@ describe('a Redis outage under a running registry', () => {
       const before = lines.length;
       await redis.kill();
       for (let i = 0; i < 50; i++) expect((await getKey(registry, 'k')).status).toBe(503);
-      const logged = () => lines.slice(before).filter((line) => line.level >= 30);
-      expect(logged()).toEqual([expect.objectContaining({ level: 50, msg: 'key registry storage cannot reach Redis: answering 503 while retrying' })]);
+      const logged = () => lines.slice(before).filter((line) => line.level !== 'debug');
+      expect(logged()).toEqual([expect.objectContaining({ level: 'error', msg: 'key registry storage cannot reach Redis: answering 503 while retrying' })]);
       await redis.start();
       await eventually(() => logged().length > 1, 'the reconnection to be logged', 10_000);
-      expect(logged()[1]).toMatchObject({ level: 30, msg: 'key registry storage reconnected to Redis', refusedOperations: 50, downForMs: expect.any(Number) });
+      expect(logged()[1]).toMatchObject({ level: 'info', msg: 'key registry storage reconnected to Redis', refusedOperations: 50, downForMs: expect.any(Number) });
       expect((await getKey(registry, 'k')).status).toBe(404);
       expect(logged()).toHaveLength(2);
     } finally {

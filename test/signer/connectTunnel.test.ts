@@ -244,7 +244,7 @@ describe('CONNECT hardening', () => {
     const lines: string[] = [];
     const logger = createLogger('warn', { write: (line: string) => lines.push(line) });
     const { signerPort, verifierPort } = await tlsChain({ mitm: false, logger });
-    const warnings = lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 40);
+    const warnings = lines.map((line) => JSON.parse(line) as { level: string; msg: string }).filter((line) => line.level === 'warn');
     expect(warnings).toEqual([expect.objectContaining({ msg: expect.stringContaining('no MITM CA configured') })]);
     const answer = await rawExchange(signerPort, `CONNECT 127.0.0.1:${verifierPort} HTTP/1.1\r\nhost: 127.0.0.1:${verifierPort}\r\n\r\n`);
     expect(answer).toMatch(/^HTTP\/1.1 405 /);

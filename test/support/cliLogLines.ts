@@ -1,7 +1,8 @@
 // The JSON log lines (pino) in a jwtproxy process's output; other lines are skipped.
 
 export interface CliLogLine {
-  level: number;
+  /** As a word: debug, info, warn, error, fatal. */
+  level: string;
   msg: string;
   pid: number;
   /** Set by cluster workers. */

@@ -15,7 +15,7 @@ import { PRESHARED_KEY_SERVER } from '../support/startVerifier';
 function readerFor(extra: string, upstream = 'upstream: http://127.0.0.1:1'): RequestReader {
   const yaml = `${upstream}\naudience: http://api.example/\nkey_server: ${PRESHARED_KEY_SERVER}\n${dedent(extra)}`;
   const [config] = parseConfig(verifierFileYaml(yaml)).verifierProxies;
-  return new RequestReader(config, new ClientCertificateSource(config.verifier.clientCertificates), new Set());
+  return new RequestReader(config.verifier, new ClientCertificateSource(config.verifier.clientCertificates), new Set());
 }
 
 /** The view of a request written as `head` (request line and header lines), as JSON. */

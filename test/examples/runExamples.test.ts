@@ -1,0 +1,97 @@
+// The examples run as their comments say: the lines `#   $ command` of each example, in order,
+// in a fresh folder holding the examples, with `npx jwtproxy` being this checkout's build,
+// `npm ci` done already, and every port replaced by a free one (the machine is shared).
+// A command ending in `&` keeps running in the background; a curl with `# NNN` must answer NNN.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { tempDir } from '../support/cli';
+
+const ROOT = path.resolve(__dirname, '../..');
+const CLI = path.join(ROOT, 'dist/cmd/jwtproxy.js');
+const EXAMPLES = fs.readdirSync(path.join(ROOT, 'examples')).filter((file) => file.endsWith('.yaml'));
+
+interface Step {
+  command: string;
+  background: boolean;
+  status?: number;
+}
+
+function stepsOf(text: string): Step[] {
+  return [...text.matchAll(/^#\s+\$ (.*)$/gm)].map(([, line]) => {
+    const [command, comment] = line.split(/\s+#\s+/, 2);
+    const background = /&\s*$/.test(command);
+    return { command: command.replace(/&\s*$/, '').trim(), background, status: comment && /^\d{3}\b/.test(comment) ? Number(comment.slice(0, 3)) : undefined };
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function run(command: string, cwd: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    execFile('bash', ['-c', command], { cwd, timeout: 20_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: stdout + stderr });
+    });
+  });
+}
+
+const runnable = EXAMPLES.filter((file) => stepsOf(fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8')).length > 0);
+
+test('at least the preshared example gives its commands', () => {
+  expect(runnable).toContain('preshared.yaml');
+});
+
+test.each(runnable)('examples/%s runs as its comments say', async (file) => {
+  const folder = tempDir();
+  fs.cpSync(path.join(ROOT, 'examples'), path.join(folder, 'examples'), { recursive: true });
+  const original = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8');
+  const steps = stepsOf(original);
+  // Every fixed port of the example, in its commands and its configuration, becomes a free one.
+  const ports = new Set([...(original.matchAll(/127\.0\.0\.1:(\d{4,5})/g) ?? [])].map((match) => match[1]));
+  const replacement = new Map<string, string>();
+  for (const port of ports) replacement.set(port, String(await freePort()));
+  const rewrite = (text: string) => text.replace(/\b\d{4,5}\b/g, (port) => replacement.get(port) ?? port);
+  fs.writeFileSync(path.join(folder, 'examples', file), rewrite(original));
+  const background: ChildProcess[] = [];
+  try {
+    for (const step of steps) {
+      if (step.command === 'npm ci') continue;
+      const command = rewrite(step.command).replace(/^npx jwtproxy\b/, `"${process.execPath}" "${CLI}"`);
+      if (step.background) {
+        background.push(spawn('bash', ['-c', `exec ${command}`], { cwd: folder, stdio: 'ignore', detached: true }));
+        continue;
+      }
+      if (step.status !== undefined) {
+        // What runs in the background may still be starting: ask again for a while.
+        const deadline = Date.now() + 15_000;
+        let last = '';
+        for (;;) {
+          const { output } = await run(`${command} -s -o /dev/null -w '%{http_code}'`, folder);
+          last = output;
+          if (output === String(step.status) || Date.now() > deadline) break;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        expect(`${step.command} → ${last}`).toBe(`${step.command} → ${step.status}`);
+        continue;
+      }
+      const { code, output } = await run(command, folder);
+      expect({ command: step.command, code, output: code === 0 ? '' : output }).toEqual({ command: step.command, code: 0, output: '' });
+    }
+  } finally {
+    for (const child of background) {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}, 60_000);
