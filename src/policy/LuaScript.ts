@@ -244,6 +244,11 @@ export class LuaScript {
     }
     const status = this.protectedCall(state, 1, results);
     if (status !== LuaReturn.Ok) throw this.failure(state, status);
+    if (performance.now() > this.deadline) {
+      // Past the bound inside one C function (string.rep, table.concat…), which the hook cannot stop: refused all the same.
+      api.lua_settop(L, 0);
+      throw new LuaScriptError('ERR_LUA_TIMEOUT', `${this.options.functionName} ran longer than its ${this.options.timeoutMs}ms bound`);
+    }
     const values: LuaResult[] = [];
     for (let index = -results; index < 0; index++) values.push(this.value(L, index));
     api.lua_settop(L, 0);

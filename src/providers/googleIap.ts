@@ -29,7 +29,8 @@ export const googleIap: ProviderType = {
         prefixes: ['x-goog-authenticated-user-'],
         fromClaims: (claims) => [
           ...claimHeader('x-goog-authenticated-user-email', claims.email, 'accounts.google.com:'),
-          ...claimHeader('x-goog-authenticated-user-id', claims.sub),
+          // IAP's sub is namespaced already ("accounts.google.com:1234…"); one that is not gets the header's namespace.
+          ...claimHeader('x-goog-authenticated-user-id', claims.sub, typeof claims.sub === 'string' && !claims.sub.includes(':') ? 'accounts.google.com:' : ''),
         ],
       },
       // Google Cloud IAP, "Securing your app with signed headers": ES256, exp in the future,

@@ -91,6 +91,8 @@ export function normalizePath(path: string): string {
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** "..;x" and ".;x": a dot segment to Tomcat and Jetty, an ordinary one to nginx. */
 const DOT_SEGMENT_WITH_PARAMETERS = /\/\.{1,2};/;
+/** "//" before "..": nginx merges the slashes first, a URL parser climbs out of the empty segment. */
+const EMPTY_SEGMENT_THEN_DOTS = /\/\/.*\/\.\.?(\/|$)/;
 
 /** The bytes of a run of escapes starting at `at` (%C3%A9…), and where the run ends. */
 function escapedRun(path: string, at: number): { bytes: number[]; end: number } {
@@ -110,13 +112,15 @@ function escapedRun(path: string, at: number): { bytes: number[]; end: number } 
  * Whether a gateway could give a raw path (no query) another meaning than its normal form after
  * jwtproxy has judged it: an escaped "/", "\", "." or "%" (decoded once more, or resolved after
  * decoding), an escaped control character or NUL, a literal "\" (read as "/" by some servers),
- * an escape that is not one (%zz), escaped bytes that are not UTF-8 (overlong %C0%AE is "."), or a
- * dot segment with parameters ("..;x", a dot segment to Tomcat and Jetty, not to nginx).
+ * an escape that is not one (%zz), escaped bytes that are not UTF-8 (overlong %C0%AE is "."), a
+ * dot segment with parameters ("..;x", a dot segment to Tomcat and Jetty, not to nginx), a literal
+ * "#" (where nginx ends the path), or "//" before a dot segment (merged first by nginx, not by a
+ * URL parser).
  * Forward-auth judges such a path for a gateway that routes it itself: it is never excluded, and
  * never allowed by a rule that may look at the path.
  */
 export function isAmbiguousPath(path: string): boolean {
-  if (path.includes('\\') || DOT_SEGMENT_WITH_PARAMETERS.test(path)) return true;
+  if (path.includes('\\') || path.includes('#') || DOT_SEGMENT_WITH_PARAMETERS.test(path) || EMPTY_SEGMENT_THEN_DOTS.test(path)) return true;
   for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i)) {
     const { bytes, end } = escapedRun(path, i);
     if (bytes.length === 0) return true;

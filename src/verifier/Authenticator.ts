@@ -33,6 +33,7 @@ export type ReasonCode =
   | TokenCheckCode
   | 'missing'
   | 'ambiguous_token'
+  | 'forged_header'
   | 'signer'
   | 'algorithm'
   | 'replayed'

@@ -12,7 +12,7 @@ import type { TrustedProxies } from '../proxy/TrustedProxies';
 import type { CertificateFacts } from '../x509/CertificateFacts';
 import type { ClientCertificateSource } from './ClientCertificateSource';
 import { originalRequest, type Gateway, type UnreadableRequest } from './forwardAuthRequest';
-import { cookiePairs, findToken, queryPairs, sameCookieName, tokenFromAuthorization, type FoundToken, type TokenSource } from './tokenSources';
+import { canonicalParameterName, cookiePairs, findToken, queryPairs, sameCookieName, tokenFromAuthorization, type FoundToken, type TokenSource } from './tokenSources';
 
 /** What a request is, once, for every consumer. */
 export interface RequestView extends RequestFacts {
@@ -64,14 +64,20 @@ export function clientAddress(peer: string | undefined, forwardedFor: string | s
   return own;
 }
 
-/** Removes every token carrier parameter from a raw query, leaving the others as they were sent. */
+/** Removes every token carrier parameter (in any spelling an application may read as it) from a raw query, leaving the others as sent. */
 function withoutQueryCarriers(query: string, names: readonly string[]): string {
   if (!query || names.length === 0) return query;
-  const kept = query.split('&').filter((pair) => {
-    const [name] = queryPairs(pair).keys();
-    return name === undefined || !names.includes(name);
-  });
-  return kept.join('&');
+  const carriers = names.map(canonicalParameterName);
+  const kept = query.split('&').map((part) =>
+    part
+      .split(';')
+      .filter((pair) => {
+        const [[name] = ['']] = queryPairs(pair);
+        return !carriers.includes(canonicalParameterName(name));
+      })
+      .join(';'),
+  );
+  return kept.filter(Boolean).join('&');
 }
 
 export type UnreadableView = UnreadableRequest | 'proxy_form';
@@ -121,7 +127,8 @@ export class RequestReader {
     const queryAt = url.indexOf('?');
     const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
     const rawQuery = queryAt === -1 ? '' : url.slice(queryAt + 1);
-    const host = plausibleHost(original ? original.host : req.headers.host);
+    // Host names are case-insensitive (RFC 9110 §4.2.3): rules compare one spelling.
+    const host = plausibleHost(original ? original.host : req.headers.host).toLowerCase();
     const forwardedHost = trustedPeer && !original ? plausibleHost(typeof req.headers['x-forwarded-host'] === 'string' ? req.headers['x-forwarded-host'].split(',')[0].trim() : undefined) : '';
     const scheme = original?.proto ?? (trustedPeer && !original ? forwardedScheme(req.headers['x-forwarded-proto']) : undefined) ?? ownScheme;
     let headers: Record<string, string | undefined> | undefined;
@@ -185,7 +192,7 @@ export class RequestReader {
     const carried = new Set<string>();
     for (let i = 0; i < rawHeaders.length; i += 2) {
       if (rawHeaders[i].toLowerCase() !== 'cookie') continue;
-      for (const pair of rawHeaders[i + 1].split(';')) {
+      for (const pair of rawHeaders[i + 1].split(/[;,]/)) {
         const [[name, value] = ['', '']] = cookiePairs(pair);
         const carrier = this.cookieCarriers.find((carrierName) => sameCookieName(carrierName, name));
         if (carrier === undefined) {

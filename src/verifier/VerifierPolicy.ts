@@ -19,6 +19,9 @@ import type { IdentityExpander } from './IdentityExpander';
 import { RequestReader } from './RequestView';
 import { VerifiedTokenCache } from './VerifiedTokenCache';
 
+/** Method overrides (Rails, Express, ASP.NET) and path rewrites (IIS, Symfony, Zend) a client could send. */
+const REWRITING_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url'];
+
 export interface VerifierPolicy {
   readonly verifier: VerifierConfig;
   readonly authenticator: Authenticator;
@@ -63,7 +66,8 @@ export function buildVerifierPolicy(verifier: VerifierConfig, parts: PolicyParts
   });
   // Authorization and Host are sent once, as checked: a duplicate could carry a forged identity.
   // Certificate headers from a client are never believed upstream, whatever this verifier sets.
-  const replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', FORWARDED_CLIENT_CERT_HEADER]);
+  // Headers that make an application act on another method or path than the one judged are never passed.
+  const replacedHeaders = new Set(['authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', FORWARDED_CLIENT_CERT_HEADER, ...REWRITING_HEADERS]);
   if (verifier.clientCertificates.trustedHeader) replacedHeaders.add(verifier.clientCertificates.trustedHeader.name);
   if (verifier.claimsHeader) replacedHeaders.add(verifier.claimsHeader);
   // A client may never send an identity header of its own: every mapped name is stripped.

@@ -37,6 +37,23 @@ type RequestReasonCode = UnreadableView | 'ambiguous_path' | 'excluded';
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
 const AMBIGUOUS_PATH_REFUSAL = 'jwtproxy: the path holds escapes whose meaning depends on who decodes them (%2F, %5C, %2E, %25, %00, invalid escapes or UTF-8, "\\"); the rules of this verifier cannot judge it\n';
 
+const FORGED_PROVIDER_HEADER = "An identity header of the provider does not match the token";
+
+/**
+ * Forward-auth: the gateway passes the client's headers on to the application, so a provider
+ * identity header (Cf-Access-Authenticated-User-Email…) the client sent cannot be stripped here.
+ * One that the verified token does not vouch for, with this value, refuses the request.
+ */
+function forgedProviderHeader(policy: VerifierPolicy, view: RequestView, identity: [string, string][]): boolean {
+  const provider = policy.verifier.providerHeaders;
+  if (!provider || (provider.names.length === 0 && provider.prefixes.length === 0)) return false;
+  for (const [name, value] of Object.entries(view.headers)) {
+    if (!provider.names.includes(name) && !provider.prefixes.some((prefix) => name.startsWith(prefix))) continue;
+    if (!identity.some(([vouched, vouchedValue]) => vouched === name && vouchedValue === value)) return true;
+  }
+  return false;
+}
+
 /** The answer to a request whose forward-auth contract, or request target, cannot be read. */
 function unreadableAnswer(why: UnreadableView, config: VerifierProxyConfig['verifier']['forwardAuthOptions']): [status: number, body: string] {
   switch (why) {
@@ -291,7 +308,11 @@ export class VerifierProxy {
     const verdict = await policy.authenticator.authenticate(view);
     if (!verdict.ok) return { verdict, identity: [] };
     try {
-      return { verdict, identity: this.identityHeaders(policy, verdict, view) };
+      const identity = this.identityHeaders(policy, verdict, view);
+      if (this.config.verifier.forwardAuth && forgedProviderHeader(policy, view, identity)) {
+        return { verdict: { ok: false, status: 400, code: 'invalid_token', reasonCode: 'forged_header', reason: FORGED_PROVIDER_HEADER }, identity: [] };
+      }
+      return { verdict, identity };
     } catch (error) {
       if (!(error instanceof HeaderMappingError)) throw error;
       const reason = `Error mapping claims to headers: ${error.message}`;
@@ -323,7 +344,8 @@ export class VerifierProxy {
     // A refused request's body is never read: the connection ends, so that no one can hold it by trickling the body.
     closeIfBodyUnread(req, res);
     const { authRedirectUrl, publicBasePath } = policy.verifier;
-    if (authRedirectUrl && (verdict.code === 'missing_token' || verdict.code === 'invalid_token') && verdict.status === 403 && wantsHtml(req)) {
+    // Without a host name there is no return URL to build (http:///evil.example/x reads as a host): refused plainly.
+    if (authRedirectUrl && (verdict.code === 'missing_token' || verdict.code === 'invalid_token') && verdict.status === 403 && view.publicHost && wantsHtml(req)) {
       const location = loginRedirect(authRedirectUrl, publicUrl(view, publicBasePath));
       // nginx's auth_request understands only 401 and 403: it redirects on the Location it is given.
       const status = view.gateway === 'nginx' ? 401 : 302;

@@ -52,9 +52,9 @@ export function tokenFromAuthorization(authorization: string | undefined): strin
   return decoded.slice(colon + 1) || undefined;
 }
 
-/** Each `name=value` pair of a Cookie header (RFC 6265 §5.4), values unquoted. */
+/** Each `name=value` pair of a Cookie header (RFC 6265 §5.4; "," too, as legacy parsers split), values unquoted. */
 export function* cookiePairs(cookieHeader: string): Generator<[name: string, value: string]> {
-  for (const pair of cookieHeader.split(';')) {
+  for (const pair of cookieHeader.split(/[;,]/)) {
     const equals = pair.indexOf('=');
     if (equals === -1) continue;
     const value = pair.slice(equals + 1).trim();
@@ -69,13 +69,36 @@ export function cookieValue(cookieHeader: string | undefined, name: string): str
   return undefined;
 }
 
-/** The query's `name=value` pairs, names and values decoded as an application decodes them. */
-export function queryPairs(query: string): URLSearchParams {
-  return new URLSearchParams(query);
+/**
+ * A cookie or query parameter name as the strictest application reads it: percent-decoded, lower
+ * case (ASP.NET), ".", " " and "[" as "_" and anything from "[" on dropped (PHP: `access.token`,
+ * `access token` and `access_token[]` are all `access_token`). Carriers are compared this way.
+ */
+export function canonicalParameterName(name: string): string {
+  let decoded = name;
+  if (name.includes('%')) {
+    try {
+      decoded = decodeURIComponent(name);
+    } catch {
+      decoded = name;
+    }
+  }
+  const bracket = decoded.indexOf('[');
+  return (bracket === -1 ? decoded : decoded.slice(0, bracket)).trim().toLowerCase().replace(/[. ]/g, '_');
 }
 
-/** Whether a cookie name is a configured cookie carrier's: matched without case, as some frameworks read them. */
-export const sameCookieName = (a: string, b: string): boolean => a.length === b.length && a.toLowerCase() === b.toLowerCase();
+/** Whether a cookie name is a configured cookie carrier's, as an application may read it. */
+export const sameCookieName = (a: string, b: string): boolean => canonicalParameterName(a) === canonicalParameterName(b);
+
+/** The query's pairs split on "&" and ";" (older parsers split on both), names as sent and values decoded. */
+export function* queryPairs(query: string): Generator<[name: string, value: string]> {
+  for (const pair of query.split(/[&;]/)) {
+    if (!pair) continue;
+    const equals = pair.indexOf('=');
+    const [[name, value] = ['', '']] = new URLSearchParams(equals === -1 ? `${pair}=` : pair);
+    yield [name, value];
+  }
+}
 
 /** Every value each configured carrier holds, in the carriers' order; undefined for a copy that holds no usable token. */
 function copiesOf(source: TokenSource, carriers: TokenCarriers): (string | undefined)[] {
@@ -95,7 +118,10 @@ function copiesOf(source: TokenSource, carriers: TokenCarriers): (string | undef
       }
       break;
     case 'query':
-      if (carriers.query) for (const value of queryPairs(carriers.query).getAll(source.name)) copies.push(value || undefined);
+      if (carriers.query) {
+        const wanted = canonicalParameterName(source.name);
+        for (const [name, value] of queryPairs(carriers.query)) if (canonicalParameterName(name) === wanted) copies.push(value || undefined);
+      }
       break;
   }
   return copies;

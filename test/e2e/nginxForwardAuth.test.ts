@@ -162,6 +162,19 @@ describe('a hostile client behind nginx', () => {
     expect((await get('/reports', { 'cf-access-jwt-assertion': token() })).status).toBe(200);
   });
 
+  test('a literal "#" (where nginx ends the path) never opens an excluded path: /admin#/../public/x is not public', async () => {
+    for (const target of ['/admin#/../public/x', '/admin//../public/x']) expect((await get(target)).status).not.toBe(200);
+    expect(app.received).toHaveLength(0);
+  });
+
+  test("a provider identity header the token does not vouch for is refused: nginx would pass it on to the application", async () => {
+    const forgedEmail = await get('/', { 'cf-access-jwt-assertion': token(), 'cf-access-authenticated-user-email': 'admin@example.com' });
+    expect([400, 500]).toContain(forgedEmail.status);
+    expect(app.received).toHaveLength(0);
+    // The one Access itself sets, with the token's email, passes.
+    expect((await get('/', { 'cf-access-jwt-assertion': token(), 'cf-access-authenticated-user-email': 'ada@example.com' })).status).toBe(200);
+  });
+
   test("the client's own X-Forwarded-Host is never read: the return URL names the host nginx served", async () => {
     const answer = await get('/reports', { ...BROWSER, 'x-forwarded-host': 'evil.example' });
     expect(answer.status).toBe(302);

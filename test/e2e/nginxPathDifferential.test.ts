@@ -35,7 +35,7 @@ function seeded(seed: number): () => number {
 }
 
 const WORDS = ['a', 'admin', 'public', 'x.y', 'v1', 'caf%C3%A9', 'a+b', 'x-y_z~'];
-const PIECES = ['a', 'admin', 'public', 'x.y', '.', '..', '%2e', '%2E%2e', '.%2e', '%2f', '%2F', '%5c', '%5C', '\\', '', '%00', '%zz', '%', '%c0%ae', '%C3%A9', '%e9', '%41', '%7e', '~', ';x', '..;', '%3b', '+', '%20', '%25', '%252f', '%3F', '%23', '%ff', '%E2%82%AC'];
+const PIECES = ['a', 'admin', 'public', 'x.y', '.', '..', '%2e', '%2E%2e', '.%2e', '%2f', '%2F', '%5c', '%5C', '\\', '', '%00', '%zz', '%', '%c0%ae', '%C3%A9', '%e9', '%41', '%7e', '~', ';x', '..;', '%3b', '+', '%20', '%25', '%252f', '%3F', '%23', '#', '%ff', '%E2%82%AC'];
 
 function generatedTarget(random: () => number): string {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];

@@ -67,10 +67,12 @@ const NOT_ADMIN_RULE = `
       message: the admin pages are closed`;
 
 /** One raw request (target as written) on a fresh connection; the answer's status. */
-async function rawStatus(proxy: VerifierProxy, target: string, headers: string[]): Promise<number> {
+async function rawStatus(proxy: VerifierProxy, target: string, headers: string[], version = '1.1'): Promise<number> {
   const { port } = new URL(proxy.url);
   const socket = net.connect(Number(port), '127.0.0.1');
-  const answer = await exchangeOn(socket, `GET ${target} HTTP/1.1\r\nhost: app.example\r\n${headers.map((line) => `${line}\r\n`).join('')}connection: close\r\n\r\n`);
+  // Host app.example unless the test writes its own (or none, in HTTP/1.0).
+  const host = headers.some((line) => /^host:/i.test(line)) || version === '1.0' ? '' : 'host: app.example\r\n';
+  const answer = await exchangeOn(socket, `GET ${target} HTTP/${version}\r\n${host}${headers.map((line) => `${line}\r\n`).join('')}connection: close\r\n\r\n`);
   socket.destroy();
   return Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
 }
@@ -151,6 +153,26 @@ describe('every token carrier', () => {
     expect(app.received).toHaveLength(0);
   });
 
+  test('query parameters an application reads as the carrier (";" separators, case, "." or " " for "_", "[]") count as copies', async () => {
+    const proxy = await verifier('token_sources: [{query: access_token}]');
+    const good = token();
+    for (const smuggled of [`a=1;access_token=${forged()}&access_token=${good}`, `access.token=${forged()}&access_token=${good}`, `ACCESS_TOKEN=${forged()}&access_token=${good}`, `access_token[]=${forged()}&access_token=${good}`]) {
+      expect((await httpRequest(`${proxy.url}/?${smuggled}`)).status).toBe(400);
+    }
+    expect(app.received).toHaveLength(0);
+    expect((await httpRequest(`${proxy.url}/p?a=1;Access.Token=${good}&b=2`)).status).toBe(200);
+    expect(app.last.url).toBe('/p?a=1&b=2');
+  });
+
+  test('cookie names an application reads as the carrier (CF.Authorization, percent-encoded, after a comma) count as copies', async () => {
+    const proxy = await verifier();
+    const good = token();
+    for (const cookie of [`CF.Authorization=${forged()}`, `CF%5FAuthorization=${forged()}`, `x=1, CF_Authorization=${forged()}`]) {
+      expect((await httpRequest(`${proxy.url}/`, { headers: { 'cf-access-jwt-assertion': good, cookie } })).status).toBe(400);
+    }
+    expect(app.received).toHaveLength(0);
+  });
+
   test('a second Authorization header is refused', async () => {
     const proxy = await verifier('token_sources: [authorization, {cookie: CF_Authorization}]');
     expect(await rawStatus(proxy, '/', [`authorization: Bearer ${token()}`, `authorization: Bearer ${forged()}`])).toBe(400);
@@ -203,6 +225,13 @@ describe('identity headers nobody can forge', () => {
     const trusting = await verifier('trusted_proxies: [127.0.0.1, "::1"]');
     await httpRequest(`${trusting.url}/`, { headers: { 'cf-access-jwt-assertion': token(), ...forgedAddresses } });
     expect(app.last.headers).toMatchObject(forgedAddresses);
+  });
+
+  test('headers that make an application run another method or path than the one judged never pass', async () => {
+    const proxy = await verifier();
+    const rewriting = { 'x-http-method-override': 'DELETE', 'x-original-url': '/admin', 'x-rewrite-url': '/admin', 'x-method-override': 'DELETE' };
+    await httpRequest(`${proxy.url}/`, { headers: { 'cf-access-jwt-assertion': token(), ...rewriting } });
+    for (const name of Object.keys(rewriting)) expect(app.last.headers[name]).toBeUndefined();
   });
 
   test('claims_to_headers names are one header in either spelling, stripped in both', async () => {
@@ -265,6 +294,12 @@ describe('the login return URL is built from trusted values only', () => {
     // Only http and https: anything else falls back to the listener's own scheme.
     const odd = await httpRequest(`${trusting.url}/page`, { headers: { ...browser, host: 'app.example', 'x-forwarded-proto': 'javascript' } });
     expect(new URL(odd.headers.location!).searchParams.get('redirect_after_login')).toBe('http://app.example/page');
+  });
+
+  test('without a host name there is no return URL: the refusal is plain (http:///evil.example/x would read as a host)', async () => {
+    const proxy = await verifier(LOGIN);
+    expect(await rawStatus(proxy, '/evil.example/x', ['accept: text/html'], '1.0')).toBe(403);
+    for (const host of ['a_b', 'evil.example:443@x']) expect(await rawStatus(proxy, '/evil.example/x', [`host: ${host}`, 'accept: text/html'])).toBe(403);
   });
 
   test('the query parameter that carries the token is not put into the return URL', async () => {
