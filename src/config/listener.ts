@@ -1,5 +1,6 @@
 // Listener options shared by every proxy block: address, unix socket mode, TLS, shutdown.
 import * as net from 'node:net';
+import { DEFAULT_ACCESS_LOG, type AccessLogConfig } from '../observability/AccessLog';
 import { ConfigNode } from './ConfigNode';
 import { formatDuration } from './duration';
 import type { ListenerConfig, ListenerLimits } from './types';
@@ -63,7 +64,17 @@ export function parseListener(node: ConfigNode, defaultAddr: string, defaultLimi
     node.requires('key_file', { kind: 'file', path: keyFile, holds: 'private_key' });
     node.requires('crt_file', { kind: 'file', path: crtFile, holds: 'certificate', key: { at: node.at('key_file'), path: keyFile } });
   }
-  return { listenAddr, socketPermission, shutdownTimeoutMs, limits, tls: keyFile ? { keyFile, crtFile } : undefined };
+  return { listenAddr, socketPermission, shutdownTimeoutMs, limits, accessLog: parseAccessLog(node), tls: keyFile ? { keyFile, crtFile } : undefined };
+}
+
+/** `access_log: true|false`, or `{enabled, identity_claim}`. */
+function parseAccessLog(node: ConfigNode): AccessLogConfig {
+  const raw = node.raw('access_log');
+  if (raw === undefined || raw === null || typeof raw === 'boolean') return { ...DEFAULT_ACCESS_LOG, enabled: raw ?? true };
+  const options = node.child('access_log');
+  const config = { enabled: options.boolean('enabled', true), identityClaim: options.string('identity_claim', DEFAULT_ACCESS_LOG.identityClaim) };
+  options.done();
+  return config;
 }
 
 /** Splits `host:port` / `:port` into what net.Server.listen takes. */

@@ -1,4 +1,5 @@
 // The validated, typed configuration. The request path only ever sees these.
+import type { AccessLogConfig } from '../observability/AccessLog';
 import type { CelExpression } from '../policy/CelExpression';
 import type { ProviderHeaders } from '../providers/ProviderPreset';
 import type { DestinationPolicy } from '../signer/DestinationPolicy';
@@ -27,6 +28,8 @@ export interface ListenerConfig {
   socketPermission: number;
   shutdownTimeoutMs: number;
   limits: ListenerLimits;
+  /** One line per request at info: on by default, `access_log: false` turns it off. */
+  accessLog: AccessLogConfig;
   /** Set when both key_file and crt_file are given: the listener terminates TLS. */
   tls?: { keyFile: string; crtFile: string; clientAuth?: ClientAuthConfig };
 }

@@ -12,6 +12,7 @@ import { isLoopbackListenAddr } from '../config/listener';
 import type { SignerConfig, SignerProxyConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
 import { NoSigningKeyError, type PrivateKeySource } from '../keys/PrivateKeySource';
+import { AccessLog, type AccessEntry } from '../observability/AccessLog';
 import type { Logger } from '../observability/logger';
 import type { ProxyMetrics, SignerResult } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
@@ -66,6 +67,7 @@ export class SignerProxy {
   private readonly tunnels = new Set<Duplex>();
   private lastNoKeyReason?: string;
   private readonly parts: ServiceGroup;
+  private readonly accessLog: AccessLog;
 
   constructor(
     private readonly config: SignerProxyConfig,
@@ -74,6 +76,7 @@ export class SignerProxy {
     if (!config.signer) throw new Error('the signer proxy needs a signer configuration');
     this.signerConfig = config.signer;
     this.signer = new TokenSigner(config.signer, deps.keys, deps.clock);
+    this.accessLog = new AccessLog(deps.logger, 'signer_proxy', config.accessLog);
     const ca = readTrustedCertificates(config.trustedCertificates, 'trusted_certificates');
     this.agent = new Agent({ connect: { ca, rejectUnauthorized: !config.insecureSkipVerify }, keepAliveTimeout: 30_000 });
     this.consumedHeaders = new Set(['host', 'authorization', CLIENT_AUTHORIZATION_HEADER, ...Object.values(config.signer.headerClaims)]);
@@ -187,32 +190,37 @@ export class SignerProxy {
     return { origin: target.origin, path: target.path, headers };
   }
 
-  private record(result: SignerResult, startedAt: number): void {
+  private record(result: SignerResult, startedAt: number, entry?: AccessEntry): void {
     this.deps.metrics?.signerAnswered(result, (performance.now() - startedAt) / 1000);
+    if (entry && result !== 'forwarded') entry.code = result;
   }
 
   private handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = performance.now();
     const target = this.targetOf(req);
+    // The destination's path without its query (it may hold a credential); a refused target is not logged as sent.
+    const entry: AccessEntry = { method: req.method ?? '', path: 'status' in target ? '' : target.path.split('?')[0], client: req.socket.remoteAddress ?? 'unknown' };
+    if (!('status' in target)) entry.upstream = target.origin;
+    this.accessLog.track(res, entry, startedAt);
     if ('status' in target) {
       plain(req, res, target.status, target.body);
-      return this.record('refused', startedAt);
+      return this.record('refused', startedAt, entry);
     }
     this.outgoing(req, target)
       .then(async (outgoing) => {
         if ('status' in outgoing) {
           plain(req, res, outgoing.status, outgoing.body);
-          return this.record('no_key', startedAt);
+          return this.record('no_key', startedAt, entry);
         }
-        this.record(await forwardRequest(this.agent, outgoing, req, res) === 'answered' ? 'forwarded' : 'client_left', startedAt);
+        this.record((await forwardRequest(this.agent, outgoing, req, res)) === 'answered' ? 'forwarded' : 'client_left', startedAt, entry);
       })
       .catch((error: Error) => {
         if (error instanceof UpstreamError) {
           this.deps.logger.info({ target: target.origin, err: error.message }, 'upstream unavailable');
           if (!res.headersSent) plain(req, res, 502, `jwtproxy: upstream unavailable: ${error.message}`);
-          return this.record('upstream_error', startedAt);
+          return this.record('upstream_error', startedAt, entry);
         }
-        this.record('error', startedAt);
+        this.record('error', startedAt, entry);
         this.deps.logger.error({ err: error, method: req.method, target: target.origin, path: target.path.split('?')[0] }, 'request failed unexpectedly');
         if (!res.headersSent) plain(req, res, 500, 'jwtproxy: internal error');
         else res.destroy();

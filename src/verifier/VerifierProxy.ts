@@ -11,11 +11,13 @@ import { REASONS } from '../jwt/registeredClaims';
 import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
+import { AccessLog, type AccessEntry } from '../observability/AccessLog';
 import type { Logger } from '../observability/logger';
 import type { ProxyMetrics, VerifierResult } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { addForwardedHeaders, asciiJson } from '../proxy/headers';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_HEADERS, tooManyHeaders, withHeaderLimit } from '../proxy/listener';
+import { normalizePath } from '../proxy/normalizePath';
 import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
 import { joinedTarget, UpstreamSet, type Upstream } from '../proxy/UpstreamSet';
@@ -125,6 +127,7 @@ export class VerifierProxy {
   readonly name: string;
   /** Upgraded (WebSocket) connections, cut at the end of the shutdown grace. */
   private readonly tunnels = new Set<Duplex>();
+  private readonly accessLog: AccessLog;
 
   constructor(
     private readonly config: VerifierProxyConfig,
@@ -132,6 +135,7 @@ export class VerifierProxy {
   ) {
     const { verifier } = config;
     this.name = deps.name ?? 'verifier';
+    this.accessLog = new AccessLog(deps.logger, this.name, config.accessLog);
     const identity = verifier.identity && new HttpIdentityExpander(verifier.identity, { clock: deps.clock, logger: deps.logger, name: this.name, metrics: deps.metrics });
     this.identity = identity;
     this.clientCertificates = new ClientCertificateSource(verifier.clientCertificates);
@@ -241,6 +245,11 @@ export class VerifierProxy {
     const startedAt = performance.now();
     const policy = this.policy;
     const view = policy.reader.read(req, this.protocol);
+    const entry: AccessEntry =
+      typeof view === 'string'
+        ? { method: req.method ?? '', path: normalizePath((req.url ?? '').split('?')[0]), client: req.socket.remoteAddress ?? 'unknown', code: view }
+        : { method: view.method, path: view.path, client: view.client };
+    this.accessLog.track(res, entry, startedAt);
     if (typeof view === 'string') {
       closeIfBodyUnread(req, res);
       const [status, body] = unreadableAnswer(view, this.config.verifier.forwardAuthOptions);
@@ -252,13 +261,14 @@ export class VerifierProxy {
     if (this.excluded(policy, view)) {
       if (forwardAuth) return this.allow(policy, req, res, undefined, [], startedAt);
       if (expectsContinue) res.writeContinue();
-      this.forward(policy, req, res, view, undefined, []).then(
+      this.forward(policy, req, res, view, undefined, [], entry).then(
         (outcome) => this.record(outcome, startedAt, '', 'excluded'),
         (error: Error) => this.failedUnexpectedly(req, res, view, error, startedAt),
       );
       return;
     }
     if (view.ambiguousPath && policy.readsRequest) {
+      entry.code = 'ambiguous_path';
       closeIfBodyUnread(req, res);
       res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end(AMBIGUOUS_PATH_REFUSAL);
       this.record('refused', startedAt, 'bad_request', 'ambiguous_path');
@@ -267,12 +277,14 @@ export class VerifierProxy {
     this.admit(policy, view)
       .then(async ({ verdict, identity }) => {
         if (!verdict.ok) {
+          entry.code = verdict.reasonCode;
           this.refuse(policy, req, res, view, verdict);
           return this.record(verdict.status === 503 ? 'unavailable' : 'refused', startedAt, verdict.code, verdict.reasonCode);
         }
+        entry.claims = verdict.claims;
         if (forwardAuth) return this.allow(policy, req, res, verdict.claims, identity, startedAt);
         if (expectsContinue) res.writeContinue();
-        this.record(await this.forward(policy, req, res, view, verdict.claims, identity), startedAt);
+        this.record(await this.forward(policy, req, res, view, verdict.claims, identity, entry), startedAt);
       })
       .catch((error: Error) => this.failedUnexpectedly(req, res, view, error, startedAt));
   }
@@ -382,9 +394,18 @@ export class VerifierProxy {
   }
 
   /** Tries upstreams in turn while they fail before consuming the body; 502 when none answers. */
-  private async forward(policy: VerifierPolicy, req: IncomingMessage, res: ServerResponse, view: RequestView, claims: Claims | undefined, identity: [string, string][]): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
+  private async forward(
+    policy: VerifierPolicy,
+    req: IncomingMessage,
+    res: ServerResponse,
+    view: RequestView,
+    claims: Claims | undefined,
+    identity: [string, string][],
+    entry?: AccessEntry,
+  ): Promise<'forwarded' | 'client_left' | 'upstream_error'> {
     let upstream = this.upstreams.pick();
     for (let attempt = 1; ; attempt++) {
+      if (entry) entry.upstream = upstream.name;
       try {
         const outcome = await forwardRequest(upstream.pool, this.outgoing(policy, req, view, upstream, claims, identity), req, res);
         if (outcome === 'client_left') return outcome;
