@@ -1,5 +1,6 @@
 // The validated, typed configuration. The request path only ever sees these.
 import type { CelExpression } from '../policy/CelExpression';
+import type { RedisConnectionConfig } from './redisConnection';
 import type { DestinationPolicy } from '../signer/DestinationPolicy';
 import type { TrustedProxies } from '../proxy/TrustedProxies';
 import type { TokenRules } from '../verifier/Authenticator';
@@ -108,18 +109,18 @@ export type KeyServerConfig =
 
 export type NonceStorageConfig =
   | { type: 'local'; purgeIntervalMs: number; maxEntries: number }
-  | {
+  | ({
       type: 'redis';
-      url?: string;
       keyPrefix: string;
-      sentinels?: { host: string; port: number }[];
-      sentinelName?: string;
-      clusterNodes?: { host: string; port: number }[];
-      password?: string;
-      db: number;
       connectTimeoutMs: number;
       commandTimeoutMs: number;
-    }
+      /** Replicas that must acknowledge a claim (WAIT) before its token passes; 0: no WAIT. */
+      waitReplicas: number;
+      /** How long WAIT waits for them; then the token gets 503. */
+      waitTimeoutMs: number;
+      /** Use a server whose maxmemory-policy may evict nonces (the operator accepts replays then). */
+      acceptEvictingPolicy: boolean;
+    } & RedisConnectionConfig)
   | { type: 'void' };
 
 export type ClaimsVerifierConfig =
@@ -259,7 +260,8 @@ export interface KeyRegistryConfig {
   storage:
     | { type: 'memory' }
     | { type: 'file'; path: string }
-    | { type: 'redis'; url: string; keyPrefix: string };
+    /** acceptEvictingPolicy: as the nonce store's, for the registry's request-token nonces. */
+    | ({ type: 'redis'; keyPrefix: string; acceptEvictingPolicy: boolean } & RedisConnectionConfig);
   /** Upper bound of Cache-Control max-age on key responses. */
   maxCacheAgeMs: number;
   /** How long a key stays valid after a rotation replaced it. */

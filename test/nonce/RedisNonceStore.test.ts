@@ -8,7 +8,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/observability
 import { RedisServer } from '../support/redisServer';
 
 function configFor(where: Partial<RedisNonceStorageConfig>, keyPrefix = 'test:nonce:'): RedisNonceStorageConfig {
-  return { type: 'redis', keyPrefix, db: 0, connectTimeoutMs: 1000, commandTimeoutMs: 1000, ...where };
+  return { type: 'redis', keyPrefix, db: 0, connectTimeoutMs: 1000, commandTimeoutMs: 1000, waitReplicas: 0, waitTimeoutMs: 100, acceptEvictingPolicy: false, ...where };
 }
 
 async function started(config: RedisNonceStorageConfig, logger: Logger = silentLogger, clock: () => number = Date.now): Promise<RedisNonceStore> {
