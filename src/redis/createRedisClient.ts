@@ -33,6 +33,8 @@ export function createRedisClient(config: RedisConnectionConfig, options: RedisC
     const clusterOptions: ClusterOptions = {
       enableOfflineQueue,
       enableAutoPipelining,
+      // The Cluster itself connects (or not) at once; each node's connection follows it.
+      ...(connection.lazyConnect !== undefined && { lazyConnect: connection.lazyConnect }),
       ...(clusterRetryStrategy && { clusterRetryStrategy }),
       redisOptions: { ...connection, ...login },
       // With TLS, nodes are dialled at the addresses the cluster announces: keep them as given

@@ -285,11 +285,11 @@ describe('RedisNonceStore refuses servers that must not keep nonces', () => {
     const store = await started(configFor({ url: server.url }));
     const admin = new Redis(server.url);
     await admin.config('SET', 'maxmemory-policy', 'volatile-ttl');
-    await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     const refusal = () => store.claim(jtiFor('switched'), Date.now() + 60_000).then(String, (error: Error) => error.message);
     await eventually(async () => /volatile-ttl/.test(await refusal()), 'claims are refused, naming the policy');
     await admin.config('SET', 'maxmemory-policy', 'noeviction');
-    await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     await eventually(claimSucceeds(store, jtiFor('fixed')), 'claims succeed again');
     admin.disconnect();
     await store.stop();
