@@ -315,6 +315,11 @@ export interface Config {
    * one per core the process may use, resolved when the proxies start (see availableCores).
    */
   workers: number | 'auto';
+  /**
+   * After SIGTERM/SIGINT: how long /readyz answers 503 while every proxy still serves, so that load
+   * balancers stop sending requests before the listeners close. 0: close at once.
+   */
+  drainPeriodMs: number;
   /** Where /healthz, /readyz and /metrics are served; off when absent. */
   observability?: Pick<ListenerConfig, 'listenAddr' | 'socketPermission'>;
   signerProxy: SignerProxyConfig;
