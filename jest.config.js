@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The slow HA suite runs on its own: `npm run test:ha` (jest.ha.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/ha/'],
   // cel-js is ESM-only: let swc compile it to CommonJS along with our sources.
   // wasmoon loads node:module with import(), which Jest's module sandbox cannot run: compiled too.
   transform: { '^.+\\.(t|j)s$': ['@swc/jest'] },

@@ -2,6 +2,7 @@
 //   (a) the upstream directly, (b) a pass-through proxy with no checks,
 //   (c1) the verifier with unique RS256 tokens and local nonces in one process (workers: 1),
 //   (c) the same with the default worker count (one per core), (d) the same with Redis;
+//   (d2) (d) with each claim acknowledged by one replica (wait_replicas: 1);
 //   (h) the verifier behind Cloudflare Access (cloudflare_access preset, a local certs
 //   endpoint) with one reused 24 h token, (i) the same with a fresh token per request;
 //   (j) and (k) the same with a groups rule in CEL or Lua and two identity headers;
@@ -383,10 +384,35 @@ async function main(): Promise<void> {
   console.log(row(d));
   await stop(redis.child);
 
+  // (d2): (d) with a replica acknowledging every claim (SET NX and WAIT 1 in one round trip), on a fresh
+  // master so that the same tokens are new to it.
+  const d2 = await runReplicated(verifierPort, upstream.url, publicKeyFile, script, tokens);
+  console.log(row(d2));
+
   const access = await runAccess(upstream.url, verifierPort, publicKey, privateKey, script, c);
 
-  console.log(`c/b = ${(c.rps / b.rps).toFixed(2)}   c/c1 = ${(c.rps / c1.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}   ${access}`);
+  console.log(`c/b = ${(c.rps / b.rps).toFixed(2)}   c/c1 = ${(c.rps / c1.rps).toFixed(2)}   d/b = ${(d.rps / b.rps).toFixed(2)}   d2/d = ${(d2.rps / d.rps).toFixed(2)}   ${access}`);
   await runChains(upstream.url);
+}
+
+/** (d2): a Redis master with one replica, and the verifier with `wait_replicas: 1`. */
+async function runReplicated(verifierPort: number, upstream: string, publicKeyFile: string, script: string, tokens: string): Promise<Result> {
+  const [masterPort, replicaPort] = [await freePort(), await freePort()];
+  const replicaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-replica-'));
+  start('redis-server', ['--port', String(masterPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0']);
+  await waitForPort(masterPort);
+  start('redis-server', ['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', replicaDir, '--replicaof', '127.0.0.1', String(masterPort)]);
+  await waitForPort(replicaPort);
+  for (let attempt = 0; !/slave0:.*state=online/.test(execFileSync('redis-cli', ['-p', String(masterPort), 'info', 'replication']).toString()); attempt++) {
+    if (attempt > 100) throw new Error('the bench replica did not come online');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const nonceStorage = `{type: redis, options: {url: "redis://127.0.0.1:${masterPort}", wait_replicas: 1, wait_timeout: 100ms}}`;
+  const verifier = await startVerifier(verifierPort, upstream, publicKeyFile, nonceStorage);
+  warmUp(verifier.url, script, tokens);
+  const d2 = measured([verifier.child.pid!], `(d2) verifier, RS256, Redis nonces acknowledged by 1 replica, workers: ${WORKERS ?? 'default'}`, verifier.url, script, { TOKENS: tokens });
+  await stop(verifier.child);
+  return d2;
 }
 
 /**

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The programs the tests run for real: redis-server, nginx (auth_request in front of a
-# forward-auth verifier), openssl, curl. Installed from Debian
+# The programs the tests run for real: redis-server (and redis-cli, to form a Cluster), nginx
+# (auth_request in front of a forward-auth verifier), haproxy (the load balancer of the rolling
+# restart in `npm run test:ha`), openssl, curl. Installed from Debian
 # when missing (as root, or with sudo); otherwise says what to install.
 set -euo pipefail
 need=()
@@ -8,6 +9,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then sudo=(); elif command -v sudo >/dev/null 2>&1; then sudo=(sudo -n); else
   echo "the tests need: ${need[*]} (e.g. apt-get install ${need[*]})" >&2

@@ -90,7 +90,15 @@ export function buildKeyRegistry(registry: KeyRegistryConfig, deps: Pick<Runtime
   const logger = deps.logger.child({ component: 'key_registry' });
   const nonceStore = createNonceStore(
     registry.storage.type === 'redis'
-      ? { type: 'redis', url: registry.storage.url, keyPrefix: `${registry.storage.keyPrefix}jti:`, db: 0, connectTimeoutMs: 2000, commandTimeoutMs: 1000 }
+      ? {
+          ...registry.storage,
+          keyPrefix: `${registry.storage.keyPrefix}jti:`,
+          connectTimeoutMs: 2000,
+          commandTimeoutMs: 1000,
+          waitReplicas: registry.storage.sentinels ? 1 : 0,
+          waitTimeoutMs: 100,
+          acceptEvictingPolicy: registry.storage.acceptEvictingPolicy,
+        }
       : { type: 'local', purgeIntervalMs: 60_000, maxEntries: 1_000_000 },
     { clock: deps.clock, logger, id: 'key_registry' },
   );

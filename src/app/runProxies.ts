@@ -116,6 +116,27 @@ async function stopRequested(primary?: PrimaryChannel): Promise<string> {
   return reason;
 }
 
+/**
+ * The drain period: readiness already answers 503 and the proxies keep serving, until load
+ * balancers have taken this instance out (their health checks fail, endpoints are removed).
+ * Another signal meanwhile ends it at once.
+ */
+async function drain(config: Config, logger: Logger): Promise<void> {
+  if (config.drainPeriodMs <= 0) return;
+  logger.info({ drainPeriodMs: config.drainPeriodMs }, 'draining: /readyz answers 503 while the proxies keep serving until drain_period ends');
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    const timer = setTimeout(done, config.drainPeriodMs);
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
 function nothingEnabled(config: Config): boolean {
   return !config.signerProxy.enabled && !config.verifierProxies.some((proxy) => proxy.enabled) && !config.keyRegistry?.enabled && !config.externalEvaluation?.enabled;
 }
@@ -182,7 +203,8 @@ async function runSingle(config: Config, logger: Logger, facts: ProgramFacts): P
   stopReloading();
   serving = false;
   logger.info({ reason }, 'stopping');
-  // A second signal while draining means "now".
+  await drain(config, logger);
+  // A second signal while closing means "now".
   process.once('SIGINT', () => process.exit(1));
   process.once('SIGTERM', () => process.exit(1));
   try {
@@ -322,6 +344,8 @@ async function runPrimary(config: Config, workers: number, logger: Logger, facts
   stopReloading();
   stopping = true;
   logger.info({ reason }, 'stopping');
+  // Workers keep serving through the drain period; only the primary's /readyz changes.
+  await drain(config, logger);
   process.once('SIGINT', () => process.exit(1));
   process.once('SIGTERM', () => process.exit(1));
   await stopWorkers(channel, config, logger);

@@ -1,6 +1,7 @@
 // The key_registry block: the built-in key server of the registry protocol.
 import { SERVICE_NAME } from '../registry/RegisteredKey';
 import { ConfigNode } from './ConfigNode';
+import { parseRedisConnection } from './redisConnection';
 import { DEFAULT_LISTENER_LIMITS, parseListenAddr, parseListener } from './listener';
 import type { KeyRegistryConfig, ListenerLimits } from './types';
 
@@ -26,11 +27,14 @@ export function parseKeyRegistry(node: ConfigNode): KeyRegistryConfig {
     storage = { type: 'file', path: options.requiredString('path', 'the JSON file the registry keeps its keys in') };
     options.requires('path', { kind: 'written_file', path: storage.path });
   } else if (storageNode.type === 'redis') {
-    storage = {
-      type: 'redis',
-      url: options.secret('url') || 'redis://127.0.0.1:6379',
-      keyPrefix: options.string('key_prefix', 'jwtproxy:registry:'),
-    };
+    const connection = parseRedisConnection(options);
+    // One update writes a service's hash and the set of services: on a Cluster both must share a
+    // slot (else CROSSSLOT), which a hash tag in the prefix gives every registry key.
+    const keyPrefix = options.string('key_prefix', connection.clusterNodes ? '{jwtproxy:registry}:' : 'jwtproxy:registry:');
+    if (connection.clusterNodes && !/\{[^}]+\}/.test(keyPrefix)) {
+      options.fail('key_prefix', `${JSON.stringify(keyPrefix)} has no hash tag: on a Redis Cluster every registry key must share one slot; write it as {${keyPrefix}}`);
+    }
+    storage = { type: 'redis', ...connection, keyPrefix, acceptEvictingPolicy: options.boolean('accept_evicting_policy', false) };
   } else {
     storage = { type: 'memory' };
   }

@@ -61,6 +61,7 @@ export function parseConfig(text: string, options: ParseOptions = {}): Config {
   const top = root.child('jwtproxy');
   const config: Config = {
     workers: parseWorkers(top),
+    drainPeriodMs: top.duration('drain_period', 0, { nonNegative: true, timer: true }),
     signerProxy: parseSignerProxy(top.child('signer_proxy')),
     verifierProxies: top.children('verifier_proxies').map(parseVerifierProxy),
     keyRegistry: top.has('key_registry') ? parseKeyRegistry(top.child('key_registry')) : (top.raw('key_registry'), undefined),

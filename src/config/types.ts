@@ -2,6 +2,7 @@
 import type { AccessLogConfig } from '../observability/AccessLog';
 import type { CelExpression } from '../policy/CelExpression';
 import type { ProviderHeaders } from '../providers/ProviderPreset';
+import type { RedisConnectionConfig } from './redisConnection';
 import type { DestinationPolicy } from '../signer/DestinationPolicy';
 import type { TrustedProxies } from '../proxy/TrustedProxies';
 import type { TokenRules } from '../verifier/Authenticator';
@@ -112,18 +113,18 @@ export type KeyServerConfig =
 
 export type NonceStorageConfig =
   | { type: 'local'; purgeIntervalMs: number; maxEntries: number }
-  | {
+  | ({
       type: 'redis';
-      url?: string;
       keyPrefix: string;
-      sentinels?: { host: string; port: number }[];
-      sentinelName?: string;
-      clusterNodes?: { host: string; port: number }[];
-      password?: string;
-      db: number;
       connectTimeoutMs: number;
       commandTimeoutMs: number;
-    }
+      /** Replicas that must acknowledge a claim (WAIT) before its token passes; 0: no WAIT. */
+      waitReplicas: number;
+      /** How long WAIT waits for them; then the token gets 503. */
+      waitTimeoutMs: number;
+      /** Use a server whose maxmemory-policy may evict nonces (the operator accepts replays then). */
+      acceptEvictingPolicy: boolean;
+    } & RedisConnectionConfig)
   | { type: 'void' };
 
 export type ClaimsVerifierConfig =
@@ -267,7 +268,8 @@ export interface KeyRegistryConfig {
   storage:
     | { type: 'memory' }
     | { type: 'file'; path: string }
-    | { type: 'redis'; url: string; keyPrefix: string };
+    /** acceptEvictingPolicy: as the nonce store's, for the registry's request-token nonces. */
+    | ({ type: 'redis'; keyPrefix: string; acceptEvictingPolicy: boolean } & RedisConnectionConfig);
   /** Upper bound of Cache-Control max-age on key responses. */
   maxCacheAgeMs: number;
   /** How long a key stays valid after a rotation replaced it. */
@@ -321,6 +323,11 @@ export interface Config {
    * one per core the process may use, resolved when the proxies start (see availableCores).
    */
   workers: number | 'auto';
+  /**
+   * After SIGTERM/SIGINT: how long /readyz answers 503 while every proxy still serves, so that load
+   * balancers stop sending requests before the listeners close. 0: close at once.
+   */
+  drainPeriodMs: number;
   /** Where /healthz, /readyz and /metrics are served; off when absent. */
   observability?: Pick<ListenerConfig, 'listenAddr' | 'socketPermission'>;
   signerProxy: SignerProxyConfig;

@@ -2,6 +2,7 @@
 // and how the store is built. The config parser and createNonceStore both read this table.
 import type { PrimaryChannel } from '../cluster/PrimaryChannel';
 import type { ConfigNode } from '../config/ConfigNode';
+import { parseRedisConnection } from '../config/redisConnection';
 import type { NonceStorageConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
@@ -44,38 +45,26 @@ const local: NonceStoreType<'local'> = {
       : new LocalNonceStore({ purgeIntervalMs: config.purgeIntervalMs, maxEntries: config.maxEntries, clock: deps.clock, logger }),
 };
 
-function parseHostPorts(node: ConfigNode, key: string): { host: string; port: number }[] | undefined {
-  const list = node.stringList(key);
-  if (list.length === 0) return undefined;
-  return list.map((entry, index) => {
-    const match = /^(.+):(\d{1,5})$/.exec(entry);
-    if (!match) node.fail(`${key}[${index}]`, `${JSON.stringify(entry)} is not host:port`);
-    return { host: match[1].replace(/^\[(.*)\]$/, '$1'), port: Number(match[2]) };
-  });
-}
-
 const redis: NonceStoreType<'redis'> = {
   parse: (options) => {
-    const sentinels = parseHostPorts(options, 'sentinels');
-    const clusterNodes = parseHostPorts(options, 'cluster');
-    const url = options.secret('url');
-    if ([url, sentinels, clusterNodes].filter(Boolean).length > 1) {
-      options.fail('url', 'give only one of url, sentinels or cluster');
+    const connection = parseRedisConnection(options);
+    const connectTimeoutMs = options.duration('connect_timeout', 2000, { positive: true, timer: true });
+    const commandTimeoutMs = options.duration('command_timeout', 1000, { positive: true, timer: true });
+    // Sentinel promotes a replica that may lack the last claims: there, acknowledgement is the default.
+    const waitReplicas = options.integer('wait_replicas', connection.sentinels ? 1 : 0, 0, 100);
+    const waitTimeoutMs = options.duration('wait_timeout', 100, { positive: true, timer: true });
+    if (waitReplicas > 0 && waitTimeoutMs >= commandTimeoutMs) {
+      options.fail('wait_timeout', `${waitTimeoutMs} ms must be shorter than command_timeout (${commandTimeoutMs} ms), which bounds the claim and its WAIT together`);
     }
-    const sentinelName = options.string('sentinel_name');
-    if (sentinels && !sentinelName) options.fail('sentinel_name', 'is required with sentinels: the monitored master name');
-    if (url && !/^rediss?:\/\//.test(url)) options.fail('url', `${JSON.stringify(url)} must start with redis:// or rediss://`);
     return {
       type: 'redis',
-      url: url ?? (sentinels || clusterNodes ? undefined : 'redis://127.0.0.1:6379'),
+      ...connection,
       keyPrefix: options.string('key_prefix', 'jwtproxy:nonce:'),
-      sentinels,
-      sentinelName,
-      clusterNodes,
-      password: options.secret('password'),
-      db: options.integer('db', 0, 0, 255),
-      connectTimeoutMs: options.duration('connect_timeout', 2000, { positive: true, timer: true }),
-      commandTimeoutMs: options.duration('command_timeout', 1000, { positive: true, timer: true }),
+      connectTimeoutMs,
+      commandTimeoutMs,
+      waitReplicas,
+      waitTimeoutMs,
+      acceptEvictingPolicy: options.boolean('accept_evicting_policy', false),
     };
   },
   create: (config, deps, logger) => new RedisNonceStore(config, logger, deps.clock),

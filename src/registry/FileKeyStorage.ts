@@ -172,8 +172,10 @@ export class FileKeyStorage implements KeyStorage {
         await this.compactLocked();
         view = await this.load();
       }
-      const current = view.keys.get(service)?.get(kid);
-      const next = change(current);
+      const serviceKeys = view.keys.get(service);
+      const current = serviceKeys?.get(kid);
+      // Under the lock, from the files as they are now: what `change` sees of the service stays true until the append.
+      const next = change(current, serviceKeys ? [...serviceKeys.values()].filter((key) => key.kid !== kid) : []);
       if (next === undefined) return current;
       if (next === null && !current) return undefined;
       await this.append(view, next === null ? { generation: view.generation, delete: { service, kid } } : { generation: view.generation, set: next });

@@ -168,7 +168,7 @@ export class KeyRegistry {
    */
   publish(offer: OfferedKey): Promise<'approved' | 'pending'> {
     // One at a time per service, so what is decided from the service's other keys stays true
-    // until the key is written (within this process; across processes see the README).
+    // until the key is written (across processes, the storage's update decides atomically).
     const previous = this.publishing.get(offer.service) ?? Promise.resolve();
     const result = previous.then(() => this.publishNow(offer));
     const settled = result.catch(() => undefined);
@@ -181,17 +181,21 @@ export class KeyRegistry {
 
   private async publishNow(offer: OfferedKey): Promise<'approved' | 'pending'> {
     const now = this.clock();
-    const keys = await this.storage.list(offer.service);
     // Keys dropped after pending_key_ttl are as good as gone: they do not make a service known.
-    const others = keys.filter((key) => key.kid !== offer.kid && this.stateOf(key, now) !== undefined);
-    const autoApproves = this.policy.approval === 'auto' && (others.length === 0 || this.policy.autoApproveServices.has(offer.service));
+    const autoApprovesBeside = (keys: readonly RegisteredKey[]): boolean =>
+      this.policy.approval === 'auto' &&
+      (this.policy.autoApproveServices.has(offer.service) || !keys.some((key) => key.kid !== offer.kid && this.stateOf(key, now) !== undefined));
+    const keys = await this.storage.list(offer.service);
     const known = keys.find((key) => key.kid === offer.kid);
-    if (!autoApproves && this.stateOf(known, now) === undefined) await this.makeRoomForPending(offer.service, keys.filter((key) => key !== known), now);
+    if (!autoApprovesBeside(keys) && this.stateOf(known, now) === undefined) await this.makeRoomForPending(offer.service, keys.filter((key) => key !== known), now);
     let created = false as boolean;
     let approved = false as boolean;
-    const key = await this.storage.update(offer.service, offer.kid, (current) => {
+    const key = await this.storage.update(offer.service, offer.kid, (current, others) => {
       created = false;
       approved = false;
+      // Decided from the service's keys as the storage holds them at the write, in any process:
+      // of two registries offering two different first keys at once, one approves and one does not.
+      const autoApproves = autoApprovesBeside(others);
       if (!current || this.stateOf(current, now) === undefined) {
         created = true;
         approved = autoApproves;

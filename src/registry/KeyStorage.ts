@@ -3,19 +3,21 @@
 import type { RegisteredKey } from './RegisteredKey';
 
 /**
- * What to make of a key given its current record (undefined: unknown): a record is written,
- * null deletes it, undefined leaves it as it is. May throw to abort the update.
+ * What to make of a key given its current record (undefined: unknown) and the other keys of its
+ * service as they are at the same moment: a record is written, null deletes it, undefined leaves
+ * it as it is. May throw to abort the update.
  */
-export type KeyChange = (current: RegisteredKey | undefined) => RegisteredKey | null | undefined;
+export type KeyChange = (current: RegisteredKey | undefined, others: readonly RegisteredKey[]) => RegisteredKey | null | undefined;
 
 export interface KeyStorage {
   get(service: string, kid: string): Promise<RegisteredKey | undefined>;
   /** Every key, or every key of one service, in no particular order. */
   list(service?: string): Promise<RegisteredKey[]>;
   /**
-   * Applies `change` to the current record atomically: no other update of the same key, from
-   * this process or another, comes in between. `change` may run more than once (optimistic
-   * concurrency), so it must be pure. Resolves to the record as stored afterwards.
+   * Applies `change` to the current record atomically: no other update of any key of the same
+   * service, from this process or another, comes in between (so "the service's first key" is
+   * decided once, across processes). `change` may run more than once (optimistic concurrency),
+   * so it must be pure. Resolves to the record as stored afterwards.
    */
   update(service: string, kid: string, change: KeyChange): Promise<RegisteredKey | undefined>;
   start(): Promise<void>;

@@ -17,7 +17,7 @@ export class MemoryKeyStorage implements KeyStorage {
   async update(service: string, kid: string, change: KeyChange): Promise<RegisteredKey | undefined> {
     const keys = this.services.get(service);
     const current = keys?.get(kid);
-    const next = change(current);
+    const next = change(current, keys ? [...keys.values()].filter((key) => key.kid !== kid) : []);
     if (next === undefined) return current;
     if (next === null) {
       keys?.delete(kid);

@@ -1,38 +1,49 @@
 // Key storage in Redis, shared by several registry processes (HA): a hash of JSON records per
-// service, a set of service names, and updates as compare-and-set scripts (no lost update).
+// service, a set of service names, and updates as compare-and-set scripts over the whole service
+// (no lost update, and a service's "first key" decided once across processes). Standalone,
+// Sentinel or Cluster (every key in one slot, by the hash tag the config requires in the prefix).
 // An outage is logged when it starts and when it ends, with the count of operations refused.
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import type { RedisConnectionConfig } from '../config/redisConnection';
 import type { Logger } from '../observability/logger';
+import { createRedisClient } from '../redis/createRedisClient';
 import { KeyStorageError, type KeyChange, type KeyStorage } from './KeyStorage';
 import { parseRegisteredKey, type RegisteredKey } from './RegisteredKey';
 import { StorageOutage } from './StorageOutage';
 
-// Writes ARGV[3] (or deletes, when empty) only if the record is still ARGV[2] ('' = absent).
+// Writes ARGV[2] to field ARGV[1] (or deletes it, when empty) only if the service's hash is still
+// exactly the ARGV[4] field/value pairs that follow ARGV[3]: a change decided from the service's
+// keys is written only while they are as read.
 const COMPARE_AND_SET = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if (current or '') ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then
+local count = tonumber(ARGV[4])
+if redis.call('HLEN', KEYS[1]) ~= count then return 0 end
+for i = 0, count - 1 do
+  if redis.call('HGET', KEYS[1], ARGV[5 + 2 * i]) ~= ARGV[6 + 2 * i] then return 0 end
+end
+if ARGV[2] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
-  if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[4]) end
+  if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[3]) end
 else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-  redis.call('SADD', KEYS[2], ARGV[4])
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('SADD', KEYS[2], ARGV[3])
 end
 return 1`;
 
-// Two writers racing on one key retry; this many losses in a row means something is wrong.
+// Two writers racing on one service retry; this many losses in a row means something is wrong.
 const MAX_ATTEMPTS = 20;
 
 export class RedisKeyStorage implements KeyStorage {
-  private readonly client: Redis;
+  private readonly client: Redis | Cluster;
   private readonly outage: StorageOutage;
 
+  /** `connection`: a redis:// URL, or a whole connection (Sentinel, Cluster, TLS, ACL user). */
   constructor(
-    url: string,
+    connection: string | RedisConnectionConfig,
     private readonly keyPrefix: string,
     private readonly logger: Logger,
   ) {
-    this.client = new Redis(url, {
+    const config: RedisConnectionConfig = typeof connection === 'string' ? { url: connection, db: 0 } : connection;
+    this.client = createRedisClient(config, {
       lazyConnect: true,
       // Fail at once while Redis is away (the request gets 503) rather than queue requests.
       enableOfflineQueue: false,
@@ -40,6 +51,7 @@ export class RedisKeyStorage implements KeyStorage {
       connectTimeout: 5_000,
       commandTimeout: 5_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt - 1, 4), 1000),
+      clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt - 1, 4), 1000),
     });
     this.outage = new StorageOutage(this.logger, {
       down: 'key registry storage cannot reach Redis: answering 503 while retrying',
@@ -81,16 +93,22 @@ export class RedisKeyStorage implements KeyStorage {
 
   async update(service: string, kid: string, change: KeyChange): Promise<RegisteredKey | undefined> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const raw = await this.command(() => this.client.hget(this.serviceKey(service), kid));
-      const current = this.decode(raw);
-      const next = change(current);
+      const fields = await this.command(() => this.client.hgetall(this.serviceKey(service)));
+      const raw = fields[kid];
+      const current = this.decode(raw ?? null);
+      const others = Object.entries(fields)
+        .filter(([field]) => field !== kid)
+        .map(([, value]) => this.decode(value)!);
+      const next = change(current, others);
       if (next === undefined) return current;
+      if (next === null && raw === undefined) return undefined;
+      const expected = Object.entries(fields).flat();
       const written = await this.command(() =>
-        this.client.eval(COMPARE_AND_SET, 2, this.serviceKey(service), this.servicesKey(), kid, raw ?? '', next === null ? '' : JSON.stringify(next), service),
+        this.client.eval(COMPARE_AND_SET, 2, this.serviceKey(service), this.servicesKey(), kid, next === null ? '' : JSON.stringify(next), service, expected.length / 2, ...expected),
       );
       if (written === 1) return next ?? undefined;
     }
-    throw new KeyStorageError(`key registry storage: the key ${service}/${kid} kept changing while being updated`);
+    throw new KeyStorageError(`key registry storage: the keys of ${service} kept changing while ${service}/${kid} was being updated`);
   }
 
   private serviceKey(service: string): string {

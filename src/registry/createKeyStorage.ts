@@ -13,6 +13,6 @@ export function createKeyStorage(config: KeyRegistryConfig['storage'], logger: L
     case 'file':
       return new FileKeyStorage(config.path, logger);
     case 'redis':
-      return new RedisKeyStorage(config.url, config.keyPrefix, logger);
+      return new RedisKeyStorage(config, config.keyPrefix, logger);
   }
 }

@@ -253,6 +253,12 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['an authorizer concurrency of zero', withVerifier('      claims_verifiers: [{type: http, options: {url: "http://a/", max_concurrency: 0}}]'), 'jwtproxy.verifier_proxies[0].verifier.claims_verifiers[0].options.max_concurrency: 0 is out of range (1 to 10000)'],
     ['redis sentinels without a master name', withVerifier('      nonce_storage: {type: redis, options: {sentinels: ["127.0.0.1:26379"]}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.sentinel_name: is required with sentinels: the monitored master name'],
     ['a redis url of another scheme', withVerifier('      nonce_storage: {type: redis, options: {url: "http://x"}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.url: "http://x" must start with redis:// or rediss://'],
+    ['TLS options with a plain redis:// URL', withVerifier('      nonce_storage: {type: redis, options: {url: "redis://x:6379", tls: {ca_file: ca.pem}}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.tls: a redis:// URL is plain TCP: write the URL as rediss:// to use TLS, or remove tls'],
+    ['a Redis client certificate without its key', withVerifier('      nonce_storage: {type: redis, options: {url: "rediss://x:6380", tls: {cert_file: c.pem}}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.tls.key_file: a client certificate needs both cert_file and key_file (or neither)'],
+    ['a Sentinel password without sentinels', withVerifier('      nonce_storage: {type: redis, options: {url: "redis://x:6379", sentinel_password: p}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.sentinel_password: applies to Sentinels only: add sentinels: [host:port, …], or remove it'],
+    ['a WAIT timeout as long as the command timeout', withVerifier('      nonce_storage: {type: redis, options: {url: "redis://x:6379", wait_replicas: 1, wait_timeout: 1s}}'), 'jwtproxy.verifier_proxies[0].verifier.nonce_storage.options.wait_timeout: 1000 ms must be shorter than command_timeout (1000 ms), which bounds the claim and its WAIT together'],
+    ['a registry key prefix without a hash tag on a Cluster', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    storage: {type: redis, options: {cluster: ["x:7000"], key_prefix: "reg:"}}', 'jwtproxy.key_registry.storage.options.key_prefix: "reg:" has no hash tag: on a Redis Cluster every registry key must share one slot; write it as {reg:}'],
+    ['a drain period that is negative', 'jwtproxy:\n  drain_period: -1s\n  signer_proxy: {enabled: false}', 'jwtproxy.drain_period: "-1s" must not be negative'],
     ['a negative max_ttl', withVerifier('      max_ttl: -1s'), 'jwtproxy.verifier_proxies[0].verifier.max_ttl: "-1s" must not be negative'],
     ['a nonce length as text', 'jwtproxy:\n  signer_proxy:\n    signer:\n      nonce_length: many\n      private_key: {type: preshared, options: {key_id: k, private_key_path: k.pem}}', 'jwtproxy.signer_proxy.signer.nonce_length: "many" is not a whole number'],
     ['a signer overriding a registered claim', 'jwtproxy:\n  signer_proxy:\n    signer:\n      static_claims: {aud: x}\n      private_key: {type: preshared, options: {key_id: k, private_key_path: k.pem}}', 'jwtproxy.signer_proxy.signer.static_claims.aud: the signer sets aud itself; remove it'],
@@ -411,4 +417,32 @@ test('audience_from_path may only pick one of the audiences listed, never an aud
     'jwtproxy.verifier_proxies[0].verifier.audiences: is required with forward_auth.audience_from_path: the audiences the path may name (e.g. the AUD tags of your Access applications)',
   );
   expect(parseConfig(forwardAuth('      audiences: [a, b]\n')).verifierProxies[0].verifier.forwardAuthOptions).toEqual({ gateway: 'auto', audienceFromPath: '/auth/' });
+});
+
+describe('Redis nonce storage options', () => {
+  const storageOf = (options: string) => {
+    const config = parseConfig(withVerifier(`      nonce_storage: {type: redis, options: ${options}}`));
+    return config.verifierProxies[0].verifier.nonceStorage;
+  };
+
+  test('with sentinels, claims wait for one replica by default; elsewhere they do not', () => {
+    expect(storageOf('{sentinels: ["s:26379"], sentinel_name: m}')).toMatchObject({ waitReplicas: 1, waitTimeoutMs: 100 });
+    expect(storageOf('{url: "redis://x:6379"}')).toMatchObject({ waitReplicas: 0, acceptEvictingPolicy: false });
+  });
+
+  test('reads the ACL user, TLS files, server name and the Sentinels own login', () => {
+    expect(
+      storageOf('{sentinels: ["s:26379"], sentinel_name: m, username: u, password: p, tls: {ca_file: ca.pem, cert_file: c.pem, key_file: c.key, server_name: redis.internal}, sentinel_password: sp, sentinel_tls: {}}'),
+    ).toMatchObject({
+      username: 'u',
+      password: 'p',
+      tls: { caFile: 'ca.pem', certFile: 'c.pem', keyFile: 'c.key', serverName: 'redis.internal' },
+      sentinelPassword: 'sp',
+      sentinelTls: {},
+    });
+  });
+
+  test('a rediss:// URL turns TLS on with the system CAs', () => {
+    expect(storageOf('{url: "rediss://x:6380"}')).toMatchObject({ tls: {} });
+  });
 });

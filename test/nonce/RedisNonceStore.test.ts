@@ -8,7 +8,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/observability
 import { RedisServer } from '../support/redisServer';
 
 function configFor(where: Partial<RedisNonceStorageConfig>, keyPrefix = 'test:nonce:'): RedisNonceStorageConfig {
-  return { type: 'redis', keyPrefix, db: 0, connectTimeoutMs: 1000, commandTimeoutMs: 1000, ...where };
+  return { type: 'redis', keyPrefix, db: 0, connectTimeoutMs: 1000, commandTimeoutMs: 1000, waitReplicas: 0, waitTimeoutMs: 100, acceptEvictingPolicy: false, ...where };
 }
 
 async function started(config: RedisNonceStorageConfig, logger: Logger = silentLogger, clock: () => number = Date.now): Promise<RedisNonceStore> {
@@ -242,5 +242,131 @@ describe('RedisNonceStore topologies', () => {
 
   test('refuses a db other than 0 on a Redis Cluster', () => {
     expect(() => new RedisNonceStore(configFor({ clusterNodes: [{ host: '127.0.0.1', port: 1 }], db: 2 }), silentLogger)).toThrow(/db 2/);
+  });
+});
+
+describe('RedisNonceStore refuses servers that must not keep nonces', () => {
+  const servers: RedisServer[] = [];
+  let folder: string;
+
+  beforeAll(() => {
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'jwtproxy-nonce-unsuitable-'));
+  });
+
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.kill()));
+    fs.rmSync(folder, { recursive: true, force: true });
+  });
+
+  async function redisServer(...args: string[]): Promise<RedisServer> {
+    const server = await RedisServer.start([...args, '--dir', folder]);
+    servers.push(server);
+    return server;
+  }
+
+  test('an evicting maxmemory-policy fails the start, naming the policy and the fix', async () => {
+    const server = await redisServer('--maxmemory', '64mb', '--maxmemory-policy', 'volatile-lru');
+    const start = started(configFor({ url: server.url }));
+    await expect(start).rejects.toThrow(/maxmemory-policy volatile-lru.*noeviction.*accept_evicting_policy: true/);
+  });
+
+  test('accept_evicting_policy: true uses such a server, with a warning', async () => {
+    const server = await redisServer('--maxmemory-policy', 'allkeys-lru');
+    const lines: { level: number; msg: string }[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const store = await started({ ...configFor({ url: server.url }), acceptEvictingPolicy: true }, logger);
+    expect(await store.claim(jtiFor('evicting'), Date.now() + 60_000)).toBe(true);
+    await store.stop();
+    expect(lines.filter((line) => line.level === 40 && /may evict nonces/.test(line.msg))).toHaveLength(1);
+  });
+
+  test('a policy switched to an evicting one while running refuses tokens from the next reconnection', async () => {
+    const server = await redisServer();
+    const store = await started(configFor({ url: server.url }));
+    const admin = new Redis(server.url);
+    await admin.config('SET', 'maxmemory-policy', 'volatile-ttl');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    const refusal = () => store.claim(jtiFor('switched'), Date.now() + 60_000).then(String, (error: Error) => error.message);
+    await eventually(async () => /volatile-ttl/.test(await refusal()), 'claims are refused, naming the policy');
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await eventually(claimSucceeds(store, jtiFor('fixed')), 'claims succeed again');
+    admin.disconnect();
+    await store.stop();
+  });
+
+  test('a Cluster node given as url fails the start, saying to use cluster:', async () => {
+    const server = await redisServer('--cluster-enabled', 'yes', '--cluster-config-file', path.join(folder, 'nodes-url.conf'));
+    await expect(started(configFor({ url: server.url }))).rejects.toThrow(/Redis Cluster node.*cluster: \[host:port/);
+  });
+});
+
+describe('RedisNonceStore with wait_replicas', () => {
+  let master: RedisServer;
+  let replica: RedisServer;
+  let folder: string;
+
+  beforeAll(async () => {
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'jwtproxy-nonce-wait-'));
+    fs.mkdirSync(path.join(folder, 'replica'));
+    // Redis delays a diskless full sync by 5 s by default, waiting for more replicas.
+    master = await RedisServer.start(['--dir', folder, '--repl-diskless-sync-delay', '0']);
+    replica = await RedisServer.start(['--dir', path.join(folder, 'replica'), '--replicaof', '127.0.0.1', String(master.port)]);
+    const inspector = new Redis(master.url);
+    await eventually(async () => /slave0:.*state=online/.test(await inspector.info('replication')), 'the replica is in sync');
+    inspector.disconnect();
+  });
+
+  afterAll(async () => {
+    await replica.kill();
+    await master.kill();
+    fs.rmSync(folder, { recursive: true, force: true });
+  });
+
+  const waiting = (replicas: number, url = master.url): RedisNonceStorageConfig => ({ ...configFor({ url }), waitReplicas: replicas, waitTimeoutMs: 100 });
+
+  test('a claim acknowledged by the replica is accepted once, and is on the replica when it resolves', async () => {
+    const store = await started(waiting(1));
+    const onReplica = new Redis(replica.url);
+    const jti = jtiFor('acked');
+    expect(await store.claim(jti, Date.now() + 60_000)).toBe(true);
+    expect(await onReplica.exists(`test:nonce:${jti}`)).toBe(1);
+    expect(await store.claim(jti, Date.now() + 60_000)).toBe(false);
+    onReplica.disconnect();
+    await store.stop();
+  });
+
+  test('of many concurrent acknowledged claims of one token id exactly one succeeds', async () => {
+    const [a, b] = [await started(waiting(1)), await started(waiting(1))];
+    const jti = jtiFor('acked-race');
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).claim(jti, Date.now() + 60_000)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test('claims of one tick share one WAIT: one round trip whatever their number', async () => {
+    const store = await started(waiting(1));
+    const inspector = new Redis(master.url);
+    const before = /cmdstat_wait:calls=(\d+)/.exec(await inspector.info('commandstats'))?.[1] ?? '0';
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.claim(jtiFor('batched'), Date.now() + 60_000)));
+    const after = /cmdstat_wait:calls=(\d+)/.exec(await inspector.info('commandstats'))?.[1];
+    expect(results.every(Boolean)).toBe(true);
+    expect(Number(after) - Number(before)).toBe(1);
+    inspector.disconnect();
+    await store.stop();
+  });
+
+  test('a claim not acknowledged in time is refused (fail closed), logged once, and taken back so a retry can pass', async () => {
+    const lines: { level: number; msg: string; refusedTokens?: number }[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const store = await started(waiting(2), logger);
+    const inspector = new Redis(master.url);
+    const jti = jtiFor('unacked');
+    await expect(store.claim(jti, Date.now() + 60_000)).rejects.toMatchObject({ code: 'ERR_NONCE_STORE_UNAVAILABLE', message: expect.stringMatching(/1 of 2 replicas/) });
+    await expect(store.claim(jtiFor('unacked'), Date.now() + 60_000)).rejects.toBeInstanceOf(NonceStoreUnavailableError);
+    await eventually(async () => (await inspector.exists(`test:nonce:${jti}`)) === 0, 'the unacknowledged claim is taken back');
+    expect(lines.filter((line) => /not acknowledging/.test(line.msg))).toHaveLength(1);
+    inspector.disconnect();
+    await store.stop();
   });
 });

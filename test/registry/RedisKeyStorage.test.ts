@@ -48,7 +48,7 @@ describe('a Redis outage under a running registry', () => {
     const lines: { level: string; msg: string; refusedOperations?: number; downForMs?: number }[] = [];
     const logger = createLogger('debug', new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(JSON.parse(chunk.toString())), done()) }));
     const clock = new TestClock();
-    const registry = await startRegistry(registryConfig({ storage: { type: 'redis', url: redis.url, keyPrefix: 'outage:' } }), clock, { logger });
+    const registry = await startRegistry(registryConfig({ storage: { type: 'redis', url: redis.url, db: 0, keyPrefix: 'outage:', acceptEvictingPolicy: false } }), clock, { logger });
     try {
       expect((await getKey(registry, 'k')).status).toBe(404);
       const before = lines.length;

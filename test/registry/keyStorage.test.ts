@@ -121,4 +121,26 @@ describe.each(kinds)('%s key storage', (_kind, open) => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? storage : other).update('svc', 'k', increment)));
     expect((await storage.get('svc', 'k'))!.rotationSeconds).toBe(20);
   });
+
+  test('an update sees the service\'s other keys as they are at its write', async () => {
+    await storage.update('svc', 'a', () => record('svc', 'a'));
+    let seen: string[] = [];
+    await other.update('svc', 'b', (_current, others) => ((seen = others.map((key) => key.kid)), record('svc', 'b')));
+    expect(seen).toEqual(['a']);
+  });
+
+  test('of two handles each writing a different "first key" of a service, only one sees no other key', async () => {
+    for (let round = 0; round < 10; round++) {
+      const service = `race${round}`;
+      const firsts: string[] = [];
+      const write = (handle: KeyStorage, kid: string) =>
+        handle.update(service, kid, (_current, others) => {
+          const first = others.length === 0;
+          return record(service, kid, { state: first ? 'approved' : 'pending' });
+        });
+      await Promise.all([write(storage, 'x'), write(other, 'y')]);
+      for (const key of await storage.list(service)) if (key.state === 'approved') firsts.push(key.kid);
+      expect(firsts).toHaveLength(1);
+    }
+  });
 });

@@ -86,7 +86,7 @@ describe('with file storage', () => {
 test('works on Redis storage without a running registry', async () => {
   const redis = await RedisServer.start();
   try {
-    const config = registryConfig({ storage: { type: 'redis', url: redis.url, keyPrefix: 'cli:' } });
+    const config = registryConfig({ storage: { type: 'redis', url: redis.url, db: 0, keyPrefix: 'cli:', acceptEvictingPolicy: false } });
     const registry = await startRegistry(config, clock);
     await putKey(registry, clock, alice);
     await registry.stopAll();

@@ -110,10 +110,10 @@ describe('two registries sharing Redis', () => {
 
   async function replica(prefix: string) {
     const nonceStore = new RedisNonceStore(
-      { type: 'redis', url: redis.url, keyPrefix: `${prefix}nonce:`, db: 0, connectTimeoutMs: 1000, commandTimeoutMs: 1000 },
+      { type: 'redis', url: redis.url, keyPrefix: `${prefix}nonce:`, db: 0, connectTimeoutMs: 1000, commandTimeoutMs: 1000, waitReplicas: 0, waitTimeoutMs: 100, acceptEvictingPolicy: false },
       silentLogger,
     );
-    return startRegistry(registryConfig({ audience, storage: { type: 'redis', url: redis.url, keyPrefix: prefix } }), clock, { nonceStore });
+    return startRegistry(registryConfig({ audience, storage: { type: 'redis', url: redis.url, db: 0, keyPrefix: prefix, acceptEvictingPolicy: false } }), clock, { nonceStore });
   }
 
   test('a key published on one, approved on the other, is served by both', async () => {

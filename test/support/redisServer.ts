@@ -9,13 +9,13 @@ import { closedPort } from './closedPort';
 const START_ATTEMPTS = 5;
 
 /** Whether the Redis server answering on `port` is the process `pid`: INFO server names its process_id. */
-function answersAs(port: number, pid: number | undefined): Promise<boolean> {
+function answersAs(port: number, pid: number | undefined, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     let received = '';
     const socket = net.connect(port, '127.0.0.1');
     socket.setTimeout(1000, () => socket.destroy());
     socket.once('close', () => resolve(false));
-    socket.once('connect', () => socket.write('INFO server\r\n'));
+    socket.once('connect', () => socket.write(`${password === undefined ? '' : `AUTH ${password}\r\n`}INFO server\r\n`));
     socket.on('data', (data) => {
       received += data.toString();
       const match = /process_id:(\d+)/.exec(received);
@@ -34,6 +34,8 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     private readonly args: string[],
+    /** The default user's password (requirepass), for the start-up check. */
+    private readonly password?: string,
   ) {}
 
   get url(): string {
@@ -41,9 +43,9 @@ export class RedisServer {
   }
 
   /** A started redis-server; `args` come first on its command line (a config file, --cluster-enabled yes…). */
-  static async start(args: string[] = []): Promise<RedisServer> {
+  static async start(args: string[] = [], options: { password?: string } = {}): Promise<RedisServer> {
     for (let attempt = 1; ; attempt++) {
-      const server = new RedisServer(await closedPort(), args);
+      const server = new RedisServer(await closedPort(), args, options.password);
       try {
         await server.start();
         return server;
@@ -61,11 +63,15 @@ export class RedisServer {
     });
     this.child = child;
     const deadline = Date.now() + 10_000;
-    while (!(await answersAs(this.port, child.pid))) {
+    while (!(await answersAs(this.port, child.pid, this.password))) {
       if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}) on start on port ${this.port}`);
       if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   /** Kills the server at once, as a crash would. */
