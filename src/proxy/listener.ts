@@ -46,6 +46,9 @@ export function withHeaderLimit(limits: ListenerLimits, handler: http.RequestLis
   };
 }
 
+/** How long a refused client's remaining bytes are read and dropped before its connection is closed. */
+const LINGER_MS = 2000;
+
 /** Node checks the request and header timeouts on this beat (30 s by default): short timeouts get a faster one. */
 function checkingInterval(limits: ListenerLimits): number {
   const shortest = Math.min(...[limits.headersTimeoutMs, limits.requestTimeoutMs].filter((ms) => ms > 0), 300_000);
@@ -69,14 +72,25 @@ export function createServer(tls: ListenerConfig['tls'], logger: Logger, handler
     ? https.createServer({ ...options, ...secureContextOptions(tls), ...(tls.clientAuth && clientAuthServerOptions(tls.clientAuth)) }, guarded)
     : http.createServer(options, guarded);
   if (tls?.clientAuth) enforceClientAuth(server as https.Server, tls.clientAuth, logger);
-  server.maxHeadersCount = limits.maxHeaderCount;
+  // The count is checked once the head is read (withHeaderLimit), with its own answer: Node.js 20
+  // dropped fields beyond maxHeadersCount, Node.js 22+ refuse them with a bare parse error. The
+  // head's size (maxHeaderSize) bounds what Node holds meanwhile.
+  server.maxHeadersCount = 0;
+  const answered = new WeakSet<object>();
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    // Never the error itself: Node attaches the raw request bytes (rawPacket), credentials and all.
-    logger.debug({ code: error.code, reason: error.message, client: (socket as import("node:net").Socket).remoteAddress }, 'malformed client request');
+    // The parser may report the same connection again while its rest is read and dropped.
+    if (answered.has(socket)) return;
+    // Not the error object: it carries the raw packet (up to max_header_bytes of the client's bytes).
+    logger.debug({ code: error.code, error: error.message }, 'malformed client request');
     // Mid-answer (a request timeout while the response streams) no status line can be sent any more.
     if (!socket.writable || (socket as { _httpMessage?: http.ServerResponse })._httpMessage?.headersSent) return void socket.destroy();
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\n\r\n`);
+    answered.add(socket);
+    // Lingering close: what the client is still sending is read and dropped for a moment, so the
+    // close does not reset the connection before the client has read the answer.
+    socket.resume();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
   });
   server.on('error', (error) => {
     if (server.listening) logger.error({ err: error }, 'listener error');

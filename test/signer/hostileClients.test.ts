@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { exchangeOn } from '../support/exchangeOn';
 import { interopFile } from '../support/interop';
 import { startProxies } from '../support/startProxies';
-import { TestUpstream } from '../support/testUpstream';
+import { keepFirstHeaderFields, TestUpstream } from '../support/testUpstream';
 import { within } from '../support/within';
 
 const running: { stop(): Promise<void> }[] = [];
@@ -27,7 +27,7 @@ ${listener}
 
 async function upstream(maxHeadersCount?: number): Promise<[TestUpstream, string]> {
   const server = new TestUpstream();
-  if (maxHeadersCount !== undefined) server.httpServer.maxHeadersCount = maxHeadersCount;
+  if (maxHeadersCount !== undefined) keepFirstHeaderFields(server.httpServer, maxHeadersCount);
   const url = await server.listen();
   running.push({ stop: () => server.close() });
   return [server, url];

@@ -55,3 +55,21 @@ export class TestUpstream {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
+
+/**
+ * Makes `server` keep only the first `count` header fields of each request, as Node.js 20 did
+ * beyond maxHeadersCount (Node.js 22 and later answer 431 instead): an upstream that drops
+ * header fields past a limit.
+ */
+export function keepFirstHeaderFields(server: http.Server, count: number): void {
+  server.maxHeadersCount = 0;
+  server.prependListener('request', (req: http.IncomingMessage) => {
+    const headers: http.IncomingHttpHeaders = {};
+    const raw = req.rawHeaders.slice(0, count * 2);
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toLowerCase();
+      headers[name] = headers[name] === undefined ? raw[i + 1] : `${String(headers[name])}, ${raw[i + 1]}`;
+    }
+    Object.defineProperty(req, 'headers', { value: headers, configurable: true, writable: true });
+  });
+}
