@@ -277,7 +277,7 @@ describe('RedisNonceStore refuses servers that must not keep nonces', () => {
     const store = await started({ ...configFor({ url: server.url }), acceptEvictingPolicy: true }, logger);
     expect(await store.claim(jtiFor('evicting'), Date.now() + 60_000)).toBe(true);
     await store.stop();
-    expect(lines.filter((line) => line.level === 40 && /may evict nonces/.test(line.msg))).toHaveLength(1);
+    expect(lines.filter((line) => line.level === 'warn' && /may evict nonces/.test(line.msg))).toHaveLength(1);
   });
 
   test('a policy switched to an evicting one while running refuses tokens from the next reconnection', async () => {
@@ -323,7 +323,8 @@ describe('RedisNonceStore with wait_replicas', () => {
     fs.rmSync(folder, { recursive: true, force: true });
   });
 
-  const waiting = (replicas: number, url = master.url): RedisNonceStorageConfig => ({ ...configFor({ url }), waitReplicas: replicas, waitTimeoutMs: 100 });
+  // A replica on a loaded machine may take a while to acknowledge: the bound is generous, the outcome is what is tested.
+  const waiting = (replicas: number, url = master.url): RedisNonceStorageConfig => ({ ...configFor({ url }), waitReplicas: replicas, waitTimeoutMs: 1000, commandTimeoutMs: 3000 });
 
   test('a claim acknowledged by the replica is accepted once, and is on the replica when it resolves', async () => {
     const store = await started(waiting(1));
