@@ -53,6 +53,20 @@ export function verifySignature(algorithm: VerificationAlgorithm, key: KeyObject
   }
 }
 
+/**
+ * Verifies on the libuv thread pool: the event loop goes on proxying while RSA runs on another
+ * core (75 k vs 45 k RS256 verifications/s on two cores, DESIGN §2). False for any failure.
+ */
+export function verifySignatureAsync(algorithm: VerificationAlgorithm, key: KeyObject, signingInput: Buffer, signature: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      crypto.verify(DIGEST[algorithm], signingInput, keyInput(algorithm, key) as crypto.VerifyKeyObjectInput, signature, (error, valid) => resolve(!error && valid));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
 /** Signs on the libuv thread pool: the event loop never waits on RSA. */
 export function signAsync(algorithm: SigningAlgorithm, key: KeyObject, signingInput: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {

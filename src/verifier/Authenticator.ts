@@ -5,7 +5,7 @@
 // from the verified-token cache. A certificate-bound token (RFC 8705) is checked against the
 // request's client certificate on every use, cached or not.
 import { ClaimsVerifierError, ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput, type RequestFacts } from '../claims/ClaimsVerifier';
-import { verifySignature, type VerificationAlgorithm } from '../jwt/algorithms';
+import { verifySignatureAsync, type VerificationAlgorithm } from '../jwt/algorithms';
 import { PROBLEMS, REASONS, registeredClaimsProblem, type ClaimRules, type TokenCheckCode } from '../jwt/registeredClaims';
 import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
 import { KeyExpiredError, KeyNotFoundError, KeyServerUnavailableError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
@@ -156,7 +156,7 @@ export class Authenticator {
     } catch (error) {
       return keyRefusal(error as Error);
     }
-    const signatureProblem = this.signatureProblem(token, verificationKey);
+    const signatureProblem = await this.signatureProblem(token, verificationKey);
     if (signatureProblem) return refuse(signatureProblem);
 
     if (tokenCache) tokenCache.set(text, { claims, keyId, key: verificationKey }, this.cacheUntil(claims));
@@ -174,11 +174,11 @@ export class Authenticator {
   }
 
   /** The key decides the algorithm: "none", HMAC or any other alg is refused. */
-  private signatureProblem(token: ParsedToken, key: VerificationKey): Problem | undefined {
+  private async signatureProblem(token: ParsedToken, key: VerificationKey): Promise<Problem | undefined> {
     const { alg } = token.header;
     if (alg !== key.algorithm) return DISALLOWED_ALGORITHM;
     if (this.deps.rules.algorithms && !this.deps.rules.algorithms.has(key.algorithm)) return DISALLOWED_ALGORITHM;
-    return verifySignature(key.algorithm, key.key, token.signingInput, token.signature) ? undefined : PROBLEMS.signature;
+    return (await verifySignatureAsync(key.algorithm, key.key, token.signingInput, token.signature)) ? undefined : PROBLEMS.signature;
   }
 
   private cacheUntil(claims: Claims): number {
