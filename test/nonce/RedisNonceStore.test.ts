@@ -272,7 +272,7 @@ describe('RedisNonceStore refuses servers that must not keep nonces', () => {
 
   test('accept_evicting_policy: true uses such a server, with a warning', async () => {
     const server = await redisServer('--maxmemory-policy', 'allkeys-lru');
-    const lines: { level: number; msg: string }[] = [];
+    const lines: { level: string; msg: string }[] = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
     const store = await started({ ...configFor({ url: server.url }), acceptEvictingPolicy: true }, logger);
     expect(await store.claim(jtiFor('evicting'), Date.now() + 60_000)).toBe(true);
@@ -358,7 +358,7 @@ describe('RedisNonceStore with wait_replicas', () => {
   });
 
   test('a claim not acknowledged in time is refused (fail closed), logged once, and taken back so a retry can pass', async () => {
-    const lines: { level: number; msg: string; refusedTokens?: number }[] = [];
+    const lines: { level: string; msg: string; refusedTokens?: number }[] = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
     const store = await started(waiting(2), logger);
     const inspector = new Redis(master.url);
