@@ -54,10 +54,22 @@ export class ProxyMetrics {
     if (options.processMetrics) collectDefaultMetrics({ prefix: PREFIX, register: this.registry });
   }
 
+  /**
+   * The labelled children in use, found once: prom-client hashes the label set on every inc and
+   * observe otherwise. Their number is bounded (proxy names × fixed results and codes).
+   */
+  private readonly verifierChildren = new Map<string, { count: { inc(): void }; duration: { observe(value: number): void } }>();
+
   /** A verifier answered; `code` and `reason` are '' unless it refused (or, reason `excluded`, did not check). */
   verifierAnswered(proxy: string, result: VerifierResult, code: string, reason: string, seconds: number): void {
-    this.verifierRequests.inc({ proxy, result, code, reason });
-    this.requestDuration.observe({ proxy }, seconds);
+    const key = `${proxy}\0${result}\0${code}\0${reason}`;
+    let children = this.verifierChildren.get(key);
+    if (!children) {
+      children = { count: this.verifierRequests.labels({ proxy, result, code, reason }), duration: this.requestDuration.labels({ proxy }) };
+      this.verifierChildren.set(key, children);
+    }
+    children.count.inc();
+    children.duration.observe(seconds);
   }
 
   signerAnswered(result: SignerResult, seconds: number): void {

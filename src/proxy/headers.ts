@@ -35,9 +35,13 @@ export const CLIENT_ADDRESS_HEADERS = [
   'x-envoy-external-address',
 ] as const;
 
+const COMMON_CONNECTION = /^\s*(keep-alive|close|upgrade)\s*$/i;
+
 /** The header names the Connection header lists: hop-by-hop for this message only. */
 function connectionOptions(value: string | string[] | undefined): Set<string> | undefined {
   if (!value) return undefined;
+  // The common values name only hop-by-hop headers dropped anyway: no set to build per request.
+  if (typeof value === 'string' && COMMON_CONNECTION.test(value)) return undefined;
   const names = new Set<string>();
   for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
     const name = part.trim().toLowerCase();
