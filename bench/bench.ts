@@ -75,6 +75,7 @@ interface Result {
   accepted: number;
   /** µs of CPU per accepted request, by process: the proxies, the upstream, the load generator. */
   cpuUs: Array<[string, number]>;
+  note?: string;
 }
 
 /** The processes every run involves besides the proxies. */
@@ -407,13 +408,14 @@ async function startHaproxy(port: number, config: string): Promise<ChildProcess>
 }
 
 function skipped(name: string): void {
-  console.log(`${name.padEnd(56)} skipped: haproxy is not installed (apt-get install haproxy)`);
+  console.log(`${name.padEnd(64)} skipped: haproxy is not installed (apt-get install haproxy)`);
 }
 
 function row(result: Result): string {
   const errors = result.errors ? `  (${result.errors} errors)` : '';
   const cpu = result.cpuUs.map(([label, us]) => `${label} ${us.toFixed(0)}`).join(', ');
-  return `${result.name.padEnd(56)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${ms(result.p99Ms)}  p99.9 ${ms(result.p999Ms)}  CPU µs/req: ${cpu}${errors}`;
+  const note = result.note ? `  [${result.note}]` : '';
+  return `${result.name.padEnd(64)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${ms(result.p99Ms)}  p99.9 ${ms(result.p999Ms)}  CPU µs/req: ${cpu}${errors}${note}`;
 }
 
 function ms(value: number): string {
@@ -762,6 +764,9 @@ interface FixedRateRun {
   lost: number;
   errors: number;
   non2xx: number;
+  loopDelayP99Ms: number;
+  p50Ms: number;
+  p90Ms: number;
   p99Ms: number;
   p999Ms: number;
   loaderCpuUsPerRequest: number;
@@ -779,7 +784,10 @@ function fixedRate(name: string, proxies: Measured[], url: string, rate: number,
     const accepted = result.answered - result.non2xx;
     return { ...result, accepted, clientCpu: (result.loaderCpuUsPerRequest * result.answered) / 1e6 };
   });
-  return { name, rps: run.achieved, p99Ms: run.p99Ms, p999Ms: run.p999Ms, errors: run.lost + run.errors + run.non2xx, accepted: run.accepted, cpuUs: run.cpuUs };
+  return {
+    name, rps: run.achieved, p99Ms: run.p99Ms, p999Ms: run.p999Ms, errors: run.lost + run.errors + run.non2xx, accepted: run.accepted, cpuUs: run.cpuUs,
+    note: `p50 ${run.p50Ms.toFixed(2)} ms, p90 ${run.p90Ms.toFixed(2)} ms; the loader's own event-loop lag p99 ${run.loopDelayP99Ms.toFixed(1)} ms`,
+  };
 }
 
 /**
@@ -789,24 +797,28 @@ function fixedRate(name: string, proxies: Measured[], url: string, rate: number,
 async function runFixedRate(bench: Bench): Promise<void> {
   const { upstream, port, tokens } = bench;
   const url = `http://127.0.0.1:${port}/`;
-  // Tokens not spent by the saturation runs of this group: the fixed-rate runs start past them.
-  let next = 0;
-  const take = (count: number) => String((next += count) - count);
+  // Each run is a fresh process with its own replay view: all start at the tokens' head, away
+  // from the tail the warm-ups spend.
+  const env = { TOKENS: tokens };
 
   const verifier = await startVerifier(port, upstream.url, bench.keys.publicKeyFile, '{type: local}');
   warmUp(verifier.url, tokens);
-  const saturation = bench.c ?? measured('(c) verifier, saturation', [{ label: 'proxy', pid: verifier.child.pid! }], url, TOKENS_LUA, { TOKENS: tokens, START: take(120_000) });
+  const saturation = bench.c ?? measured('(c) verifier, saturation', [{ label: 'proxy', pid: verifier.child.pid! }], url, TOKENS_LUA, env);
   if (!bench.c) console.log(row(saturation));
   const rate = saturation.rps * RATE_SHARE;
-  const budget = Math.ceil(rate * (Number.parseInt(DURATION, 10) + 4));
-  const r = fixedRate(`(r) verifier at ${rate.toFixed(0)}/s offered (${RATE_SHARE} × (c))`, [{ label: 'proxy', pid: verifier.child.pid! }], url, rate, { TOKENS: tokens, START: take(budget) });
-  console.log(row(r));
   await stop(verifier.child);
+  // The loader's and the box's own latency at that rate, with no proxy in the way.
+  console.log(row(fixedRate(`(ra) upstream directly at ${rate.toFixed(0)}/s offered`, [], upstream.url, rate, {})));
+  const rested = await startVerifier(port, upstream.url, bench.keys.publicKeyFile, '{type: local}');
+  warmUp(rested.url, tokens);
+  const r = fixedRate(`(r) verifier at ${rate.toFixed(0)}/s offered (${RATE_SHARE} × (c))`, [{ label: 'proxy', pid: rested.child.pid! }], url, rate, env);
+  console.log(row(r));
+  await stop(rested.child);
   let rp: Result | undefined;
   const rpName = `(rp) HAProxy at the same offered rate`;
   if (HAPROXY) {
     const haproxy = await startHaproxy(port, uniqueHaproxy(bench));
-    rp = fixedRate(rpName, [{ label: 'haproxy', pid: haproxy.pid! }], url, rate, { TOKENS: tokens, START: take(budget) });
+    rp = fixedRate(rpName, [{ label: 'haproxy', pid: haproxy.pid! }], url, rate, env);
     console.log(row(rp));
     await stop(haproxy);
   } else skipped(rpName);
