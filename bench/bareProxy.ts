@@ -6,6 +6,8 @@ import * as http from 'node:http';
 import { Pool } from 'undici';
 
 const [port, upstreamUrl, workers] = process.argv.slice(2);
+// Exit normally on SIGTERM, so that `node --cpu-prof` writes its profile (bench/profile.ts).
+process.once('SIGTERM', () => process.exit(0));
 
 /** Hop-by-hop headers undici refuses or a proxy must not forward. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'];
