@@ -17,7 +17,7 @@ import { signToken } from '../src/jwt/token';
 const [scenario = 'access', secondsArg = '10'] = process.argv.slice(2);
 const ROOT = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'jwtproxy-profile-'));
-const TOKENS = 120_000;
+const TOKENS = 80_000;
 const TOP = Number(process.env.PROFILE_TOP ?? 30);
 const children: ChildProcess[] = [];
 
@@ -76,6 +76,13 @@ http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:${p
   start('nginx', ['-c', conf, '-p', work]);
   await waitForPort(port);
   return `http://127.0.0.1:${port}/`;
+}
+
+/** CPU seconds of a process so far, all its threads. */
+function cpuSeconds(pid: number): { user: number; system: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 /** Monotonic µs, the clock of the profile's timestamps. */
@@ -158,6 +165,8 @@ async function startTarget(upstream: string, profileDir: string): Promise<Target
 /** Self time per function and per file, over the samples taken between `fromUs` and `toUs`. */
 function summarize(profile: CpuProfile, fromUs: number, toUs: number, requests: number): void {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const selfUs = new Map<number, number>();
   let at = profile.startTime;
   let windowUs = 0;
@@ -170,13 +179,25 @@ function summarize(profile: CpuProfile, fromUs: number, toUs: number, requests: 
   }
   const functions = new Map<string, number>();
   const files = new Map<string, number>();
-  for (const [id, us] of selfUs) {
+  /** Time with the function on the stack (callees included), for jwtproxy's own functions. */
+  const totals = new Map<string, number>();
+  const described = (id: number) => {
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
     const file = url.replace(`file://${ROOT}/`, '').replace(/^.*node_modules\//, 'node_modules/');
-    const name = `${functionName || '(anonymous)'}  ${file ? `${file}:${lineNumber + 1}` : ''}`;
+    return { file, functionName, name: `${functionName || '(anonymous)'}  ${file ? `${file}:${lineNumber + 1}` : ''}` };
+  };
+  for (const [id, us] of selfUs) {
+    const { file, functionName, name } = described(id);
     functions.set(name, (functions.get(name) ?? 0) + us);
     const group = file === '' ? functionName : file;
     files.set(group, (files.get(group) ?? 0) + us);
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = described(at);
+      if (!frame.file.startsWith('dist/src/') || seen.has(frame.name)) continue;
+      seen.add(frame.name);
+      totals.set(frame.name, (totals.get(frame.name) ?? 0) + us);
+    }
   }
   const busy = windowUs - (functions.get('(idle)  ') ?? 0);
   console.log(
@@ -190,6 +211,7 @@ function summarize(profile: CpuProfile, fromUs: number, toUs: number, requests: 
   };
   print('Self time by function', functions);
   print('Self time by file', files);
+  if (totals.size > 0) print("Total time (callees included) of jwtproxy's own functions", totals);
 }
 
 async function main(): Promise<void> {
@@ -197,18 +219,20 @@ async function main(): Promise<void> {
   const profileDir = path.join(os.tmpdir(), `jwtproxy-profile-${scenario}-${Date.now()}`);
   const target = await startTarget(upstream, profileDir);
   wrk(target.url, '3s', target.script, target.warmUpEnv, target.headers);
+  const cpuBefore = cpuSeconds(target.child.pid!);
   const from = nowUs();
   const requests = wrk(target.url, `${secondsArg}s`, target.script, target.env, target.headers);
   const to = nowUs();
-  const cpu = fs.readFileSync(`/proc/${target.child.pid}/stat`, 'utf8');
+  const cpu = cpuSeconds(target.child.pid!);
   await new Promise<void>((resolve) => {
     target.child.once('exit', () => resolve());
     target.child.kill('SIGTERM');
   });
   const [file] = fs.readdirSync(profileDir).filter((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no profile written in ${profileDir}`);
-  const fields = cpu.slice(cpu.lastIndexOf(')') + 2).split(' ');
-  console.log(`load average ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}; process CPU over its life: user ${Number(fields[11]) / 100} s, system ${Number(fields[12]) / 100} s`);
+  console.log(
+    `load average ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}; the process's CPU during the measured run (all threads, from /proc): user ${((1e6 * cpu.user - 1e6 * cpuBefore.user) / requests).toFixed(1)} + system ${((1e6 * cpu.system - 1e6 * cpuBefore.system) / requests).toFixed(1)} µs per request`,
+  );
   summarize(JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8')) as CpuProfile, from, to, requests);
   console.log(`\nprofile: ${path.join(profileDir, file)}`);
 }
