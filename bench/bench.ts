@@ -49,7 +49,8 @@ const TOKENS = Number(process.env.BENCH_TOKENS ?? 300_000);
 const ACCESS_TOKENS = Number(process.env.BENCH_ACCESS_TOKENS ?? 150_000);
 /** The fixed-rate runs offer this share of the verifier's saturation rate. */
 const RATE_SHARE = Number(process.env.BENCH_RATE_SHARE ?? 0.8);
-const WARM_UP = '2s';
+/** Unmeasured load before each run (JIT, pools); the first seconds after ready are slow (the warm group). */
+const WARM_UP = process.env.BENCH_WARM_UP ?? '2s';
 /** Warm-ups of the token runs use the file's last tokens; measured runs start at its head. */
 const WARM_UP_TOKENS = 60_000;
 const MAX_TTL_SECONDS = 7200;
