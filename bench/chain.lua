@@ -24,3 +24,6 @@ if mean > 0 then
     return math.random() * 2 * mean
   end
 end
+
+local latency = os.getenv("BENCH_LATENCY_LUA")
+if latency then dofile(latency) end

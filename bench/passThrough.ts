@@ -7,6 +7,8 @@ import { forwardableRequestHeaders } from '../src/proxy/headers';
 import { UpstreamSet, upstreamTarget } from '../src/proxy/UpstreamSet';
 
 const [port, upstreamUrl, workers] = process.argv.slice(2);
+// Exit normally on SIGTERM, so that `node --cpu-prof` writes its profile (bench/profile.ts).
+process.once('SIGTERM', () => process.exit(0));
 
 if (cluster.isPrimary && Number(workers) > 1) {
   for (let i = 0; i < Number(workers); i++) cluster.fork();

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # npm run bench: installs wrk (and nginx, the lighter upstream) when missing, builds, measures.
+# HAProxy, the C peer, is used when installed and skipped (said so) when not: apt-get install haproxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()

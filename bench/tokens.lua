@@ -24,3 +24,6 @@ function request()
   if header then return wrk.format(nil, nil, { [header] = token }) end
   return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. token })
 end
+
+local latency = os.getenv("BENCH_LATENCY_LUA")
+if latency then dofile(latency) end
