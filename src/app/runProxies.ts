@@ -74,7 +74,7 @@ interface ReloadTriggers {
  * certificates without dropping connections; what fails to load is logged and the old one stays
  * in use. Returns the function that stops listening.
  */
-function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: ReloadTriggers = {}): () => void {
+function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: ReloadTriggers = {}, held?: HeldHangups): () => void {
   const reload = async (policy: boolean, quiet: boolean) => {
     await triggers.relay?.();
     if (policy) await triggers.policy?.reload({ quiet });
@@ -85,11 +85,33 @@ function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: ReloadTri
   };
   const onSignal = () => void reload(true, false);
   process.on('SIGHUP', onSignal);
+  if (held?.release()) onSignal();
   // The primary has checked the file and warned about it: a worker takes the policy quietly, or not at all.
   const stopHearingPrimary = triggers.primary?.on('reload', (message) => void reload(message.policy !== false, true));
   return () => {
     process.off('SIGHUP', onSignal);
     stopHearingPrimary?.();
+  };
+}
+
+interface HeldHangups {
+  /** Stops holding; true when a SIGHUP came meanwhile. */
+  release(): boolean;
+}
+
+/**
+ * From the start of a process until its reload handler is in place, a SIGHUP is held (Node would
+ * end the process on it) and carried out once the handler is there.
+ */
+function holdHangups(): HeldHangups {
+  let came = false;
+  const hold = (): void => void (came = true);
+  process.on('SIGHUP', hold);
+  return {
+    release: () => {
+      process.off('SIGHUP', hold);
+      return came;
+    },
   };
 }
 
@@ -179,6 +201,7 @@ export async function runProxies(config: Config, logger: Logger, facts: ProgramF
 }
 
 async function runSingle(config: Config, logger: Logger, facts: ProgramFacts): Promise<number> {
+  const hangups = holdHangups();
   let serving = false;
   let group: ServiceGroup;
   let proxies: VerifierProxy[] = [];
@@ -193,12 +216,13 @@ async function runSingle(config: Config, logger: Logger, facts: ProgramFacts): P
     await group.start();
   } catch (error) {
     await observability?.stop();
+    hangups.release();
     reportStartFailure(logger, error, config);
     return 1;
   }
   serving = true;
   whenReady(group, () => serving && logger.info('ready'));
-  const stopReloading = reloadOnHangup(group, logger, { policy: new PolicyReloader(facts.configFile, config, proxies, logger) });
+  const stopReloading = reloadOnHangup(group, logger, { policy: new PolicyReloader(facts.configFile, config, proxies, logger) }, hangups);
   const reason = await stopRequested();
   stopReloading();
   serving = false;
@@ -221,6 +245,7 @@ async function runWorker(config: Config, logger: Logger, facts: ProgramFacts): P
   const workerLogger = logger.child({ worker: id });
   const primary = PrimaryChannel.ofParentProcess(workerLogger);
   const topology: Topology = { role: 'worker', id, primary };
+  const hangups = holdHangups();
   // Heard from now on: a stop asked for while the worker starts takes effect once it has started.
   const stop = stopRequested(primary);
   const metrics = new ProxyMetrics({ processMetrics: Boolean(config.observability) });
@@ -243,7 +268,7 @@ async function runWorker(config: Config, logger: Logger, facts: ProgramFacts): P
     return 1;
   }
   whenReady(group, () => primary.send({ jwtproxy: 'ready' }));
-  const stopReloading = reloadOnHangup(group, workerLogger, { primary, policy: new PolicyReloader(facts.configFile, config, proxies, workerLogger) });
+  const stopReloading = reloadOnHangup(group, workerLogger, { primary, policy: new PolicyReloader(facts.configFile, config, proxies, workerLogger) }, hangups);
   await stop;
   stopReloading();
   await group.stop();
@@ -283,6 +308,7 @@ function stopWorkers(channel: WorkersChannel, config: Config, logger: Logger): P
 
 async function runPrimary(config: Config, workers: number, logger: Logger, facts: ProgramFacts): Promise<number> {
   const topology: Topology = { role: 'primary', workers };
+  const hangups = holdHangups();
   const channel = new WorkersChannel(cluster, logger);
   let stopping = false;
   const ready = new Set<Worker>();
@@ -306,6 +332,7 @@ async function runPrimary(config: Config, workers: number, logger: Logger, facts
     await group.start();
   } catch (error) {
     channel.close();
+    hangups.release();
     reportStartFailure(logger, error, config);
     return 1;
   }
@@ -339,7 +366,7 @@ async function runPrimary(config: Config, workers: number, logger: Logger, facts
   // The primary serves no verifier: it checks the file once, and the workers take its policy or keep theirs.
   const policyCheck = new PolicyReloader(facts.configFile, config, [], logger);
   const relay = async () => channel.broadcast({ jwtproxy: 'reload', policy: await policyCheck.check() });
-  const stopReloading = reloadOnHangup(group, logger, { relay });
+  const stopReloading = reloadOnHangup(group, logger, { relay }, hangups);
   const reason = await stopRequested();
   stopReloading();
   stopping = true;

@@ -10,6 +10,8 @@ export interface NonceStore {
   claim(jti: string, expiresAtMs: number): Promise<boolean>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** False while claims cannot be recorded (a shared store not connected): the verifier is not ready then. */
+  ready?(): boolean;
 }
 
 export class NonceStoreUnavailableError extends Error {

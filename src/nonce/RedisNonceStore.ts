@@ -62,6 +62,11 @@ export class RedisNonceStore implements NonceStore {
     return this.state === 'ready';
   }
 
+  /** Readiness follows the connection: a load balancer sends no token to an instance that would answer 503. */
+  ready(): boolean {
+    return this.connected;
+  }
+
   /**
    * Connects, waiting at most about connectTimeoutMs. Redis being down does not fail the start:
    * the store logs it, refuses claims, and keeps reconnecting in the background. A server that

@@ -110,8 +110,8 @@ function escapedRun(path: string, at: number): { bytes: number[]; end: number } 
 
 /**
  * Whether a gateway could give a raw path (no query) another meaning than its normal form after
- * jwtproxy has judged it: an escaped "/", "\", "." or "%" (decoded once more, or resolved after
- * decoding), an escaped control character or NUL, a literal "\" (read as "/" by some servers),
+ * jwtproxy has judged it: an escaped "/", "\", ".", "%" or ";" (decoded once more, or resolved or
+ * read as a path parameter after decoding), an escaped control character or NUL, a literal "\" (read as "/" by some servers),
  * an escape that is not one (%zz), escaped bytes that are not UTF-8 (overlong %C0%AE is "."), a
  * dot segment with parameters ("..;x", a dot segment to Tomcat and Jetty, not to nginx), a literal
  * "#" (where nginx ends the path), or "//" before a dot segment (merged first by nginx, not by a
@@ -124,7 +124,7 @@ export function isAmbiguousPath(path: string): boolean {
   for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i)) {
     const { bytes, end } = escapedRun(path, i);
     if (bytes.length === 0) return true;
-    for (const byte of bytes) if (byte === 0x2f || byte === 0x5c || byte === 0x2e || byte === 0x25 || byte < 0x20 || byte === 0x7f) return true;
+    for (const byte of bytes) if (byte === 0x2f || byte === 0x5c || byte === 0x2e || byte === 0x25 || byte === 0x3b || byte < 0x20 || byte === 0x7f) return true;
     if (bytes.some((byte) => byte >= 0x80)) {
       try {
         UTF8.decode(Uint8Array.from(bytes));

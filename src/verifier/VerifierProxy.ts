@@ -217,9 +217,9 @@ export class VerifierProxy {
     }
   }
 
-  /** False while the key server has no usable keys (a provider that has not answered yet). */
+  /** False while the key server has no usable keys (a provider that has not answered yet), or the nonce store cannot record claims. */
   ready(): boolean {
-    return this.deps.keyServer.ready?.() ?? true;
+    return (this.deps.keyServer.ready?.() ?? true) && (this.deps.nonceStore?.ready?.() ?? true);
   }
 
   stop(): Promise<void> {
