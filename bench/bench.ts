@@ -51,6 +51,8 @@ const ACCESS_TOKENS = Number(process.env.BENCH_ACCESS_TOKENS ?? 150_000);
 const RATE_SHARE = Number(process.env.BENCH_RATE_SHARE ?? 0.8);
 /** Unmeasured load before each run (JIT, pools); the first seconds after ready are slow (the warm group). */
 const WARM_UP = process.env.BENCH_WARM_UP ?? '2s';
+/** jwtproxy's log level: info by default, as it runs, so each request writes its access log line; warn leaves it out. */
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 /** Warm-ups of the token runs use the file's last tokens; measured runs start at its head. */
 const WARM_UP_TOKENS = 60_000;
 const MAX_TTL_SECONDS = 7200;
@@ -349,7 +351,7 @@ async function startCli(port: number, yaml: string, readiness = false): Promise<
     readyUrl = `http://127.0.0.1:${observabilityPort}/readyz`;
   }
   fs.writeFileSync(config, yaml);
-  const child = start(process.execPath, [path.join(ROOT, 'dist/cmd/jwtproxy.js'), '-config', config, '-log-level', 'warn']);
+  const child = start(process.execPath, [path.join(ROOT, 'dist/cmd/jwtproxy.js'), '-config', config, '-log-level', LOG_LEVEL]);
   await waitForPort(port);
   return { url: `http://127.0.0.1:${port}/`, child, readyUrl };
 }
