@@ -30,6 +30,7 @@ import * as path from 'node:path';
 import { availableCores } from '../src/cluster/availableCores';
 import { signToken } from '../src/jwt/token';
 import { accessConfig, uniqueTokenConfig } from './haproxy';
+import { freePort } from './ports';
 
 const DURATION = process.env.BENCH_DURATION ?? '10s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -83,15 +84,6 @@ interface Result {
 
 /** The processes every run involves besides the proxies. */
 let upstreamProcess: Measured | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPort(port: number): Promise<void> {
   const deadline = Date.now() + 15_000;

@@ -13,6 +13,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { signToken } from '../src/jwt/token';
+import { freePort } from './ports';
 
 const [scenario = 'access', secondsArg = '10'] = process.argv.slice(2);
 const ROOT = path.resolve(__dirname, '../..');
@@ -33,15 +34,6 @@ interface CpuProfile {
   endTime: number;
   samples: number[];
   timeDeltas: number[];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number): Promise<void> {
