@@ -127,7 +127,7 @@ async function startTarget(upstream: string, profileDir: string): Promise<Target
       config,
       `jwtproxy:\n  workers: 1\n  signer_proxy: {enabled: false}\n  verifier_proxies:\n  - listen_addr: 127.0.0.1:${port}\n    verifier:\n      upstream: ${upstream}\n      provider:\n        type: cloudflare_access\n        options: {team_domain: "${team}", audience_tag: ${tag}, certs_url: "${team}/cdn-cgi/access/certs"}\n`,
     );
-    const child = node([path.join(ROOT, 'dist/cmd/jwtproxy.js'), '-config', config, '-log-level', 'warn']);
+    const child = node([path.join(ROOT, 'dist/cmd/jwtproxy.js'), '-config', config, '-log-level', process.env.BENCH_LOG_LEVEL ?? 'info']);
     await waitForPort(port);
     return { url, child, script: latencyOnly, env: {}, warmUpEnv: {}, headers: reused };
   }
@@ -149,7 +149,7 @@ async function startTarget(upstream: string, profileDir: string): Promise<Target
     config,
     `jwtproxy:\n  workers: 1\n  signer_proxy: {enabled: false}\n  verifier_proxies:\n  - listen_addr: 127.0.0.1:${port}\n    verifier:\n      upstream: ${upstream}\n      audience: ${url}\n      max_ttl: 2h\n      key_server: {type: preshared, options: {issuer: bench, key_id: bench, public_key_path: ${publicKeyFile}}}\n      nonce_storage: {type: local}\n`,
   );
-  const child = node([path.join(ROOT, 'dist/cmd/jwtproxy.js'), '-config', config, '-log-level', 'warn']);
+  const child = node([path.join(ROOT, 'dist/cmd/jwtproxy.js'), '-config', config, '-log-level', process.env.BENCH_LOG_LEVEL ?? 'info']);
   await waitForPort(port);
   return { url, child, script: tokensLua, env: { TOKENS: tokenFile }, warmUpEnv: { TOKENS: tokenFile, START: String(TOKENS - 30_000) }, headers: [] };
 }
