@@ -276,8 +276,10 @@ describe('max_concurrency', () => {
 
   test('the wait counts in the timeout: a request that cannot get its decision in time gets the 503', async () => {
     opa.policy(POLICY, () => true);
-    opa.delayMs = 300;
-    const proxy = await opaVerifier('max_concurrency: 1, timeout: 500ms');
+    // The second waits for the first (1 s) and then its own answer: past 1.5 s whatever the machine's
+    // load, while the first has half a second to spare.
+    opa.delayMs = 1000;
+    const proxy = await opaVerifier('max_concurrency: 1, timeout: 1500ms');
     const [first, second] = await Promise.all([get(proxy, { path: '/app/1' }), get(proxy, { path: '/app/2' })]);
     expect(first.status).toBe(200);
     expect(second).toMatchObject({ status: 503, body: UNAVAILABLE });
