@@ -119,6 +119,14 @@ export class CelExpression {
   }
 
   /**
+   * Whether the expression may read the variable `name`: its name appears as a word (in a string
+   * literal too, which errs on the safe side: CEL reaches a variable only by its name).
+   */
+  mentions(name: string): boolean {
+    return new RegExp(`\\b${name}\\b`).test(this.source);
+  }
+
+  /**
    * The value, or throws an evaluation error (e.g. "No such key" for an absent claim), or
    * PolicyTimeoutError past the time bound.
    */

@@ -14,6 +14,7 @@ import type { CelExpression } from '../policy/CelExpression';
 import type { Clock } from '../util/clock';
 import { ServiceGroup } from '../util/ServiceGroup';
 import { Authenticator } from './Authenticator';
+import { wireValue } from './claimsToHeaders';
 import type { ClientCertificateSource } from './ClientCertificateSource';
 import type { IdentityExpander } from './IdentityExpander';
 import { RequestReader } from './RequestView';
@@ -30,8 +31,8 @@ export interface VerifierPolicy {
   readonly claimsHeader?: string;
   /** Reads each request into the one view every consumer judges. */
   readonly reader: RequestReader;
-  /** The identity headers the provider in front sets, from the verified claims. */
-  readonly providerHeaders?: (claims: Claims) => [string, string][];
+  /** The identity headers the provider in front sets, from the verified claims, as wire values; [] without a provider. */
+  providerHeadersOf(claims: Claims): [string, string][];
   /**
    * Whether a rule or an identity header may look at the request (and so at its path): a CEL
    * expression that names `request`, a Lua script or an authorizer (they are given the request).
@@ -50,7 +51,26 @@ export interface PolicyParts {
   clock: Clock;
 }
 
-const namesRequest = (expression: CelExpression): boolean => /\brequest\b/.test(expression.source);
+const namesRequest = (expression: CelExpression): boolean => expression.mentions('request');
+
+const NO_HEADERS: [string, string][] = [];
+
+/**
+ * The provider headers of a token, computed once per verified token: a reused token's claims are
+ * the same object on every cache hit. A value no header may carry throws every time (not kept).
+ */
+function providerHeaderCache(fromClaims: ((claims: Claims) => [string, string][]) | undefined): (claims: Claims) => [string, string][] {
+  if (!fromClaims) return () => NO_HEADERS;
+  const known = new WeakMap<Claims, [string, string][]>();
+  return (claims) => {
+    let headers = known.get(claims);
+    if (!headers) {
+      headers = fromClaims(claims).map(([name, value]): [string, string] => [name, wireValue(name, value)]);
+      known.set(claims, headers);
+    }
+    return headers;
+  };
+}
 
 export function buildVerifierPolicy(verifier: VerifierConfig, parts: PolicyParts): VerifierPolicy {
   const claimsVerifiers: ClaimsVerifier[] = verifier.claimsVerifiers.map((claimsVerifier) => createClaimsVerifier(claimsVerifier, { clock: parts.clock }));
@@ -85,7 +105,7 @@ export function buildVerifierPolicy(verifier: VerifierConfig, parts: PolicyParts
     replacedHeaders,
     claimsHeader: verifier.claimsHeader,
     reader: new RequestReader(verifier, parts.clientCertificates, replacedHeaders, provider),
-    providerHeaders: provider?.fromClaims,
+    providerHeadersOf: providerHeaderCache(provider?.fromClaims),
     readsRequest,
     services: new ServiceGroup(claimsVerifierServices(claimsVerifiers)),
   };

@@ -37,7 +37,8 @@ type Accepted = Extract<Verdict, { ok: true }>;
 type RequestReasonCode = UnreadableView | 'ambiguous_path' | 'excluded';
 
 const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
-const AMBIGUOUS_PATH_REFUSAL = 'jwtproxy: the path holds escapes whose meaning depends on who decodes them (%2F, %5C, %2E, %25, %00, invalid escapes or UTF-8, "\\"); the rules of this verifier cannot judge it\n';
+const AMBIGUOUS_PATH_REFUSAL =
+  'jwtproxy: the gateway may read this path otherwise than it was judged (escaped / \\ . % ; or control characters, invalid escapes or UTF-8, a literal \\ or #, ..;x, // before ..); the rules of this verifier cannot judge it\n';
 
 const FORGED_PROVIDER_HEADER = "An identity header of the provider does not match the token";
 
@@ -336,7 +337,7 @@ export class VerifierProxy {
   private identityHeaders(policy: VerifierPolicy, { claims, identity, headers: decided }: Accepted, view: RequestView): [string, string][] {
     const certificate = view.clientCertificate;
     const input: PolicyInput = { claims, request: view, identity, client_certificate: certificate };
-    const headers = policy.providerHeaders ? policy.providerHeaders(claims).map(([name, value]): [string, string] => [name, wireValue(name, value)]) : [];
+    const headers = policy.providerHeadersOf(claims);
     const mapped = mappedHeaders(policy.verifier.claimsToHeaders, input);
     // claims_to_headers wins over a provider header of the same name: the operator wrote it.
     const own = new Set(mapped.map(([name]) => name));
