@@ -31,6 +31,8 @@ export interface RequestView extends RequestFacts {
   publicHost: string;
   /** The client's address: the peer's, or the last untrusted hop of a trusted proxy's X-Forwarded-For. */
   client: string;
+  /** The peer is one of trusted_proxies: its forwarded and client-address headers are believed. */
+  fromTrustedProxy: boolean;
   /** Request headers as the upstream receives them (lower case, "_" read as "-"), before identity headers. */
   headers: Readonly<Record<string, string | undefined>>;
   clientCertificate?: CertificateFacts;
@@ -56,9 +58,9 @@ function forwardedScheme(value: string | string[] | undefined): 'http' | 'https'
  * The client behind trusted proxies: X-Forwarded-For read from the right, the first hop that is
  * not itself a trusted proxy (each proxy appends the address it saw). Untrusted peers speak for themselves.
  */
-export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trusted: TrustedProxies): string {
+export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trusted: TrustedProxies, trustedPeer = trusted.trusts(peer)): string {
   const own = peer ?? 'unknown';
-  if (forwardedFor === undefined || !trusted.trusts(peer)) return own;
+  if (forwardedFor === undefined || !trustedPeer) return own;
   const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',').map((hop) => hop.trim()).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) if (!trusted.trusts(hops[i]) || i === 0) return hops[i];
   return own;
@@ -142,9 +144,10 @@ export class RequestReader {
       host,
       scheme,
       publicHost: forwardedHost || host,
-      client: clientAddress(peer, req.headers['x-forwarded-for'], this.trusted),
+      client: clientAddress(peer, req.headers['x-forwarded-for'], this.trusted, trustedPeer),
+      fromTrustedProxy: trustedPeer,
       get headers() {
-        return (headers ??= reader.headerRecord(req, token.token, Boolean(original)));
+        return (headers ??= reader.headerRecord(req, token.token, Boolean(original), trustedPeer));
       },
       clientCertificate: this.certificates.of(req),
       token,
@@ -160,7 +163,7 @@ export class RequestReader {
    * proxy, and of the token carriers only the copies of `verified` (one each): a carrier that held
    * another value, or any carrier when no token was verified (an excluded path), is stripped.
    */
-  forwardedHeaders(req: IncomingMessage, verified: string | undefined, out: string[] = []): string[] {
+  forwardedHeaders(req: IncomingMessage, verified: string | undefined, fromTrustedProxy: boolean, out: string[] = []): string[] {
     const { rawHeaders } = req;
     if (!this.authorizationCarrier) {
       if (req.headers.authorization !== undefined) out.push('authorization', req.headers.authorization);
@@ -177,7 +180,7 @@ export class RequestReader {
       const cookie = this.forwardedCookie(rawHeaders, verified);
       if (cookie) out.push('cookie', cookie);
     }
-    const dropped = this.trusted.trusts(req.socket.remoteAddress) ? this.alwaysDropped : this.untrustedDropped;
+    const dropped = fromTrustedProxy ? this.alwaysDropped : this.untrustedDropped;
     return forwardableRequestHeaders(rawHeaders, req.headers.connection, dropped, out);
   }
 
@@ -192,11 +195,14 @@ export class RequestReader {
     const carried = new Set<string>();
     for (let i = 0; i < rawHeaders.length; i += 2) {
       if (rawHeaders[i].toLowerCase() !== 'cookie') continue;
-      for (const pair of rawHeaders[i + 1].split(/[;,]/)) {
-        const [[name, value] = ['', '']] = cookiePairs(pair);
-        const carrier = this.cookieCarriers.find((carrierName) => sameCookieName(carrierName, name));
+      for (const pair of rawHeaders[i + 1].split(';')) {
+        // Split on "," as legacy parsers do (tokenSources.cookiePairs): a pair hiding a carrier after a "," goes whole.
+        const parts = [...cookiePairs(pair)];
+        const carrierAt = (name: string) => this.cookieCarriers.find((carrierName) => sameCookieName(carrierName, name));
+        const carrier = parts.length === 1 ? carrierAt(parts[0][0]) : undefined;
+        const value = parts.length === 1 ? parts[0][1] : undefined;
         if (carrier === undefined) {
-          if (pair.trim()) kept.push(pair.trim());
+          if (pair.trim() && !parts.some(([name]) => carrierAt(name) !== undefined)) kept.push(pair.trim());
         } else if (verified !== undefined && value === verified && !carried.has(carrier)) {
           carried.add(carrier);
           kept.push(`${carrier}=${verified}`);
@@ -207,8 +213,8 @@ export class RequestReader {
   }
 
   /** The headers a rule reads: the forwarded ones (forward-auth: the original request's, which the gateway passes on). */
-  private headerRecord(req: IncomingMessage, verified: string | undefined, forwardAuth: boolean): Record<string, string | undefined> {
-    const list = forwardAuth ? [...req.rawHeaders] : this.forwardedHeaders(req, verified, req.headers.host ? ['host', req.headers.host] : []);
+  private headerRecord(req: IncomingMessage, verified: string | undefined, forwardAuth: boolean, fromTrustedProxy: boolean): Record<string, string | undefined> {
+    const list = forwardAuth ? [...req.rawHeaders] : this.forwardedHeaders(req, verified, fromTrustedProxy, req.headers.host ? ['host', req.headers.host] : []);
     const record: Record<string, string | undefined> = {};
     for (let i = 0; i < list.length; i += 2) {
       const name = canonicalHeaderName(list[i]);

@@ -387,10 +387,10 @@ export class VerifierProxy {
     const headers: string[] = [];
     if (req.headers.host) headers.push('host', req.headers.host);
     const peer = req.socket.remoteAddress;
-    addForwardedHeaders(headers, req.headers, peer, this.protocol, policy.verifier.trustedProxies.trusts(peer));
+    addForwardedHeaders(headers, req.headers, peer, this.protocol, view.fromTrustedProxy);
     if (policy.claimsHeader && claims) headers.push(policy.claimsHeader, asciiJson(claims));
     for (const [name, value] of identity) headers.push(name, value);
-    policy.reader.forwardedHeaders(req, claims ? view.token.token : undefined, headers);
+    policy.reader.forwardedHeaders(req, claims ? view.token.token : undefined, view.fromTrustedProxy, headers);
     return { origin: upstream.origin, path: joinedTarget(upstream, view.path, view.query), headers };
   }
 

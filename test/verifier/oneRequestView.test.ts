@@ -188,6 +188,13 @@ describe('every token carrier', () => {
     expect(app.last.headers.cookie).toBe(`theme=dark; CF_Authorization=${good}`);
   });
 
+  test("other cookies reach the upstream as sent, a value with commas included", async () => {
+    const proxy = await verifier();
+    const good = token();
+    expect((await httpRequest(`${proxy.url}/`, { headers: { cookie: `prefs={"a":1,"b":2}; CF_Authorization=${good}; x=1` } })).status).toBe(200);
+    expect(app.last.headers.cookie).toBe(`prefs={"a":1,"b":2}; CF_Authorization=${good}; x=1`);
+  });
+
   test('a token in the query never reaches the upstream URL; the other parameters do, as sent', async () => {
     const proxy = await verifier('token_sources: [{query: access_token}]');
     expect((await httpRequest(`${proxy.url}/page?a=1&access_token=${token()}&b=x%20y`)).status).toBe(200);
