@@ -4,6 +4,7 @@
 // garbage; the decision cache (one question for repeated identical requests, never past exp);
 // bounded concurrency.
 import * as http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../src/observability/logger';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 import { httpRequest } from '../support/httpRequest';
@@ -276,13 +277,23 @@ describe('max_concurrency', () => {
 
   test('the wait counts in the timeout: a request that cannot get its decision in time gets the 503', async () => {
     opa.policy(POLICY, () => true);
-    // The second waits for the first (1 s) and then its own answer: past 1.5 s whatever the machine's
-    // load, while the first has half a second to spare.
-    opa.delayMs = 1000;
-    const proxy = await opaVerifier('max_concurrency: 1, timeout: 1500ms');
-    const [first, second] = await Promise.all([get(proxy, { path: '/app/1' }), get(proxy, { path: '/app/2' })]);
-    expect(first.status).toBe(200);
-    expect(second).toMatchObject({ status: 503, body: UNAVAILABLE });
+    opa.holding = true;
+    const proxy = await opaVerifier('max_concurrency: 1, timeout: 4s');
+    const first = get(proxy, { path: '/app/1' });
+    await opa.untilInFlight(1);
+    const second = get(proxy, { path: '/app/2' });
+    // The second waits 2 s for the slot, then its own question is held: counted from its start, its
+    // 4 s run out at 4 s; were the wait not counted, it would last until 6 s, and at 5 s the held
+    // answer lets it through. A second of margin each way, and two for the first.
+    await sleep(2000);
+    opa.release();
+    expect((await first).status).toBe(200);
+    const fallback = setTimeout(() => opa.release(), 3000);
+    try {
+      expect(await second).toMatchObject({ status: 503, body: UNAVAILABLE });
+    } finally {
+      clearTimeout(fallback);
+    }
     expect(opa.mostInFlight).toBe(1);
   });
 });

@@ -22,6 +22,8 @@ export class OpaStandIn {
   up = true;
   /** How long each answer takes. */
   delayMs = 0;
+  /** While true, answers wait for `release()`. */
+  holding = false;
   /** When set, sent instead of the decision (a broken authorizer). */
   rawAnswer?: { status: number; body: string };
   inFlight = 0;
@@ -29,6 +31,8 @@ export class OpaStandIn {
   /** Answers still delayed from before a reset do not count. */
   private generation = 0;
   private readonly policies = new Map<string, OpaPolicy>();
+  private readonly held: (() => void)[] = [];
+  private readonly arrivals: (() => void)[] = [];
   private readonly server: http.Server;
 
   constructor() {
@@ -40,10 +44,13 @@ export class OpaStandIn {
         const { generation } = this;
         this.inFlight++;
         this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
-        setTimeout(() => {
+        for (const arrived of this.arrivals.splice(0)) arrived();
+        const answer = () => {
           if (generation === this.generation) this.inFlight--;
           this.answer(req, res, Buffer.concat(chunks).toString());
-        }, this.delayMs);
+        };
+        if (this.holding) this.held.push(answer);
+        else setTimeout(answer, this.delayMs);
       });
     });
   }
@@ -52,6 +59,16 @@ export class OpaStandIn {
   policy(path: string, policy: OpaPolicy): this {
     this.policies.set(`/v1/data/${path}`, policy);
     return this;
+  }
+
+  /** Answers every question held so far; later ones are held too while `holding` stays true. */
+  release(): void {
+    for (const answer of this.held.splice(0)) answer();
+  }
+
+  /** Resolves once `count` questions are in flight. */
+  async untilInFlight(count: number): Promise<void> {
+    while (this.inFlight < count) await new Promise<void>((arrived) => this.arrivals.push(arrived));
   }
 
   /** The questions asked of `path`. */
@@ -63,6 +80,8 @@ export class OpaStandIn {
     this.questions.length = 0;
     this.up = true;
     this.delayMs = 0;
+    this.holding = false;
+    this.release();
     this.rawAnswer = undefined;
     this.inFlight = 0;
     this.mostInFlight = 0;
