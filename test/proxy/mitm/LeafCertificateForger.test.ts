@@ -209,7 +209,8 @@ describe('LeafCertificateForger.secureContextFor', () => {
     await Promise.all(Array.from({ length: 32 }, client));
     delay.disable();
     expect(forger.cachedContexts).toBe(250);
-    // A behaviour bound (the loop never stalls), not a performance figure.
-    expect(delay.max / 1e6).toBeLessThan(200);
+    // A behaviour bound, not a performance figure: forging the 1000 in one synchronous run stalls
+    // the loop for seconds; a loaded machine's scheduling alone stays well under one.
+    expect(delay.max / 1e6).toBeLessThan(1000);
   });
 });
