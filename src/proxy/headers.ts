@@ -35,6 +35,29 @@ export const CLIENT_ADDRESS_HEADERS = [
   'x-envoy-external-address',
 ] as const;
 
+/**
+ * Headers in which gateways pass on the client certificate they checked (RFC 9440's Client-Cert,
+ * nginx and HAProxy conventions, AWS ALB mutual TLS, Cloudflare's TLS client auth transform): an
+ * application that reads them trusts the gateway, so they too pass on only from a trusted proxy.
+ * (Envoy's X-Forwarded-Client-Cert is the verifier's own to set: always replaced.)
+ */
+export const CLIENT_CERTIFICATE_HEADERS = [
+  'client-cert',
+  'client-cert-chain',
+  'ssl-client-cert',
+  'x-ssl-client-cert',
+  'x-ssl-cert',
+  'x-client-cert',
+  'x-ssl-client-verify',
+  'x-ssl-client-s-dn',
+  'x-ssl-client-i-dn',
+  'x-amzn-tls-version',
+  'x-amzn-tls-cipher-suite',
+] as const;
+
+/** Name prefixes of the same kind: AWS ALB (`X-Amzn-Mtls-Clientcert-*`), Cloudflare (`Cf-Cert-*`). */
+export const CLIENT_CERTIFICATE_HEADER_PREFIXES = ['x-amzn-mtls-clientcert', 'cf-cert-'] as const;
+
 const COMMON_CONNECTION = /^\s*(keep-alive|close|upgrade)\s*$/i;
 
 /** The header names the Connection header lists: hop-by-hop for this message only. */

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestFacts } from '../claims/ClaimsVerifier';
 import type { VerifierConfig } from '../config/types';
-import { canonicalHeaderName, CLIENT_ADDRESS_HEADERS, forwardableRequestHeaders, type DroppedHeaders } from '../proxy/headers';
+import { canonicalHeaderName, CLIENT_ADDRESS_HEADERS, CLIENT_CERTIFICATE_HEADER_PREFIXES, CLIENT_CERTIFICATE_HEADERS, forwardableRequestHeaders, type DroppedHeaders } from '../proxy/headers';
 import { isAmbiguousPath, normalizePath } from '../proxy/normalizePath';
 import type { TrustedProxies } from '../proxy/TrustedProxies';
 import type { CertificateFacts } from '../x509/CertificateFacts';
@@ -94,7 +94,7 @@ export class RequestReader {
   private readonly trusted: TrustedProxies;
   /** Dropped whatever the peer: the proxy's own headers, token carriers, provider identity headers. */
   private readonly alwaysDropped: DroppedHeaders;
-  /** Also dropped from a peer that is not a trusted proxy: client-address headers it could forge. */
+  /** Also dropped from a peer that is not a trusted proxy: client-address and client-certificate headers it could forge. */
   private readonly untrustedDropped: DroppedHeaders;
 
   constructor(
@@ -113,7 +113,10 @@ export class RequestReader {
     const names = new Set([...replaced, ...this.headerCarriers, 'host', 'authorization', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
     if (this.cookieCarriers.length > 0) names.add('cookie');
     this.alwaysDropped = { names, prefixes: provider.prefixes };
-    this.untrustedDropped = { names: new Set([...names, ...CLIENT_ADDRESS_HEADERS, ...(provider.fromTrustedProxyOnly ?? [])]), prefixes: provider.prefixes };
+    this.untrustedDropped = {
+      names: new Set([...names, ...CLIENT_ADDRESS_HEADERS, ...CLIENT_CERTIFICATE_HEADERS, ...(provider.fromTrustedProxyOnly ?? [])]),
+      prefixes: [...provider.prefixes, ...CLIENT_CERTIFICATE_HEADER_PREFIXES],
+    };
   }
 
   /** The view of `req`, or why its forward-auth contract cannot be read. */

@@ -234,6 +234,22 @@ describe('identity headers nobody can forge', () => {
     expect(app.last.headers).toMatchObject(forgedAddresses);
   });
 
+  test('client-certificate headers pass only from a trusted proxy', async () => {
+    const forgedCertificate = {
+      'client-cert': ':MIIB:',
+      'x-ssl-client-verify': 'SUCCESS',
+      'x-amzn-mtls-clientcert-subject': 'CN=admin',
+      'x-amzn-mtls-clientcert': 'MIIB',
+      'cf-cert-verified': 'true',
+    };
+    const untrusting = await verifier();
+    await httpRequest(`${untrusting.url}/`, { headers: { 'cf-access-jwt-assertion': token(), ...forgedCertificate } });
+    for (const name of Object.keys(forgedCertificate)) expect(app.last.headers[name]).toBeUndefined();
+    const trusting = await verifier('trusted_proxies: [127.0.0.1, "::1"]');
+    await httpRequest(`${trusting.url}/`, { headers: { 'cf-access-jwt-assertion': token(), ...forgedCertificate } });
+    expect(app.last.headers).toMatchObject(forgedCertificate);
+  });
+
   test('headers that make an application run another method or path than the one judged never pass', async () => {
     const proxy = await verifier();
     const rewriting = { 'x-http-method-override': 'DELETE', 'x-original-url': '/admin', 'x-rewrite-url': '/admin', 'x-method-override': 'DELETE' };
