@@ -1,6 +1,6 @@
 // Listener options shared by every proxy block: address, unix socket mode, TLS, shutdown.
 import * as net from 'node:net';
-import { DEFAULT_ACCESS_LOG, type AccessLogConfig } from '../observability/AccessLog';
+import { ACCESS_LINE_FIELDS, DEFAULT_ACCESS_LOG, type AccessLogConfig } from '../observability/AccessLog';
 import { ConfigNode } from './ConfigNode';
 import { formatDuration } from './duration';
 import type { ListenerConfig, ListenerLimits } from './types';
@@ -73,6 +73,9 @@ function parseAccessLog(node: ConfigNode): AccessLogConfig {
   if (raw === undefined || raw === null || typeof raw === 'boolean') return { ...DEFAULT_ACCESS_LOG, enabled: raw ?? true };
   const options = node.child('access_log');
   const config = { enabled: options.boolean('enabled', true), identityClaim: options.string('identity_claim', DEFAULT_ACCESS_LOG.identityClaim) };
+  if ((ACCESS_LINE_FIELDS as readonly string[]).includes(config.identityClaim)) {
+    options.fail('identity_claim', `${JSON.stringify(config.identityClaim)} is a field of the access line itself; name another claim (sub, email…)`);
+  }
   options.done();
   return config;
 }

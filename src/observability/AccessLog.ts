@@ -6,7 +6,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Claims } from '../jwt/token';
-import type { Logger } from './logger';
+import { loggerLineParts, type Logger, type LoggerLineParts } from './logger';
 
 /** What a proxy learns about a request while it handles it; filled in as it goes. */
 export interface AccessEntry {
@@ -29,15 +29,27 @@ export interface AccessLogConfig {
 
 export const DEFAULT_ACCESS_LOG: AccessLogConfig = { enabled: true, identityClaim: 'sub' };
 
+/** The access line's own fields: an identity claim of one of these names would write the key twice. */
+export const ACCESS_LINE_FIELDS = ['level', 'time', 'pid', 'proxy', 'method', 'path', 'status', 'code', 'iss', 'client', 'upstream', 'durationMs', 'bytes', 'msg'] as const;
+
 export class AccessLog {
   private readonly on: boolean;
+  private readonly out: LoggerLineParts;
+  private readonly proxyField: string;
+  private readonly identityKey: string;
 
   constructor(
-    private readonly logger: Logger,
-    private readonly proxy: string,
+    logger: Logger,
+    proxy: string,
     private readonly config: AccessLogConfig = DEFAULT_ACCESS_LOG,
   ) {
     this.on = config.enabled && logger.isLevelEnabled('info');
+    // One line a request at full rate: written as the logger writes its own (same stream, same
+    // time and bindings) but built here in one template, without pino's generic walk of an object
+    // per line (a tenth of a busy verifier's time per request).
+    this.out = loggerLineParts(logger);
+    this.proxyField = `,"proxy":${JSON.stringify(proxy)}`;
+    this.identityKey = `,${JSON.stringify(config.identityClaim)}:`;
   }
 
   /** Logs `entry` once `res` is done (answered, or cut short); the entry may still be filled in until then. */
@@ -46,24 +58,21 @@ export class AccessLog {
     const socket: Socket | null = res.socket;
     const bytesBefore = socket?.bytesWritten ?? 0;
     res.once('close', () => {
-      const { claims } = entry;
-      const identity = claims?.[this.config.identityClaim];
-      this.logger.info(
-        {
-          proxy: this.proxy,
-          method: entry.method,
-          path: entry.path,
-          status: res.headersSent ? res.statusCode : 0,
-          code: entry.code,
-          iss: typeof claims?.iss === 'string' ? claims.iss : undefined,
-          [this.config.identityClaim]: typeof identity === 'string' || typeof identity === 'number' ? identity : undefined,
-          client: entry.client,
-          upstream: entry.upstream,
-          durationMs: Math.round((performance.now() - startedAt) * 1000) / 1000,
-          bytes: (socket?.bytesWritten ?? bytesBefore) - bytesBefore,
-        },
-        'access',
-      );
+      const bytes = (socket?.bytesWritten ?? bytesBefore) - bytesBefore;
+      this.out.write(this.line(entry, res.headersSent ? res.statusCode : 0, performance.now() - startedAt, bytes));
     });
+  }
+
+  private line(entry: AccessEntry, status: number, durationMs: number, bytes: number): string {
+    const { claims } = entry;
+    const identity = claims?.[this.config.identityClaim];
+    let line = `{"level":"info"${this.out.time()}${this.out.bindings}${this.proxyField},"method":${JSON.stringify(entry.method)},"path":${JSON.stringify(entry.path)},"status":${status}`;
+    if (entry.code !== undefined) line += `,"code":${JSON.stringify(entry.code)}`;
+    if (typeof claims?.iss === 'string') line += `,"iss":${JSON.stringify(claims.iss)}`;
+    if (typeof identity === 'string') line += this.identityKey + JSON.stringify(identity);
+    else if (typeof identity === 'number' && Number.isFinite(identity)) line += this.identityKey + String(identity);
+    line += `,"client":${JSON.stringify(entry.client)}`;
+    if (entry.upstream !== undefined) line += `,"upstream":${JSON.stringify(entry.upstream)}`;
+    return `${line},"durationMs":${Math.round(durationMs * 1000) / 1000},"bytes":${bytes},"msg":"access"}\n`;
   }
 }

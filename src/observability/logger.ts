@@ -35,5 +35,21 @@ export function createLogger(level: LogLevel = 'info', destination?: pino.Destin
   return destination ? pino(options, destination) : pino(options);
 }
 
+/** What a line built by hand needs to read as the logger's own: its stream, time field and bindings (pid…). */
+export interface LoggerLineParts {
+  write(line: string): void;
+  /** `,"time":"…"`, as the logger writes it now. */
+  time(): string;
+  /** `,"pid":…` and any child bindings. */
+  bindings: string;
+}
+
+export function loggerLineParts(logger: Logger): LoggerLineParts {
+  const internals = logger as unknown as Record<symbol, unknown>;
+  const stream = internals[pino.symbols.streamSym] as { write(line: string): unknown };
+  const time = internals[pino.symbols.timeSym] as () => string;
+  return { write: (line) => void stream.write(line), time, bindings: internals[pino.symbols.chindingsSym] as string };
+}
+
 /** A logger that drops everything, for components under test. */
 export const silentLogger: Logger = pino({ level: 'silent' });

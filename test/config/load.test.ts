@@ -235,6 +235,7 @@ describe('malformed configurations name the exact path and the fix', () => {
     ['a missing upstream', withVerifier('').replace('      upstream: http://127.0.0.1:8000/\n', ''), 'jwtproxy.verifier_proxies[0].verifier.upstream: is required: an http://, https:// or unix:/path URL, or a list of them (or set forward_auth: true)'],
     ['a bad listen address', withVerifier('').replace('listen_addr: :8082', 'listen_addr: localhost'), 'jwtproxy.verifier_proxies[0].listen_addr: "localhost" is not a listen address (use host:port, :port or unix:/path)'],
     ['a key file without a certificate', withVerifier('    key_file: tls.key'), 'jwtproxy.verifier_proxies[0].crt_file: TLS needs both key_file and crt_file (or neither, for plain HTTP)'],
+    ['an identity claim that is a field of the access line', withVerifier('    access_log: {identity_claim: status}'), 'jwtproxy.verifier_proxies[0].access_log.identity_claim: "status" is a field of the access line itself; name another claim (sub, email…)'],
     ['a socket permission in words', withVerifier('    socket_permission: "rwx"'), 'jwtproxy.verifier_proxies[0].socket_permission: "rwx" is not a file mode: write it in octal (digits 0 to 7) with a leading 0, e.g. 0755'],
     ['enabled as a word', withVerifier('    enabled: sometimes'), 'jwtproxy.verifier_proxies[0].enabled: "sometimes" is not a boolean (use true or false)'],
     ['verifier_proxies as a mapping', 'jwtproxy:\n  signer_proxy: {enabled: false}\n  verifier_proxies: {listen_addr: ":8081"}', 'jwtproxy.verifier_proxies: expected a list, got a mapping'],
