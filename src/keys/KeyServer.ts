@@ -9,8 +9,12 @@ export interface VerificationKey {
 }
 
 export interface KeyServer {
-  /** Rejects with KeyNotFoundError, KeyExpiredError or KeyServerError. */
-  getPublicKey(issuer: string, keyId: string): Promise<VerificationKey>;
+  /**
+   * Rejects with KeyNotFoundError, KeyExpiredError or KeyServerError. `client`, the address of
+   * the request naming the kid, lets a server that fetches keys on demand share its fetches
+   * among clients rather than requests.
+   */
+  getPublicKey(issuer: string, keyId: string, client?: string): Promise<VerificationKey>;
   start(): Promise<void>;
   stop(): Promise<void>;
   /**

@@ -6,10 +6,12 @@
 // looked up before their signature is checked, so anyone can name random kids: new kids are
 // fetched at most NEW_KIDS_PER_WINDOW per minute, and misses are kept apart from the keys,
 // which they can never push out. Past that budget a kid is not lost: it waits among the
-// wanted kids, and every WANTED_SLOT_MS one fetch goes to the kid requested most while it
-// waited. A kid a provider really serves is asked for by every user's token, made-up kids
-// each by their sender only, and a kid found missing is not wanted again for
-// `not_found_duration`: 31 made-up kids no longer lock real users out for a minute.
+// wanted kids, and every WANTED_SLOT_MS one fetch goes to the kid the most clients asked for
+// while it waited. Clients, not requests: a kid a provider really serves is asked for by every
+// user, a made-up kid by its sender only however fast it sends, and a client's voice is split
+// among all the kids it is waiting for, so one address naming many kids weighs as one. A kid
+// found missing is not wanted again for `not_found_duration`. What still delays a real kid:
+// more attacking addresses than real users of the new key.
 import { createPublicKey } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { KeyServerConfig } from '../config/types';
@@ -35,14 +37,20 @@ const NEW_KID_WINDOW_MS = 60_000;
 /** How often the most requested waiting kid is fetched, on top of the budget (12 a minute). */
 const WANTED_SLOT_MS = 5_000;
 const MAX_WANTED_KIDS = 256;
+/** Clients remembered per waiting kid: past a few dozen the choice is clear. */
+const MAX_CLIENTS_PER_KID = 32;
+/** Who asks when the caller does not say (tools, the external evaluation endpoint). */
+const UNNAMED_CLIENT = '';
 
 export class PemPerKidKeyServer implements KeyServer {
   private readonly keys = new ExpiringLruCache<Lookup>(MAX_CACHED_KIDS);
   private readonly misses = new ExpiringLruCache<Lookup>(MAX_CACHED_KIDS);
   private windowStart = Number.NEGATIVE_INFINITY;
   private fetchesInWindow = 0;
-  /** Kids refused for lack of budget, with how often they were asked for since. */
-  private readonly wanted = new Map<string, number>();
+  /** Kids refused for lack of budget, with the clients that asked for each since. */
+  private readonly wanted = new Map<string, Set<string>>();
+  /** How many waiting kids each of those clients asked for: its voice is split among them. */
+  private readonly waitingKidsOf = new Map<string, number>();
   private nextWantedSlot = Number.NEGATIVE_INFINITY;
   private readonly inFlight = new Map<string, Promise<Lookup>>();
   private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
@@ -70,14 +78,15 @@ export class PemPerKidKeyServer implements KeyServer {
     this.keys.clear();
     this.misses.clear();
     this.wanted.clear();
+    this.waitingKidsOf.clear();
   }
 
-  async getPublicKey(issuer: string, keyId: string): Promise<VerificationKey> {
+  async getPublicKey(issuer: string, keyId: string, client = UNNAMED_CLIENT): Promise<VerificationKey> {
     if ((this.issuers && !this.issuers.has(issuer)) || !KID.test(keyId)) throw new KeyNotFoundError(issuer, keyId);
     const now = this.deps.clock();
     const known = this.keys.get(keyId, now) ?? this.misses.get(keyId, now);
-    if (!known && !this.inFlight.has(keyId) && !this.mayFetch(now) && !this.wantedSlot(keyId, now)) throw new KeyNotFoundError(issuer, keyId);
-    this.wanted.delete(keyId);
+    if (!known && !this.inFlight.has(keyId) && !this.mayFetch(now) && !this.wantedSlot(keyId, client, now)) throw new KeyNotFoundError(issuer, keyId);
+    this.unwant(keyId);
     const lookup = known ?? (await this.lookUp(keyId));
     if ('key' in lookup) return lookup.key;
     if ('notFound' in lookup) throw new KeyNotFoundError(issuer, keyId);
@@ -99,26 +108,58 @@ export class PemPerKidKeyServer implements KeyServer {
   }
 
   /**
-   * Past the budget: counts the request for `keyId` and, once a slot is due, fetches the most
-   * requested waiting kid. True when that is `keyId` (the caller awaits it); any other is
-   * fetched in the background, for its next request.
+   * Past the budget: notes that `client` wants `keyId` and, once a slot is due, fetches the kid
+   * wanted most. True when that is `keyId` (the caller awaits it); any other is fetched in the
+   * background, for its next request.
    */
-  private wantedSlot(keyId: string, now: number): boolean {
-    this.wanted.set(keyId, (this.wanted.get(keyId) ?? 0) + 1);
-    if (this.wanted.size > MAX_WANTED_KIDS) {
-      // The least requested waiting kid makes room (made-up kids are asked for once).
-      let least: string | undefined;
-      for (const [kid, count] of this.wanted) if (kid !== keyId && (least === undefined || count < this.wanted.get(least)!)) least = kid;
-      if (least !== undefined) this.wanted.delete(least);
+  private wantedSlot(keyId: string, client: string, now: number): boolean {
+    let clients = this.wanted.get(keyId);
+    if (!clients) {
+      if (this.wanted.size >= MAX_WANTED_KIDS) this.unwant(this.leastWanted());
+      this.wanted.set(keyId, (clients = new Set()));
+    }
+    if (!clients.has(client) && clients.size < MAX_CLIENTS_PER_KID) {
+      clients.add(client);
+      this.waitingKidsOf.set(client, (this.waitingKidsOf.get(client) ?? 0) + 1);
     }
     if (now < this.nextWantedSlot) return false;
     this.nextWantedSlot = now + WANTED_SLOT_MS;
-    let chosen = keyId;
-    for (const [kid, count] of this.wanted) if (count > this.wanted.get(chosen)!) chosen = kid;
-    this.wanted.delete(chosen);
+    const chosen = this.mostWanted();
+    this.unwant(chosen);
     if (chosen === keyId) return true;
     void this.lookUp(chosen);
     return false;
+  }
+
+  /** The waiting kid with the most weight of clients; the longest waiting among equals. */
+  private mostWanted(): string {
+    let chosen = '';
+    let most = -1;
+    for (const [kid, clients] of this.wanted) {
+      let weight = 0;
+      for (const client of clients) weight += 1 / this.waitingKidsOf.get(client)!;
+      if (weight > most + 1e-9) [chosen, most] = [kid, weight];
+    }
+    return chosen;
+  }
+
+  /** The waiting kid fewest clients asked for, to make room (made-up kids have their sender alone). */
+  private leastWanted(): string {
+    let least = '';
+    let fewest = Infinity;
+    for (const [kid, clients] of this.wanted) if (clients.size < fewest) [least, fewest] = [kid, clients.size];
+    return least;
+  }
+
+  private unwant(keyId: string): void {
+    const clients = this.wanted.get(keyId);
+    if (!clients) return;
+    this.wanted.delete(keyId);
+    for (const client of clients) {
+      const waiting = this.waitingKidsOf.get(client)! - 1;
+      if (waiting === 0) this.waitingKidsOf.delete(client);
+      else this.waitingKidsOf.set(client, waiting);
+    }
   }
 
   private lookUp(keyId: string): Promise<Lookup> {

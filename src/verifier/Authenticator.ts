@@ -89,6 +89,8 @@ export interface AuthenticationRequest extends RequestFacts {
   audience?: string;
   /** The client certificate verified for this request (mTLS, or a trusted gateway's header). */
   clientCertificate?: CertificateFacts;
+  /** The client's address (behind trusted proxies), when the request came over the network. */
+  client?: string;
 }
 
 export const NONCE_STORE_UNAVAILABLE = 'Nonce storage unavailable';
@@ -152,7 +154,7 @@ export class Authenticator {
     let keyId = header.kid as string;
     try {
       if (onlyKey) ({ keyId, key: verificationKey } = await this.deps.keyServer.getOnlyKey!(claims.iss as string, String(header.alg)));
-      else verificationKey = await this.deps.keyServer.getPublicKey(claims.iss as string, keyId);
+      else verificationKey = await this.deps.keyServer.getPublicKey(claims.iss as string, keyId, request.client);
     } catch (error) {
       return keyRefusal(error as Error);
     }

@@ -38,15 +38,47 @@ test('made-up kids past the budget do not lock out a kid the endpoint serves: it
   now += 120_000;
   const before = requested.length;
   // Anonymous requests naming 40 made-up kids spend the minute's budget before any signature check.
-  for (let i = 0; i < 40; i++) await expect(server.getPublicKey('i', `made-up-${i}`)).rejects.toBeInstanceOf(KeyNotFoundError);
+  for (let i = 0; i < 40; i++) await expect(server.getPublicKey('i', `made-up-${i}`, `203.0.113.${i}`)).rejects.toBeInstanceOf(KeyNotFoundError);
   expect(requested.length - before).toBeLessThanOrEqual(31);
   // Real users keep sending the real kid (refused while the slot is not due)...
-  for (let i = 0; i < 3; i++) await server.getPublicKey('i', 'known-kid').catch(() => undefined);
+  for (let i = 0; i < 3; i++) await server.getPublicKey('i', 'known-kid', `198.51.100.${i}`).catch(() => undefined);
   // ...and more made-up kids keep coming, each once.
-  for (let i = 40; i < 60; i++) await server.getPublicKey('i', `made-up-${i}`).catch(() => undefined);
+  for (let i = 40; i < 60; i++) await server.getPublicKey('i', `made-up-${i}`, `203.0.113.${i}`).catch(() => undefined);
   // Within one slot (5 s), still inside the budget's minute, the real kid is found.
   now += 5_000;
-  expect((await server.getPublicKey('i', 'known-kid')).algorithm).toBe('ES256');
+  expect((await server.getPublicKey('i', 'known-kid', '198.51.100.0')).algorithm).toBe('ES256');
   expect(requested.length - before).toBeLessThanOrEqual(33);
   await server.stop();
+});
+
+describe('past the budget, the kid wanted by the most clients is fetched, however fast one client asks', () => {
+  const ATTACKER = '203.0.113.9';
+
+  async function budgetSpent(): Promise<PemPerKidKeyServer> {
+    const server = new PemPerKidKeyServer({ type: 'pem_per_kid', baseUrl: new URL(`${baseUrl}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 }, { clock: () => now, logger: silentLogger });
+    now += 120_000;
+    for (let i = 0; i < 31; i++) await server.getPublicKey('i', `spent-${i}`, ATTACKER).catch(() => undefined);
+    return server;
+  }
+
+  test('one address naming one made-up kid at a high rate does not outweigh two users of the real kid', async () => {
+    const server = await budgetSpent();
+    for (let i = 0; i < 500; i++) await server.getPublicKey('i', 'made-up-hot', ATTACKER).catch(() => undefined);
+    for (const user of ['198.51.100.1', '198.51.100.2']) await expect(server.getPublicKey('i', 'known-kid', user)).rejects.toBeInstanceOf(KeyNotFoundError);
+    now += 5_000;
+    // The attacker's next request opens the slot: the real kid is fetched, for its users.
+    await server.getPublicKey('i', 'made-up-hot', ATTACKER).catch(() => undefined);
+    expect((await server.getPublicKey('i', 'known-kid', '198.51.100.1')).algorithm).toBe('ES256');
+    await server.stop();
+  });
+
+  test('one address naming many made-up kids weighs as one client: a single user of the real kid wins the slot', async () => {
+    const server = await budgetSpent();
+    // Each made-up kid named three times: counted per request, any of them would outweigh the real kid.
+    for (let round = 0; round < 3; round++) for (let i = 0; i < 200; i++) await server.getPublicKey('i', `made-up-many-${i}`, ATTACKER).catch(() => undefined);
+    await expect(server.getPublicKey('i', 'known-kid', '198.51.100.7')).rejects.toBeInstanceOf(KeyNotFoundError);
+    now += 5_000;
+    expect((await server.getPublicKey('i', 'known-kid', '198.51.100.7')).algorithm).toBe('ES256');
+    await server.stop();
+  });
 });
