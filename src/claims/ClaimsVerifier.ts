@@ -7,9 +7,9 @@ import type { CertificateFacts } from '../x509/CertificateFacts';
 export interface PolicyInput {
   claims: Claims;
   request: RequestFacts;
-  /** The expanded identity (C6), when the verifier expands identities and it could be had. */
+  /** The expanded identity (Cloudflare Access's get-identity), when the verifier expands identities and it could be had. */
   identity?: Record<string, unknown>;
-  /** The verified client certificate (C5); absent when the request has none. */
+  /** The verified client certificate (mTLS, RFC 8705); absent when the request has none. */
   client_certificate?: CertificateFacts;
 }
 

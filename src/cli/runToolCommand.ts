@@ -1,4 +1,4 @@
-// The tool subcommands of the jwtproxy binary (SPEC B10): one dispatcher, one module per command.
+// The tool subcommands of the jwtproxy binary: one dispatcher, one module per command.
 import { ConfigError } from '../config/ConfigError';
 import { generateCa } from './generateCa';
 import { generateKey } from './generateKey';

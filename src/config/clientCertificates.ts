@@ -1,4 +1,4 @@
-// Client certificates in a verifier's config (C5): the listener's mTLS options (client_ca_file,
+// Client certificates in a verifier's config (RFC 8705 mTLS): the listener's mTLS options (client_ca_file,
 // client_auth, crl_file) and the verifier's forwarding of the facts (forward_client_cert) or
 // trust in a gateway's header (trusted_client_cert_header, trusted_gateways).
 import { InvalidGatewayError, TrustedGateways } from '../verifier/TrustedGateways';

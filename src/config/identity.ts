@@ -1,4 +1,4 @@
-// A verifier's `identity` block (C6): where the expanded identity of a token is fetched (a
+// A verifier's `identity` block: where the expanded identity of a token is fetched (a
 // provider's own endpoint by default, e.g. Cloudflare's get-identity), how the token is sent,
 // whether a request needs it, and how many are kept.
 import type { ProviderPreset } from '../providers/ProviderPreset';

@@ -49,7 +49,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
     if (audience) verifierNode.fail('audience', 'with forward_auth.audience_from_path the path names the audience: list the ones it may name in audiences instead');
     if (audiences.length === 0) verifierNode.fail('audiences', 'is required with forward_auth.audience_from_path: the audiences the path may name (e.g. the AUD tags of your Access applications)');
   }
-  // A Part A verifier (a URL audience, no provider) keeps the Go verifier's exact checks.
+  // A verifier in the Go jwtproxy's shape (a URL audience, no provider) keeps the Go verifier's exact checks.
   const goProfile = !preset && audiences.length === 0;
   const singleUse = verifierNode.boolean('single_use', goProfile || !preset);
   if (!singleUse && verifierNode.has('nonce_storage')) {

@@ -1,4 +1,4 @@
-// The endpoint of Cloudflare Access's External Evaluation rule (C6). Access POSTs
+// The endpoint of Cloudflare Access's External Evaluation rule (Cloudflare One, *External Evaluation rules*). Access POSTs
 // {"token": "<JWT it signed>"} whose claims carry the user's `identity` and a `nonce`. The
 // token is verified as a verifier verifies one — the Authenticator itself: signature against
 // the team's keys, iss, aud, exp (Access's example worker checks exp only) — the policy

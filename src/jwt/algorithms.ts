@@ -55,7 +55,7 @@ export function verifySignature(algorithm: VerificationAlgorithm, key: KeyObject
 
 /**
  * Verifies on the libuv thread pool: the event loop goes on proxying while RSA runs on another
- * core (75 k vs 45 k RS256 verifications/s on two cores, DESIGN §2). False for any failure.
+ * core (75 k vs 45 k RS256 verifications/s measured on two cores). False for any failure.
  */
 export function verifySignatureAsync(algorithm: VerificationAlgorithm, key: KeyObject, signingInput: Buffer, signature: Buffer): Promise<boolean> {
   return new Promise((resolve) => {

@@ -3,7 +3,7 @@
 import type { Claims } from './token';
 
 export interface ClaimRules {
-  /** The expected audience as audienceOrigin() gives it: only scheme://host is compared (Part A). */
+  /** The expected audience as audienceOrigin() gives it: only scheme://host is compared, as the Go jwtproxy does. */
   audience?: string;
   /** Opaque audiences (an Access AUD tag, a client id): `aud`, or one element of it, must equal one. */
   audiences?: ReadonlySet<string>;

@@ -9,7 +9,7 @@ import { ConfigError } from '../config/ConfigError';
 import { PolicyTimeoutError } from './PolicyTimeoutError';
 import { Re2Pattern } from './Re2Pattern';
 
-/** The policy time bound when the configuration names none (the README's default). */
+/** The policy time bound when the configuration names none (the documented default). */
 export const DEFAULT_POLICY_TIMEOUT_MS = 50;
 
 // The name `x.matches(p)` is rewritten to at load. cel-js declares its own `matches` with a

@@ -1,5 +1,5 @@
 // What a provider preset fills in for a verifier behind that identity-aware proxy: where
-// its token arrives, where its keys are, and what its tokens look like (SPEC C1). Every
+// its token arrives, where its keys are, and what its tokens look like, as the provider's documents say. Every
 // field can still be set explicitly in the verifier, which wins.
 import type { ConfigNode } from '../config/ConfigNode';
 import type { IdentityConfig, KeyServerConfig } from '../config/types';
@@ -20,7 +20,7 @@ export interface ProviderPreset {
   noAudience?: boolean;
   expectedSigner?: string;
   paddedSegments?: boolean;
-  /** Where the provider answers a token's expanded identity, when it has such an endpoint (C6). */
+  /** Where the provider answers a token's expanded identity, when it has such an endpoint (Cloudflare Access's get-identity). */
   identity?: Pick<IdentityConfig, 'url' | 'sendToken'>;
   /** The identity headers the provider sets on the requests it passes on. */
   headers: ProviderHeaders;

@@ -1,4 +1,4 @@
-// mTLS on a TLS listener (C5): the CA and CRL files as secure context options (read again on
+// mTLS on a TLS listener: the CA and CRL files as secure context options (read again on
 // every reload), and the rule that a client certificate which does not verify ends the
 // connection in either mode — `optional` only lets a client present none.
 import * as fs from 'node:fs';

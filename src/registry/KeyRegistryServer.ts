@@ -1,4 +1,4 @@
-// The built-in key registry (SPEC B2): the protocol listener, the optional admin listener,
+// The built-in key registry: the protocol listener, the optional admin listener,
 // the storage the config names, and a periodic sweep that records expiries and ends of grace.
 //
 // Rotation grace: a key replaced by a rotation is still served for rotation_grace, so a

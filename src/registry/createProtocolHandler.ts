@@ -1,4 +1,4 @@
-// The key registry protocol (SPEC A5), as the Go signer and verifiers speak it; a path prefix
+// The key registry protocol, as the Go signer and verifiers speak it; a path prefix
 // before /services is accepted (a registry URL like https://host/keys/ works as with Quay):
 //   GET    /services/<svc>/keys        → 200 {"keys":[jwk…]}: approved, unexpired keys (unknown service: empty)
 //   GET    /services/<svc>/keys/<kid>  → 200 JWK + Cache-Control max-age; 409 awaiting approval; 403 expired; 404 unknown or revoked

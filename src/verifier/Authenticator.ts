@@ -77,7 +77,7 @@ export interface AuthenticatorDeps {
   claimsVerifiers: ClaimsVerifier[];
   clock: Clock;
   tokenCache?: VerifiedTokenCache;
-  /** Identity expansion (C6): asked for every accepted token, cached ones too, before the claims verifiers. */
+  /** Identity expansion: asked for every accepted token, cached ones too, before the claims verifiers. */
   identityExpander?: IdentityExpander;
 }
 

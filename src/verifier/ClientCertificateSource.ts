@@ -1,4 +1,4 @@
-// Whose certificate a request comes with (C5). From a trusted gateway (its address in
+// Whose certificate a request comes with. From a trusted gateway (its address in
 // trusted_gateways) only its header counts, never the gateway's own connection certificate;
 // from any other peer, the certificate its TLS connection verified, read once per connection.
 import type { IncomingMessage } from 'node:http';

@@ -1,4 +1,4 @@
-// Identity expansion (C6): more about the user of a verified token than the token itself
+// Identity expansion: more about the user of a verified token than the token itself
 // says — Cloudflare Access's get-identity document with groups, device posture, geo and idp.
 // The Authenticator asks for it after the signature and before the claims verifiers, which
 // see it as `identity` beside `claims` and `request`.

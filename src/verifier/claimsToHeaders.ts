@@ -1,4 +1,4 @@
-// Identity facts written as upstream request headers (C4): `Header-Name: <CEL expression>`.
+// Identity facts written as upstream request headers: `Header-Name: <CEL expression>`.
 // Strings go as they are, lists joined by ",", objects as JSON; an absent value sends no
 // header. A value with CR, LF, NUL (any control character but tab), or longer than the cap, refuses the request: a
 // header must never be split or smuggled by a claim.

@@ -1,4 +1,4 @@
-// How a refused request is answered. 'go': 403 text/plain with the Go body (Part A).
+// How a refused request is answered. 'go': 403 text/plain with the Go jwtproxy's body.
 // 'rfc6750': 401 with `WWW-Authenticate: Bearer` (error="invalid_token" when a token was
 // sent) or 403 error="insufficient_scope" when a valid token is not allowed, with a JSON
 // body. Either way an outage is 503, and with `auth_redirect_url` a browser without a valid

@@ -142,5 +142,5 @@ export function findToken(sources: readonly TokenSource[], carriers: TokenCarrie
   return found;
 }
 
-/** The default, Part A: Authorization only. */
+/** The default, as in the Go jwtproxy: Authorization only (RFC 6750 §2.1). */
 export const AUTHORIZATION_ONLY: readonly TokenSource[] = [{ type: 'authorization' }];

@@ -1,4 +1,4 @@
-// What policy, header mappings and certificate-bound tokens know of a client certificate (C5),
+// What policy, header mappings and certificate-bound tokens know of a client certificate,
 // read from its DER: names as RFC 4514 strings, serial and fingerprint in hex, the RFC 8705
 // thumbprint, SANs, validity in RFC 3339. Field names are the ones CEL expressions use.
 import * as crypto from 'node:crypto';

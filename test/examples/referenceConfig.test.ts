@@ -1,11 +1,11 @@
-// config.example.yaml is the reference: every option the README's tables document is in it, and
+// config.example.yaml is the reference: every option the tables of docs/ document is in it, and
 // every commented option in it is valid when uncommented (alone, in place of the active value
 // it is an alternative to).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfig } from '../../src/config/load';
+import { referenceText, ROOT } from '../support/documentation';
 
-const ROOT = path.resolve(__dirname, '../..');
 const REFERENCE = fs.readFileSync(path.join(ROOT, 'config.example.yaml'), 'utf8');
 const LINES = REFERENCE.split('\n');
 
@@ -133,12 +133,10 @@ test.each(BLOCKS.map((block) => [`line ${block.lines[0] + 1}: ${LINES[block.line
   expect(() => parseConfig(text)).not.toThrow();
 });
 
-test('every option the README documents in its tables is in the reference', () => {
-  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Where we differ'));
+test('every option the documentation lists in its tables is in the reference', () => {
   const missing: string[] = [];
   let inOptionTable = false;
-  for (const line of section.split('\n')) {
+  for (const line of referenceText().split('\n')) {
     if (/^\| (key|option) \|/.test(line)) {
       inOptionTable = true;
       continue;

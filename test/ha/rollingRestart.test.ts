@@ -1,7 +1,7 @@
 // A rolling restart of three jwtproxy verifiers behind a real HAProxy that never retries, under
 // load: with drain_period, each instance's /readyz turns 503 while it keeps serving, HAProxy's
 // health check takes it out, and only then does it close, so no request is lost. The instances
-// run as the README says to run jwtproxy under a supervisor: bin/jwtproxy itself receives SIGTERM.
+// run as docs/running.md says to run jwtproxy under a supervisor: bin/jwtproxy itself receives SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';

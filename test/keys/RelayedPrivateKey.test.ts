@@ -14,7 +14,7 @@ import { TestClock } from '../registry/registryTestKit';
 import { startTappedKeyRegistry, type TappedKeyRegistry } from './tappedKeyRegistry';
 
 const ISSUER = 'svc';
-const WORKER = path.join(__dirname, 'fixtures', 'relayedKeyWorker.js');
+const WORKER = path.join(__dirname, '../fixtures/processes/relayedKeyWorker.js');
 
 type Report = { test: string; signingWith: string };
 

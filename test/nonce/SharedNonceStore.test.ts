@@ -10,7 +10,7 @@ import { SharedNonceStore } from '../../src/nonce/SharedNonceStore';
 import { SharedNonceStoreHost } from '../../src/nonce/SharedNonceStoreHost';
 import { silentLogger } from '../../src/observability/logger';
 
-const fixtures = path.join(__dirname, 'fixtures');
+const fixtures = path.join(__dirname, '../fixtures/processes');
 const expiresAtMs = Date.now() + 300_000;
 
 type Outcome = boolean | { code: string; message: string };

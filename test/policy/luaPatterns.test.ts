@@ -2,7 +2,7 @@
 // errors, for find, match, gmatch and gsub. Every call here is sent to the port (a budget of
 // 0), and compared with the C function on the same arguments, in the same interpreter.
 import { LuaFactory, type LuaEngine } from 'wasmoon';
-import { patternFunctionsWithBudget } from '../../src/policy/luaPatterns';
+import { patternFunctionsWithBudget } from '../../src/policy/lua/luaPatterns';
 
 let engine: LuaEngine;
 

@@ -217,7 +217,7 @@ describe('after a registry process was killed with SIGKILL', () => {
   /** Runs the crash fixture until it stops dead at `point`; resolves with a function that kills it. */
   async function crashingAt(point: 'update' | 'fold'): Promise<() => Promise<void>> {
     const marker = path.join(directory, 'marker');
-    const running = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'fileStorageCrash.js'), file, marker, point], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const running = spawn(process.execPath, [path.join(__dirname, '../fixtures/processes/fileStorageCrash.js'), file, marker, point], { stdio: ['ignore', 'ignore', 'inherit'] });
     child = running;
     const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
     await eventually(async () => (await fs.stat(marker).catch(() => undefined)) !== undefined || running.exitCode !== null, 'the child to reach its crash point', 20_000);

@@ -1,4 +1,4 @@
-// Identity expansion (C6) behind Cloudflare Access: a verifier that fetches each token's
+// Identity expansion behind Cloudflare Access: a verifier that fetches each token's
 // expanded identity from the team's get-identity endpoint — a local stand-in answering
 // Cloudflare's exact document for the token in the CF_Authorization cookie — and decides
 // from it (device posture in a CEL rule) and hands it on (claims_to_headers). Real HTTP

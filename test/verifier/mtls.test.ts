@@ -1,4 +1,4 @@
-// mTLS on verifier listeners (C5), over real TLS on loopback with openssl-made CAs: which
+// mTLS on verifier listeners, over real TLS on loopback with openssl-made CAs: which
 // clients get through, the certificate facts policy and the upstream see, forged certificate
 // headers, certificate-bound tokens (RFC 8705) and CRLs replaced on reload.
 import * as crypto from 'node:crypto';

@@ -1,7 +1,7 @@
-// A verifier's own token rules beyond Part A, end to end over HTTP with a real JWKS
+// A verifier's own token rules beyond the Go jwtproxy's, end to end over HTTP with a real JWKS
 // endpoint and upstream: excludes on the normalised path, reusable tokens and the
 // verified-token cache (never past exp, dropped with its key), RFC 6750 refusals, the
-// login redirect for browsers, and a Part A verifier that keeps the Go checks.
+// login redirect for browsers, and a Go-shaped verifier that keeps the Go checks.
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import * as net from 'node:net';

@@ -1,4 +1,4 @@
-// A verifier behind a gateway that terminated mTLS (C5): the gateway's certificate header is
+// A verifier behind a gateway that terminated mTLS: the gateway's certificate header is
 // the client's certificate only from a peer in trusted_gateways; from any other peer, and
 // without trusted_client_cert_header, it is ignored. Real gateways' header formats: Envoy's
 // XFCC (Hash and Subject, or Cert) and nginx's URL-encoded PEM.

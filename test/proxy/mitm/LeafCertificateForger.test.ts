@@ -120,7 +120,7 @@ describe('LeafCertificateForger.forgeCertificate', () => {
   it('works with a CA made by OpenSSL, pointing at its key identifier', async () => {
     // Made with `openssl req -x509 -newkey rsa:2048 -nodes -days 3650` on 2026-11-22 (valid to 2036-11-19).
     const opensslCa = await CertificateAuthority.load(
-      { keyFile: path.join(__dirname, 'fixtures/openssl-ca.key'), certFile: path.join(__dirname, 'fixtures/openssl-ca.crt') },
+      { keyFile: path.join(__dirname, '../../fixtures/mitm/openssl-ca.key'), certFile: path.join(__dirname, '../../fixtures/mitm/openssl-ca.crt') },
       () => NOW + DAY_MS,
     );
     const leaf = await forge1(opensslCa, 'example.com', { clock: () => NOW + DAY_MS, keyAlgorithm: 'rsa' });
