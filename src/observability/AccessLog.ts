@@ -48,7 +48,8 @@ export class AccessLog {
     // time and bindings) but built here in one template, without pino's generic walk of an object
     // per line (a tenth of a busy verifier's time per request).
     this.out = loggerLineParts(logger);
-    this.proxyField = `,"proxy":${JSON.stringify(proxy)}`;
+    // A proxy's logger usually carries its name already (buildServices binds it): once is enough.
+    this.proxyField = this.out.bindings.includes('"proxy":') ? '' : `,"proxy":${JSON.stringify(proxy)}`;
     this.identityKey = `,${JSON.stringify(config.identityClaim)}:`;
   }
 

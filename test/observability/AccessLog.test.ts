@@ -65,6 +65,14 @@ test.each<[string, AccessEntry, string]>([
   expect(written.bytes).toBeGreaterThan(0);
 });
 
+test("a logger bound to the proxy's name already gives it once", async () => {
+  const lines: string[] = [];
+  const logger = createLogger('info', { write: (line: string) => void lines.push(line) }).child({ proxy: 'verifier_proxies[1]' });
+  await answerOne({ method: 'GET', path: '/', client: '127.0.0.1' }, new AccessLog(logger, 'verifier_proxies[1]'));
+  expect(lines[0].match(/"proxy":/g)).toHaveLength(1);
+  expect(JSON.parse(lines[0])).toMatchObject({ proxy: 'verifier_proxies[1]', msg: 'access' });
+});
+
 test('nothing is written below info or when turned off', async () => {
   const lines: string[] = [];
   const quiet = createLogger('warn', { write: (line: string) => void lines.push(line) });
