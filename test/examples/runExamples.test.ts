@@ -73,13 +73,19 @@ test.each(runnable)('examples/%s runs as its comments say', async (file) => {
   for (const port of ports) replacement.set(port, String(await freePort()));
   const rewrite = (text: string) => text.replace(/\b\d{4,5}\b/g, (port) => replacement.get(port) ?? port);
   fs.writeFileSync(path.join(folder, 'examples', file), rewrite(original));
-  const background: ChildProcess[] = [];
+  const background: { command: string; child: ChildProcess; output: string[] }[] = [];
+  // What the background commands printed, their last lines: why a curl got no answer, or the wrong one.
+  const backgroundOutput = () => background.map(({ command, output }) => `$ ${command}\n${output.join('').split('\n').slice(-20).join('\n')}`).join('\n');
   try {
     for (const step of steps) {
       if (step.command === 'npm ci') continue;
       const command = rewrite(step.command).replace(/\bnpx jwtproxy\b/g, `"${process.execPath}" "${CLI}"`);
       if (step.background) {
-        background.push(spawn('bash', ['-c', `exec ${command}`], { cwd: folder, stdio: 'ignore', detached: true }));
+        const child = spawn('bash', ['-c', `exec ${command}`], { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+        const output: string[] = [];
+        child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+        child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+        background.push({ command: step.command, child, output });
         continue;
       }
       if (step.status !== undefined) {
@@ -92,14 +98,15 @@ test.each(runnable)('examples/%s runs as its comments say', async (file) => {
           if (output === step.status || Date.now() > deadline) break;
           await new Promise((resolve) => setTimeout(resolve, 200));
         }
-        expect(`${step.command} → ${last}`).toBe(`${step.command} → ${step.status}`);
+        const answer = { command: step.command, status: last, background: last === step.status ? '' : backgroundOutput() };
+        expect(answer).toEqual({ command: step.command, status: step.status, background: '' });
         continue;
       }
       const { code, output } = await run(command, folder);
       expect({ command: step.command, code, output: code === 0 ? '' : output }).toEqual({ command: step.command, code: 0, output: '' });
     }
   } finally {
-    for (const child of background) {
+    for (const { child } of background) {
       try {
         process.kill(-child.pid!, 'SIGTERM');
       } catch {
