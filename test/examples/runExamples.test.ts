@@ -11,7 +11,8 @@ import { tempDir } from '../support/cli';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cmd/jwtproxy.js');
-const EXAMPLES = fs.readdirSync(path.join(ROOT, 'examples')).filter((file) => file.endsWith('.yaml'));
+/** The shipped configurations, as paths from the checkout: the reference and the examples. */
+const SHIPPED = ['config.example.yaml', ...fs.readdirSync(path.join(ROOT, 'examples')).filter((file) => file.endsWith('.yaml')).map((file) => `examples/${file}`)];
 
 interface Step {
   command: string;
@@ -47,32 +48,32 @@ function run(command: string, cwd: string): Promise<{ code: number; output: stri
 
 /** Examples that cannot run on one machine: they verify tokens of a real Cloudflare Access team. */
 const NEED_OUTSIDE_SERVICE = [
-  'access-policy.yaml', // and an Open Policy Agent server
-  'cloudflare-access-device-posture.yaml',
-  'cloudflare-access-external-evaluation.yaml',
-  'cloudflare-access-forward-auth.yaml',
+  'examples/access-policy.yaml', // and an Open Policy Agent server
+  'examples/cloudflare-access-device-posture.yaml',
+  'examples/cloudflare-access-external-evaluation.yaml',
+  'examples/cloudflare-access-forward-auth.yaml',
 ];
 
 /** A port the example listens on or connects to on this machine: `127.0.0.1:N`, `localhost:N`, `listen_addr: :N`, `--port N`. */
 const LOCAL_PORT = /(?:127\.0\.0\.1:|localhost:|\s:|--port )(\d{4,5})\b/g;
 
-const runnable = EXAMPLES.filter((file) => stepsOf(fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8')).length > 0);
+const runnable = SHIPPED.filter((file) => stepsOf(fs.readFileSync(path.join(ROOT, file), 'utf8')).length > 0);
 
 test('every example gives its commands, unless it needs a service outside this machine', () => {
-  expect(EXAMPLES.filter((file) => !runnable.includes(file))).toEqual(NEED_OUTSIDE_SERVICE);
+  expect(SHIPPED.filter((file) => !runnable.includes(file))).toEqual(NEED_OUTSIDE_SERVICE);
 });
 
-test.each(runnable)('examples/%s runs as its comments say', async (file) => {
+test.each(runnable)('%s runs as its comments say', async (file) => {
   const folder = tempDir();
   fs.cpSync(path.join(ROOT, 'examples'), path.join(folder, 'examples'), { recursive: true });
-  const original = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8');
+  const original = fs.readFileSync(path.join(ROOT, file), 'utf8');
   const steps = stepsOf(original);
   // Every fixed port of the example, in its commands and its configuration, becomes a free one.
   const ports = new Set([...original.matchAll(LOCAL_PORT)].map((match) => match[1]));
   const replacement = new Map<string, string>();
   for (const port of ports) replacement.set(port, String(await freePort()));
   const rewrite = (text: string) => text.replace(/\b\d{4,5}\b/g, (port) => replacement.get(port) ?? port);
-  fs.writeFileSync(path.join(folder, 'examples', file), rewrite(original));
+  fs.writeFileSync(path.join(folder, file), rewrite(original));
   const background: { command: string; child: ChildProcess; output: string[] }[] = [];
   // What the background commands printed, their last lines: why a curl got no answer, or the wrong one.
   const backgroundOutput = () => background.map(({ command, output }) => `$ ${command}\n${output.join('').split('\n').slice(-20).join('\n')}`).join('\n');
