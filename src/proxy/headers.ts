@@ -36,27 +36,20 @@ export const CLIENT_ADDRESS_HEADERS = [
 ] as const;
 
 /**
- * Headers in which gateways pass on the client certificate they checked (RFC 9440's Client-Cert,
- * nginx and HAProxy conventions, AWS ALB mutual TLS, Cloudflare's TLS client auth transform): an
- * application that reads them trusts the gateway, so they too pass on only from a trusted proxy.
- * (Envoy's X-Forwarded-Client-Cert is the verifier's own to set: always replaced.)
+ * Headers in which gateways pass on the client certificate they checked: an application that
+ * reads them trusts the gateway, so they too pass on only from a trusted proxy. RFC 9440's
+ * Client-Cert; Azure App Service; nginx, HAProxy and Cloud Foundry conventions. (Envoy's
+ * X-Forwarded-Client-Cert is the verifier's own to set: always replaced.)
  */
-export const CLIENT_CERTIFICATE_HEADERS = [
-  'client-cert',
-  'client-cert-chain',
-  'ssl-client-cert',
-  'x-ssl-client-cert',
-  'x-ssl-cert',
-  'x-client-cert',
-  'x-ssl-client-verify',
-  'x-ssl-client-s-dn',
-  'x-ssl-client-i-dn',
-  'x-amzn-tls-version',
-  'x-amzn-tls-cipher-suite',
-] as const;
+export const CLIENT_CERTIFICATE_HEADERS = ['client-cert', 'client-cert-chain', 'x-arr-clientcert', 'x-client-verify', 'x-client-dn'] as const;
 
-/** Name prefixes of the same kind: AWS ALB (`X-Amzn-Mtls-Clientcert-*`), Cloudflare (`Cf-Cert-*`). */
-export const CLIENT_CERTIFICATE_HEADER_PREFIXES = ['x-amzn-mtls-clientcert', 'cf-cert-'] as const;
+/**
+ * Name prefixes of the same kind: ingress-nginx and Apache (`ssl-client-*`, `SSL_CLIENT_*`),
+ * nginx and HAProxy (`x-ssl-*`), Google Cloud load balancers and Kong (`x-client-cert-*`), Traefik
+ * (`x-forwarded-tls-client-cert*`), AWS ALB (`x-amzn-mtls-clientcert*`, `x-amzn-tls-*`), Cloudflare
+ * (`cf-cert-*`, `cf-client-cert-*`).
+ */
+export const CLIENT_CERTIFICATE_HEADER_PREFIXES = ['ssl-client-', 'x-ssl-', 'x-client-cert', 'x-forwarded-tls-client-cert', 'x-amzn-mtls-clientcert', 'x-amzn-tls-', 'cf-cert-', 'cf-client-cert-'] as const;
 
 const COMMON_CONNECTION = /^\s*(keep-alive|close|upgrade)\s*$/i;
 
@@ -91,6 +84,11 @@ export interface DroppedHeaders {
 }
 
 const dropsPrefix = (name: string, prefixes: readonly string[] | undefined): boolean => prefixes !== undefined && prefixes.some((prefix) => name.startsWith(prefix));
+
+/** Whether `drop` names the canonical header `name`. */
+export function dropsHeader(name: string, drop: DroppedHeaders): boolean {
+  return drop.names.has(name) || dropsPrefix(name, drop.prefixes);
+}
 
 /**
  * Copies Node's rawHeaders (name, value, name, value…) into a flat list for undici, after the

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ClientCertificateConfig } from '../config/types';
+import { canonicalHeaderName } from '../proxy/headers';
 import type { CertificateFacts } from '../x509/CertificateFacts';
 import { certificateFromEscaped, factsFromDer, factsFromForwardedClientCert } from './forwardedClientCert';
 
@@ -17,8 +18,8 @@ export class ClientCertificateSource {
   of(req: IncomingMessage): CertificateFacts | undefined {
     const trusted = this.config.trustedHeader;
     if (trusted && trusted.gateways.includes(req.socket.remoteAddress)) {
-      const values = req.headersDistinct[trusted.name];
-      if (!values) return undefined;
+      const values = fieldsNamed(req.rawHeaders, trusted.name);
+      if (values.length === 0) return undefined;
       if (trusted.format === 'xfcc') return factsFromForwardedClientCert(values.join(','));
       // Two copies of a certificate header cannot both be the client's.
       return values.length === 1 ? factsFromDer(certificateFromEscaped(values[0])) : undefined;
@@ -35,4 +36,15 @@ export class ClientCertificateSource {
     this.perConnection.set(socket, facts);
     return facts ?? undefined;
   }
+}
+
+/**
+ * Every field of the header `name` (canonical) in whatever spelling it came: `SSL_CLIENT_CERT`
+ * and `ssl-client-cert` are one header to the applications behind, so a client's copy in the other
+ * spelling must count as a second copy, not go unseen next to the gateway's.
+ */
+function fieldsNamed(rawHeaders: readonly string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) if (canonicalHeaderName(rawHeaders[i]) === name) values.push(rawHeaders[i + 1]);
+  return values;
 }

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestFacts } from '../claims/ClaimsVerifier';
 import type { VerifierConfig } from '../config/types';
-import { canonicalHeaderName, CLIENT_ADDRESS_HEADERS, CLIENT_CERTIFICATE_HEADER_PREFIXES, CLIENT_CERTIFICATE_HEADERS, forwardableRequestHeaders, type DroppedHeaders } from '../proxy/headers';
+import { canonicalHeaderName, CLIENT_ADDRESS_HEADERS, CLIENT_CERTIFICATE_HEADER_PREFIXES, CLIENT_CERTIFICATE_HEADERS, dropsHeader, forwardableRequestHeaders, type DroppedHeaders } from '../proxy/headers';
 import { isAmbiguousPath, normalizePath } from '../proxy/normalizePath';
 import type { TrustedProxies } from '../proxy/TrustedProxies';
 import type { CertificateFacts } from '../x509/CertificateFacts';
@@ -94,7 +94,9 @@ export class RequestReader {
   private readonly trusted: TrustedProxies;
   /** Dropped whatever the peer: the proxy's own headers, token carriers, provider identity headers. */
   private readonly alwaysDropped: DroppedHeaders;
-  /** Also dropped from a peer that is not a trusted proxy: client-address and client-certificate headers it could forge. */
+  /** Client-address and client-certificate headers: believed only from a trusted proxy. */
+  private readonly trustedProxyOnly: DroppedHeaders;
+  /** What is dropped from a peer that is not a trusted proxy: the above, and those always dropped. */
   private readonly untrustedDropped: DroppedHeaders;
 
   constructor(
@@ -113,10 +115,8 @@ export class RequestReader {
     const names = new Set([...replaced, ...this.headerCarriers, 'host', 'authorization', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
     if (this.cookieCarriers.length > 0) names.add('cookie');
     this.alwaysDropped = { names, prefixes: provider.prefixes };
-    this.untrustedDropped = {
-      names: new Set([...names, ...CLIENT_ADDRESS_HEADERS, ...CLIENT_CERTIFICATE_HEADERS, ...(provider.fromTrustedProxyOnly ?? [])]),
-      prefixes: [...provider.prefixes, ...CLIENT_CERTIFICATE_HEADER_PREFIXES],
-    };
+    this.trustedProxyOnly = { names: new Set([...CLIENT_ADDRESS_HEADERS, ...CLIENT_CERTIFICATE_HEADERS, ...(provider.fromTrustedProxyOnly ?? [])]), prefixes: CLIENT_CERTIFICATE_HEADER_PREFIXES };
+    this.untrustedDropped = { names: new Set([...names, ...this.trustedProxyOnly.names]), prefixes: [...provider.prefixes, ...CLIENT_CERTIFICATE_HEADER_PREFIXES] };
   }
 
   /** The view of `req`, or why its forward-auth contract cannot be read. */
@@ -217,7 +217,8 @@ export class RequestReader {
 
   /** The headers a rule reads: the forwarded ones (forward-auth: the original request's, which the gateway passes on). */
   private headerRecord(req: IncomingMessage, verified: string | undefined, forwardAuth: boolean, fromTrustedProxy: boolean): Record<string, string | undefined> {
-    const list = forwardAuth ? [...req.rawHeaders] : this.forwardedHeaders(req, verified, fromTrustedProxy, req.headers.host ? ['host', req.headers.host] : []);
+    // Forward-auth: the client's headers as the gateway relayed them, less those only a trusted proxy is believed on.
+    const list = forwardAuth ? this.believedHeaders(req.rawHeaders, fromTrustedProxy) : this.forwardedHeaders(req, verified, fromTrustedProxy, req.headers.host ? ['host', req.headers.host] : []);
     const record: Record<string, string | undefined> = {};
     for (let i = 0; i < list.length; i += 2) {
       const name = canonicalHeaderName(list[i]);
@@ -225,5 +226,12 @@ export class RequestReader {
       record[name] = previous === undefined ? list[i + 1] : `${previous}${name === 'cookie' ? '; ' : ', '}${list[i + 1]}`;
     }
     return record;
+  }
+
+  private believedHeaders(rawHeaders: readonly string[], fromTrustedProxy: boolean): readonly string[] {
+    if (fromTrustedProxy) return rawHeaders;
+    const believed: string[] = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) if (!dropsHeader(canonicalHeaderName(rawHeaders[i]), this.trustedProxyOnly)) believed.push(rawHeaders[i], rawHeaders[i + 1]);
+    return believed;
   }
 }
