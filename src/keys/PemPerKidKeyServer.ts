@@ -6,12 +6,8 @@
 // looked up before their signature is checked, so anyone can name random kids: new kids are
 // fetched at most NEW_KIDS_PER_WINDOW per minute, and misses are kept apart from the keys,
 // which they can never push out. Past that budget a kid is not lost: it waits among the
-// wanted kids, and every WANTED_SLOT_MS one fetch goes to the kid the most clients asked for
-// while it waited. Clients, not requests: a kid a provider really serves is asked for by every
-// user, a made-up kid by its sender only however fast it sends, and a client's voice is split
-// among all the kids it is waiting for, so one address naming many kids weighs as one. A kid
-// found missing is not wanted again for `not_found_duration`. What still delays a real kid:
-// more attacking addresses than real users of the new key.
+// wanted kids (WantedKids: weighed by clients, not requests), and every WANTED_SLOT_MS one
+// fetch goes to the heaviest.
 import { createPublicKey } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { KeyServerConfig } from '../config/types';
@@ -19,6 +15,7 @@ import { verificationAlgorithmOf } from '../jwt/algorithms';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import { ExpiringLruCache } from './ExpiringLruCache';
+import { WantedKids } from './WantedKids';
 import { KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
 
 export type PemPerKidKeyServerConfig = Extract<KeyServerConfig, { type: 'pem_per_kid' }>;
@@ -37,8 +34,6 @@ const NEW_KID_WINDOW_MS = 60_000;
 /** How often the most requested waiting kid is fetched, on top of the budget (12 a minute). */
 const WANTED_SLOT_MS = 5_000;
 const MAX_WANTED_KIDS = 256;
-/** Clients remembered per waiting kid: past a few dozen the choice is clear. */
-const MAX_CLIENTS_PER_KID = 32;
 /** Who asks when the caller does not say (tools, the external evaluation endpoint). */
 const UNNAMED_CLIENT = '';
 
@@ -47,10 +42,8 @@ export class PemPerKidKeyServer implements KeyServer {
   private readonly misses = new ExpiringLruCache<Lookup>(MAX_CACHED_KIDS);
   private windowStart = Number.NEGATIVE_INFINITY;
   private fetchesInWindow = 0;
-  /** Kids refused for lack of budget, with the clients that asked for each since. */
-  private readonly wanted = new Map<string, Set<string>>();
-  /** How many waiting kids each of those clients asked for: its voice is split among them. */
-  private readonly waitingKidsOf = new Map<string, number>();
+  /** Kids refused for lack of budget, waiting for a slot. */
+  private readonly wanted: WantedKids;
   private nextWantedSlot = Number.NEGATIVE_INFINITY;
   private readonly inFlight = new Map<string, Promise<Lookup>>();
   private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
@@ -63,6 +56,7 @@ export class PemPerKidKeyServer implements KeyServer {
     private readonly deps: { clock: Clock; logger: Logger },
   ) {
     this.issuers = config.issuers.length ? new Set(config.issuers) : undefined;
+    this.wanted = new WantedKids(MAX_WANTED_KIDS, config.notFoundCacheMs);
     this.baseUrl = new URL(config.baseUrl);
     if (!this.baseUrl.pathname.endsWith('/')) this.baseUrl.pathname += '/';
   }
@@ -78,7 +72,6 @@ export class PemPerKidKeyServer implements KeyServer {
     this.keys.clear();
     this.misses.clear();
     this.wanted.clear();
-    this.waitingKidsOf.clear();
   }
 
   async getPublicKey(issuer: string, keyId: string, client = UNNAMED_CLIENT): Promise<VerificationKey> {
@@ -86,7 +79,7 @@ export class PemPerKidKeyServer implements KeyServer {
     const now = this.deps.clock();
     const known = this.keys.get(keyId, now) ?? this.misses.get(keyId, now);
     if (!known && !this.inFlight.has(keyId) && !this.mayFetch(now) && !this.wantedSlot(keyId, client, now)) throw new KeyNotFoundError(issuer, keyId);
-    this.unwant(keyId);
+    this.wanted.forget(keyId);
     const lookup = known ?? (await this.lookUp(keyId));
     if ('key' in lookup) return lookup.key;
     if ('notFound' in lookup) throw new KeyNotFoundError(issuer, keyId);
@@ -108,58 +101,20 @@ export class PemPerKidKeyServer implements KeyServer {
   }
 
   /**
-   * Past the budget: notes that `client` wants `keyId` and, once a slot is due, fetches the kid
-   * wanted most. True when that is `keyId` (the caller awaits it); any other is fetched in the
-   * background, for its next request.
+   * Past the budget: notes that `client` wants `keyId` and, once a slot is due, fetches the
+   * heaviest waiting kid. True when that is `keyId` (the caller awaits it); any other is fetched
+   * in the background, for its next request. The clients of a slot's kid that does not exist are muted.
    */
   private wantedSlot(keyId: string, client: string, now: number): boolean {
-    let clients = this.wanted.get(keyId);
-    if (!clients) {
-      if (this.wanted.size >= MAX_WANTED_KIDS) this.unwant(this.leastWanted());
-      this.wanted.set(keyId, (clients = new Set()));
-    }
-    if (!clients.has(client) && clients.size < MAX_CLIENTS_PER_KID) {
-      clients.add(client);
-      this.waitingKidsOf.set(client, (this.waitingKidsOf.get(client) ?? 0) + 1);
-    }
+    this.wanted.want(keyId, client, now);
     if (now < this.nextWantedSlot) return false;
     this.nextWantedSlot = now + WANTED_SLOT_MS;
-    const chosen = this.mostWanted();
-    this.unwant(chosen);
-    if (chosen === keyId) return true;
-    void this.lookUp(chosen);
-    return false;
-  }
-
-  /** The waiting kid with the most weight of clients; the longest waiting among equals. */
-  private mostWanted(): string {
-    let chosen = '';
-    let most = -1;
-    for (const [kid, clients] of this.wanted) {
-      let weight = 0;
-      for (const client of clients) weight += 1 / this.waitingKidsOf.get(client)!;
-      if (weight > most + 1e-9) [chosen, most] = [kid, weight];
-    }
-    return chosen;
-  }
-
-  /** The waiting kid fewest clients asked for, to make room (made-up kids have their sender alone). */
-  private leastWanted(): string {
-    let least = '';
-    let fewest = Infinity;
-    for (const [kid, clients] of this.wanted) if (clients.size < fewest) [least, fewest] = [kid, clients.size];
-    return least;
-  }
-
-  private unwant(keyId: string): void {
-    const clients = this.wanted.get(keyId);
-    if (!clients) return;
-    this.wanted.delete(keyId);
-    for (const client of clients) {
-      const waiting = this.waitingKidsOf.get(client)! - 1;
-      if (waiting === 0) this.waitingKidsOf.delete(client);
-      else this.waitingKidsOf.set(client, waiting);
-    }
+    const chosen = this.wanted.takeHeaviest(now);
+    if (!chosen) return false;
+    void this.lookUp(chosen.kid).then((lookup) => {
+      if ('notFound' in lookup) this.wanted.mute(chosen.clients, this.deps.clock());
+    });
+    return chosen.kid === keyId;
   }
 
   private lookUp(keyId: string): Promise<Lookup> {

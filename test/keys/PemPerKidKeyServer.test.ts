@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import { KeyNotFoundError } from '../../src/keys/KeyServer';
 import { PemPerKidKeyServer } from '../../src/keys/PemPerKidKeyServer';
+import { clientGroup } from '../../src/keys/WantedKids';
 import { silentLogger } from '../../src/observability/logger';
 import { closeServer, listenOnLoopback } from '../support/loopbackServer';
 
@@ -81,4 +82,101 @@ describe('past the budget, the kid wanted by the most clients is fetched, howeve
     expect((await server.getPublicKey('i', 'known-kid', '198.51.100.7')).algorithm).toBe('ES256');
     await server.stop();
   });
+
+  /** One endpoint counting the real kid's fetches, for the sieges below. */
+  async function siege(run: (ask: (kid: string, client: string) => Promise<boolean>, fresh: () => string) => Promise<void>): Promise<number> {
+    let realFetches = 0;
+    const counting = http.createServer((req, res) => {
+      if (req.url === '/real-kid') {
+        realFetches++;
+        return void res.writeHead(200).end(pem);
+      }
+      res.writeHead(404).end();
+    });
+    const url = await listenOnLoopback(counting);
+    const server = new PemPerKidKeyServer({ type: 'pem_per_kid', baseUrl: new URL(`${url}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 }, { clock: () => now, logger: silentLogger });
+    let made = 0;
+    try {
+      await run(
+        (kid, client) => server.getPublicKey('i', kid, client).then(() => true, () => false),
+        () => `made-up-${made++}`,
+      );
+    } finally {
+      await server.stop();
+      await closeServer(counting);
+    }
+    return realFetches;
+  }
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+  test('one address flooding new kids just before every slot does not push a single user\'s real kid out of the list', async () => {
+    const fetches = await siege(async (ask, fresh) => {
+      now += 120_000;
+      let t0 = now;
+      for (let i = 0; i < 31; i++) await ask(fresh(), ATTACKER);
+      let found = false;
+      for (let slot = 0; slot < 6 && !found; slot++) {
+        for (let second = 0; second < 5; second++) {
+          now = t0 + second * 1000 + 500;
+          for (let i = 0; i < 31; i++) await ask(fresh(), ATTACKER);
+          found ||= await ask('real-kid', '198.51.100.7');
+        }
+        // Just before the slot: 256 new kids from the same address, to fill the list.
+        now = t0 + 4999;
+        for (let i = 0; i < 256; i++) await ask(fresh(), ATTACKER);
+        now = t0 + 5000;
+        await ask(fresh(), ATTACKER);
+        t0 += 5000;
+        await settle();
+      }
+      found ||= await ask('real-kid', '198.51.100.7');
+      expect(found).toBe(true);
+    });
+    expect(fetches).toBe(1);
+  });
+
+  async function outnumbered(attackers: string[]): Promise<number> {
+    let slotsWaited = -1;
+    await siege(async (ask, fresh) => {
+      const users = ['198.51.100.1', '198.51.100.2', '198.51.100.3'];
+      now += 120_000;
+      let t0 = now;
+      for (let i = 0; i < 31; i++) await ask(fresh(), '192.0.2.1');
+      for (let slot = 0; slot < 12 && slotsWaited < 0; slot++) {
+        // More addresses than the real kid has users name one fresh made-up kid each slot.
+        now = t0 + 100;
+        const bait = fresh();
+        for (const attacker of attackers) await ask(bait, attacker);
+        for (let second = 0; second < 5; second++) {
+          now = t0 + second * 1000 + 500;
+          for (let i = 0; i < 31; i++) await ask(fresh(), '192.0.2.1');
+          for (const user of users) if ((await ask('real-kid', user)) && slotsWaited < 0) slotsWaited = slot;
+        }
+        now = t0 + 5000;
+        await ask(fresh(), '192.0.2.1');
+        t0 += 5000;
+        await settle();
+      }
+    });
+    return slotsWaited;
+  }
+
+  test('addresses of one IPv6 /64 count as one client: four of them do not outweigh three users', async () => {
+    expect(await outnumbered(['2001:db8::1', '2001:db8::2', '2001:db8::3', '2001:db8::4'])).toBe(1);
+  });
+
+  test('more attacking addresses than users delay a real kid by a few slots, not for good: a waiting kid gains weight, a slot spent on a missing kid mutes its clients', async () => {
+    const slots = await outnumbered(['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5', '203.0.113.6']);
+    expect(slots).toBeGreaterThanOrEqual(1);
+    expect(slots).toBeLessThanOrEqual(3);
+  });
+});
+
+test('an IPv6 client counts per /64, IPv4 and IPv4-mapped per address', () => {
+  expect(clientGroup('2001:db8:0:1::7')).toBe('2001:db8:0:1::/64');
+  expect(clientGroup('2001:0db8:0000:0001:ffff::1%eth0')).toBe('2001:db8:0:1::/64');
+  expect(clientGroup('::1')).toBe('0:0:0:0::/64');
+  expect(clientGroup('::ffff:192.0.2.7')).toBe('192.0.2.7');
+  expect(clientGroup('192.0.2.7')).toBe('192.0.2.7');
+  expect(clientGroup('unix')).toBe('unix');
 });

@@ -1,0 +1,141 @@
+// The kids waiting for a fetch once the budget for new kids is spent, and which one gets the
+// next slot. Clients, not requests, decide: a kid a provider really serves is asked for by every
+// user, a made-up kid by its sender alone however fast it sends. Each client's voice is split
+// among all the kids it waits for, so one address naming many kids weighs as one, and an IPv6
+// client counts per /64, so one network's addresses weigh as one too. A kid's weight grows with
+// the slots it has waited, so every kid in the list is reached in bounded time; and the clients
+// of a kid a slot found missing are not heard for `mutedMs`, so the same addresses cannot win
+// slot after slot with fresh made-up kids. What still delays a real kid: more attacking networks
+// than its real users, for a few slots.
+import { isIPv6 } from 'node:net';
+
+/** Clients remembered per waiting kid: past a few dozen the choice is clear. */
+const MAX_CLIENTS_PER_KID = 32;
+const MAX_MUTED_CLIENTS = 4096;
+
+interface Waiting {
+  clients: Set<string>;
+  /** The slot count when the kid started waiting. */
+  since: number;
+}
+
+export class WantedKids {
+  private readonly waiting = new Map<string, Waiting>();
+  /** How many waiting kids each client asked for: its voice is split among them. */
+  private readonly waitingKidsOf = new Map<string, number>();
+  /** Clients whose slot-fetched kid was not found, until when. */
+  private readonly muted = new Map<string, number>();
+  private slots = 0;
+
+  constructor(
+    private readonly maxKids: number,
+    private readonly mutedMs: number,
+  ) {}
+
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  /** Notes that `client` wants `kid`. A full list makes room only for a kid that weighs more than the lightest. */
+  want(kid: string, client: string, now: number): void {
+    const who = clientGroup(client);
+    let entry = this.waiting.get(kid);
+    if (!entry) {
+      if (this.waiting.size >= this.maxKids) {
+        const [lightest, lightestScore] = this.lightest(now);
+        if (this.voice(who, now, 1) <= lightestScore) return;
+        this.forget(lightest);
+      }
+      this.waiting.set(kid, (entry = { clients: new Set(), since: this.slots }));
+    }
+    if (!entry.clients.has(who) && entry.clients.size < MAX_CLIENTS_PER_KID) {
+      entry.clients.add(who);
+      this.waitingKidsOf.set(who, (this.waitingKidsOf.get(who) ?? 0) + 1);
+    }
+  }
+
+  /** The kid for this slot, taken out of the list with the clients that wanted it; undefined when none waits. */
+  takeHeaviest(now: number): { kid: string; clients: string[] } | undefined {
+    let chosen: string | undefined;
+    let most = -1;
+    // Ties go to the kid that waited longest (the earlier entry).
+    for (const kid of this.waiting.keys()) {
+      const score = this.score(kid, now);
+      if (score > most) [chosen, most] = [kid, score];
+    }
+    this.slots++;
+    if (chosen === undefined) return undefined;
+    const clients = [...this.waiting.get(chosen)!.clients];
+    this.forget(chosen);
+    return { kid: chosen, clients };
+  }
+
+  /** Silences `clients` for `mutedMs`: the kid they got a slot for does not exist. */
+  mute(clients: readonly string[], now: number): void {
+    for (const client of clients) {
+      this.muted.delete(client);
+      if (this.muted.size >= MAX_MUTED_CLIENTS) this.muted.delete(this.muted.keys().next().value!);
+      this.muted.set(client, now + this.mutedMs);
+    }
+  }
+
+  forget(kid: string): void {
+    const entry = this.waiting.get(kid);
+    if (!entry) return;
+    this.waiting.delete(kid);
+    for (const client of entry.clients) {
+      const count = this.waitingKidsOf.get(client)! - 1;
+      if (count === 0) this.waitingKidsOf.delete(client);
+      else this.waitingKidsOf.set(client, count);
+    }
+  }
+
+  clear(): void {
+    this.waiting.clear();
+    this.waitingKidsOf.clear();
+    this.muted.clear();
+  }
+
+  /** The kid with the lowest score and its score; the newest among equals. */
+  private lightest(now: number): [string, number] {
+    let lightest = '';
+    let least = Infinity;
+    for (const kid of this.waiting.keys()) {
+      const score = this.score(kid, now);
+      if (score <= least) [lightest, least] = [kid, score];
+    }
+    return [lightest, least];
+  }
+
+  private score(kid: string, now: number): number {
+    const entry = this.waiting.get(kid)!;
+    let weight = 0;
+    for (const client of entry.clients) weight += this.voice(client, now, 0);
+    return weight * (1 + this.slots - entry.since);
+  }
+
+  /** A client's share of voice for one kid, were it waiting for `more` kids besides. */
+  private voice(client: string, now: number, more: number): number {
+    const until = this.muted.get(client);
+    if (until !== undefined) {
+      if (now < until) return 0;
+      this.muted.delete(client);
+    }
+    return 1 / ((this.waitingKidsOf.get(client) ?? 0) + more);
+  }
+}
+
+/** The unit a client counts as: its address, or its /64 for IPv6 (one subscriber's network). */
+export function clientGroup(address: string): string {
+  if (!isIPv6(address)) return address;
+  const bare = address.split('%')[0].toLowerCase();
+  if (bare.startsWith('::ffff:') && bare.includes('.')) return bare.slice('::ffff:'.length);
+  const [head, tail] = bare.split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
