@@ -29,8 +29,8 @@ export interface AccessLogConfig {
 
 export const DEFAULT_ACCESS_LOG: AccessLogConfig = { enabled: true, identityClaim: 'sub' };
 
-/** The access line's own fields: an identity claim of one of these names would write the key twice. */
-export const ACCESS_LINE_FIELDS = ['level', 'time', 'pid', 'proxy', 'method', 'path', 'status', 'code', 'iss', 'client', 'upstream', 'durationMs', 'bytes', 'msg'] as const;
+/** The access line's own fields and the logger's bindings (pid, worker, proxy): an identity claim of one of these names would write the key twice. */
+export const ACCESS_LINE_FIELDS = ['level', 'time', 'pid', 'worker', 'proxy', 'method', 'path', 'status', 'code', 'iss', 'client', 'upstream', 'durationMs', 'bytes', 'msg'] as const;
 
 export class AccessLog {
   private readonly on: boolean;
