@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
 import { loggableUrl } from '../observability/loggableUrl';
-import { OutboundHttpError } from './OutboundHttpError';
+import { OutboundHttpError, type OutboundHttpErrorCode } from './OutboundHttpError';
 
 export interface OutboundHttpClientOptions {
   /** Deadline of one request: connecting, the answer's head and its whole body. */
@@ -85,7 +85,7 @@ export class OutboundHttpClient {
     await this.agent.close();
   }
 
-  private error(code: OutboundHttpError['code'], method: string, url: URL, reason: string, status: number | undefined, cause?: unknown): OutboundHttpError {
+  private error(code: OutboundHttpErrorCode, method: string, url: URL, reason: string, status: number | undefined, cause?: unknown): OutboundHttpError {
     return new OutboundHttpError(code, `${method} ${loggableUrl(url)}`, reason, status, cause === undefined ? undefined : { cause });
   }
 }
