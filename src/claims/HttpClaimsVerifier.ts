@@ -6,8 +6,9 @@
 import { loggableUrl } from '../observability/loggableUrl';
 import { createHash } from 'node:crypto';
 import { canonicalHeaderName } from '../proxy/headers';
-import { Agent, request, type Dispatcher } from 'undici';
 import type { HttpClaimsVerifierConfig } from '../config/types';
+import { OutboundHttpClient } from '../http/OutboundHttpClient';
+import { OutboundHttpError } from '../http/OutboundHttpError';
 import { ExpiringLruCache } from '../keys/ExpiringLruCache';
 import type { Clock } from '../util/clock';
 import { HeaderMappingError, headerValue } from '../verifier/claimsToHeaders';
@@ -23,33 +24,13 @@ function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** An error's message, or its code when it has none (e.g. an AggregateError of refused connections). */
-function describe(error: unknown): string {
-  const { message, code } = error as { message?: string; code?: string };
-  return message || code || String(error);
-}
-
 /** Why an answer is not a decision: the authorizer is misbehaving, so the request gets a 503. */
 class NotADecision extends Error {}
-
-async function readDecision(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_DECISION_BYTES) {
-      body.destroy();
-      throw new NotADecision(`the answer is longer than ${MAX_DECISION_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 export class HttpClaimsVerifier implements ClaimsVerifier {
   readonly upstreamHeaders: readonly string[];
   private readonly allowedHeaders: ReadonlySet<string>;
-  private agent?: Agent;
+  private http?: OutboundHttpClient;
   private readonly cache?: ExpiringLruCache<{ decision: ClaimsDecision }>;
   /** Single flight: identical requests in flight share one question (with the cache on). */
   private readonly pending = new Map<string, Promise<ClaimsDecision>>();
@@ -69,7 +50,8 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
   }
 
   async start(): Promise<void> {
-    this.agent = new Agent({ connections: this.config.maxConcurrency, keepAliveTimeout: 30_000, pipelining: 1 });
+    const { timeoutMs, maxConcurrency } = this.config;
+    this.http = new OutboundHttpClient({ timeoutMs, maxBodyBytes: MAX_DECISION_BYTES, connections: maxConcurrency, keepAliveTimeoutMs: 30_000 });
   }
 
   /** SIGHUP: cached decisions are dropped, so a policy changed in the authorizer applies at once. */
@@ -78,10 +60,10 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
   }
 
   async stop(): Promise<void> {
-    const { agent } = this;
-    this.agent = undefined;
+    const { http } = this;
+    this.http = undefined;
     this.cache?.clear();
-    await agent?.close();
+    await http?.close();
   }
 
   async verify(input: PolicyInput): Promise<ClaimsDecision> {
@@ -128,19 +110,15 @@ export class HttpClaimsVerifier implements ClaimsVerifier {
       throw new ClaimsVerifierUnavailableError(`authorizer ${loggableUrl(url)}: no decision within ${timeoutMs}ms, waiting for a free connection (max_concurrency: ${this.config.maxConcurrency})`);
     }
     try {
-      if (!this.agent) throw new Error('the verifier is not started');
-      const response = await request(url, {
-        method: 'POST',
-        dispatcher: this.agent,
-        headers: this.requestHeaders,
-        body,
-        signal,
-      });
-      return this.decision(response.statusCode, await readDecision(response.body));
+      if (!this.http) throw new Error('the verifier is not started');
+      const response = await this.http.request(url, { method: 'POST', headers: this.requestHeaders, body, deadline: signal });
+      return this.decision(response.status, response.body);
     } catch (error) {
-      if (error instanceof NotADecision) throw new ClaimsVerifierUnavailableError(`authorizer ${loggableUrl(url)} answered no decision: ${error.message}`);
-      const why = signal.aborted ? `no decision within ${timeoutMs}ms` : describe(error);
-      throw new ClaimsVerifierUnavailableError(`authorizer ${loggableUrl(url)}: ${why}`);
+      const authorizer = `authorizer ${loggableUrl(url)}`;
+      if (error instanceof NotADecision) throw new ClaimsVerifierUnavailableError(`${authorizer} answered no decision: ${error.message}`);
+      if (!(error instanceof OutboundHttpError)) throw new ClaimsVerifierUnavailableError(`${authorizer}: ${(error as Error).message}`);
+      if (error.code === 'ERR_OUTBOUND_TOO_LARGE') throw new ClaimsVerifierUnavailableError(`${authorizer} answered no decision: the answer is longer than ${MAX_DECISION_BYTES} bytes`);
+      throw new ClaimsVerifierUnavailableError(`${authorizer}: ${error.code === 'ERR_OUTBOUND_TIMEOUT' ? `no decision within ${timeoutMs}ms` : error.reason}`);
     } finally {
       this.release();
     }

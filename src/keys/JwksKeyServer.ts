@@ -9,9 +9,10 @@
 // retried with backoff until one arrives.
 import { loggableUrl } from '../observability/loggableUrl';
 import { X509Certificate } from 'node:crypto';
-import { Agent, request } from 'undici';
 import { MAX_TIMER_MS } from '../config/duration';
 import type { KeyServerConfig } from '../config/types';
+import { OutboundHttpClient, type OutboundResponse } from '../http/OutboundHttpClient';
+import type { OutboundHttpError } from '../http/OutboundHttpError';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
@@ -23,6 +24,7 @@ export type JwksKeyServerConfig = Extract<KeyServerConfig, { type: 'jwks' }>;
 
 const REQUEST_TIMEOUT_MS = 5000;
 const MAX_BODY_BYTES = 1024 * 1024;
+const ACCEPT_JSON = { accept: 'application/json' };
 /** A refresh starts when this share of the set's lifetime has passed. */
 const REFRESH_AT = 0.8;
 const FIRST_RETRY_MS = 1000;
@@ -46,7 +48,7 @@ export class JwksKeyServer implements KeyServer {
   private stopped = false;
   /** The JWKS URL: configured, or read from the discovery document. */
   private jwksUrl?: URL;
-  private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
+  private readonly http = new OutboundHttpClient({ timeoutMs: REQUEST_TIMEOUT_MS, maxBodyBytes: MAX_BODY_BYTES, keepAliveTimeoutMs: 60_000 });
   private readonly issuers?: Set<string>;
 
   constructor(
@@ -66,7 +68,7 @@ export class JwksKeyServer implements KeyServer {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.refreshing?.catch(() => undefined);
-    await this.agent.close();
+    await this.http.close();
   }
 
   ready(): boolean {
@@ -175,18 +177,15 @@ export class JwksKeyServer implements KeyServer {
   }
 
   private async fetchJson(url: URL): Promise<{ body: unknown; freshness?: number }> {
-    let text: string;
-    let response;
+    let response: OutboundResponse;
     try {
-      response = await request(url.href, { dispatcher: this.agent, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-      text = await response.body.text();
+      response = await this.http.request(url, { headers: ACCEPT_JSON });
     } catch (error) {
-      throw new Error(`${loggableUrl(url)}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`${loggableUrl(url)}: ${(error as OutboundHttpError).reason}`, { cause: error });
     }
-    if (response.statusCode !== 200) throw new Error(`${loggableUrl(url)}: answered ${response.statusCode}`);
-    if (text.length > MAX_BODY_BYTES) throw new Error(`${loggableUrl(url)}: answered more than ${MAX_BODY_BYTES} bytes`);
+    if (response.status !== 200) throw new Error(`${loggableUrl(url)}: answered ${response.status}`);
     try {
-      return { body: JSON.parse(text), freshness: httpFreshness(response.headers, this.deps.clock()) };
+      return { body: JSON.parse(response.body), freshness: httpFreshness(response.headers, this.deps.clock()) };
     } catch {
       throw new Error(`${loggableUrl(url)}: the answer is not JSON`);
     }

@@ -3,8 +3,9 @@
 // While the registry is unreachable or answers 5xx, a known key stays usable for staleIfErrorMs past that, never past the
 // max-age the registry gave it (which ends with the key's expiry or rotation grace); an outage with no such key is
 // KeyServerUnavailableError (503), not a refusal of the token.
-import { Pool, type Dispatcher } from 'undici';
 import type { KeyServerConfig } from '../config/types';
+import { OutboundHttpClient, type OutboundResponse } from '../http/OutboundHttpClient';
+import type { OutboundHttpError } from '../http/OutboundHttpError';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import { ExpiringLruCache } from './ExpiringLruCache';
@@ -26,9 +27,10 @@ export interface KeyRegistryKeyServerDeps {
   connections?: number;
 }
 
-// The Go client's User-Agent: registries that log or filter on it see the same client.
 // A JWK is well under 4 KiB; a bigger body is a broken or hostile registry.
 const MAX_BODY_BYTES = 64 * 1024;
+// The Go client's User-Agent: registries that log or filter on it see the same client.
+const REQUEST_HEADERS = { 'user-agent': REGISTRY_USER_AGENT, accept: 'application/json' };
 
 /** How long a failed lookup (registry down, 5xx, bad JWK) is answered from memory. */
 const FAILURE_CACHE_MS = 1000;
@@ -53,7 +55,7 @@ export class KeyRegistryKeyServer implements KeyServer {
   // failures are remembered too, briefly, so an outage is not hit by every request.
   private readonly absences: ExpiringLruCache<KeyNotFoundError | KeyExpiredError | KeyServerError>;
   private readonly inFlight = new Map<string, Promise<VerificationKey>>();
-  private pool?: Pool;
+  private http?: OutboundHttpClient;
   private purgeTimer?: NodeJS.Timeout;
 
   constructor(
@@ -70,7 +72,7 @@ export class KeyRegistryKeyServer implements KeyServer {
 
   async start(): Promise<void> {
     // HTTPS uses Node's default trust store (plus NODE_EXTRA_CA_CERTS).
-    this.pool = new Pool(this.config.registry.origin, { connections: this.connections });
+    this.http = new OutboundHttpClient({ timeoutMs: this.requestTimeoutMs, maxBodyBytes: MAX_BODY_BYTES, connections: this.connections });
     this.purgeTimer = setInterval(() => this.purge(), this.config.purgeIntervalMs);
     this.purgeTimer.unref();
   }
@@ -78,11 +80,11 @@ export class KeyRegistryKeyServer implements KeyServer {
   async stop(): Promise<void> {
     clearInterval(this.purgeTimer);
     this.purgeTimer = undefined;
-    const pool = this.pool;
-    this.pool = undefined;
+    const http = this.http;
+    this.http = undefined;
     this.keys.clear();
     this.absences.clear();
-    await pool?.close();
+    await http?.close();
   }
 
   /** Forgets every cached answer, so a revoked key is looked up again at once. */
@@ -131,37 +133,22 @@ export class KeyRegistryKeyServer implements KeyServer {
   }
 
   private async fetchKey(cacheKey: string, issuer: string, keyId: string): Promise<VerificationKey> {
-    const pool = this.pool;
-    if (!pool) throw new KeyServerError('the keyregistry key server is not started');
+    const http = this.http;
+    if (!http) throw new KeyServerError('the keyregistry key server is not started');
     // "." and ".." would be read as path steps by the registry, and "" names nothing.
     if (['', '.', '..'].includes(issuer) || ['', '.', '..'].includes(keyId)) throw new KeyNotFoundError(issuer, keyId);
 
-    const path = registryKeyPath(this.config.registry, issuer, keyId);
-    const url = `${this.config.registry.origin}${path}`;
-    let response: Dispatcher.ResponseData;
+    const url = `${this.config.registry.origin}${registryKeyPath(this.config.registry, issuer, keyId)}`;
+    let response: OutboundResponse;
     try {
-      response = await pool.request({
-        method: 'GET',
-        path,
-        headers: { 'user-agent': REGISTRY_USER_AGENT, accept: 'application/json' },
-        signal: AbortSignal.timeout(this.requestTimeoutMs),
-      });
+      response = await http.request(new URL(url), { headers: REQUEST_HEADERS });
     } catch (error) {
-      throw new KeyServerUnavailableError(`GET ${url} failed: ${this.describe(error)}`, { cause: error });
+      response = this.unanswered(url, error as OutboundHttpError);
     }
-
-    const { statusCode, headers, body } = response;
-    let text: string;
-    let truncated: boolean;
-    try {
-      ({ text, truncated } = await readBody(body, MAX_BODY_BYTES));
-    } catch (error) {
-      throw new KeyServerUnavailableError(`GET ${url}: reading the ${statusCode} answer failed: ${this.describe(error)}`, { cause: error });
-    }
+    const { status: statusCode, headers, body: text } = response;
     const receivedAt = this.clock();
 
     if (statusCode === 200) {
-      if (truncated) throw new KeyServerError(`GET ${url} answered a body over ${MAX_BODY_BYTES} bytes, not a JWK`);
       let key: VerificationKey;
       try {
         key = verificationKeyFromJwk(JSON.parse(text), keyId);
@@ -190,30 +177,16 @@ export class KeyRegistryKeyServer implements KeyServer {
     throw statusCode >= 500 ? new KeyServerUnavailableError(message) : new KeyServerError(message);
   }
 
-  private describe(error: unknown): string {
-    // Duck-typed: AbortSignal's DOMException and undici's errors may come from another realm.
-    const { name, code, message, errors } = (error ?? {}) as { name?: unknown; code?: unknown; message?: unknown; errors?: unknown };
-    if (name === 'TimeoutError') return `no answer within ${this.requestTimeoutMs} ms`;
-    // Happy-eyeballs connects report one error per address tried.
-    if (Array.isArray(errors) && errors.length > 0) return this.describe(errors[0]);
-    const text = typeof message === 'string' && message !== '' ? message : String(error);
-    return typeof code === 'string' && !text.includes(code) ? `${code}: ${text}` : text;
+  /**
+   * A request without a usable answer, as the error to throw. An over-long answer other than 200 is
+   * judged by its status alone: the answer without its body.
+   */
+  private unanswered(url: string, error: OutboundHttpError): OutboundResponse {
+    const { code, reason, status } = error;
+    if (code === 'ERR_OUTBOUND_REDIRECT') throw new KeyServerError(`GET ${url} ${reason}`);
+    if (code === 'ERR_OUTBOUND_TOO_LARGE' && status === 200) throw new KeyServerError(`GET ${url} answered a body over ${MAX_BODY_BYTES} bytes, not a JWK`);
+    if (code === 'ERR_OUTBOUND_TOO_LARGE') return { status: status!, headers: {}, body: '' };
+    const failed = status === undefined ? `GET ${url} failed` : `GET ${url}: reading the ${status} answer failed`;
+    throw new KeyServerUnavailableError(`${failed}: ${reason}`, { cause: error });
   }
-}
-
-/** Reads at most `limit` bytes; the rest is discarded (and the connection closed). */
-async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<{ text: string; truncated: boolean }> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    const buffer = chunk as Buffer;
-    if (length + buffer.length > limit) {
-      chunks.push(buffer.subarray(0, limit - length));
-      body.destroy();
-      return { text: Buffer.concat(chunks).toString('utf8'), truncated: true };
-    }
-    chunks.push(buffer);
-    length += buffer.length;
-  }
-  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
 }

@@ -9,9 +9,11 @@
 // wanted kids (WantedKids: weighed by clients, not requests), and every WANTED_SLOT_MS one
 // fetch goes to the heaviest.
 import { createPublicKey } from 'node:crypto';
-import { Agent, request } from 'undici';
 import type { KeyServerConfig } from '../config/types';
+import { OutboundHttpClient } from '../http/OutboundHttpClient';
+import { OutboundHttpError } from '../http/OutboundHttpError';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
+import { loggableUrl } from '../observability/loggableUrl';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import { ExpiringLruCache } from './ExpiringLruCache';
@@ -46,7 +48,7 @@ export class PemPerKidKeyServer implements KeyServer {
   private readonly wanted: WantedKids;
   private nextWantedSlot = Number.NEGATIVE_INFINITY;
   private readonly inFlight = new Map<string, Promise<Lookup>>();
-  private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
+  private readonly http = new OutboundHttpClient({ timeoutMs: REQUEST_TIMEOUT_MS, maxBodyBytes: MAX_BODY_BYTES, keepAliveTimeoutMs: 60_000 });
   private readonly issuers?: Set<string>;
   /** The base URL as a directory: `…/aws-elb-public-keys-prod-us-gov-west-1` keeps its last segment. */
   private readonly baseUrl: URL;
@@ -64,7 +66,7 @@ export class PemPerKidKeyServer implements KeyServer {
   async start(): Promise<void> {}
 
   async stop(): Promise<void> {
-    await this.agent.close();
+    await this.http.close();
   }
 
   /** Forgets every cached key (SIGHUP). */
@@ -127,26 +129,25 @@ export class PemPerKidKeyServer implements KeyServer {
   }
 
   private async fetchKey(keyId: string): Promise<Lookup> {
-    const url = new URL(keyId, this.baseUrl).href;
+    const url = new URL(keyId, this.baseUrl);
     const now = () => this.deps.clock();
     let lookup: Lookup;
     let keepMs: number;
     try {
-      const response = await request(url, { dispatcher: this.agent, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-      const text = await response.body.text();
-      if (response.statusCode === 404 || response.statusCode === 403) {
+      const response = await this.http.request(url);
+      if (response.status === 404 || response.status === 403) {
         lookup = { notFound: true };
         keepMs = this.config.notFoundCacheMs;
-      } else if (response.statusCode !== 200) {
-        throw new Error(`answered ${response.statusCode}`);
+      } else if (response.status !== 200) {
+        throw new Error(`answered ${response.status}`);
       } else {
-        if (text.length > MAX_BODY_BYTES) throw new Error(`answered more than ${MAX_BODY_BYTES} bytes`);
-        const key = createPublicKey(text);
+        const key = createPublicKey(response.body);
         lookup = { key: { key, algorithm: verificationAlgorithmOf(key) } };
         keepMs = this.config.cacheDurationMs;
       }
     } catch (error) {
-      const failure = new Error(`${url}: ${(error as Error).message}`, { cause: error });
+      const reason = error instanceof OutboundHttpError ? error.reason : (error as Error).message;
+      const failure = new Error(`${loggableUrl(url)}: ${reason}`, { cause: error });
       this.deps.logger.warn({ err: failure.message }, 'public key fetch failed');
       lookup = { failure };
       keepMs = FAILURE_CACHE_MS;

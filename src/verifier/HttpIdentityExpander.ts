@@ -5,8 +5,9 @@
 // than 200 with a JSON object is a failure, never kept: a required identity refuses the
 // request (503), an optional one lets it go on without `identity`.
 import { loggableUrl } from '../observability/loggableUrl';
-import { Agent, request, type Dispatcher } from 'undici';
 import type { IdentityConfig } from '../config/types';
+import { OutboundHttpClient, type OutboundResponse } from '../http/OutboundHttpClient';
+import type { OutboundHttpError } from '../http/OutboundHttpError';
 import type { Claims } from '../jwt/token';
 import { ExpiringLruCache } from '../keys/ExpiringLruCache';
 import type { Logger } from '../observability/logger';
@@ -30,7 +31,7 @@ export class HttpIdentityExpander implements IdentityExpander {
   private readonly identities: ExpiringLruCache<Identity>;
   /** The fetch under way per token: the single flight. */
   private readonly fetches = new Map<string, Promise<Identity>>();
-  private readonly agent = new Agent({ keepAliveTimeout: 60_000 });
+  private readonly http: OutboundHttpClient;
   private failing = false;
 
   constructor(
@@ -38,6 +39,7 @@ export class HttpIdentityExpander implements IdentityExpander {
     private readonly deps: HttpIdentityExpanderDeps,
   ) {
     this.identities = new ExpiringLruCache(config.cacheEntries);
+    this.http = new OutboundHttpClient({ timeoutMs: config.timeoutMs, maxBodyBytes: MAX_BODY_BYTES, keepAliveTimeoutMs: 60_000 });
   }
 
   async start(): Promise<void> {
@@ -47,7 +49,7 @@ export class HttpIdentityExpander implements IdentityExpander {
 
   /** Waits for the fetches under way (each bounded by the timeout). */
   async stop(): Promise<void> {
-    await this.agent.close();
+    await this.http.close();
   }
 
   /** `claims` are verified: their exp bounds how long the identity is kept. */
@@ -102,46 +104,22 @@ export class HttpIdentityExpander implements IdentityExpander {
   }
 
   private async fetchIdentity(token: string): Promise<Identity> {
-    const { url, sendToken, timeoutMs } = this.config;
-    const credentials = sendToken === 'cookie' ? { cookie: `${ACCESS_COOKIE}=${token}` } : { authorization: `Bearer ${token}` };
-    let text: string;
+    const { url, sendToken } = this.config;
+    const credentials: Record<string, string> = sendToken === 'cookie' ? { cookie: `${ACCESS_COOKIE}=${token}` } : { authorization: `Bearer ${token}` };
+    let response: OutboundResponse;
     try {
-      const response = await request(url.href, {
-        dispatcher: this.agent,
-        headers: { accept: 'application/json', ...credentials },
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      if (response.statusCode !== 200) {
-        await response.body.dump();
-        throw new Error(`answered ${response.statusCode}`);
-      }
-      text = await boundedText(response.body);
+      response = await this.http.request(url, { headers: { accept: 'application/json', ...credentials } });
     } catch (error) {
-      const { name, message, code } = error as { name?: string; message?: string; code?: string };
-      const reason = name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : message || code || String(error);
-      throw new Error(`${loggableUrl(url)}: ${reason}`, { cause: error });
+      throw new Error(`${loggableUrl(url)}: ${(error as OutboundHttpError).reason}`, { cause: error });
     }
+    if (response.status !== 200) throw new Error(`${loggableUrl(url)}: answered ${response.status}`);
     let identity: unknown;
     try {
-      identity = JSON.parse(text);
+      identity = JSON.parse(response.body);
     } catch {
       throw new Error(`${loggableUrl(url)}: the answer is not JSON`);
     }
     if (!isJsonObject(identity)) throw new Error(`${loggableUrl(url)}: the answer is not a JSON object`);
     return identity;
   }
-}
-
-async function boundedText(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      body.destroy();
-      throw new Error(`answered more than ${MAX_BODY_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -120,6 +120,15 @@ test('garbage at start (not JSON, no keys array, no usable key) leaves the serve
   }
 });
 
+test('a set longer than 1 MiB, or a redirect, leaves the server not ready, saying why', async () => {
+  answer = { status: 200, body: { keys: [jwk(rsa.publicKey, 'rsa-1')], padding: 'x'.repeat(1024 * 1024) } };
+  const tooLong = await keyServer();
+  await expect(tooLong.getPublicKey('i', 'rsa-1')).rejects.toThrow(`${url}: answered more than 1048576 bytes`);
+  answer = { status: 302, body: {}, headers: { location: 'https://login.example/' } };
+  const redirected = await keyServer();
+  await expect(redirected.getPublicKey('i', 'rsa-1')).rejects.toThrow(`${url}: answered 302, a redirect to https://login.example/, which is not followed`);
+});
+
 test('a malformed key inside a set is skipped and the others are served', async () => {
   answer.body = { keys: [{ kty: 'RSA', kid: 'broken', n: '!!', e: 'AQAB' }, jwk(ec.publicKey, 'ec-1')] };
   const server = await keyServer();

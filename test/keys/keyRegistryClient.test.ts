@@ -223,6 +223,19 @@ describe('KeyRegistryClient failures', () => {
     }
   });
 
+  it('refuses an answer longer than 64 KiB with ERR_KEY_REGISTRY_RESPONSE and its status', async () => {
+    const server = http.createServer((_request, response) => void response.end('x'.repeat(64 * 1024 + 1)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new KeyRegistryClient({ registry: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`), issuer: 'svc' });
+    try {
+      await expect(client.getKey('k')).rejects.toMatchObject({ code: 'ERR_KEY_REGISTRY_RESPONSE', status: 200, message: expect.stringMatching(/the key registry answered more than 65536 bytes$/) });
+    } finally {
+      await client.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('reports a cancelled request as ERR_KEY_REGISTRY_ABORTED', async () => {
     const server = http.createServer(() => undefined);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
