@@ -70,12 +70,12 @@ const RULES: Record<string, Rule> = {
 };
 
 /** A verifier behind Access with `rule` as its one claims verifier, in `language`. */
-async function verifier(language: 'cel' | 'lua', rule: Rule): Promise<VerifierProxy> {
+async function verifier(language: 'cel' | 'lua', rule: Rule, extra?: string): Promise<VerifierProxy> {
   const claimsVerifier =
     language === 'cel'
       ? `{type: cel, options: {expression: ${JSON.stringify(rule.cel)}, message: ${JSON.stringify(rule.message)}}}`
       : `{type: lua, options: {script: ${JSON.stringify(await bed.script(rule.lua))}}}`;
-  return track(await bed.verifier([claimsVerifier]));
+  return track(await bed.verifier([claimsVerifier], { extra }));
 }
 
 const get = (proxy: VerifierProxy, claims: Record<string, unknown>, headers: Record<string, string> = {}) => bed.request(proxy, { claims, headers });
@@ -113,7 +113,10 @@ describe.each(['cel', 'lua'] as const)('rules in %s', (language) => {
 // CEL's version of this rule runs in the verify-token tests, in a process of its own: under Jest,
 // Node's request headers are an object of another realm, which cel-js does not take for a map.
 test("Lua: the client certificate's CN from the gateway's header decides", async () => {
-  const proxy = await verifier('lua', RULES.clientCn);
+  // The header is Cloudflare's: believed from the tunnel on this host (trusted_proxies) only.
+  const untrusting = await verifier('lua', RULES.clientCn);
+  expect(await get(untrusting, {}, { 'cf-cert-subject-dn': 'CN=build-agent-7,O=Example Corp' })).toMatchObject({ status: 403, body: `${REFUSED}build agents only` });
+  const proxy = await verifier('lua', RULES.clientCn, 'trusted_proxies: [127.0.0.1, "::1"]');
   expect(await get(proxy, {}, { 'cf-cert-subject-dn': 'CN=build-agent-7,O=Example Corp' })).toMatchObject({ status: 200, body: 'ok' });
   expect((await get(proxy, {}, { 'cf-cert-subject-dn': 'O=Example,CN=build-agent-12' })).status).toBe(200);
   for (const dn of ['CN=laptop-3,O=Example Corp', 'O=CN=build-agent-7', 'CN=build-agent-7x']) {
