@@ -13,6 +13,7 @@ import type { Clock } from '../util/clock';
 import { HeaderMappingError, headerValue } from '../verifier/claimsToHeaders';
 import { ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput } from './ClaimsVerifier';
 import { refusalMessage } from './refusalMessage';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 /** A decision is a small JSON document; anything larger is not one. */
 export const MAX_DECISION_BYTES = 64 * 1024;
@@ -30,7 +31,9 @@ function describe(error: unknown): string {
 }
 
 /** Why an answer is not a decision: the authorizer is misbehaving, so the request gets a 503. */
-class NotADecision extends Error {}
+class NotADecision extends JwtproxyError {
+  readonly code = 'ERR_AUTHORIZER_ANSWER';
+}
 
 async function readDecision(body: Dispatcher.ResponseData['body']): Promise<string> {
   const chunks: Buffer[] = [];

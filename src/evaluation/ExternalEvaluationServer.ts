@@ -21,6 +21,7 @@ import type { Clock } from '../util/clock';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
 import { Authenticator } from '../verifier/Authenticator';
 import { identityClaim, isJsonObject } from '../verifier/IdentityExpander';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 /** A request token is at most MAX_REQUEST_TOKEN_LENGTH; the JSON around it adds little. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -40,7 +41,9 @@ export interface ExternalEvaluationDeps {
 
 type Result = 'allowed' | 'denied' | 'refused' | 'unavailable' | 'keys';
 
-class BodyError extends Error {
+class BodyError extends JwtproxyError {
+  readonly code = 'ERR_EVALUATION_REQUEST';
+
   constructor(
     readonly status: 400 | 413,
     message: string,

@@ -10,6 +10,7 @@ import { signToken } from '../jwt/token';
 import { systemClock, type Clock } from '../util/clock';
 import type { SigningKey } from './PrivateKeySource';
 import { REGISTRY_USER_AGENT, registryKeyPath } from './registryKeyPath';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 /** What GET …/keys/<kid> says: 200 approved, 409 awaiting approval, 403 expired, 404 unknown. */
 export type KeyStatus = 'approved' | 'pending' | 'expired' | 'unknown';
@@ -32,7 +33,7 @@ export type KeyRegistryErrorCode =
   | 'ERR_KEY_REGISTRY_RESPONSE'
   | 'ERR_KEY_REGISTRY_ABORTED';
 
-export class KeyRegistryError extends Error {
+export class KeyRegistryError extends JwtproxyError {
   constructor(
     readonly code: KeyRegistryErrorCode,
     message: string,
@@ -40,7 +41,6 @@ export class KeyRegistryError extends Error {
     readonly status?: number,
   ) {
     super(message);
-    this.name = 'KeyRegistryError';
   }
 }
 

@@ -5,8 +5,9 @@ import { promises as fs } from 'node:fs';
 import { algorithmOf } from '../jwt/algorithms';
 import { NoSigningKeyError, type PrivateKeySource, type SigningKey } from './PrivateKeySource';
 import { parsePrivateKeyPem } from './privateKeyPem';
+import { JwtproxyError } from '../util/JwtproxyError';
 
-export class PrivateKeyFileError extends Error {
+export class PrivateKeyFileError extends JwtproxyError {
   readonly code = 'ERR_PRIVATE_KEY_FILE';
   constructor(
     readonly file: string,
@@ -14,7 +15,6 @@ export class PrivateKeyFileError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`private key ${file}: ${reason}`, options);
-    this.name = 'PrivateKeyFileError';
   }
 }
 

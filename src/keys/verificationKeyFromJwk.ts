@@ -4,13 +4,10 @@ import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
 import { decodeBase64url } from '../jwt/base64url';
 import type { VerificationKey } from './KeyServer';
+import { JwtproxyError } from '../util/JwtproxyError';
 
-export class InvalidJwkError extends Error {
+export class InvalidJwkError extends JwtproxyError {
   readonly code = 'ERR_INVALID_JWK';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'InvalidJwkError';
-  }
 }
 
 // The public members of each key type: anything else in the JWK (d, p, q, x5c…) is ignored.

@@ -12,6 +12,7 @@ import { createRedisClient } from '../redis/createRedisClient';
 import { isEvictingPolicy, readServerFacts } from '../redis/serverFacts';
 import { systemClock, type Clock } from '../util/clock';
 import { NonceStoreUnavailableError, type NonceStore } from './NonceStore';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export type RedisNonceStorageConfig = Extract<NonceStorageConfig, { type: 'redis' }>;
 
@@ -32,7 +33,7 @@ interface PendingClaim {
 }
 
 /** Why a server must not keep nonces; the operator's fix is in the message. */
-class UnsuitableServerError extends Error {
+class UnsuitableServerError extends JwtproxyError {
   readonly code = 'ERR_REDIS_UNSUITABLE';
 }
 

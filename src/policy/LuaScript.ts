@@ -5,6 +5,7 @@
 import { LUA_REGISTRYINDEX, LuaEventMasks, LuaFactory, LuaReturn, LuaType, type LuaWasm } from 'wasmoon';
 import { formatByteSize } from '../config/byteSize';
 import { boundedPatternFunctions } from './luaPatterns';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface LuaScriptOptions {
   source: string;
@@ -18,13 +19,12 @@ export interface LuaScriptOptions {
 
 export type LuaScriptErrorCode = 'ERR_LUA_SYNTAX' | 'ERR_LUA_NO_FUNCTION' | 'ERR_LUA_RUNTIME' | 'ERR_LUA_TIMEOUT' | 'ERR_LUA_MEMORY' | 'ERR_LUA_INPUT' | 'ERR_LUA_ENGINE';
 
-export class LuaScriptError extends Error {
+export class LuaScriptError extends JwtproxyError {
   constructor(
     readonly code: LuaScriptErrorCode,
     message: string,
   ) {
     super(message);
-    this.name = 'LuaScriptError';
   }
 }
 

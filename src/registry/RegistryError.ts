@@ -1,5 +1,6 @@
 // Why the registry refuses a request: a stable code, the HTTP status it stands for, and a
 // message that tells the publisher or operator what is wrong.
+import { JwtproxyError } from '../util/JwtproxyError';
 
 /** Each code and the HTTP status a protocol or admin response gives it. */
 export const REGISTRY_ERROR_STATUS = {
@@ -24,7 +25,7 @@ export function isRegistryErrorCode(value: unknown): value is RegistryErrorCode 
   return typeof value === 'string' && Object.hasOwn(REGISTRY_ERROR_STATUS, value);
 }
 
-export class RegistryError extends Error {
+export class RegistryError extends JwtproxyError {
   readonly status: number;
   /** When the request may succeed if sent again (a Retry-After header), in seconds. */
   readonly retryAfterSeconds?: number;
@@ -35,7 +36,6 @@ export class RegistryError extends Error {
     options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
-    this.name = 'RegistryError';
     this.status = REGISTRY_ERROR_STATUS[code];
     this.retryAfterSeconds = options?.retryAfterSeconds;
   }

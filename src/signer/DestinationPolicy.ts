@@ -4,6 +4,7 @@
 import * as net from 'node:net';
 import { parseAuthority, parsePort } from '../proxy/mitm/connectTarget';
 import type { Destination } from './proxyTarget';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 type HostPattern = { kind: 'any' } | { kind: 'exact'; hostname: string } | { kind: 'subdomains'; suffix: string };
 
@@ -14,14 +15,13 @@ export interface DestinationRule {
   port?: number;
 }
 
-export class DestinationRuleError extends Error {
+export class DestinationRuleError extends JwtproxyError {
   readonly code = 'ERR_DESTINATION_RULE_INVALID';
   constructor(
     readonly entry: string,
     readonly reason: string,
   ) {
     super(`${JSON.stringify(entry)}: ${reason}`);
-    this.name = 'DestinationRuleError';
   }
 }
 

@@ -20,10 +20,11 @@ import {
   toPem,
   type IssuerFacts,
 } from './x509';
+import { JwtproxyError } from '../../util/JwtproxyError';
 
 export type CertificateAuthorityErrorCode = 'ERR_MITM_CA_INVALID' | 'ERR_MITM_CA_EXPIRED';
 
-export class CertificateAuthorityError extends Error {
+export class CertificateAuthorityError extends JwtproxyError {
   constructor(
     readonly code: CertificateAuthorityErrorCode,
     message: string,
@@ -32,7 +33,6 @@ export class CertificateAuthorityError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = 'CertificateAuthorityError';
   }
 }
 
