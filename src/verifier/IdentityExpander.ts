@@ -21,9 +21,6 @@ export class IdentityUnavailableError extends JwtproxyError {
   readonly code = 'ERR_IDENTITY_UNAVAILABLE';
 }
 
-/** The reason a request is refused with 503 when its identity is required and unavailable. */
-export const IDENTITY_UNAVAILABLE = 'Identity unavailable';
-
 /** The identity a token carries itself, in its `identity` claim (the request tokens of Access's external evaluation). */
 export const identityClaim: IdentityExpander = {
   expand: async (_token, claims) => (isJsonObject(claims.identity) ? claims.identity : undefined),
