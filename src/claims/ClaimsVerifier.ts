@@ -1,8 +1,8 @@
 // A rule over a verified token, applied after the registered-claim checks. It sees the
 // claims and the request the token came with, so rules can look at both.
 import type { Claims } from '../jwt/token';
-import type { CertificateFacts } from '../x509/CertificateFacts';
 import { JwtproxyError } from '../util/JwtproxyError';
+import type { CertificateFacts } from '../x509/CertificateFacts';
 
 /** The facts a rule decides from. */
 export interface PolicyInput {

@@ -10,10 +10,10 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { HttpClaimsVerifierConfig } from '../config/types';
 import { ExpiringLruCache } from '../keys/ExpiringLruCache';
 import type { Clock } from '../util/clock';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { HeaderMappingError, headerValue } from '../verifier/claimsToHeaders';
 import { ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput } from './ClaimsVerifier';
 import { refusalMessage } from './refusalMessage';
-import { JwtproxyError } from '../util/JwtproxyError';
 
 /** A decision is a small JSON document; anything larger is not one. */
 export const MAX_DECISION_BYTES = 64 * 1024;

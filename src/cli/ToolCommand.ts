@@ -1,6 +1,6 @@
 // A tool subcommand of the jwtproxy binary (generate-ca, mint-token, …) and the streams it writes to.
-import type { CommandLine } from './parseArgs';
 import { JwtproxyError } from '../util/JwtproxyError';
+import type { CommandLine } from './parseArgs';
 
 /** Where a tool writes: text is written as given (lines end with "\n"). */
 export interface ToolIo {

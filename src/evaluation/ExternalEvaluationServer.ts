@@ -18,11 +18,11 @@ import type { Logger } from '../observability/logger';
 import type { ProxyMetrics } from '../observability/metrics';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
 import type { Clock } from '../util/clock';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
 import { BEARER_ANSWERS, BODY_TOO_LARGE, MALFORMED_REQUEST } from '../util/verdicts';
 import { Authenticator } from '../verifier/Authenticator';
 import { identityClaim, isJsonObject } from '../verifier/IdentityExpander';
-import { JwtproxyError } from '../util/JwtproxyError';
 
 /** A request token is at most MAX_REQUEST_TOKEN_LENGTH; the JSON around it adds little. */
 const MAX_BODY_BYTES = 1024 * 1024;

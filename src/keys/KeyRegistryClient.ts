@@ -8,9 +8,9 @@ import { padBase64url } from '../jwt/base64url';
 import { randomNonce, signerClaims } from '../jwt/signerClaims';
 import { signToken } from '../jwt/token';
 import { systemClock, type Clock } from '../util/clock';
+import { JwtproxyError } from '../util/JwtproxyError';
 import type { SigningKey } from './PrivateKeySource';
 import { REGISTRY_USER_AGENT, registryKeyPath } from './registryKeyPath';
-import { JwtproxyError } from '../util/JwtproxyError';
 
 /** What GET …/keys/<kid> says: 200 approved, 409 awaiting approval, 403 expired, 404 unknown. */
 export type KeyStatus = 'approved' | 'pending' | 'expired' | 'unknown';

@@ -4,8 +4,8 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { KeyServerConfig } from '../config/types';
 import { algorithmOf } from '../jwt/algorithms';
-import { KeyServerError, type KeyServer, type VerificationKey } from './KeyServer';
 import { JwtproxyError } from '../util/JwtproxyError';
+import { KeyServerError, type KeyServer, type VerificationKey } from './KeyServer';
 
 export type PresharedKeyServerConfig = Extract<KeyServerConfig, { type: 'preshared' }>;
 

@@ -3,9 +3,9 @@
 import type { KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { algorithmOf } from '../jwt/algorithms';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { NoSigningKeyError, type PrivateKeySource, type SigningKey } from './PrivateKeySource';
 import { parsePrivateKeyPem } from './privateKeyPem';
-import { JwtproxyError } from '../util/JwtproxyError';
 
 export class PrivateKeyFileError extends JwtproxyError {
   readonly code = 'ERR_PRIVATE_KEY_FILE';

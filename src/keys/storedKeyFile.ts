@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import type { SigningAlgorithm } from '../config/types';
 import { algorithmOf } from '../jwt/algorithms';
 import { decodeBase64url } from '../jwt/base64url';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { keyThumbprint } from './keyThumbprint';
 import type { SigningKey } from './PrivateKeySource';
-import { JwtproxyError } from '../util/JwtproxyError';
 
 export class StoredKeyError extends JwtproxyError {
   readonly code = 'ERR_STORED_KEY';

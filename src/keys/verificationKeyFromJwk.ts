@@ -3,8 +3,8 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
 import { decodeBase64url } from '../jwt/base64url';
-import type { VerificationKey } from './KeyServer';
 import { JwtproxyError } from '../util/JwtproxyError';
+import type { VerificationKey } from './KeyServer';
 
 export class InvalidJwkError extends JwtproxyError {
   readonly code = 'ERR_INVALID_JWK';

@@ -11,8 +11,8 @@ import type { Logger } from '../observability/logger';
 import { createRedisClient } from '../redis/createRedisClient';
 import { isEvictingPolicy, readServerFacts } from '../redis/serverFacts';
 import { systemClock, type Clock } from '../util/clock';
-import { NonceStoreUnavailableError, type NonceStore } from './NonceStore';
 import { JwtproxyError } from '../util/JwtproxyError';
+import { NonceStoreUnavailableError, type NonceStore } from './NonceStore';
 
 export type RedisNonceStorageConfig = Extract<NonceStorageConfig, { type: 'redis' }>;
 

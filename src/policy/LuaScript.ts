@@ -4,8 +4,8 @@
 // a state is single-threaded and a call never yields, so calls are serialised by the event loop.
 import { LUA_REGISTRYINDEX, LuaEventMasks, LuaFactory, LuaReturn, LuaType, type LuaWasm } from 'wasmoon';
 import { formatByteSize } from '../config/byteSize';
-import { boundedPatternFunctions } from './luaPatterns';
 import { JwtproxyError } from '../util/JwtproxyError';
+import { boundedPatternFunctions } from './luaPatterns';
 
 export interface LuaScriptOptions {
   source: string;

@@ -3,9 +3,9 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { forwardableResponseHeaders } from './headers';
 import { hasBody } from './requestBody';
-import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface OutgoingRequest {
   /** scheme://host[:port] of the upstream. */

@@ -1,7 +1,7 @@
 // Where the registry keeps its keys (memory, a file, Redis). One atomic operation, update(),
 // is enough for every state change, including between several registry processes.
-import type { RegisteredKey } from './RegisteredKey';
 import { JwtproxyError } from '../util/JwtproxyError';
+import type { RegisteredKey } from './RegisteredKey';
 
 /**
  * What to make of a key given its current record (undefined: unknown) and the other keys of its

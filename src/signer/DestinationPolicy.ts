@@ -3,8 +3,8 @@
 // token for the metadata service is a credential handed to whoever can reach the proxy.
 import * as net from 'node:net';
 import { parseAuthority, parsePort } from '../proxy/mitm/connectTarget';
-import type { Destination } from './proxyTarget';
 import { JwtproxyError } from '../util/JwtproxyError';
+import type { Destination } from './proxyTarget';
 
 type HostPattern = { kind: 'any' } | { kind: 'exact'; hostname: string } | { kind: 'subdomains'; suffix: string };
 

@@ -5,6 +5,7 @@ import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { systemClock, type Clock } from '../../util/clock';
 import { parsePrivateKeyPem } from '../../keys/privateKeyPem';
+import { JwtproxyError } from '../../util/JwtproxyError';
 import { generatePrivateKey, type KeyAlgorithm } from './generatePrivateKey';
 import {
   basicConstraintsExtension,
@@ -20,7 +21,6 @@ import {
   toPem,
   type IssuerFacts,
 } from './x509';
-import { JwtproxyError } from '../../util/JwtproxyError';
 
 export type CertificateAuthorityErrorCode = 'ERR_MITM_CA_INVALID' | 'ERR_MITM_CA_EXPIRED';
 
