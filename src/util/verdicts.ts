@@ -2,7 +2,7 @@
 // status, the text the client is told (the Go jwtproxy's, word for word, where Go has one), the
 // metric's reason label and the log level. Callers name a verdict; they write no status or text.
 import type { JwsErrorCode } from '../jwt/JwsError';
-import type { TokenCheckCode, TokenProblem } from '../jwt/registeredClaims';
+import type { TokenProblem } from '../jwt/registeredClaims';
 
 /**
  * The kind of a refusal, stable for metrics and callers: no token at all, a token that is not
@@ -103,13 +103,13 @@ export const VERDICTS = {
 } as const satisfies Record<string, VerdictFacts>;
 
 export type VerdictName = keyof typeof VERDICTS;
+/** The `reason` label of a refusal in the verifier's metrics. */
+export type VerdictMetric = (typeof VERDICTS)[VerdictName]['metric'];
 
 /** The body of a Go style refusal (403 text/plain): Go's prefix, then the reason told. */
 export function goBody(reason: string): string {
   return `jwtproxy: unable to verify request: ${reason}`;
 }
-/** The `reason` label of a refusal in the verifier's metrics. */
-export type VerdictMetric = (typeof VERDICTS)[VerdictName]['metric'];
 
 /** The verdict on a token the JWS parser refuses, by the parser's code. */
 export const JWS_VERDICTS = {
@@ -133,9 +133,9 @@ export function toldReason(verdict: VerdictName, detail?: string): string {
   return verdict === 'required_claim' ? `${reason} '${detail}'` : `${reason}: ${detail}`;
 }
 
-/** What the client is told for a failed registered-claims check. */
+/** What the client is told for a failed registered-claims check: each check is a verdict of its own. */
 export function tokenCheckReason(problem: TokenProblem): string {
-  return toldReason(problem.code satisfies TokenCheckCode, problem.claim);
+  return toldReason(problem.code, problem.claim);
 }
 
 /** A refused request, as the verifier's parts pass it on: the verdict and its facts, the text told, and the cause for the log. */
@@ -149,6 +149,7 @@ export interface Refused extends Omit<VerdictFacts, 'reason' | 'metric'> {
   readonly cause?: Error;
 }
 
+/** `verdict` as a refused request: `detail` is told with its reason, `cause` only logged. */
 export function refusal(verdict: VerdictName, options: { detail?: string; cause?: Error } = {}): Refused {
   const { code, status, metric, level } = VERDICTS[verdict];
   return { ok: false, verdict, code, status, reasonCode: metric, reason: toldReason(verdict, options.detail), level, cause: options.cause };
