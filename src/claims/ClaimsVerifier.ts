@@ -1,6 +1,7 @@
 // A rule over a verified token, applied after the registered-claim checks. It sees the
 // claims and the request the token came with, so rules can look at both.
 import type { Claims } from '../jwt/token';
+import { JwtproxyError } from '../util/JwtproxyError';
 import type { CertificateFacts } from '../x509/CertificateFacts';
 
 /** The facts a rule decides from. */
@@ -44,7 +45,7 @@ export interface ClaimsVerifier {
 }
 
 /** The verifier could not decide (a script that failed): the request is refused with `refusal`; the message is for the log. */
-export class ClaimsVerifierError extends Error {
+export class ClaimsVerifierError extends JwtproxyError {
   readonly code = 'ERR_CLAIMS_VERIFIER_FAILED';
 
   constructor(
@@ -52,16 +53,10 @@ export class ClaimsVerifierError extends Error {
     message: string,
   ) {
     super(message);
-    this.name = 'ClaimsVerifierError';
   }
 }
 
 /** The verifier's authorizer is down, slow or answers garbage: the request gets a retryable 503. */
-export class ClaimsVerifierUnavailableError extends Error {
+export class ClaimsVerifierUnavailableError extends JwtproxyError {
   readonly code = 'ERR_CLAIMS_VERIFIER_UNAVAILABLE';
-
-  constructor(message: string) {
-    super(message);
-    this.name = 'ClaimsVerifierUnavailableError';
-  }
 }

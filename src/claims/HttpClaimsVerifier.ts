@@ -11,6 +11,7 @@ import { OutboundHttpClient } from '../http/OutboundHttpClient';
 import { OutboundHttpError } from '../http/OutboundHttpError';
 import { ExpiringLruCache } from '../keys/ExpiringLruCache';
 import type { Clock } from '../util/clock';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { HeaderMappingError, headerValue } from '../verifier/claimsToHeaders';
 import { ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput } from './ClaimsVerifier';
 import { refusalMessage } from './refusalMessage';
@@ -25,7 +26,9 @@ function isObject(value: unknown): value is JsonObject {
 }
 
 /** Why an answer is not a decision: the authorizer is misbehaving, so the request gets a 503. */
-class NotADecision extends Error {}
+class NotADecision extends JwtproxyError {
+  readonly code = 'ERR_AUTHORIZER_ANSWER';
+}
 
 export class HttpClaimsVerifier implements ClaimsVerifier {
   readonly upstreamHeaders: readonly string[];

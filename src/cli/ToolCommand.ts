@@ -1,4 +1,5 @@
 // A tool subcommand of the jwtproxy binary (generate-ca, mint-token, …) and the streams it writes to.
+import { JwtproxyError } from '../util/JwtproxyError';
 import type { CommandLine } from './parseArgs';
 
 /** Where a tool writes: text is written as given (lines end with "\n"). */
@@ -18,10 +19,6 @@ export interface ToolCommand {
 }
 
 /** A tool cannot do what was asked with the input given (not a usage mistake): exit code 1. */
-export class ToolError extends Error {
+export class ToolError extends JwtproxyError {
   readonly code = 'ERR_TOOL';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ToolError';
-  }
 }

@@ -1,5 +1,6 @@
 // Go-style flags (`-config x`, `--config=x`, `-log-level debug`), an optional subcommand; "--" ends the flags.
 import { LOG_LEVELS, type LogLevel } from '../observability/logger';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface CommandLine {
   command?: string;
@@ -16,7 +17,7 @@ export interface CommandLine {
   flagValues: Record<string, string[]>;
 }
 
-export class UsageError extends Error {
+export class UsageError extends JwtproxyError {
   readonly code = 'ERR_USAGE';
 }
 

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface OutputFile {
   path: string;
@@ -11,11 +12,10 @@ export interface OutputFile {
   mode: number;
 }
 
-export class OutputFileExistsError extends Error {
+export class OutputFileExistsError extends JwtproxyError {
   readonly code = 'ERR_OUTPUT_FILE_EXISTS';
   constructor(readonly file: string) {
     super(`${file} already exists; pass -force to overwrite it`);
-    this.name = 'OutputFileExistsError';
   }
 }
 
@@ -40,14 +40,13 @@ async function createFile(file: string, content: string, mode: number): Promise<
   }
 }
 
-export class OutputFolderError extends Error {
+export class OutputFolderError extends JwtproxyError {
   readonly code = 'ERR_OUTPUT_FOLDER';
   constructor(
     readonly folder: string,
     reason: string,
   ) {
     super(`cannot create the output folder ${folder}: ${reason}`);
-    this.name = 'OutputFolderError';
   }
 }
 

@@ -1,6 +1,7 @@
 // A configuration mistake, located by its YAML path so the operator can fix it.
+import { JwtproxyError } from '../util/JwtproxyError';
 
-export class ConfigError extends Error {
+export class ConfigError extends JwtproxyError {
   readonly code = 'ERR_CONFIG_INVALID';
 
   constructor(
@@ -8,6 +9,5 @@ export class ConfigError extends Error {
     readonly problem: string,
   ) {
     super(path ? `${path}: ${problem}` : problem);
-    this.name = 'ConfigError';
   }
 }

@@ -18,7 +18,9 @@ import type { Logger } from '../observability/logger';
 import type { ProxyMetrics } from '../observability/metrics';
 import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
 import type { Clock } from '../util/clock';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
+import { BEARER_ANSWERS, BODY_TOO_LARGE, MALFORMED_REQUEST } from '../util/verdicts';
 import { Authenticator } from '../verifier/Authenticator';
 import { identityClaim, isJsonObject } from '../verifier/IdentityExpander';
 
@@ -26,6 +28,7 @@ import { identityClaim, isJsonObject } from '../verifier/IdentityExpander';
 const MAX_BODY_BYTES = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 30_000;
 const USAGE = 'POST {"token": "<the JWT Access signed>"}';
+const NO_SIGNING_KEY = 'No signing key available';
 
 export interface ExternalEvaluationDeps {
   /** The Access team's keys. */
@@ -40,9 +43,12 @@ export interface ExternalEvaluationDeps {
 
 type Result = 'allowed' | 'denied' | 'refused' | 'unavailable' | 'keys';
 
-class BodyError extends Error {
+/** A request body that is not {"token": "<JWT>"}: answered with `answer`. */
+class BodyError extends JwtproxyError {
+  readonly code = 'ERR_EVALUATION_REQUEST';
+
   constructor(
-    readonly status: 400 | 413,
+    readonly answer: typeof MALFORMED_REQUEST | typeof BODY_TOO_LARGE,
     message: string,
   ) {
     super(message);
@@ -124,7 +130,7 @@ export class ExternalEvaluationServer implements Service {
     } catch (error) {
       if (!(error instanceof BodyError)) throw error;
       this.deps.logger.info({ reason: error.message, client: req.socket.remoteAddress }, 'external evaluation request refused');
-      return this.error(res, error.status, 'invalid_request', error.message);
+      return this.error(res, error.answer.status, error.answer.error, error.message);
     }
     const verdict = await this.authenticator.authenticate({
       method: 'POST',
@@ -134,10 +140,9 @@ export class ExternalEvaluationServer implements Service {
       token: { present: true, token, source: { type: 'authorization' } },
     });
     if (!verdict.ok && verdict.code !== 'claims_refused') {
-      const unavailable = verdict.status === 503;
-      const log = unavailable ? this.deps.logger.warn : this.deps.logger.info;
-      log.call(this.deps.logger, { reason: verdict.reason, cause: verdict.cause?.message, client: req.socket.remoteAddress }, 'external evaluation request refused');
-      return unavailable ? this.error(res, 503, 'temporarily_unavailable', verdict.reason) : this.error(res, 401, 'invalid_token', verdict.reason);
+      this.deps.logger[verdict.level]({ reason: verdict.reason, verdict: verdict.verdict, cause: verdict.cause?.message, client: req.socket.remoteAddress }, 'external evaluation request refused');
+      const { status, error } = BEARER_ANSWERS[verdict.code];
+      return this.error(res, status, error, verdict.reason);
     }
     // A policy refusal comes after the signature and claims checks: the token's claims are trustworthy.
     const claims = verdict.ok ? verdict.claims : parseToken(token, { maxLength: this.config.rules.maxTokenLength })!.claims;
@@ -147,7 +152,7 @@ export class ExternalEvaluationServer implements Service {
     } catch (error) {
       if (!(error instanceof NoSigningKeyError)) throw error;
       this.deps.logger.warn({ err: error.message }, 'external evaluation answer not signed');
-      return this.error(res, 503, 'temporarily_unavailable', 'No signing key available');
+      return this.error(res, BEARER_ANSWERS.unavailable.status, BEARER_ANSWERS.unavailable.error, NO_SIGNING_KEY);
     }
     const user = isJsonObject(claims.identity) ? (claims.identity.email ?? claims.identity.common_name) : undefined;
     if (verdict.ok) this.deps.logger.debug({ user }, 'external evaluation: allowed');
@@ -173,7 +178,7 @@ export class ExternalEvaluationServer implements Service {
       keys = this.publishedKeys();
     } catch (error) {
       if (!(error instanceof NoSigningKeyError)) throw error;
-      return this.error(res, 503, 'temporarily_unavailable', 'No signing key available');
+      return this.error(res, BEARER_ANSWERS.unavailable.status, BEARER_ANSWERS.unavailable.error, NO_SIGNING_KEY);
     }
     const body = JSON.stringify({ keys: keys.map(signingKeyJwk) });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' });
@@ -182,7 +187,7 @@ export class ExternalEvaluationServer implements Service {
   }
 
   private error(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
-    const result: Result = status === 503 ? 'unavailable' : 'refused';
+    const result: Result = status === BEARER_ANSWERS.unavailable.status ? 'unavailable' : 'refused';
     this.send(res, status, { error, error_description: description }, result, headers);
   }
 
@@ -196,7 +201,7 @@ export class ExternalEvaluationServer implements Service {
 
 /** The body, refused past MAX_BODY_BYTES before it is all buffered. */
 function readBody(req: IncomingMessage): Promise<Buffer> {
-  return readBoundedBody(req, MAX_BODY_BYTES, () => new BodyError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`));
+  return readBoundedBody(req, MAX_BODY_BYTES, () => new BodyError(BODY_TOO_LARGE, `the body is larger than ${MAX_BODY_BYTES} bytes`));
 }
 
 /** The token of {"token": "<JWT>"}; throws BodyError (400) for anything else. */
@@ -205,9 +210,9 @@ function requestToken(body: Buffer): string {
   try {
     request = JSON.parse(body.toString('utf8'));
   } catch {
-    throw new BodyError(400, `the body is not JSON: ${USAGE}`);
+    throw new BodyError(MALFORMED_REQUEST, `the body is not JSON: ${USAGE}`);
   }
   const token = isJsonObject(request) ? request.token : undefined;
-  if (typeof token !== 'string' || token === '') throw new BodyError(400, `the body has no "token" string: ${USAGE}`);
+  if (typeof token !== 'string' || token === '') throw new BodyError(MALFORMED_REQUEST, `the body has no "token" string: ${USAGE}`);
   return token;
 }

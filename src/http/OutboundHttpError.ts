@@ -1,6 +1,7 @@
 // Why a request to a service the proxy depends on got no usable answer, as a stable code. The
 // message names the request by its loggable URL (no credentials); `reason` is the same without
 // it, for callers that phrase their own message around the URL.
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export type OutboundHttpErrorCode =
   /** No complete answer within the deadline (connecting, the head and the body together). */
@@ -14,7 +15,7 @@ export type OutboundHttpErrorCode =
   /** The body is longer than the client's bound; reading stopped there. */
   | 'ERR_OUTBOUND_TOO_LARGE';
 
-export class OutboundHttpError extends Error {
+export class OutboundHttpError extends JwtproxyError {
   constructor(
     readonly code: OutboundHttpErrorCode,
     /** `METHOD <loggable URL>`. */
@@ -26,6 +27,5 @@ export class OutboundHttpError extends Error {
     options?: ErrorOptions,
   ) {
     super(`${request}: ${reason}`, options);
-    this.name = 'OutboundHttpError';
   }
 }

@@ -1,5 +1,6 @@
 // Why a text is not a compact JWS we accept: a stable code for callers and logs, and
 // a message for the operator. Clients are only ever told the Go text "Could not parse JWT".
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export type JwsErrorCode =
   /** Longer than the limit (16 KiB by default), before anything is decoded. */
@@ -25,12 +26,11 @@ export type JwsErrorCode =
   /** A `typ` header that is not a string (RFC 7515 §4.1.9). */
   | 'ERR_JWS_TYP';
 
-export class JwsError extends Error {
+export class JwsError extends JwtproxyError {
   constructor(
     readonly code: JwsErrorCode,
     message: string,
   ) {
     super(message);
-    this.name = 'JwsError';
   }
 }

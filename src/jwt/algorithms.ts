@@ -5,8 +5,9 @@
 import * as crypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { SigningAlgorithm } from '../config/types';
+import { JwtproxyError } from '../util/JwtproxyError';
 
-export class UnsupportedKeyError extends Error {
+export class UnsupportedKeyError extends JwtproxyError {
   readonly code = 'ERR_UNSUPPORTED_KEY';
 }
 

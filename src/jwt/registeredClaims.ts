@@ -1,5 +1,5 @@
-// The registered-claim checks of the Go verifier, in its order, with its reasons and a stable
-// code per reason. Pure: the caller passes the time, so tests are exact.
+// The registered-claim checks of the Go verifier, in its order, with a stable code per check
+// (src/util/verdicts.ts holds the Go texts). Pure: the caller passes the time, so tests are exact.
 import type { Claims } from './token';
 
 export interface ClaimRules {
@@ -24,55 +24,25 @@ export interface ClaimRules {
   requiredClaims?: readonly string[];
 }
 
-/** Why a token fails; the texts are the Go jwtproxy's, which clients may match on. */
-export const REASONS = {
-  parse: 'Could not parse JWT',
-  kid: "Missing 'kid' claim",
-  iss: "Missing or invalid 'iss' claim",
-  aud: "Missing or invalid 'aud' claim",
-  exp: "Missing or invalid 'exp' claim",
-  nbf: "Missing or invalid 'nbf' claim",
-  iat: "Missing or invalid 'iat' claim",
-  ttl: "Invalid 'exp' claim (too long)",
-  jti: "Missing or invalid 'jti' claim",
-  keyNotFound: 'Could not find any matching public key',
-  keyExpired: 'Key has expired.',
-  keyServer: 'Unexpected key server error',
-  signature: 'Invalid JWT signature',
-} as const;
+/** Which registered-claims check a token fails: what the verdict table tells the client for it. */
+export type TokenCheckCode = 'iss' | 'aud' | 'exp' | 'nbf' | 'iat' | 'ttl' | 'jti' | 'required_claim';
 
-export type Reason = (typeof REASONS)[keyof typeof REASONS];
-
-/** A stable code per REASONS entry: what metrics and callers switch on, never the text. */
-export const REASON_CODES = {
-  parse: 'malformed',
-  kid: 'kid',
-  iss: 'iss',
-  aud: 'aud',
-  exp: 'exp',
-  nbf: 'nbf',
-  iat: 'iat',
-  ttl: 'ttl',
-  jti: 'jti',
-  keyNotFound: 'key_not_found',
-  keyExpired: 'key_expired',
-  keyServer: 'key_server_error',
-  signature: 'signature',
-} as const satisfies Record<keyof typeof REASONS, string>;
-
-/** Why a token fails a check: the codes of REASONS, and a required claim that is absent. */
-export type TokenCheckCode = (typeof REASON_CODES)[keyof typeof REASON_CODES] | 'required_claim';
-
-/** A failed check: its stable code, and the text the client is told. */
+/** A failed check, and for required_claim the claim that is absent. */
 export interface TokenProblem {
-  code: TokenCheckCode;
-  reason: string;
+  readonly code: TokenCheckCode;
+  readonly claim?: string;
 }
 
-/** The problem of each fixed reason, made once: a refusal allocates nothing. */
-export const PROBLEMS = Object.fromEntries(
-  (Object.keys(REASONS) as (keyof typeof REASONS)[]).map((key) => [key, Object.freeze({ code: REASON_CODES[key], reason: REASONS[key] })]),
-) as { readonly [K in keyof typeof REASONS]: TokenProblem };
+/** The problem of each fixed check, made once: a refusal allocates nothing. */
+const PROBLEMS = {
+  iss: Object.freeze({ code: 'iss' }),
+  aud: Object.freeze({ code: 'aud' }),
+  exp: Object.freeze({ code: 'exp' }),
+  nbf: Object.freeze({ code: 'nbf' }),
+  iat: Object.freeze({ code: 'iat' }),
+  ttl: Object.freeze({ code: 'ttl' }),
+  jti: Object.freeze({ code: 'jti' }),
+} as const satisfies Record<string, TokenProblem>;
 
 /** scheme://host[:port] in lower case: what audiences are compared by. */
 export function audienceOrigin(url: URL): string {
@@ -105,11 +75,6 @@ function audienceHolds(aud: unknown, rules: ClaimRules): boolean {
 }
 
 const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-
-/** The reason for a required claim that is absent. */
-export function missingClaimReason(name: string): string {
-  return `Missing required claim '${name}'`;
-}
 
 /** exp, nbf and iat with max_skew on each; nbf and iat only when present (identity-provider tokens). */
 function checkTolerantTimes(claims: Claims, rules: ClaimRules, nowMs: number): TokenProblem | undefined {
@@ -145,12 +110,7 @@ export function registeredClaimsProblem(claims: Claims, rules: ClaimRules, nowMs
   if (rules.requireJti !== false && (typeof claims.jti !== 'string' || claims.jti === '')) return PROBLEMS.jti;
   if (claims.jti !== undefined && typeof claims.jti !== 'string') return PROBLEMS.jti;
   for (const name of rules.requiredClaims ?? []) {
-    if (claims[name] === undefined || claims[name] === null) return { code: 'required_claim', reason: missingClaimReason(name) };
+    if (claims[name] === undefined || claims[name] === null) return { code: 'required_claim', claim: name };
   }
   return undefined;
-}
-
-/** registeredClaimsProblem's reason alone: the text the client is told, or undefined when the claims hold. */
-export function checkRegisteredClaims(claims: Claims, rules: ClaimRules, nowMs: number): string | undefined {
-  return registeredClaimsProblem(claims, rules, nowMs)?.reason;
 }

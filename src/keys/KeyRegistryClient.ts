@@ -9,6 +9,7 @@ import { padBase64url } from '../jwt/base64url';
 import { randomNonce, signerClaims } from '../jwt/signerClaims';
 import { signToken } from '../jwt/token';
 import { systemClock, type Clock } from '../util/clock';
+import { JwtproxyError } from '../util/JwtproxyError';
 import type { SigningKey } from './PrivateKeySource';
 import { REGISTRY_USER_AGENT, registryKeyPath } from './registryKeyPath';
 
@@ -33,7 +34,7 @@ export type KeyRegistryErrorCode =
   | 'ERR_KEY_REGISTRY_RESPONSE'
   | 'ERR_KEY_REGISTRY_ABORTED';
 
-export class KeyRegistryError extends Error {
+export class KeyRegistryError extends JwtproxyError {
   constructor(
     readonly code: KeyRegistryErrorCode,
     message: string,
@@ -41,7 +42,6 @@ export class KeyRegistryError extends Error {
     readonly status?: number,
   ) {
     super(message);
-    this.name = 'KeyRegistryError';
   }
 }
 

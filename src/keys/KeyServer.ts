@@ -1,6 +1,7 @@
 // Where a verifier finds the public key of a token's (issuer, kid).
 import type { KeyObject } from 'node:crypto';
 import type { VerificationAlgorithm } from '../jwt/algorithms';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface VerificationKey {
   key: KeyObject;
@@ -29,44 +30,30 @@ export interface KeyServer {
   ready?(): boolean;
 }
 
-export class KeyNotFoundError extends Error {
+export class KeyNotFoundError extends JwtproxyError {
   readonly code = 'ERR_KEY_NOT_FOUND';
   constructor(issuer: string, keyId: string) {
     super(`no public key for issuer ${JSON.stringify(issuer)} and kid ${JSON.stringify(keyId)}`);
-    this.name = 'KeyNotFoundError';
   }
 }
 
-export class KeyExpiredError extends Error {
+export class KeyExpiredError extends JwtproxyError {
   readonly code = 'ERR_KEY_EXPIRED';
   constructor(issuer: string, keyId: string) {
     super(`the public key of issuer ${JSON.stringify(issuer)} with kid ${JSON.stringify(keyId)} has expired`);
-    this.name = 'KeyExpiredError';
   }
 }
 
-export class KeyServerError extends Error {
+export class KeyServerError extends JwtproxyError {
   readonly code: string = 'ERR_KEY_SERVER';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'KeyServerError';
-  }
 }
 
 /** The key server cannot be reached or answers 5xx, and has no usable key cached: retryable, answered with 503. */
 export class KeyServerUnavailableError extends KeyServerError {
   override readonly code = 'ERR_KEY_SERVER_UNAVAILABLE';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'KeyServerUnavailableError';
-  }
 }
 
 /** The key server has no usable key set yet (a provider down at start): retryable, answered with 503. */
 export class KeysUnavailableError extends KeyServerError {
   override readonly code = 'ERR_KEYS_UNAVAILABLE';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'KeysUnavailableError';
-  }
 }

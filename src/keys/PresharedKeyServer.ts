@@ -4,12 +4,13 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { KeyServerConfig } from '../config/types';
 import { algorithmOf } from '../jwt/algorithms';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { KeyServerError, type KeyServer, type VerificationKey } from './KeyServer';
 
 export type PresharedKeyServerConfig = Extract<KeyServerConfig, { type: 'preshared' }>;
 
 /** A public key file that cannot serve as the verification key. */
-export class PublicKeyFileError extends Error {
+export class PublicKeyFileError extends JwtproxyError {
   readonly code = 'ERR_PUBLIC_KEY_FILE';
   constructor(
     readonly path: string,
@@ -17,7 +18,6 @@ export class PublicKeyFileError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`public key file ${path}: ${problem}`, options);
-    this.name = 'PublicKeyFileError';
   }
 }
 

@@ -3,10 +3,11 @@
 import type { KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { algorithmOf } from '../jwt/algorithms';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { NoSigningKeyError, type PrivateKeySource, type SigningKey } from './PrivateKeySource';
 import { parsePrivateKeyPem } from './privateKeyPem';
 
-export class PrivateKeyFileError extends Error {
+export class PrivateKeyFileError extends JwtproxyError {
   readonly code = 'ERR_PRIVATE_KEY_FILE';
   constructor(
     readonly file: string,
@@ -14,7 +15,6 @@ export class PrivateKeyFileError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`private key ${file}: ${reason}`, options);
-    this.name = 'PrivateKeyFileError';
   }
 }
 

@@ -1,6 +1,7 @@
 // Where the signer gets the key it signs with now.
 import type { KeyObject } from 'node:crypto';
 import type { SigningAlgorithm } from '../config/types';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface SigningKey {
   key: KeyObject;
@@ -24,10 +25,6 @@ export interface PrivateKeySource {
   onChange?(listener: () => void): () => void;
 }
 
-export class NoSigningKeyError extends Error {
+export class NoSigningKeyError extends JwtproxyError {
   readonly code = 'ERR_NO_SIGNING_KEY';
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'NoSigningKeyError';
-  }
 }

@@ -6,10 +6,11 @@ import * as path from 'node:path';
 import type { SigningAlgorithm } from '../config/types';
 import { algorithmOf } from '../jwt/algorithms';
 import { decodeBase64url } from '../jwt/base64url';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { keyThumbprint } from './keyThumbprint';
 import type { SigningKey } from './PrivateKeySource';
 
-export class StoredKeyError extends Error {
+export class StoredKeyError extends JwtproxyError {
   readonly code = 'ERR_STORED_KEY';
   constructor(
     readonly file: string,
@@ -17,7 +18,6 @@ export class StoredKeyError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`cannot use the stored private key ${file}: ${reason}`, options);
-    this.name = 'StoredKeyError';
   }
 }
 

@@ -3,14 +3,11 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
 import { decodeBase64url } from '../jwt/base64url';
+import { JwtproxyError } from '../util/JwtproxyError';
 import type { VerificationKey } from './KeyServer';
 
-export class InvalidJwkError extends Error {
+export class InvalidJwkError extends JwtproxyError {
   readonly code = 'ERR_INVALID_JWK';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'InvalidJwkError';
-  }
 }
 
 // The public members of each key type: anything else in the JWK (d, p, q, x5c…) is ignored.

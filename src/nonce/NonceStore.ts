@@ -1,4 +1,5 @@
 // The replay store: remembers each token id (jti) until its token expires.
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface NonceStore {
   /**
@@ -14,7 +15,7 @@ export interface NonceStore {
   ready?(): boolean;
 }
 
-export class NonceStoreUnavailableError extends Error {
+export class NonceStoreUnavailableError extends JwtproxyError {
   readonly code = 'ERR_NONCE_STORE_UNAVAILABLE';
   /**
    * True when the store has logged the outage this refusal belongs to (and will log its end, with
@@ -24,7 +25,6 @@ export class NonceStoreUnavailableError extends Error {
 
   constructor(message: string, options?: { cause?: unknown; outageReported?: boolean }) {
     super(message, options);
-    this.name = 'NonceStoreUnavailableError';
     this.outageReported = options?.outageReported ?? false;
   }
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger';
 import { createRedisClient } from '../redis/createRedisClient';
 import { isEvictingPolicy, readServerFacts } from '../redis/serverFacts';
 import { systemClock, type Clock } from '../util/clock';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { NonceStoreUnavailableError, type NonceStore } from './NonceStore';
 
 export type RedisNonceStorageConfig = Extract<NonceStorageConfig, { type: 'redis' }>;
@@ -32,7 +33,7 @@ interface PendingClaim {
 }
 
 /** Why a server must not keep nonces; the operator's fix is in the message. */
-class UnsuitableServerError extends Error {
+class UnsuitableServerError extends JwtproxyError {
   readonly code = 'ERR_REDIS_UNSUITABLE';
 }
 

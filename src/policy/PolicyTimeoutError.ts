@@ -1,10 +1,7 @@
 // A policy evaluation stopped at its time bound: the request is refused (fail closed), and
 // the cause is logged, never passed over like an absent claim.
-export class PolicyTimeoutError extends Error {
-  readonly code = 'ERR_POLICY_TIMEOUT';
+import { JwtproxyError } from '../util/JwtproxyError';
 
-  constructor(message: string) {
-    super(message);
-    this.name = 'PolicyTimeoutError';
-  }
+export class PolicyTimeoutError extends JwtproxyError {
+  readonly code = 'ERR_POLICY_TIMEOUT';
 }

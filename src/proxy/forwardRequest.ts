@@ -3,6 +3,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { JwtproxyError } from '../util/JwtproxyError';
 import { forwardableResponseHeaders } from './headers';
 import { hasBody } from './requestBody';
 
@@ -18,7 +19,7 @@ const CONNECT_TIMEOUT = 'UND_ERR_CONNECT_TIMEOUT';
 const RESPONSE_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT';
 
 /** A failure to get any response from the upstream (connect refused, reset, timeout). */
-export class UpstreamError extends Error {
+export class UpstreamError extends JwtproxyError {
   readonly code = 'ERR_UPSTREAM';
   /** The upstream did not connect, or did not answer, in time. */
   readonly timedOut: boolean;
@@ -28,7 +29,6 @@ export class UpstreamError extends Error {
     readonly retryable: boolean,
   ) {
     super(cause.message);
-    this.name = 'UpstreamError';
     const code = (cause as NodeJS.ErrnoException).code;
     this.timedOut = code === CONNECT_TIMEOUT || code === RESPONSE_TIMEOUT;
   }

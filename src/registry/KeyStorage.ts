@@ -1,5 +1,6 @@
 // Where the registry keeps its keys (memory, a file, Redis). One atomic operation, update(),
 // is enough for every state change, including between several registry processes.
+import { JwtproxyError } from '../util/JwtproxyError';
 import type { RegisteredKey } from './RegisteredKey';
 
 /**
@@ -28,11 +29,6 @@ export interface KeyStorage {
  * The storage cannot answer (Redis down, file unreadable or corrupt): requests get 503. The
  * storage logs its outages itself, when they start and end (StorageOutage); callers log these at debug.
  */
-export class KeyStorageError extends Error {
+export class KeyStorageError extends JwtproxyError {
   readonly code = 'ERR_KEY_STORAGE';
-
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'KeyStorageError';
-  }
 }

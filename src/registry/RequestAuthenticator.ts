@@ -1,10 +1,11 @@
 // Checks the JWT a publisher sends with PUT and DELETE: signed by the key the request rests on
 // (algorithm fixed by that key), iss = the service, aud = this registry, exp/nbf/iat, single use.
 import { verifySignature } from '../jwt/algorithms';
-import { checkRegisteredClaims, REASONS } from '../jwt/registeredClaims';
+import { registeredClaimsProblem } from '../jwt/registeredClaims';
 import type { ParsedToken } from '../jwt/token';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Clock } from '../util/clock';
+import { tokenCheckReason, VERDICTS } from '../util/verdicts';
 import { publicKeyOf, type PublicJwk } from './publicJwk';
 import { RegistryError } from './RegistryError';
 
@@ -29,14 +30,13 @@ export class RequestAuthenticator {
   async authenticate(token: ParsedToken, signerJwk: PublicJwk, expected: RequestExpectations): Promise<void> {
     const { key, algorithm } = publicKeyOf(signerJwk);
     if (token.header.alg !== algorithm || !verifySignature(algorithm, key, token.signingInput, token.signature)) {
-      throw refused(REASONS.signature);
+      throw refused(VERDICTS.signature.reason);
     }
     const claims = token.claims;
     const now = this.deps.clock();
-    const reason =
-      checkRegisteredClaims(claims, { audience: expected.audience, maxSkewMs: REQUEST_TOKEN_MAX_SKEW_MS, maxTtlMs: REQUEST_TOKEN_MAX_TTL_MS }, now) ??
-      (claims.iss !== expected.service ? REASONS.iss : undefined);
-    if (reason) throw refused(reason);
+    const problem = registeredClaimsProblem(claims, { audience: expected.audience, maxSkewMs: REQUEST_TOKEN_MAX_SKEW_MS, maxTtlMs: REQUEST_TOKEN_MAX_TTL_MS }, now);
+    if (problem) throw refused(tokenCheckReason(problem));
+    if (claims.iss !== expected.service) throw refused(VERDICTS.iss.reason);
     // Scoped to the service and signing key: two publishers whose jti generators collide
     // (Go seeds a non-cryptographic PRNG with the time) cannot block each other.
     const nonce = `keyregistry:${JSON.stringify([expected.service, signerJwk.kid, claims.jti])}`;
@@ -47,7 +47,7 @@ export class RequestAuthenticator {
       if (error instanceof NonceStoreUnavailableError) throw new RegistryError('ERR_REGISTRY_UNAVAILABLE', 'the replay check is unavailable; retry later', { cause: error });
       throw error;
     }
-    if (!fresh) throw refused(`${REASONS.jti}: the token was already used`);
+    if (!fresh) throw refused(`${VERDICTS.jti.reason}: the token was already used`);
   }
 }
 

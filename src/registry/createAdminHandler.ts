@@ -8,11 +8,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from '../observability/logger';
+import { REGISTRY_VERDICTS } from '../util/verdicts';
 import { bearerToken, pathSegments, sendJson } from './httpExchange';
 import type { KeyRegistry } from './KeyRegistry';
 import { KeyStorageError } from './KeyStorage';
 import { KEY_STATES, type KeyState } from './RegisteredKey';
-import { RegistryError } from './RegistryError';
+import { RegistryError, type RegistryErrorCode } from './RegistryError';
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -57,11 +58,12 @@ export function createAdminHandler(registry: KeyRegistry, token: string | undefi
     handle(req, res).catch((error: unknown) => {
       if (error instanceof RegistryError) {
         logger.warn({ method: req.method, path: req.url?.split('?')[0], status: error.status, code: error.code, reason: error.message }, 'key registry admin request refused');
-        sendJson(res, error.status, { error: error.message, code: error.code }, error.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+        sendJson(res, error.status, { error: error.message, code: error.code }, error.code === 'ERR_REGISTRY_UNAUTHORIZED' ? { 'WWW-Authenticate': 'Bearer' } : {});
       } else if (error instanceof KeyStorageError) {
         // Logged by the storage as its outage starts and ends.
         logger.debug({ err: error }, 'key registry storage failed');
-        sendJson(res, 503, { error: error.message, code: 'ERR_REGISTRY_UNAVAILABLE' });
+        const code: RegistryErrorCode = 'ERR_REGISTRY_UNAVAILABLE';
+        sendJson(res, REGISTRY_VERDICTS[code].status, { error: error.message, code });
       } else {
         logger.error({ err: error, method: req.method, path: req.url?.split('?')[0] }, 'key registry admin request failed');
         sendJson(res, 500, { error: 'internal error', code: 'ERR_REGISTRY_INTERNAL' });
@@ -71,5 +73,6 @@ export function createAdminHandler(registry: KeyRegistry, token: string | undefi
 }
 
 function methodNotAllowed(res: ServerResponse, allow: string): void {
-  sendJson(res, 405, { error: 'method not allowed', code: 'ERR_REGISTRY_METHOD_NOT_ALLOWED' }, { Allow: allow });
+  const code: RegistryErrorCode = 'ERR_REGISTRY_METHOD_NOT_ALLOWED';
+  sendJson(res, REGISTRY_VERDICTS[code].status, { error: 'method not allowed', code }, { Allow: allow });
 }

@@ -14,6 +14,7 @@ import { audienceOrigin } from '../jwt/registeredClaims';
 import { parseToken, type ParsedToken } from '../jwt/token';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
+import { REGISTRY_STORAGE_UNAVAILABLE, REGISTRY_VERDICTS } from '../util/verdicts';
 import { bearerToken, pathSegments, readBody, sendJson, sendText } from './httpExchange';
 import type { KeyRegistry, OfferedKey } from './KeyRegistry';
 import { KeyStorageError } from './KeyStorage';
@@ -147,9 +148,8 @@ export function createProtocolHandler(options: ProtocolHandlerOptions): RequestL
       return;
     }
     if (error instanceof RegistryError) {
-      // Refused writes matter to operators (a misconfigured or hostile publisher); refused reads are
-      // routine, and so are 429s past the pending cap, which the registry logs once as it is reached.
-      const level = (req.method === 'PUT' || req.method === 'DELETE') && error.status !== 429 ? 'warn' : 'debug';
+      // Refused writes matter to operators (a misconfigured or hostile publisher); refused reads are routine.
+      const level = req.method === 'PUT' || req.method === 'DELETE' ? REGISTRY_VERDICTS[error.code].level : 'debug';
       logger[level]({ method: req.method, path: req.url?.split('?')[0], status: error.status, code: error.code, reason: error.message }, 'key registry request refused');
       const headers: Record<string, string> = error.status === 413 ? { Connection: 'close' } : {};
       if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);
@@ -157,7 +157,7 @@ export function createProtocolHandler(options: ProtocolHandlerOptions): RequestL
     } else if (error instanceof KeyStorageError) {
       // The storage logs its outages as they start and end; a line per request would flood the log.
       logger.debug({ err: error, method: req.method, path: req.url?.split('?')[0] }, 'key registry storage failed');
-      sendText(res, 503, 'the key storage is unavailable; retry later');
+      sendText(res, REGISTRY_VERDICTS.ERR_REGISTRY_UNAVAILABLE.status, REGISTRY_STORAGE_UNAVAILABLE);
     } else {
       logger.error({ err: error, method: req.method, path: req.url?.split('?')[0] }, 'key registry request failed');
       sendText(res, 500, 'internal error');
@@ -173,5 +173,5 @@ export function createProtocolHandler(options: ProtocolHandlerOptions): RequestL
 }
 
 function methodNotAllowed(res: ServerResponse, allow: string): void {
-  sendText(res, 405, 'method not allowed', { Allow: allow });
+  sendText(res, REGISTRY_VERDICTS.ERR_REGISTRY_METHOD_NOT_ALLOWED.status, 'method not allowed', { Allow: allow });
 }

@@ -3,6 +3,7 @@
 // token for the metadata service is a credential handed to whoever can reach the proxy.
 import * as net from 'node:net';
 import { parseAuthority, parsePort } from '../proxy/mitm/connectTarget';
+import { JwtproxyError } from '../util/JwtproxyError';
 import type { Destination } from './proxyTarget';
 
 type HostPattern = { kind: 'any' } | { kind: 'exact'; hostname: string } | { kind: 'subdomains'; suffix: string };
@@ -14,14 +15,13 @@ export interface DestinationRule {
   port?: number;
 }
 
-export class DestinationRuleError extends Error {
+export class DestinationRuleError extends JwtproxyError {
   readonly code = 'ERR_DESTINATION_RULE_INVALID';
   constructor(
     readonly entry: string,
     readonly reason: string,
   ) {
     super(`${JSON.stringify(entry)}: ${reason}`);
-    this.name = 'DestinationRuleError';
   }
 }
 

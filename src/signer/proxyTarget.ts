@@ -3,6 +3,7 @@
 // refuse the same hosts, and the audience is the canonical origin: `http://127.0.0.1:18081`,
 // `https://api.example.com` (lower case, default port left out, IPv6 in its canonical text).
 import { parseAuthority } from '../proxy/mitm/connectTarget';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 /** A validated host and port the signer would reach: what the destination rules are checked against. */
 export interface Destination {
@@ -25,7 +26,7 @@ export interface ProxyTarget {
   destination: Destination;
 }
 
-export class ProxyTargetError extends Error {
+export class ProxyTargetError extends JwtproxyError {
   readonly code = 'ERR_PROXY_TARGET_INVALID';
   constructor(
     readonly target: string,
@@ -34,7 +35,6 @@ export class ProxyTargetError extends Error {
     // JSON quoting escapes control characters: a client cannot forge log lines through the target.
     const shown = redactedTarget(target);
     super(`invalid request target ${JSON.stringify(shown.length > 100 ? `${shown.slice(0, 100)}…` : shown)}: ${reason}`);
-    this.name = 'ProxyTargetError';
   }
 }
 

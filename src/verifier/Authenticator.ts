@@ -6,45 +6,16 @@
 // request's client certificate on every use, cached or not.
 import { ClaimsVerifierError, ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput, type RequestFacts } from '../claims/ClaimsVerifier';
 import { verifySignatureAsync, type VerificationAlgorithm } from '../jwt/algorithms';
-import { PROBLEMS, REASONS, registeredClaimsProblem, type ClaimRules, type TokenCheckCode } from '../jwt/registeredClaims';
-import { parseToken, type Claims, type ParsedToken } from '../jwt/token';
+import { registeredClaimsProblem, type ClaimRules, type TokenProblem } from '../jwt/registeredClaims';
+import { inspectToken, type Claims, type ParsedToken } from '../jwt/token';
 import { KeyExpiredError, KeyNotFoundError, KeyServerUnavailableError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Clock } from '../util/clock';
+import { JWS_VERDICTS, refusal, type Refused, type VerdictName } from '../util/verdicts';
 import type { CertificateFacts } from '../x509/CertificateFacts';
-import { IDENTITY_UNAVAILABLE, IdentityUnavailableError, type Identity, type IdentityExpander } from './IdentityExpander';
+import { IdentityUnavailableError, type Identity, type IdentityExpander } from './IdentityExpander';
 import type { FoundToken, TokenSource } from './tokenSources';
 import type { VerifiedTokenCache } from './VerifiedTokenCache';
-
-/**
- * Why a request is refused, stable for metrics and callers: no token at all, a token that is
- * not valid here, a valid token the claims verifiers refuse, or a dependency that is down.
- */
-export type RefusalCode = 'missing_token' | 'invalid_token' | 'claims_refused' | 'unavailable';
-
-/**
- * Which check refused, stable for metrics and logs: a token check (exp, aud, signature,
- * key_not_found…), no token at all, a wrong AWS ALB signer, an algorithm the key or the
- * config does not allow, a replayed jti, a claims verifier or identity header mapping that
- * refused, a token bound to another client certificate, or the keys, the key server, the
- * identity endpoint, an authorizer or the nonce store being unavailable.
- */
-export type ReasonCode =
-  | TokenCheckCode
-  | 'missing'
-  | 'ambiguous_token'
-  | 'forged_header'
-  | 'signer'
-  | 'algorithm'
-  | 'replayed'
-  | 'claims_verifier'
-  | 'header_mapping'
-  | 'certificate_binding'
-  | 'keys_unavailable'
-  | 'key_server_unavailable'
-  | 'identity_unavailable'
-  | 'authorizer_unavailable'
-  | 'nonce_store_unavailable';
 
 export type Verdict =
   /**
@@ -52,8 +23,7 @@ export type Verdict =
    * upstream by the claims verifiers' decisions (an authorizer's), checked like claims_to_headers ones.
    */
   | { ok: true; claims: Claims; identity?: Identity; headers?: [string, string][] }
-  /** `reason` is for the client; `cause` for the operator's log. */
-  | { ok: false; status: 400 | 403 | 503; code: RefusalCode; reasonCode: ReasonCode; reason: string; cause?: Error };
+  | Refused;
 
 /** What a verifier accepts, compiled from its config. */
 export interface TokenRules {
@@ -93,33 +63,8 @@ export interface AuthenticationRequest extends RequestFacts {
   client?: string;
 }
 
-export const NONCE_STORE_UNAVAILABLE = 'Nonce storage unavailable';
-export const SIGNER_MISMATCH = "Invalid 'signer' header";
-export const BOUND_TO_OTHER_CERTIFICATE = 'Token is bound to another client certificate';
-export const BOUND_WITHOUT_CERTIFICATE = 'Token is bound to a client certificate and none was presented';
-export const INVALID_CNF = "Invalid 'cnf' claim";
-export const AUTHORIZER_UNAVAILABLE = 'Authorizer unavailable';
-export const AMBIGUOUS_TOKEN = 'More than one token in the request';
-
-type Problem = { readonly code: ReasonCode; readonly reason: string };
-
-const MISSING: Problem = { code: 'missing', reason: REASONS.parse };
-/** RFC 6750 §2: one method per request; two different tokens leave no way to say whose request it is. */
-const AMBIGUOUS: Verdict = { ok: false, status: 400, code: 'invalid_token', reasonCode: 'ambiguous_token', reason: AMBIGUOUS_TOKEN };
-const WRONG_SIGNER: Problem = { code: 'signer', reason: SIGNER_MISMATCH };
-/** Told as a bad signature, as Go does; counted apart: an alg the key does not have is an attack or a misconfiguration. */
-const DISALLOWED_ALGORITHM: Problem = { code: 'algorithm', reason: REASONS.signature };
-const REPLAYED: Problem = { code: 'replayed', reason: REASONS.jti };
-
-const refuse = (problem: Problem, cause?: Error, code: RefusalCode = 'invalid_token'): Verdict => ({
-  ok: false,
-  status: 403,
-  code,
-  reasonCode: problem.code,
-  reason: problem.reason,
-  cause,
-});
-const unavailable = (reasonCode: ReasonCode, reason: string, cause: Error): Verdict => ({ ok: false, status: 503, code: 'unavailable', reasonCode, reason, cause });
+/** The verdict on a failed registered-claims check: the check's own. */
+const claimsRefusal = (problem: TokenProblem): Refused => refusal(problem.code, { detail: problem.claim });
 
 export class Authenticator {
   constructor(private readonly deps: AuthenticatorDeps) {}
@@ -127,28 +72,29 @@ export class Authenticator {
   async authenticate(request: AuthenticationRequest): Promise<Verdict> {
     const { rules, tokenCache, clock } = this.deps;
     const found = request.token;
-    if (!found.present) return refuse(MISSING, undefined, 'missing_token');
-    if (found.ambiguous) return AMBIGUOUS;
+    if (!found.present) return refusal('missing');
+    if (found.ambiguous) return refusal('ambiguous_token');
     const text = found.token;
-    if (text === undefined) return refuse(PROBLEMS.parse);
+    if (text === undefined) return refusal('unreadable_token');
     const claimRules = request.audience === undefined ? rules.claims : { ...rules.claims, audience: undefined, audiences: new Set([request.audience]) };
 
     const cached = tokenCache?.get(text, clock());
     if (cached) {
       const problem = registeredClaimsProblem(cached.claims, claimRules, clock());
-      if (problem) return refuse(problem);
+      if (problem) return claimsRefusal(problem);
       if ((await this.currentKey(cached.claims.iss as string, cached.keyId)) === cached.key) return this.decide(text, cached.claims, request);
     }
 
-    const token = parseToken(text, { allowPadding: rules.paddedSegments, maxLength: rules.maxTokenLength });
-    if (!token) return refuse(PROBLEMS.parse);
+    const inspection = inspectToken(text, { allowPadding: rules.paddedSegments, maxLength: rules.maxTokenLength });
+    if (!inspection.ok) return refusal(JWS_VERDICTS[inspection.code]);
+    const { token } = inspection;
     const { header, claims } = token;
     // OpenID Connect Core §10.1: without `kid`, the set's only key for the token's alg signs.
     const onlyKey = header.kid === undefined && this.deps.keyServer.getOnlyKey !== undefined;
-    if (typeof header.kid !== 'string' && !onlyKey) return refuse(PROBLEMS.kid);
-    if (rules.expectedSigner !== undefined && header.signer !== rules.expectedSigner) return refuse(WRONG_SIGNER);
+    if (typeof header.kid !== 'string' && !onlyKey) return refusal('kid');
+    if (rules.expectedSigner !== undefined && header.signer !== rules.expectedSigner) return refusal('signer');
     const claimsProblem = registeredClaimsProblem(claims, claimRules, clock());
-    if (claimsProblem) return refuse(claimsProblem);
+    if (claimsProblem) return claimsRefusal(claimsProblem);
 
     let verificationKey: VerificationKey;
     let keyId = header.kid as string;
@@ -159,7 +105,7 @@ export class Authenticator {
       return keyRefusal(error as Error);
     }
     const signatureProblem = await this.signatureProblem(token, verificationKey);
-    if (signatureProblem) return refuse(signatureProblem);
+    if (signatureProblem) return refusal(signatureProblem);
 
     if (tokenCache) tokenCache.set(text, { claims, keyId, key: verificationKey }, this.cacheUntil(claims));
     return this.decide(text, claims, request);
@@ -176,11 +122,11 @@ export class Authenticator {
   }
 
   /** The key decides the algorithm: "none", HMAC or any other alg is refused. */
-  private async signatureProblem(token: ParsedToken, key: VerificationKey): Promise<Problem | undefined> {
+  private async signatureProblem(token: ParsedToken, key: VerificationKey): Promise<VerdictName | undefined> {
     const { alg } = token.header;
-    if (alg !== key.algorithm) return DISALLOWED_ALGORITHM;
-    if (this.deps.rules.algorithms && !this.deps.rules.algorithms.has(key.algorithm)) return DISALLOWED_ALGORITHM;
-    return (await verifySignatureAsync(key.algorithm, key.key, token.signingInput, token.signature)) ? undefined : PROBLEMS.signature;
+    if (alg !== key.algorithm) return 'alg_not_the_keys';
+    if (this.deps.rules.algorithms && !this.deps.rules.algorithms.has(key.algorithm)) return 'alg_not_allowed';
+    return (await verifySignatureAsync(key.algorithm, key.key, token.signingInput, token.signature)) ? undefined : 'signature';
   }
 
   private cacheUntil(claims: Claims): number {
@@ -191,13 +137,13 @@ export class Authenticator {
   /** The certificate binding, the identity, claims verifiers, then the single-use jti for verifiers that want one. */
   private async decide(text: string, claims: Claims, request: AuthenticationRequest): Promise<Verdict> {
     const unbound = certificateBindingProblem(claims, request.clientCertificate);
-    if (unbound) return refuse({ code: 'certificate_binding', reason: unbound });
+    if (unbound) return refusal(unbound);
     let identity: Identity | undefined;
     if (this.deps.identityExpander) {
       try {
         identity = await this.deps.identityExpander.expand(text, claims);
       } catch (error) {
-        if (error instanceof IdentityUnavailableError) return unavailable('identity_unavailable', IDENTITY_UNAVAILABLE, error);
+        if (error instanceof IdentityUnavailableError) return refusal('identity_unavailable', { cause: error });
         throw error;
       }
     }
@@ -212,48 +158,45 @@ export class Authenticator {
           return undecided(error as Error);
         }
         if (problem && typeof problem === 'object') (headers ??= []).push(...problem.headers);
-        else if (problem) return refuse({ code: 'claims_verifier', reason: `Error verifying claims: ${problem}` }, undefined, 'claims_refused');
+        else if (problem) return refusal('claims_verifier', { detail: problem });
       }
     }
     const { nonceStore } = this.deps;
     if (!nonceStore) return { ok: true, claims, identity, headers };
     try {
       const fresh = await nonceStore.claim(claims.jti as string, (claims.exp as number) * 1000);
-      return fresh ? { ok: true, claims, identity, headers } : refuse(REPLAYED);
+      return fresh ? { ok: true, claims, identity, headers } : refusal('replayed');
     } catch (error) {
-      if (error instanceof NonceStoreUnavailableError) return unavailable('nonce_store_unavailable', NONCE_STORE_UNAVAILABLE, error);
+      if (error instanceof NonceStoreUnavailableError) return refusal('nonce_store_unavailable', { cause: error });
       throw error;
     }
   }
 }
 
 /** RFC 8705 §3: a token with cnf["x5t#S256"] is good only with the client certificate of that thumbprint. */
-function certificateBindingProblem(claims: Claims, certificate: CertificateFacts | undefined): string | undefined {
+function certificateBindingProblem(claims: Claims, certificate: CertificateFacts | undefined): VerdictName | undefined {
   const { cnf } = claims;
   if (cnf === undefined) return undefined;
-  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return INVALID_CNF;
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return 'invalid_cnf';
   const thumbprint = (cnf as Record<string, unknown>)['x5t#S256'];
   // Other confirmation methods (jkt for DPoP…) are not checked here.
   if (thumbprint === undefined) return undefined;
-  if (typeof thumbprint !== 'string') return INVALID_CNF;
-  if (!certificate) return BOUND_WITHOUT_CERTIFICATE;
-  return thumbprint === certificate.x5t_s256 ? undefined : BOUND_TO_OTHER_CERTIFICATE;
+  if (typeof thumbprint !== 'string') return 'invalid_cnf';
+  if (!certificate) return 'certificate_required';
+  return thumbprint === certificate.x5t_s256 ? undefined : 'certificate_mismatch';
 }
 
 /** A claims verifier that could not decide: refused (a failed script) or 503 (an authorizer that is down); anything else is a bug. */
 function undecided(error: Error): Verdict {
-  if (error instanceof ClaimsVerifierUnavailableError) return unavailable('authorizer_unavailable', AUTHORIZER_UNAVAILABLE, error);
-  if (error instanceof ClaimsVerifierError) return refuse({ code: 'claims_verifier', reason: `Error verifying claims: ${error.refusal}` }, error, 'claims_refused');
+  if (error instanceof ClaimsVerifierUnavailableError) return refusal('authorizer_unavailable', { cause: error });
+  if (error instanceof ClaimsVerifierError) return refusal('claims_verifier', { detail: error.refusal, cause: error });
   throw error;
 }
 
 function keyRefusal(error: Error): Verdict {
-  if (error instanceof KeyNotFoundError) return refuse(PROBLEMS.keyNotFound, error);
-  if (error instanceof KeyExpiredError) return refuse(PROBLEMS.keyExpired, error);
-  if (error instanceof KeysUnavailableError) return unavailable('keys_unavailable', KEYS_UNAVAILABLE, error);
-  // An outage, not a verdict on the token: 503 so the caller retries, with the Go text.
-  if (error instanceof KeyServerUnavailableError) return unavailable('key_server_unavailable', REASONS.keyServer, error);
-  return refuse(PROBLEMS.keyServer, error);
+  if (error instanceof KeyNotFoundError) return refusal('key_not_found', { cause: error });
+  if (error instanceof KeyExpiredError) return refusal('key_expired', { cause: error });
+  if (error instanceof KeysUnavailableError) return refusal('keys_unavailable', { cause: error });
+  if (error instanceof KeyServerUnavailableError) return refusal('key_server_unavailable', { cause: error });
+  return refusal('key_server_error', { cause: error });
 }
-
-export const KEYS_UNAVAILABLE = 'Signing keys not available yet';

@@ -3,6 +3,7 @@
 // The Authenticator asks for it after the signature and before the claims verifiers, which
 // see it as `identity` beside `claims` and `request`.
 import type { Claims } from '../jwt/token';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 /** The expanded identity: a JSON object, as the identity endpoint answered it. */
 export type Identity = Record<string, unknown>;
@@ -16,16 +17,9 @@ export interface IdentityExpander {
 }
 
 /** The identity is required and its endpoint is down, slow, or answered something else than an identity: fail closed (503). */
-export class IdentityUnavailableError extends Error {
+export class IdentityUnavailableError extends JwtproxyError {
   readonly code = 'ERR_IDENTITY_UNAVAILABLE';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'IdentityUnavailableError';
-  }
 }
-
-/** The reason a request is refused with 503 when its identity is required and unavailable. */
-export const IDENTITY_UNAVAILABLE = 'Identity unavailable';
 
 /** The identity a token carries itself, in its `identity` claim (the request tokens of Access's external evaluation). */
 export const identityClaim: IdentityExpander = {

@@ -2,6 +2,7 @@
 // (a bare address is one host), matched on the connection's own remote address, never on a
 // forwarded one. IPv4-mapped IPv6 peers (::ffff:10.0.0.1) match IPv4 ranges.
 import * as net from 'node:net';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export class TrustedGateways {
   private constructor(private readonly ranges: net.BlockList) {}
@@ -35,7 +36,7 @@ export class TrustedGateways {
   }
 }
 
-export class InvalidGatewayError extends Error {
+export class InvalidGatewayError extends JwtproxyError {
   readonly code = 'ERR_INVALID_GATEWAY';
 
   constructor(

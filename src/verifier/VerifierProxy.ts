@@ -7,7 +7,6 @@ import type { PolicyInput } from '../claims/ClaimsVerifier';
 import { FORWARDED_CLIENT_CERT_HEADER } from '../config/clientCertificates';
 import type { VerifierConfig, VerifierProxyConfig } from '../config/types';
 import { ServiceGroup } from '../util/ServiceGroup';
-import { REASONS } from '../jwt/registeredClaims';
 import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
@@ -22,25 +21,17 @@ import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
 import { joinedTarget, UpstreamSet, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
-import type { ReasonCode, RefusalCode, Verdict } from './Authenticator';
+import { goBody, REQUEST_VERDICTS, refusal, type Refused, type RefusalCode, type RequestVerdictName, type VerdictMetric } from '../util/verdicts';
+import type { Verdict } from './Authenticator';
 import { HeaderMappingError, mappedHeaders, wireValue } from './claimsToHeaders';
 import { ClientCertificateSource } from './ClientCertificateSource';
 import { forwardedClientCert } from './forwardedClientCert';
 import { HttpIdentityExpander } from './HttpIdentityExpander';
-import { loginRedirect, publicUrl, REFUSAL_PREFIX, refusalResponse, wantsHtml } from './refusals';
-import type { RequestView, UnreadableView } from './RequestView';
+import { loginRedirect, publicUrl, refusalResponse, wantsHtml } from './refusals';
+import type { RequestView } from './RequestView';
 import { buildVerifierPolicy, type VerifierPolicy } from './VerifierPolicy';
 
-type Refused = Extract<Verdict, { ok: false }>;
 type Accepted = Extract<Verdict, { ok: true }>;
-/** Requests refused before any token is looked at, and paths excluded from the checks. */
-type RequestReasonCode = UnreadableView | 'ambiguous_path' | 'excluded';
-
-const PROXY_FORM_REFUSAL = 'This is a reverse proxy server. Does not respond to proxy requests.\n';
-const AMBIGUOUS_PATH_REFUSAL =
-  'jwtproxy: the gateway may read this path otherwise than it was judged (escaped / \\ . % ; or control characters, invalid escapes or UTF-8, a literal \\ or #, ..;x, // before ..); the rules of this verifier cannot judge it\n';
-
-const FORGED_PROVIDER_HEADER = "An identity header of the provider does not match the token";
 
 /**
  * Forward-auth: the gateway passes the client's headers on to the application, so a provider
@@ -57,27 +48,18 @@ function forgedProviderHeader(policy: VerifierPolicy, view: RequestView, identit
   return false;
 }
 
-/** The answer to a request whose forward-auth contract, or request target, cannot be read. */
-function unreadableAnswer(why: UnreadableView, config: VerifierProxyConfig['verifier']['forwardAuthOptions']): [status: number, body: string] {
-  switch (why) {
-    case 'proxy_form':
-      return [500, PROXY_FORM_REFUSAL];
-    case 'no_audience':
-      return [404, `jwtproxy: ask for ${config.audienceFromPath}<audience>\n`];
-    case 'no_host':
-      return [400, 'jwtproxy: nginx did not send X-Original-Host: set proxy_set_header X-Original-Host $host; in the auth_request location\n'];
-    case 'ambiguous':
-      return [400, `jwtproxy: the original request is not given as the ${config.gateway} gateway gives it (X-Forwarded-Uri for Traefik, X-Original-URI for nginx, not both, each once)\n`];
-  }
+/** The answer to a request refused before any token is looked at: its forward-auth contract, request target or path cannot be read. */
+function requestRefusal(why: RequestVerdictName, config: VerifierProxyConfig['verifier']['forwardAuthOptions']): [status: number, body: string] {
+  const { status, body } = REQUEST_VERDICTS[why];
+  return [status, body(config)];
 }
 
 /**
- * Refusals at info; a 503 at warn, unless the nonce store has logged the outage it belongs to (and
- * will log its end with the count of refusals): one line per request then only at debug.
+ * The verdict's level, but only debug for a refusal the nonce store has logged the outage of (it
+ * will log its end with the count of refusals): one line per request would flood the log.
  */
 function refusalLogLevel(verdict: Refused): 'debug' | 'info' | 'warn' {
-  if (verdict.status !== 503) return 'info';
-  return verdict.cause instanceof NonceStoreUnavailableError && verdict.cause.outageReported ? 'debug' : 'warn';
+  return verdict.cause instanceof NonceStoreUnavailableError && verdict.cause.outageReported ? 'debug' : verdict.level;
 }
 
 /** 504 when the upstream took too long, 502 when it failed. */
@@ -238,7 +220,7 @@ export class VerifierProxy {
   }
 
   /** Counted by stable codes: `code` the kind of refusal, `reason` the check ('' when none applies). */
-  private record(result: VerifierResult, startedAt: number, code: RefusalCode | 'bad_request' | '' = '', reason: ReasonCode | RequestReasonCode | '' = ''): void {
+  private record(result: VerifierResult, startedAt: number, code: RefusalCode | 'bad_request' | '' = '', reason: VerdictMetric | RequestVerdictName | 'excluded' | '' = ''): void {
     this.deps.metrics?.verifierAnswered(this.name, result, code, reason, (performance.now() - startedAt) / 1000);
   }
 
@@ -253,7 +235,7 @@ export class VerifierProxy {
     this.accessLog.track(res, entry, startedAt);
     if (typeof view === 'string') {
       closeIfBodyUnread(req, res);
-      const [status, body] = unreadableAnswer(view, this.config.verifier.forwardAuthOptions);
+      const [status, body] = requestRefusal(view, this.config.verifier.forwardAuthOptions);
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
       this.record('refused', startedAt, 'bad_request', view);
       return;
@@ -271,7 +253,8 @@ export class VerifierProxy {
     if (view.ambiguousPath && policy.readsRequest) {
       entry.code = 'ambiguous_path';
       closeIfBodyUnread(req, res);
-      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end(AMBIGUOUS_PATH_REFUSAL);
+      const [status, body] = requestRefusal('ambiguous_path', this.config.verifier.forwardAuthOptions);
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
       this.record('refused', startedAt, 'bad_request', 'ambiguous_path');
       return;
     }
@@ -316,20 +299,19 @@ export class VerifierProxy {
   private async admit(policy: VerifierPolicy, view: RequestView): Promise<{ verdict: Verdict; identity: [string, string][] }> {
     const audiences = policy.verifier.rules.claims.audiences;
     if (view.audience !== undefined && audiences && !audiences.has(view.audience)) {
-      return { verdict: { ok: false, status: 403, code: 'invalid_token', reasonCode: 'aud', reason: REASONS.aud }, identity: [] };
+      return { verdict: refusal('aud'), identity: [] };
     }
     const verdict = await policy.authenticator.authenticate(view);
     if (!verdict.ok) return { verdict, identity: [] };
     try {
       const identity = this.identityHeaders(policy, verdict, view);
       if (this.config.verifier.forwardAuth && forgedProviderHeader(policy, view, identity)) {
-        return { verdict: { ok: false, status: 400, code: 'invalid_token', reasonCode: 'forged_header', reason: FORGED_PROVIDER_HEADER }, identity: [] };
+        return { verdict: refusal('forged_header'), identity: [] };
       }
       return { verdict, identity };
     } catch (error) {
       if (!(error instanceof HeaderMappingError)) throw error;
-      const reason = `Error mapping claims to headers: ${error.message}`;
-      return { verdict: { ok: false, status: 403, code: 'claims_refused', reasonCode: 'header_mapping', reason }, identity: [] };
+      return { verdict: refusal('header_mapping', { detail: error.message }), identity: [] };
     }
   }
 
@@ -351,7 +333,7 @@ export class VerifierProxy {
 
   private refuse(policy: VerifierPolicy, req: IncomingMessage, res: ServerResponse, view: RequestView, verdict: Refused): void {
     this.deps.logger[refusalLogLevel(verdict)](
-      { reason: verdict.reason, code: verdict.code, reasonCode: verdict.reasonCode, cause: verdict.cause?.message, method: view.method, path: view.path, client: view.client },
+      { reason: verdict.reason, code: verdict.code, reasonCode: verdict.reasonCode, verdict: verdict.verdict, cause: verdict.cause?.message, method: view.method, path: view.path, client: view.client },
       'request refused',
     );
     // A refused request's body is never read: the connection ends, so that no one can hold it by trickling the body.
@@ -435,7 +417,7 @@ export class VerifierProxy {
     if (tooManyHeaders(req, this.config.limits)) return endWithResponse(socket, 431, `${TOO_MANY_HEADERS} (at most ${this.config.limits.maxHeaderCount})\n`);
     const policy = this.policy;
     const view = policy.reader.read(req, this.protocol);
-    if (typeof view === 'string') return endWithResponse(socket, ...unreadableAnswer(view, this.config.verifier.forwardAuthOptions));
+    if (typeof view === 'string') return endWithResponse(socket, ...requestRefusal(view, this.config.verifier.forwardAuthOptions));
     const unexpected = (error: Error) => {
       this.deps.logger.error({ err: error, method: view.method, path: view.path }, 'upgrade failed unexpectedly');
       socket.destroy();
@@ -443,7 +425,7 @@ export class VerifierProxy {
     if (this.excluded(policy, view)) return void this.tunnel(policy, req, socket, head, view, undefined, []).catch(unexpected);
     this.admit(policy, view)
       .then(async ({ verdict, identity }) => {
-        if (!verdict.ok) return endWithResponse(socket, verdict.status, REFUSAL_PREFIX + verdict.reason);
+        if (!verdict.ok) return endWithResponse(socket, verdict.status, goBody(verdict.reason));
         await this.tunnel(policy, req, socket, head, view, verdict.claims, identity);
       })
       .catch(unexpected);

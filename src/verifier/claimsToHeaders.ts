@@ -5,6 +5,7 @@
 import type { PolicyInput } from '../claims/ClaimsVerifier';
 import type { CelExpression } from '../policy/CelExpression';
 import { PolicyTimeoutError } from '../policy/PolicyTimeoutError';
+import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface HeaderMapping {
   /** Lower-case header name. */
@@ -14,7 +15,7 @@ export interface HeaderMapping {
 
 export const MAX_MAPPED_HEADER_BYTES = 8192;
 
-export class HeaderMappingError extends Error {
+export class HeaderMappingError extends JwtproxyError {
   readonly code = 'ERR_HEADER_MAPPING';
 }
 

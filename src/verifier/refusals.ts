@@ -5,10 +5,9 @@
 // token is sent to log in (che-jwtproxy), the URL it wanted in `redirect_after_login`.
 import type { IncomingMessage } from 'node:http';
 import type { VerifierConfig } from '../config/types';
-import type { RefusalCode } from './Authenticator';
+import { BEARER_ANSWERS, FORWARD_AUTH_MISSING_TOKEN, goBody, MALFORMED_REQUEST, type RefusalCode } from '../util/verdicts';
 import type { RequestView } from './RequestView';
 
-export const REFUSAL_PREFIX = 'jwtproxy: unable to verify request: ';
 export const REDIRECT_PARAMETER = 'redirect_after_login';
 
 export interface Refusal {
@@ -55,24 +54,21 @@ function quoted(value: string): string {
 
 /** RFC 6750 §3.1: a malformed request (two tokens) is invalid_request, 400. */
 function rfc6750(refused: RefusedRequest): Refusal {
-  const malformed = refused.status === 400;
-  const error = malformed ? 'invalid_request' : refused.code === 'claims_refused' ? 'insufficient_scope' : refused.code === 'unavailable' ? 'temporarily_unavailable' : 'invalid_token';
-  const status = malformed ? 400 : refused.code === 'unavailable' ? 503 : refused.code === 'claims_refused' ? 403 : 401;
+  const { status, error } = refused.status === 400 ? MALFORMED_REQUEST : BEARER_ANSWERS[refused.code];
   const body = JSON.stringify({ error, error_description: refused.reason });
   const challenge = refused.code === 'missing_token' ? 'Bearer realm="jwtproxy"' : `Bearer realm="jwtproxy", error="${error}", error_description="${quoted(refused.reason)}"`;
   const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' };
-  if (status !== 503) headers['www-authenticate'] = challenge;
+  if (status !== BEARER_ANSWERS.unavailable.status) headers['www-authenticate'] = challenge;
   return { status, headers, body };
 }
 
 /** The answer to a refused request for this verifier's style (without the login redirect). */
 export function refusalResponse(verifier: VerifierConfig, refused: RefusedRequest): Refusal {
   if (verifier.refusalStyle === 'rfc6750') return rfc6750(refused);
-  const answer = text(refused.status, REFUSAL_PREFIX + refused.reason);
-  // An auth gateway tells "no credentials" (401, ask for them) from "bad credentials" (403).
+  const answer = text(refused.status, goBody(refused.reason));
   if (verifier.forwardAuth && refused.code === 'missing_token') {
-    answer.status = 401;
-    answer.headers['www-authenticate'] = 'Bearer';
+    answer.status = FORWARD_AUTH_MISSING_TOKEN.status;
+    answer.headers['www-authenticate'] = FORWARD_AUTH_MISSING_TOKEN.challenge;
   }
   return answer;
 }

@@ -1,8 +1,9 @@
 // A minimal DER reader for the parts of X.509 certificates and CRLs the proxy reads: one
 // tag-length-value at a time, definite lengths only, bounds checked. Malformed input throws
 // DerError; nothing here trusts a length it has not checked against the buffer.
+import { JwtproxyError } from '../util/JwtproxyError';
 
-export class DerError extends Error {
+export class DerError extends JwtproxyError {
   readonly code = 'ERR_DER_MALFORMED';
 }
 

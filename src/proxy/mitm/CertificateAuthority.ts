@@ -5,6 +5,7 @@ import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { systemClock, type Clock } from '../../util/clock';
 import { parsePrivateKeyPem } from '../../keys/privateKeyPem';
+import { JwtproxyError } from '../../util/JwtproxyError';
 import { generatePrivateKey, type KeyAlgorithm } from './generatePrivateKey';
 import {
   basicConstraintsExtension,
@@ -23,7 +24,7 @@ import {
 
 export type CertificateAuthorityErrorCode = 'ERR_MITM_CA_INVALID' | 'ERR_MITM_CA_EXPIRED';
 
-export class CertificateAuthorityError extends Error {
+export class CertificateAuthorityError extends JwtproxyError {
   constructor(
     readonly code: CertificateAuthorityErrorCode,
     message: string,
@@ -32,7 +33,6 @@ export class CertificateAuthorityError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = 'CertificateAuthorityError';
   }
 }
 

@@ -2,6 +2,7 @@
 // certificate, the origin requests are forwarded to, and the `aud` of their tokens. Its reading of
 // `host[:port]` is the one every destination of the signer gets, absolute URIs included.
 import * as net from 'node:net';
+import { JwtproxyError } from '../../util/JwtproxyError';
 
 export interface ConnectTarget {
   /** Lower-case DNS name (no trailing dot) or IP literal (IPv6 canonical, without brackets). */
@@ -13,7 +14,7 @@ export interface ConnectTarget {
   origin: string;
 }
 
-export class ConnectTargetError extends Error {
+export class ConnectTargetError extends JwtproxyError {
   readonly code = 'ERR_CONNECT_TARGET_INVALID';
   constructor(
     readonly target: string,
@@ -21,7 +22,6 @@ export class ConnectTargetError extends Error {
   ) {
     // JSON quoting escapes control characters: a client cannot forge log lines through the target.
     super(`invalid CONNECT target ${JSON.stringify(target.length > 100 ? `${target.slice(0, 100)}…` : target)}: ${reason}`);
-    this.name = 'ConnectTargetError';
   }
 }
 
