@@ -109,18 +109,19 @@ function escapedRun(path: string, at: number): { bytes: number[]; end: number } 
 }
 
 /**
- * Whether a gateway could give a raw path (no query) another meaning than its normal form after
- * jwtproxy has judged it: an escaped "/", "\", ".", "%" or ";" (decoded once more, or resolved or
- * read as a path parameter after decoding), an escaped control character or NUL, a literal "\" (read as "/" by some servers),
- * an escape that is not one (%zz), escaped bytes that are not UTF-8 (overlong %C0%AE is "."), a
- * dot segment with parameters ("..;x", a dot segment to Tomcat and Jetty, not to nginx), a literal
- * "#" (where nginx ends the path), or "//" before a dot segment (merged first by nginx, not by a
- * URL parser).
- * Forward-auth judges such a path for a gateway that routes it itself: it is never excluded, and
- * never allowed by a rule that may look at the path.
+ * Whether a gateway or an application could give a path (no query) another meaning than its
+ * normal form after jwtproxy has judged it: an escaped "/", "\", ".", "%" or ";" (decoded once
+ * more, or resolved or read as a path parameter after decoding), an escaped control character or
+ * NUL, a literal "\" (read as "/" by some servers), an escape that is not one (%zz), escaped bytes
+ * that are not UTF-8 (overlong %C0%AE is "."), a path parameter (";x": Tomcat, Jetty and Spring
+ * drop it, so "/admin;x" is "/admin" to them; nginx and Node keep it), a literal "#" (where nginx
+ * ends the path), or "//" before a dot segment (merged first by nginx, not by a URL parser).
+ * Forward-auth asks it of the raw path, which the gateway routes itself; a reverse proxy of the
+ * normalised path it forwards. Such a path is never excluded, and never allowed by a rule that
+ * may look at the path.
  */
 export function isAmbiguousPath(path: string): boolean {
-  if (path.includes('\\') || path.includes('#') || DOT_SEGMENT_WITH_PARAMETERS.test(path) || EMPTY_SEGMENT_THEN_DOTS.test(path)) return true;
+  if (path.includes('\\') || path.includes('#') || path.includes(';') || DOT_SEGMENT_WITH_PARAMETERS.test(path) || EMPTY_SEGMENT_THEN_DOTS.test(path)) return true;
   for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i)) {
     const { bytes, end } = escapedRun(path, i);
     if (bytes.length === 0) return true;

@@ -37,7 +37,7 @@ export interface RequestView extends RequestFacts {
   headers: Readonly<Record<string, string | undefined>>;
   clientCertificate?: CertificateFacts;
   token: FoundToken;
-  /** Forward-auth: the path's meaning may change after the answer (isAmbiguousPath); never excluded nor judged by a rule. */
+  /** The path may mean something else to the gateway (forward-auth: the raw path) or the upstream (the normalised one): isAmbiguousPath. Never excluded nor judged by a rule. */
   ambiguousPath: boolean;
   /** Forward-auth: whose contract the original request was read by. */
   gateway?: Gateway;
@@ -139,9 +139,10 @@ export class RequestReader {
     let headers: Record<string, string | undefined> | undefined;
     const reader = this;
     const token = findToken(this.sources, { rawHeaders: req.rawHeaders, query: rawQuery });
+    const path = normalizePath(rawPath);
     return {
       method: original?.method ?? req.method ?? 'GET',
-      path: normalizePath(rawPath),
+      path,
       rawPath,
       query: withoutQueryCarriers(rawQuery, this.queryCarriers),
       host,
@@ -154,7 +155,8 @@ export class RequestReader {
       },
       clientCertificate: this.certificates.of(req),
       token,
-      ambiguousPath: original !== undefined && isAmbiguousPath(rawPath),
+      // A gateway routes the raw path itself; an upstream receives the normalised one.
+      ambiguousPath: isAmbiguousPath(original !== undefined ? rawPath : path),
       gateway: original?.gateway,
       audience: original?.audience,
     };

@@ -116,6 +116,22 @@ describe('one request, one truth: rules judge the path the upstream is sent', ()
     expect(await rawStatus(proxy, '/public/app.css', [])).toBe(200);
     expect(app.last.url).toBe('/public/app.css');
   });
+
+  test.each(['/admin;x', '/admin;jsessionid=1/y', '/ADMIN%2F..%2Fadmin', '/x/%252e%252e/admin'])(
+    '%s, which an application may read as another path than the rule would, is refused with 400 when a rule reads the path',
+    async (target) => {
+      const proxy = await verifier(NOT_ADMIN_RULE);
+      expect(await rawStatus(proxy, target, [`cf-access-jwt-assertion: ${token()}`])).toBe(400);
+      expect(app.received).toHaveLength(0);
+    },
+  );
+
+  test('such a path is never excluded, and passes with a valid token where no rule reads the path', async () => {
+    const proxy = await verifier('excludes: [/public/*]');
+    expect(await rawStatus(proxy, '/public/x;y', [])).toBe(403);
+    expect(await rawStatus(proxy, '/public/x;y', [`cf-access-jwt-assertion: ${token()}`])).toBe(200);
+    expect(app.last.url).toBe('/public/x;y');
+  });
 });
 
 describe('every token carrier', () => {

@@ -46,6 +46,12 @@ describe('reverse proxy', () => {
     ['GET //admin HTTP/1.1\nhost: a.example', { path: '/admin', rawPath: '//admin', query: '', host: 'a.example' }],
     ['GET /./x/../%61dmin?q=1 HTTP/1.1\nhost: a.example', { path: '/admin', query: 'q=1' }],
     ['GET /a%2fb/%2e%2e/c HTTP/1.1\nhost: a.example', { path: '/c', ambiguousPath: false }],
+    // What the upstream receives is the normal form: ambiguous only where an application may read that otherwise.
+    ['GET /x/%2e%2e/admin HTTP/1.1\nhost: a.example', { path: '/admin', ambiguousPath: false }],
+    ['GET /admin;jsessionid=1 HTTP/1.1\nhost: a.example', { path: '/admin;jsessionid=1', ambiguousPath: true }],
+    ['GET /public;x/../admin HTTP/1.1\nhost: a.example', { path: '/admin', ambiguousPath: false }],
+    ['GET /files/a%2Fb HTTP/1.1\nhost: a.example', { path: '/files/a%2Fb', ambiguousPath: true }],
+    ['GET /a%255Cb HTTP/1.1\nhost: a.example', { ambiguousPath: true }],
     ['GET /p?a=1&access_token=T&b=2 HTTP/1.1\nhost: a.example', { query: 'a=1&b=2', token: { present: true, token: 'T', source: { type: 'query', name: 'access_token' } } }],
     ['GET /p?%61ccess_token=T HTTP/1.1\nhost: a.example', { query: '', token: { present: true, token: 'T' } }],
     [`GET / HTTP/1.1\nhost: a.example\nauthorization: Bearer ${TOKEN}\nx_token: ${TOKEN}`, { token: { present: true, token: TOKEN, source: { type: 'authorization' } } }],
