@@ -6,8 +6,7 @@ import { runToolCommand, toolUsage, TOOL_SYNOPSES } from '../src/cli/runToolComm
 import { ToolFlags } from '../src/cli/ToolFlags';
 import { DEMO_USAGE } from '../src/demo/demoUsage';
 import { ConfigError } from '../src/config/ConfigError';
-import { expandEnv, loadConfigFile, parseConfig } from '../src/config/load';
-import type { Config } from '../src/config/types';
+import { expandEnv, loadConfigFile, parseConfig, type Config } from '../src/app/loadConfig';
 import { createLogger } from '../src/observability/logger';
 
 // Signing runs on libuv's thread pool, shared with file I/O and dns.lookup: give it at least a

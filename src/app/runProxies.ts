@@ -11,8 +11,7 @@ import { availableCores } from '../cluster/availableCores';
 import { PrimaryChannel } from '../cluster/PrimaryChannel';
 import { SINGLE_PROCESS, type Topology } from '../cluster/Topology';
 import { WorkersChannel } from '../cluster/WorkersChannel';
-import { listenTarget } from '../config/listener';
-import type { Config } from '../config/types';
+import { listenTarget } from '../proxy/listenerConfig';
 import { relaySigningKey } from '../keys/RelayedPrivateKey';
 import { SharedNonceStoreHost } from '../nonce/SharedNonceStoreHost';
 import type { Logger } from '../observability/logger';
@@ -27,6 +26,7 @@ import { startupSummary } from './startupSummary';
 import { VerifierProxy } from '../verifier/VerifierProxy';
 import type { Service } from '../util/ServiceGroup';
 import { ServiceGroup } from '../util/ServiceGroup';
+import type { Config } from './loadConfig';
 
 const RESTART_DELAY_MS = 1000;
 /** Beyond the longest shutdown_timeout, how long the primary waits for a worker before killing it. */

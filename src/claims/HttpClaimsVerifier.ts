@@ -5,14 +5,14 @@
 // Decisions may be cached, keyed by everything they can depend on, never past the token's exp.
 import { loggableUrl } from '../observability/loggableUrl';
 import { createHash } from 'node:crypto';
-import { canonicalHeaderName } from '../proxy/headers';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { HttpClaimsVerifierConfig } from '../config/types';
 import { ExpiringLruCache } from '../keys/ExpiringLruCache';
 import type { Clock } from '../util/clock';
-import { HeaderMappingError, headerValue } from '../verifier/claimsToHeaders';
+import { HeaderMappingError, headerValue } from './claimsToHeaders';
 import { ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput } from './ClaimsVerifier';
 import { refusalMessage } from './refusalMessage';
+import { canonicalHeaderName } from '../util/headerName';
+import type { HttpClaimsVerifierConfig } from './claimsVerifierTypes';
 
 /** A decision is a small JSON document; anything larger is not one. */
 export const MAX_DECISION_BYTES = 64 * 1024;

@@ -4,7 +4,6 @@
 // pool, because RSA signing is too slow for the event loop.
 import * as crypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { SigningAlgorithm } from '../config/types';
 
 export class UnsupportedKeyError extends Error {
   readonly code = 'ERR_UNSUPPORTED_KEY';
@@ -75,3 +74,5 @@ export function signAsync(algorithm: SigningAlgorithm, key: KeyObject, signingIn
     );
   });
 }
+
+export type SigningAlgorithm = 'RS256' | 'ES256' | 'EdDSA';

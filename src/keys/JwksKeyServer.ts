@@ -11,13 +11,13 @@ import { loggableUrl } from '../observability/loggableUrl';
 import { X509Certificate } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { MAX_TIMER_MS } from '../config/duration';
-import type { KeyServerConfig } from '../config/types';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import { httpFreshness } from './httpFreshness';
 import { KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
 import { InvalidJwkError, verificationKeyFromJwk } from './verificationKeyFromJwk';
+import type { KeyServerConfig } from './keyServerTypes';
 
 export type JwksKeyServerConfig = Extract<KeyServerConfig, { type: 'jwks' }>;
 

@@ -2,8 +2,7 @@
 // PUT/GET/DELETE <registry>/services/<issuer>/keys/<kid>, signed requests carrying a JWT, as KeyRegistryClient/0.1.0.
 import type { KeyObject } from 'node:crypto';
 import { Agent } from 'undici';
-import type { SigningAlgorithm } from '../config/types';
-import { algorithmOf } from '../jwt/algorithms';
+import { algorithmOf, type SigningAlgorithm } from '../jwt/algorithms';
 import { padBase64url } from '../jwt/base64url';
 import { randomNonce, signerClaims } from '../jwt/signerClaims';
 import { signToken } from '../jwt/token';

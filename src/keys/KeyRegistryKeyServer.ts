@@ -4,7 +4,6 @@
 // max-age the registry gave it (which ends with the key's expiry or rotation grace); an outage with no such key is
 // KeyServerUnavailableError (503), not a refusal of the token.
 import { Pool, type Dispatcher } from 'undici';
-import type { KeyServerConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import { ExpiringLruCache } from './ExpiringLruCache';
@@ -12,6 +11,7 @@ import { httpFreshness } from './httpFreshness';
 import { KeyExpiredError, KeyNotFoundError, KeyServerError, KeyServerUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
 import { REGISTRY_USER_AGENT, registryKeyPath } from './registryKeyPath';
 import { verificationKeyFromJwk } from './verificationKeyFromJwk';
+import type { KeyServerConfig } from './keyServerTypes';
 
 export type KeyRegistryKeyServerConfig = Extract<KeyServerConfig, { type: 'keyregistry' }>;
 

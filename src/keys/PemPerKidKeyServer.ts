@@ -12,12 +12,12 @@
 // `not_found_duration`: 31 made-up kids no longer lock real users out for a minute.
 import { createPublicKey } from 'node:crypto';
 import { Agent, request } from 'undici';
-import type { KeyServerConfig } from '../config/types';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import { ExpiringLruCache } from './ExpiringLruCache';
 import { KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
+import type { KeyServerConfig } from './keyServerTypes';
 
 export type PemPerKidKeyServerConfig = Extract<KeyServerConfig, { type: 'pem_per_kid' }>;
 

@@ -1,10 +1,10 @@
-// The key storage the key_registry config names.
-import type { KeyRegistryConfig } from '../config/types';
+
 import type { Logger } from '../observability/logger';
 import { FileKeyStorage } from './FileKeyStorage';
 import type { KeyStorage } from './KeyStorage';
 import { MemoryKeyStorage } from './MemoryKeyStorage';
 import { RedisKeyStorage } from './RedisKeyStorage';
+import type { KeyRegistryConfig } from './registryConfig';
 
 export function createKeyStorage(config: KeyRegistryConfig['storage'], logger: Logger): KeyStorage {
   switch (config.type) {

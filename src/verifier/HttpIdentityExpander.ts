@@ -6,13 +6,13 @@
 // request (503), an optional one lets it go on without `identity`.
 import { loggableUrl } from '../observability/loggableUrl';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { IdentityConfig } from '../config/types';
 import type { Claims } from '../jwt/token';
 import { ExpiringLruCache } from '../keys/ExpiringLruCache';
 import type { Logger } from '../observability/logger';
 import type { ProxyMetrics } from '../observability/metrics';
 import type { Clock } from '../util/clock';
 import { IdentityUnavailableError, isJsonObject, type Identity, type IdentityExpander } from './IdentityExpander';
+import type { IdentityConfig } from './IdentityExpander';
 
 /** Cloudflare's get-identity document is a few KiB; even with many groups and posture checks far below this. */
 const MAX_BODY_BYTES = 1024 * 1024;
