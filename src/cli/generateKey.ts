@@ -1,7 +1,7 @@
 // `jwtproxy generate-key`: a signing key pair in the formats jwtproxy (and the Go jwtproxy) read; prints its kid.
 import { createPublicKey } from 'node:crypto';
 import { generateSigningKey } from '../keys/generateSigningKey';
-import { registryJwk } from '../keys/KeyRegistryClient';
+import { registryJwk } from '../keys/registryJwk';
 import { keyThumbprint } from '../keys/keyThumbprint';
 import { storedKeyJson } from '../keys/storedKeyFile';
 import { UsageError } from './parseArgs';

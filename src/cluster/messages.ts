@@ -1,4 +1,5 @@
-
+// Every message between the primary process and its workers: one protocol, tagged by
+// `jwtproxy` (the topic), so that other traffic on the IPC channel passes by untouched.
 import type { SigningAlgorithm } from '../jwt/algorithms';
 import type { WorkerMetric } from '../observability/metrics';
 

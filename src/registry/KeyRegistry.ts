@@ -1,4 +1,14 @@
-
+// The registry's rules, apart from HTTP: which keys are served, how a key is published,
+// rotated, approved, revoked, and how time expires them. Every state change is logged at info.
+//
+// Auto approval trusts a self-signed key only where that cannot take a service over: the
+// service's first key (no other key of it on record, tombstones included), or any key of the
+// services the operator names. Any later key needs a rotation signed by an approved key of its
+// service, or an administrator.
+//
+// Keys awaiting approval are bounded, as anyone can publish one: at most maxPendingKeysPerService
+// per service (429 beyond), each dropped when not approved within pendingKeyTtlMs. A key never
+// approved leaves no tombstone when it ends (nobody verified a token with it).
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import type { KeyStorage } from './KeyStorage';

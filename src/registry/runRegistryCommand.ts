@@ -1,4 +1,7 @@
-
+// `jwtproxy registry list|approve|revoke`: manual approval from the command line. File and Redis
+// storage are worked on directly (the registry need not run; a running one sees the change at
+// once). Memory storage lives inside the running registry: it is reached through the admin API,
+// which must then be enabled (key_registry.admin.enabled), or the command refuses.
 import { silentLogger } from '../observability/logger';
 import { systemClock, type Clock } from '../util/clock';
 import { createKeyStorage } from './createKeyStorage';

@@ -1,4 +1,5 @@
-
+// Makes the token the signer attaches to one request: Go's claims for the audience,
+// the configured static claims and the per-request header claims, signed off the event loop.
 import { randomNonce, signerClaims } from '../jwt/signerClaims';
 import { signToken, type Claims } from '../jwt/token';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';

@@ -1,4 +1,14 @@
-
+// Where a token comes from, in the configured order: `Authorization: Bearer <jwt>` (or the
+// password of HTTP Basic auth for user "oauth2", as Git and Docker clients send it; Go
+// accepted any user name there), a named header, a cookie, a query parameter. The first
+// carrier present is the token: a present but unusable one is refused, never skipped.
+//
+// Every copy in every configured carrier is read, not only the first: a second Authorization
+// field, a second cookie of the name, a repeated query parameter or a header's underscore
+// spelling (CGI-style applications read Cf_Access_Jwt_Assertion as Cf-Access-Jwt-Assertion)
+// may carry another token, and an application that reads the last copy would act on it.
+// RFC 6750 §2: a client MUST NOT send a token by more than one method; a request that carries
+// two different tokens is refused as ambiguous.
 import { canonicalHeaderName } from '../util/headerName';
 
 export type TokenSource =
