@@ -162,3 +162,8 @@ export function buildPrimaryServices(config: Config, deps: PrimaryDeps): Primary
   if (config.externalEvaluation?.enabled) services.push(buildExternalEvaluation(config.externalEvaluation, deps));
   return { services, stores, keys };
 }
+
+/** The verifier proxies among the services, whose policies SIGHUP replaces. */
+export function verifierProxiesOf(services: readonly Service[]): VerifierProxy[] {
+  return services.filter((service): service is VerifierProxy => service instanceof VerifierProxy);
+}
