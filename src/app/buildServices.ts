@@ -4,23 +4,23 @@
 // listening. In multi-core mode the primary builds what must be one per deployment
 // (buildPrimaryServices), each worker the rest.
 import type { Topology } from '../cluster/Topology';
+import type { ExternalEvaluationConfig } from '../evaluation/externalEvaluationConfig';
 import { ExternalEvaluationServer } from '../evaluation/ExternalEvaluationServer';
 import { createKeyServer } from '../keys/keyServerTypes';
-import { createEvaluationKeySource, createPrivateKeySource, privateKeyRunsInPrimary } from '../keys/privateKeySourceTypes';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';
-import { createNonceStore, nonceStoreRunsInPrimary } from '../nonce/nonceStoreTypes';
+import { createEvaluationKeySource, createPrivateKeySource, privateKeyRunsInPrimary } from '../keys/privateKeySourceTypes';
 import type { NonceStore } from '../nonce/NonceStore';
+import { createNonceStore, nonceStoreRunsInPrimary } from '../nonce/nonceStoreTypes';
 import type { Logger } from '../observability/logger';
 import type { ProxyMetrics } from '../observability/metrics';
 import { MitmInterceptor } from '../proxy/mitm/MitmInterceptor';
 import { KeyRegistryServer } from '../registry/KeyRegistryServer';
+import type { KeyRegistryConfig } from '../registry/registryConfig';
 import { SignerProxy } from '../signer/SignerProxy';
 import type { Clock } from '../util/clock';
-import { VerifierProxy } from '../verifier/VerifierProxy';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
+import { VerifierProxy } from '../verifier/VerifierProxy';
 import type { Config } from './loadConfig';
-import type { ExternalEvaluationConfig } from '../evaluation/externalEvaluationConfig';
-import type { KeyRegistryConfig } from '../registry/registryConfig';
 
 export interface RuntimeDeps {
   clock: Clock;

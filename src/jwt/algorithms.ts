@@ -5,6 +5,8 @@
 import * as crypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
+export type SigningAlgorithm = 'RS256' | 'ES256' | 'EdDSA';
+
 export class UnsupportedKeyError extends Error {
   readonly code = 'ERR_UNSUPPORTED_KEY';
 }
@@ -74,5 +76,3 @@ export function signAsync(algorithm: SigningAlgorithm, key: KeyObject, signingIn
     );
   });
 }
-
-export type SigningAlgorithm = 'RS256' | 'ES256' | 'EdDSA';

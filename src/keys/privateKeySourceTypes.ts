@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import { EACH_WORKER, type Placement } from '../cluster/Placement';
 import type { PrimaryChannel } from '../cluster/PrimaryChannel';
 import type { ConfigNode } from '../config/ConfigNode';
+import type { SigningAlgorithm } from '../jwt/algorithms';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
-import type { SigningAlgorithm } from '../jwt/algorithms';
 import type { PrivateKeySource } from './PrivateKeySource';
 
 export type PrivateKeyConfig =

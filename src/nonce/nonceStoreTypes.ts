@@ -1,8 +1,8 @@
 // The registry of nonce store types: for each `nonce_storage.type`, its options, how they are
 // read, how the store is built and where it runs with several workers. The config parser and
 // createNonceStore both read this table, which loads a store's module only when a config names it.
-import type { PrimaryChannel } from '../cluster/PrimaryChannel';
 import { EACH_WORKER, type Placement } from '../cluster/Placement';
+import type { PrimaryChannel } from '../cluster/PrimaryChannel';
 import type { ConfigNode } from '../config/ConfigNode';
 import type { Logger } from '../observability/logger';
 import { parseRedisConnection, type RedisConnectionConfig } from '../redis/redisConnection';

@@ -5,6 +5,16 @@ import type { Clock } from '../util/clock';
 import { normalizePath } from './normalizePath';
 import { readTrustedCertificates } from './trustedCertificates';
 
+/** How long the verifier waits for an upstream before answering 504. */
+export interface UpstreamTimeouts {
+  /** To connect, TLS handshake included. */
+  connectMs: number;
+  /** From the request sent to the response head; 0: no limit. */
+  responseMs: number;
+  /** The longest pause inside the response body (the answer is then cut); 0: no limit, for event streams. */
+  bodyMs: number;
+}
+
 export interface Upstream {
   /** As configured, for logs. */
   readonly name: string;
@@ -115,14 +125,4 @@ export class UpstreamSet {
   destroy(): Promise<void> {
     return Promise.all(this.upstreams.map((upstream) => upstream.pool.destroy())).then(() => undefined);
   }
-}
-
-/** How long the verifier waits for an upstream before answering 504. */
-export interface UpstreamTimeouts {
-  /** To connect, TLS handshake included. */
-  connectMs: number;
-  /** From the request sent to the response head; 0: no limit. */
-  responseMs: number;
-  /** The longest pause inside the response body (the answer is then cut); 0: no limit, for event streams. */
-  bodyMs: number;
 }

@@ -1,9 +1,17 @@
 // Client certificates in a verifier's config (C5): the listener's mTLS options (client_ca_file,
 // client_auth, crl_file) and the verifier's forwarding of the facts (forward_client_cert) or
 // trust in a gateway's header (trusted_client_cert_header, trusted_gateways).
-import { InvalidGatewayError, TrustedGateways } from './TrustedGateways';
 import type { ConfigNode } from '../config/ConfigNode';
 import type { ListenerConfig } from '../proxy/listenerConfig';
+import { InvalidGatewayError, TrustedGateways } from './TrustedGateways';
+
+/** Where a verifier's client certificate facts come from and where they go (C5). */
+export interface ClientCertificateConfig {
+  /** 'xfcc': the verified certificate goes upstream as Envoy's X-Forwarded-Client-Cert. */
+  forward: 'none' | 'xfcc';
+  /** A gateway in front that terminated mTLS: its header describes the client, when the peer is one of `gateways`. */
+  trustedHeader?: { name: string; format: 'xfcc' | 'pem'; gateways: TrustedGateways };
+}
 
 export const FORWARDED_CLIENT_CERT_HEADER = 'x-forwarded-client-cert';
 
@@ -51,12 +59,4 @@ export function parseClientCertificates(verifier: ConfigNode, mappedHeaderNames:
     verifier.fail(Array.isArray(verifier.raw('trusted_gateways')) ? `trusted_gateways[${error.index}]` : 'trusted_gateways', error.reason);
   }
   return { forward, trustedHeader: { name, format, gateways } };
-}
-
-/** Where a verifier's client certificate facts come from and where they go (C5). */
-export interface ClientCertificateConfig {
-  /** 'xfcc': the verified certificate goes upstream as Envoy's X-Forwarded-Client-Cert. */
-  forward: 'none' | 'xfcc';
-  /** A gateway in front that terminated mTLS: its header describes the client, when the peer is one of `gateways`. */
-  trustedHeader?: { name: string; format: 'xfcc' | 'pem'; gateways: TrustedGateways };
 }

@@ -1,8 +1,8 @@
 // A verifier's `identity` block (C6): where the expanded identity of a token is fetched (a
 // provider's own endpoint by default, e.g. Cloudflare's get-identity), how the token is sent,
 // whether a request needs it, and how many are kept.
-import type { ProviderPreset } from '../providers/ProviderPreset';
 import type { ConfigNode } from '../config/ConfigNode';
+import type { ProviderPreset } from '../providers/ProviderPreset';
 import type { IdentityConfig } from './IdentityExpander';
 
 const DEFAULT_CACHE_ENTRIES = 10_000;

@@ -1,21 +1,22 @@
-// The layers of jwtproxy, lowest last; imports run downwards only (a part may use its own layer):
+// The layers of src/, highest first; imports run downwards only, or within a layer (never in a cycle):
 //
 //     cmd, cli, demo                          entry points
-//     app                                     the whole config, and which parts run where (primary, workers)
-//     signer, verifier, registry, evaluation, the roles (providers: the verifier's presets;
-//     providers, observability server         the observability server: /healthz, /readyz, /metrics)
-//     claims                                  claims verifiers, claims to headers
+//     app                                     the whole config, and what runs where: alone, the primary, each worker
+//     signer, verifier, registry, evaluation, the roles; providers are the verifier's presets, the observability
+//     providers, observability server         server answers /healthz, /readyz and /metrics
+//     claims                                  claims verifiers and claims-to-headers, one registration table
 //     keys, nonce, proxy                      key sources and servers, replay stores, listeners and forwarding
-//     redis, policy                           Redis connections, CEL and Lua
-//     cluster                                 the message channel between the primary and its workers
+//     redis, policy                           Redis connections; CEL and Lua
+//     cluster                                 processes: topology, placement, the channel between primary and workers
 //     observability                           logging, metrics, the access log
 //     config                                  the YAML reader: ConfigNode, errors, durations, sizes, environment
 //     jwt, x509                               pure formats
 //     util                                    clock, service group, header names
 //
-// Each role's registration table (key servers, private keys, nonce stores, claims verifiers)
-// reads its options with the layers below and loads an implementation only when a config names
-// it (a lazy `require`), so reading a config loads no server, Redis client or Lua VM.
+// Each part reads its own config section with the reader below it, and a registration table
+// (key servers, private keys, nonce stores, claims verifiers, key storage) loads an
+// implementation only when a config names it, with a lazy `require`: reading a config loads no
+// Redis, HTTP or Lua client, so the command-line tools start without them.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -42,7 +43,13 @@ interface Edge {
   to: string;
   /** A `require` or `import()` run when called: it cannot close a cycle at load time. */
   lazy: boolean;
+  /** `import type`: checked for layers and cycles, but it loads nothing. */
+  typeOnly: boolean;
 }
+
+/** What must not load to read a config: servers and clients load when a config's parts are built. */
+const LOADED_WHEN_SERVING = ['ioredis', 'undici', 'wasmoon'];
+const READING_A_CONFIG = ['app/loadConfig.ts'];
 
 function sourceFiles(folder: string): string[] {
   return fs.readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
@@ -53,7 +60,9 @@ function sourceFiles(folder: string): string[] {
 }
 
 // Relative specifiers of modules (package.json, read for the version, is data).
-const STATIC_IMPORT = /^\s*(?:import|export)\b[^;]*?\bfrom\s*'(\.[^']+)'|^\s*import\s*'(\.[^']+)'/gm;
+const STATIC_IMPORT = /^\s*(?:import|export)\b(\s+type\b)?[^;]*?\bfrom\s*'(\.[^']+)'|^\s*import\s*'(\.[^']+)'/gm;
+/** Packages imported for their values (a type-only import loads nothing). */
+const PACKAGE_IMPORT = /^\s*import\s+(?!type\b)[^;]*?\bfrom\s*'([^.'][^']*)'/gm;
 const LAZY_IMPORT = /\b(?:require|import)\(\s*'(\.[^']+?)(?<!\.json)'\s*\)/g;
 
 /** The file a relative specifier names, as a path relative to src/ (cmd/ is `../cmd/…`). */
@@ -64,14 +73,26 @@ function resolve(from: string, specifier: string): string {
   return path.relative(SOURCES, file);
 }
 
+/** The packages each file loads when it loads, by file. */
+function packageImports(): Map<string, string[]> {
+  return new Map(sourceFiles(SOURCES).map((file) => [path.relative(SOURCES, file), [...fs.readFileSync(file, 'utf8').matchAll(PACKAGE_IMPORT)].map((match) => match[1])]));
+}
+
+/** Every file loaded with `entries`, through the imports run at load time. */
+function loadedWith(entries: readonly string[], edges: readonly Edge[]): Set<string> {
+  const loaded = new Set(entries);
+  for (const file of loaded) for (const edge of edges) if (edge.from === file && !edge.lazy && !edge.typeOnly) loaded.add(edge.to);
+  return loaded;
+}
+
 function importGraph(): Edge[] {
   const files = [...sourceFiles(SOURCES), ...sourceFiles(path.join(ROOT, 'cmd'))];
   return files.flatMap((file) => {
     const text = fs.readFileSync(file, 'utf8');
     const from = path.relative(SOURCES, file);
     const edges: Edge[] = [];
-    for (const match of text.matchAll(STATIC_IMPORT)) edges.push({ from, to: resolve(file, match[1] ?? match[2]), lazy: false });
-    for (const match of text.matchAll(LAZY_IMPORT)) edges.push({ from, to: resolve(file, match[1]), lazy: true });
+    for (const match of text.matchAll(STATIC_IMPORT)) edges.push({ from, to: resolve(file, match[2] ?? match[3]), lazy: false, typeOnly: match[1] !== undefined });
+    for (const match of text.matchAll(LAZY_IMPORT)) edges.push({ from, to: resolve(file, match[1]), lazy: true, typeOnly: false });
     return edges;
   });
 }
@@ -120,6 +141,14 @@ describe('the layers of src/', () => {
   it('imports from its own layer or lower ones only', () => {
     const upward = edges.filter((edge) => layerOf(edge.to) > layerOf(edge.from)).map((edge) => `${edge.from} → ${edge.to}`);
     expect(upward).toEqual([]);
+  });
+
+  it('reads a config without loading Redis, HTTP or Lua clients', () => {
+    const packages = packageImports();
+    const loads = [...loadedWith(READING_A_CONFIG, edges)].flatMap((file) =>
+      (packages.get(file) ?? []).filter((name) => LOADED_WHEN_SERVING.includes(name)).map((name) => `${file} loads ${name}`),
+    );
+    expect(loads).toEqual([]);
   });
 
   it('places every file in a layer', () => {
