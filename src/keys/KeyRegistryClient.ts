@@ -58,7 +58,6 @@ export interface PublishOptions {
   signal?: AbortSignal;
 }
 
-
 /** An error's message, or its code when it has none (e.g. an AggregateError of refused connections). */
 function describe(error: unknown): string {
   const { message, code } = error as { message?: string; code?: string };

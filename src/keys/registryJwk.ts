@@ -12,7 +12,6 @@ export interface RegistryJwk {
   [member: string]: string;
 }
 
-
 /** Go's base64.URLEncoding: base64url with "=" padding, as go-oidc writes JWK members. */
 function padded(base64url: string | undefined): string {
   return padBase64url(base64url ?? '');

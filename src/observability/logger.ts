@@ -5,7 +5,6 @@ import type { LogLevel } from './logLevel';
 
 export type Logger = pino.Logger;
 
-
 /**
  * pino's isoTime formats a Date for every line (5 µs of a busy proxy's ~120 µs per request with
  * the access log on); lines within one millisecond share the text.
