@@ -4,10 +4,10 @@
 // and is reported in one line. What only a restart can change (listeners, upstreams, key servers,
 // nonce stores, the signer, the registry) is named in a warning and stays as it was.
 import { checkClaimsVerifiers } from '../claims/claimsVerifierTypes';
-import { loadConfigFile } from '../config/load';
-import type { Config, VerifierProxyConfig } from '../config/types';
+import { loadConfigFile, type Config } from './loadConfig';
 import type { Logger } from '../observability/logger';
 import type { PreparedPolicy, VerifierProxy } from '../verifier/VerifierProxy';
+import type { VerifierProxyConfig } from '../verifier/verifierConfig';
 
 /** Values compared as JSON: sets and maps as lists, functions left out. */
 function comparable(value: unknown): string {

@@ -7,10 +7,11 @@ import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { ConfigError } from '../config/ConfigError';
-import { listenTarget } from '../config/listener';
-import type { Config, FileContent, Prerequisite } from '../config/types';
+import { listenTarget } from '../proxy/listenerConfig';
 import { loadPrivateKeyPem } from '../keys/PresharedPrivateKey';
 import { PresharedKeyServer } from '../keys/PresharedKeyServer';
+import type { Config } from './loadConfig';
+import type { FileContent, Prerequisite } from '../config/Prerequisite';
 
 type FilePrerequisite = Extract<Prerequisite, { kind: 'file' }>;
 type ListenPrerequisite = Extract<Prerequisite, { kind: 'listen' }>;

@@ -1,7 +1,9 @@
 // The one start-up line an operator reads first: the version, what listens where, which signing
 // key and which key sets are used, and how many processes serve. Never a secret: paths, URLs
 // without credentials, key ids.
-import type { Config, KeyServerConfig, PrivateKeyConfig } from '../config/types';
+import type { Config } from './loadConfig';
+import type { KeyServerConfig } from '../keys/keyServerTypes';
+import type { PrivateKeyConfig } from '../keys/privateKeySourceTypes';
 
 export interface StartupSummary {
   version: string;

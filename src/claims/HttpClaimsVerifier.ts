@@ -3,18 +3,18 @@
 // → 2xx `{"allow": true}`) and the OPA REST API (`{"input": …}` → `{"result": …}`). Fail closed:
 // an authorizer that is down, slow, or answers anything but a decision gives a retryable 503.
 // Decisions may be cached, keyed by everything they can depend on, never past the token's exp.
-import { loggableUrl } from '../observability/loggableUrl';
 import { createHash } from 'node:crypto';
-import { canonicalHeaderName } from '../proxy/headers';
-import type { HttpClaimsVerifierConfig } from '../config/types';
 import { OutboundHttpClient } from '../http/OutboundHttpClient';
 import { OutboundHttpError } from '../http/OutboundHttpError';
 import { ExpiringLruCache } from '../keys/ExpiringLruCache';
+import { loggableUrl } from '../observability/loggableUrl';
 import type { Clock } from '../util/clock';
+import { canonicalHeaderName } from '../util/headerName';
 import { JwtproxyError } from '../util/JwtproxyError';
-import { HeaderMappingError, headerValue } from '../verifier/claimsToHeaders';
+import { HeaderMappingError, headerValue } from './claimsToHeaders';
 import { ClaimsVerifierUnavailableError, type ClaimsDecision, type ClaimsVerifier, type PolicyInput } from './ClaimsVerifier';
 import { refusalMessage } from './refusalMessage';
+import type { HttpClaimsVerifierConfig } from './claimsVerifierTypes';
 
 /** A decision is a small JSON document; anything larger is not one. */
 export const MAX_DECISION_BYTES = 64 * 1024;

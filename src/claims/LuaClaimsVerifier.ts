@@ -5,10 +5,10 @@
 // call that fails refuses the request, its cause in the log.
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../config/ConfigError';
-import type { LuaClaimsVerifierConfig } from '../config/types';
 import { LuaScript, LuaScriptError, type LuaResult } from '../policy/LuaScript';
 import { ClaimsVerifierError, type ClaimsVerifier, type PolicyInput } from './ClaimsVerifier';
 import { refusalMessage } from './refusalMessage';
+import type { LuaClaimsVerifierConfig } from './claimsVerifierTypes';
 
 export const LUA_RULE_FAILED = 'the Lua rule failed';
 

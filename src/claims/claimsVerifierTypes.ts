@@ -1,17 +1,53 @@
-// The registry of claims verifier types: for each `claims_verifiers[].type`, how its
-// options are read and how it is built. The config parser and the factory both read it.
+// The registry of claims verifier types: for each `claims_verifiers[].type`, its options, how
+// they are read and how it is built. The config parser and the factory both read it; a
+// verifier's module (the Lua VM, the HTTP client) loads only when a config names it.
 import { basename } from 'node:path';
 import type { ConfigNode } from '../config/ConfigNode';
 import { RESERVED_HEADERS } from '../config/reservedHeaders';
-import type { ClaimsVerifierConfig } from '../config/types';
 import { CelExpression, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/CelExpression';
 import type { Clock } from '../util/clock';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
-import { CelClaimsVerifier } from './CelClaimsVerifier';
 import type { ClaimsVerifier } from './ClaimsVerifier';
-import { HttpClaimsVerifier } from './HttpClaimsVerifier';
-import { LuaClaimsVerifier } from './LuaClaimsVerifier';
-import { StaticClaimsVerifier } from './StaticClaimsVerifier';
+
+export type ClaimsVerifierConfig =
+  | { type: 'static'; claims: Record<string, unknown> }
+  | { type: 'cel'; expression: CelExpression; message: string }
+  | LuaClaimsVerifierConfig
+  | HttpClaimsVerifierConfig;
+
+export interface LuaClaimsVerifierConfig {
+  type: 'lua';
+  /** The Lua file, read at start and on SIGHUP. */
+  script: string;
+  functionName: string;
+  timeoutMs: number;
+  memoryLimitBytes: number;
+  /** The refusal when the function returns false without a message. */
+  message: string;
+  /** The claims_verifiers entry's YAML path, for errors found when the script loads. */
+  path: string;
+}
+
+/** External authorization: a decision asked of another service per request (or from the decision cache). */
+export interface HttpClaimsVerifierConfig {
+  type: 'http';
+  url: URL;
+  /** 'generic': `{claims, request, …}` → `{"allow": true}`; 'opa': the OPA data API, `{"input": …}` → `{"result": …}`. */
+  dialect: 'generic' | 'opa';
+  /** For the whole decision: waiting for a free connection, the request and the answer. */
+  timeoutMs: number;
+  maxConcurrency: number;
+  /** Lower-case names of the client request headers sent along (and part of the cache key). */
+  requestHeaders: string[];
+  /** Lower-case names of the upstream headers a decision may set. */
+  upstreamHeaders: string[];
+  /** Absent: every request is asked about. Entries never outlive the token's exp. */
+  cache?: { ttlMs: number; maxEntries: number };
+  /** The refusal when a denying decision gives no message. */
+  message: string;
+  /** Sent as `Authorization: Bearer …` to the authorizer (OPA's --authentication=token), from `bearer_token` or `bearer_token_file`. */
+  bearerToken?: string;
+}
 
 type ConfigOf<T extends ClaimsVerifierConfig['type']> = Extract<ClaimsVerifierConfig, { type: T }>;
 
@@ -31,7 +67,10 @@ const staticType: ClaimsVerifierType<'static'> = {
     if (typeof options !== 'object' || Array.isArray(options)) node.fail('options', 'expected a mapping of claim names to required values');
     return { type: 'static', claims: options as Record<string, unknown> };
   },
-  create: (config) => new StaticClaimsVerifier(config.claims),
+  create: (config) => {
+    const { StaticClaimsVerifier } = require('./StaticClaimsVerifier') as typeof import('./StaticClaimsVerifier');
+    return new StaticClaimsVerifier(config.claims);
+  },
 };
 
 const cel: ClaimsVerifierType<'cel'> = {
@@ -44,7 +83,10 @@ const cel: ClaimsVerifierType<'cel'> = {
     options.done();
     return { type: 'cel', expression, message };
   },
-  create: (config) => new CelClaimsVerifier(config.expression, config.message),
+  create: (config) => {
+    const { CelClaimsVerifier } = require('./CelClaimsVerifier') as typeof import('./CelClaimsVerifier');
+    return new CelClaimsVerifier(config.expression, config.message);
+  },
 };
 
 const lua: ClaimsVerifierType<'lua'> = {
@@ -59,7 +101,10 @@ const lua: ClaimsVerifierType<'lua'> = {
     options.done();
     return { type: 'lua', script, functionName, timeoutMs, memoryLimitBytes, message, path: node.path };
   },
-  create: (config) => new LuaClaimsVerifier(config),
+  create: (config) => {
+    const { LuaClaimsVerifier } = require('./LuaClaimsVerifier') as typeof import('./LuaClaimsVerifier');
+    return new LuaClaimsVerifier(config);
+  },
 };
 
 const http: ClaimsVerifierType<'http'> = {
@@ -91,7 +136,10 @@ const http: ClaimsVerifierType<'http'> = {
     options.done();
     return { type: 'http', url, dialect, timeoutMs, maxConcurrency, requestHeaders, upstreamHeaders, cache, message, bearerToken };
   },
-  create: (config, deps) => new HttpClaimsVerifier(config, deps.clock),
+  create: (config, deps) => {
+    const { HttpClaimsVerifier } = require('./HttpClaimsVerifier') as typeof import('./HttpClaimsVerifier');
+    return new HttpClaimsVerifier(config, deps.clock);
+  },
 };
 
 export const CLAIMS_VERIFIER_TYPES: { [T in ClaimsVerifierConfig['type']]: ClaimsVerifierType<T> } = { static: staticType, cel, lua, http };

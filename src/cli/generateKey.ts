@@ -1,14 +1,14 @@
 // `jwtproxy generate-key`: a signing key pair in the formats jwtproxy (and the Go jwtproxy) read; prints its kid.
 import { createPublicKey } from 'node:crypto';
-import type { SigningAlgorithm } from '../config/types';
 import { generateSigningKey } from '../keys/generateSigningKey';
-import { registryJwk } from '../keys/KeyRegistryClient';
+import { registryJwk } from '../keys/registryJwk';
 import { keyThumbprint } from '../keys/keyThumbprint';
 import { storedKeyJson } from '../keys/storedKeyFile';
 import { UsageError } from './parseArgs';
 import type { ToolCommand } from './ToolCommand';
 import { ToolFlags } from './ToolFlags';
 import { writeOutputFiles, type OutputFile } from './writeOutputFiles';
+import type { SigningAlgorithm } from '../jwt/algorithms';
 
 const USAGE = `usage: jwtproxy generate-key -out key.pem [-pub key.pub] [-algorithm RS256|ES256|EdDSA] [-format pem|jwk] [-force]
   Makes a signing key pair and prints its kid: the RFC 7638 thumbprint in padded base64url, as the Go

@@ -1,5 +1,5 @@
 // Go-style flags (`-config x`, `--config=x`, `-log-level debug`), an optional subcommand; "--" ends the flags.
-import { LOG_LEVELS, type LogLevel } from '../observability/logger';
+import { LOG_LEVELS, type LogLevel } from '../observability/logLevel';
 import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface CommandLine {

@@ -1,6 +1,6 @@
 // `jwtproxy registry list|approve|revoke … -config FILE`: manages the keys of the built-in key registry
 // that FILE's jwtproxy.key_registry block describes.
-import { expandEnv, loadConfigFile } from '../config/load';
+import { expandEnv, loadConfigFile } from '../app/loadConfig';
 import { REGISTRY_USAGE, runRegistryCommand } from '../registry/runRegistryCommand';
 import { ToolError, type ToolCommand } from './ToolCommand';
 import { ToolFlags } from './ToolFlags';

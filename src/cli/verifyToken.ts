@@ -3,8 +3,7 @@
 import { normalizePath } from '../proxy/normalizePath';
 import { readFile } from 'node:fs/promises';
 import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
-import { expandEnv, loadConfigFile } from '../config/load';
-import type { VerifierConfig } from '../config/types';
+import { expandEnv, loadConfigFile } from '../app/loadConfig';
 import { audienceOrigin, type ClaimRules } from '../jwt/registeredClaims';
 import { AUTHORIZATION_ONLY } from '../verifier/tokenSources';
 import type { TokenRules } from '../verifier/Authenticator';
@@ -21,6 +20,7 @@ import { Authenticator, type AuthenticationRequest } from '../verifier/Authentic
 import { UsageError } from './parseArgs';
 import { ToolError, type ToolCommand, type ToolIo } from './ToolCommand';
 import { ToolFlags } from './ToolFlags';
+import type { VerifierConfig } from '../verifier/verifierConfig';
 
 const USAGE = `usage: jwtproxy verify-token -pub key.pub -aud URL [-iss jwtproxy] [-kid KID] [-max-skew 1m] [-max-ttl 5m] [-at TIME] TOKEN|-
        jwtproxy verify-token -config FILE [-verifier N] [-aud URL] [-max-skew D] [-max-ttl D] [-at TIME]

@@ -1,13 +1,10 @@
 // Every message between the primary process and its workers: one protocol, tagged by
 // `jwtproxy` (the topic), so that other traffic on the IPC channel passes by untouched.
-import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { SigningAlgorithm } from '../config/types';
+import type { SigningAlgorithm } from '../jwt/algorithms';
+import type { WorkerMetric } from '../observability/metrics';
 
 /** 1 = claimed, 0 = already used, a string = why the store could not answer. */
 export type ClaimOutcome = 1 | 0 | string;
-
-/** A metric as prom-client's getMetricsAsJSON gives it; the primary sums the workers'. */
-export type WorkerMetric = MetricObjectWithValues<MetricValue<string>>;
 
 export type ClusterMessage =
   // Worker → primary: this worker serves (its parts started and ready).

@@ -1,12 +1,12 @@
 // A YAML mapping seen through its path: typed getters that fail with the exact
 // location and the fix, and a strict check that no unknown key was left behind.
 import * as fs from 'node:fs';
-import { canonicalHeaderName } from '../proxy/headers';
 import { ConfigError } from './ConfigError';
 import { isReservedHeader } from './reservedHeaders';
 import { formatByteSize, parseByteSize } from './byteSize';
 import { formatDuration, MAX_TIMER_MS, parseDuration } from './duration';
-import type { Prerequisite } from './types';
+import { canonicalHeaderName } from '../util/headerName';
+import type { Prerequisite } from './Prerequisite';
 
 type Mapping = Record<string, unknown>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

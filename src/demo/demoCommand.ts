@@ -2,7 +2,7 @@
 // N (upstream), N+70 (Access stand-in), N+80 (signer), N+81 (verifier), N+82 (verifier
 // behind Access) and N+90 (key registry); N is 8000.
 import { UsageError } from '../cli/parseArgs';
-import type { LogLevel } from '../observability/logger';
+import type { LogLevel } from '../observability/logLevel';
 import { createLogger } from '../observability/logger';
 import { DEMO_BASE_PORT, DEMO_MAX_BASE_PORT } from './demoUsage';
 import { startDemo, type DemoPorts } from './runDemo';

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { buildServices } from '../app/buildServices';
 import { SINGLE_PROCESS } from '../cluster/Topology';
 import { ServiceGroup } from '../util/ServiceGroup';
-import { parseConfig } from '../config/load';
+import { parseConfig } from '../app/loadConfig';
 import type { Logger } from '../observability/logger';
 import { ProxyMetrics } from '../observability/metrics';
 import { systemClock } from '../util/clock';

@@ -9,7 +9,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { readBoundedBody } from '../proxy/readBoundedBody';
 import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
-import type { ExternalEvaluationConfig } from '../config/types';
 import { parseToken, signToken, type Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
 import { NoSigningKeyError, type PrivateKeySource, type SigningKey } from '../keys/PrivateKeySource';
@@ -20,9 +19,10 @@ import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../
 import type { Clock } from '../util/clock';
 import { JwtproxyError } from '../util/JwtproxyError';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
-import { BEARER_ANSWERS, BODY_TOO_LARGE, MALFORMED_REQUEST } from '../util/verdicts';
+import { BEARER_ANSWERS, BODY_TOO_LARGE, MALFORMED_REQUEST } from '../verdicts/verdicts';
 import { Authenticator } from '../verifier/Authenticator';
 import { identityClaim, isJsonObject } from '../verifier/IdentityExpander';
+import type { ExternalEvaluationConfig } from './externalEvaluationConfig';
 
 /** A request token is at most MAX_REQUEST_TOKEN_LENGTH; the JSON around it adds little. */
 const MAX_BODY_BYTES = 1024 * 1024;

@@ -4,8 +4,9 @@
 // pool, because RSA signing is too slow for the event loop.
 import * as crypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { SigningAlgorithm } from '../config/types';
 import { JwtproxyError } from '../util/JwtproxyError';
+
+export type SigningAlgorithm = 'RS256' | 'ES256' | 'EdDSA';
 
 export class UnsupportedKeyError extends JwtproxyError {
   readonly code = 'ERR_UNSUPPORTED_KEY';

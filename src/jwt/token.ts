@@ -2,8 +2,7 @@
 // RFC 7519 and RFC 8725 say MUST, so that one token has one meaning for us and for any other reader.
 import { isUtf8 } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
-import type { SigningAlgorithm } from '../config/types';
-import { signAsync } from './algorithms';
+import { signAsync, type SigningAlgorithm } from './algorithms';
 import { decodeBase64urlStrict, encodeBase64url } from './base64url';
 import { countMembers, hasLoneSurrogate, scanJson } from './jsonShape';
 import { JwsError, type JwsErrorCode } from './JwsError';

@@ -10,7 +10,6 @@
 import { loggableUrl } from '../observability/loggableUrl';
 import { X509Certificate } from 'node:crypto';
 import { MAX_TIMER_MS } from '../config/duration';
-import type { KeyServerConfig } from '../config/types';
 import { OutboundHttpClient, type OutboundResponse } from '../http/OutboundHttpClient';
 import type { OutboundHttpError } from '../http/OutboundHttpError';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
@@ -19,6 +18,7 @@ import type { Clock } from '../util/clock';
 import { httpFreshness } from './httpFreshness';
 import { KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
 import { InvalidJwkError, verificationKeyFromJwk } from './verificationKeyFromJwk';
+import type { KeyServerConfig } from './keyServerTypes';
 
 export type JwksKeyServerConfig = Extract<KeyServerConfig, { type: 'jwks' }>;
 

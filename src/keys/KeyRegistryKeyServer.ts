@@ -3,7 +3,6 @@
 // While the registry is unreachable or answers 5xx, a known key stays usable for staleIfErrorMs past that, never past the
 // max-age the registry gave it (which ends with the key's expiry or rotation grace); an outage with no such key is
 // KeyServerUnavailableError (503), not a refusal of the token.
-import type { KeyServerConfig } from '../config/types';
 import { OutboundHttpClient, type OutboundResponse } from '../http/OutboundHttpClient';
 import type { OutboundHttpError } from '../http/OutboundHttpError';
 import type { Logger } from '../observability/logger';
@@ -13,6 +12,7 @@ import { httpFreshness } from './httpFreshness';
 import { KeyExpiredError, KeyNotFoundError, KeyServerError, KeyServerUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
 import { REGISTRY_USER_AGENT, registryKeyPath } from './registryKeyPath';
 import { verificationKeyFromJwk } from './verificationKeyFromJwk';
+import type { KeyServerConfig } from './keyServerTypes';
 
 export type KeyRegistryKeyServerConfig = Extract<KeyServerConfig, { type: 'keyregistry' }>;
 

@@ -7,13 +7,13 @@
 // rotate_every is replaced at start.
 import type { KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { SigningAlgorithm } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import { generateSigningKey } from './generateSigningKey';
 import { keyThumbprint } from './keyThumbprint';
 import { NoSigningKeyError, type PrivateKeySource, type SigningKey } from './PrivateKeySource';
 import { readStoredKey, writeStoredKey } from './storedKeyFile';
+import type { SigningAlgorithm } from '../jwt/algorithms';
 
 export interface LocalPrivateKeyConfig {
   /** ≤ 0: never rotated. */

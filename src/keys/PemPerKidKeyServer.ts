@@ -9,7 +9,6 @@
 // wanted kids (WantedKids: weighed by clients, not requests), and every WANTED_SLOT_MS one
 // fetch goes to the heaviest.
 import { createPublicKey } from 'node:crypto';
-import type { KeyServerConfig } from '../config/types';
 import { OutboundHttpClient } from '../http/OutboundHttpClient';
 import { OutboundHttpError } from '../http/OutboundHttpError';
 import { verificationAlgorithmOf } from '../jwt/algorithms';
@@ -19,6 +18,7 @@ import type { Clock } from '../util/clock';
 import { ExpiringLruCache } from './ExpiringLruCache';
 import { WantedKids } from './WantedKids';
 import { KeyNotFoundError, KeysUnavailableError, type KeyServer, type VerificationKey } from './KeyServer';
+import type { KeyServerConfig } from './keyServerTypes';
 
 export type PemPerKidKeyServerConfig = Extract<KeyServerConfig, { type: 'pem_per_kid' }>;
 

@@ -2,10 +2,10 @@
 // Issuer and kid compare case-insensitively, as in the Go jwtproxy (strings.EqualFold).
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { KeyServerConfig } from '../config/types';
 import { algorithmOf } from '../jwt/algorithms';
 import { JwtproxyError } from '../util/JwtproxyError';
 import { KeyServerError, type KeyServer, type VerificationKey } from './KeyServer';
+import type { KeyServerConfig } from './keyServerTypes';
 
 export type PresharedKeyServerConfig = Extract<KeyServerConfig, { type: 'preshared' }>;
 

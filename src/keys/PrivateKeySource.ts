@@ -1,6 +1,6 @@
 // Where the signer gets the key it signs with now.
 import type { KeyObject } from 'node:crypto';
-import type { SigningAlgorithm } from '../config/types';
+import type { SigningAlgorithm } from '../jwt/algorithms';
 import { JwtproxyError } from '../util/JwtproxyError';
 
 export interface SigningKey {

@@ -1,6 +1,6 @@
 // New private keys, generated on the libuv thread pool (RSA takes tens of milliseconds).
 import { generateKeyPair, type KeyObject } from 'node:crypto';
-import type { SigningAlgorithm } from '../config/types';
+import type { SigningAlgorithm } from '../jwt/algorithms';
 
 /** RSA 2048 for RS256 (as Go), P-256 for ES256, Ed25519 for EdDSA. */
 export function generateSigningKey(algorithm: SigningAlgorithm): Promise<KeyObject> {

@@ -1,15 +1,34 @@
-// The registry of key server types: for each `key_server.type`, how its options are read
+// The registry of key server types: for each `key_server.type`, its options, how they are read
 // and how the server is built. The config parser and createKeyServer both read this table,
-// so a new key server touches its own file and one line here.
+// so a new key server touches its own file and one line here; a server's module loads only
+// when a config names it.
 import type { ConfigNode } from '../config/ConfigNode';
-import type { KeyServerConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
-import { JwksKeyServer } from './JwksKeyServer';
-import { KeyRegistryKeyServer } from './KeyRegistryKeyServer';
 import type { KeyServer } from './KeyServer';
-import { PemPerKidKeyServer } from './PemPerKidKeyServer';
-import { PresharedKeyServer } from './PresharedKeyServer';
+
+export type KeyServerConfig =
+  | { type: 'preshared'; issuer: string; keyId: string; publicKeyPath: string }
+  | {
+      type: 'keyregistry';
+      registry: URL;
+      cacheDurationMs: number;
+      purgeIntervalMs: number;
+      notFoundCacheMs: number;
+      /** How long past its freshness a known key stays usable while the registry is unreachable or answers 5xx; 0: not at all. */
+      staleIfErrorMs: number;
+    }
+  | {
+      type: 'jwks';
+      /** The JWKS (or Cloudflare certs document); absent with discoveryUrl, which names it. */
+      url?: URL;
+      /** OIDC discovery: `jwks_uri` is read from here, and its `issuer` must be `issuers[0]`. */
+      discoveryUrl?: URL;
+      issuers: string[];
+      refreshIntervalMs: number;
+      minRefetchIntervalMs: number;
+    }
+  | { type: 'pem_per_kid'; baseUrl: URL; issuers: string[]; cacheDurationMs: number; notFoundCacheMs: number };
 
 export interface KeyServerDeps {
   clock: Clock;
@@ -34,7 +53,10 @@ const preshared: KeyServerType<'preshared'> = {
       publicKeyPath,
     };
   },
-  create: (config) => new PresharedKeyServer(config),
+  create: (config) => {
+    const { PresharedKeyServer } = require('./PresharedKeyServer') as typeof import('./PresharedKeyServer');
+    return new PresharedKeyServer(config);
+  },
 };
 
 const keyregistry: KeyServerType<'keyregistry'> = {
@@ -51,7 +73,10 @@ const keyregistry: KeyServerType<'keyregistry'> = {
     cache.done();
     return config;
   },
-  create: (config, deps) => new KeyRegistryKeyServer(config, { clock: deps.clock, logger: deps.logger.child({ component: 'keyregistry' }) }),
+  create: (config, deps) => {
+    const { KeyRegistryKeyServer } = require('./KeyRegistryKeyServer') as typeof import('./KeyRegistryKeyServer');
+    return new KeyRegistryKeyServer(config, { clock: deps.clock, logger: deps.logger.child({ component: 'keyregistry' }) });
+  },
 };
 
 const jwks: KeyServerType<'jwks'> = {
@@ -71,7 +96,10 @@ const jwks: KeyServerType<'jwks'> = {
       minRefetchIntervalMs: options.duration('min_refetch_interval', 30_000, { nonNegative: true }),
     };
   },
-  create: (config, deps) => new JwksKeyServer(config, { clock: deps.clock, logger: deps.logger.child({ component: 'jwks' }) }),
+  create: (config, deps) => {
+    const { JwksKeyServer } = require('./JwksKeyServer') as typeof import('./JwksKeyServer');
+    return new JwksKeyServer(config, { clock: deps.clock, logger: deps.logger.child({ component: 'jwks' }) });
+  },
 };
 
 const pemPerKid: KeyServerType<'pem_per_kid'> = {
@@ -82,7 +110,10 @@ const pemPerKid: KeyServerType<'pem_per_kid'> = {
     cacheDurationMs: options.duration('cache_duration', 24 * 3_600_000, { positive: true }),
     notFoundCacheMs: options.duration('not_found_duration', 30_000, { nonNegative: true }),
   }),
-  create: (config, deps) => new PemPerKidKeyServer(config, { clock: deps.clock, logger: deps.logger.child({ component: 'pem_per_kid' }) }),
+  create: (config, deps) => {
+    const { PemPerKidKeyServer } = require('./PemPerKidKeyServer') as typeof import('./PemPerKidKeyServer');
+    return new PemPerKidKeyServer(config, { clock: deps.clock, logger: deps.logger.child({ component: 'pem_per_kid' }) });
+  },
 };
 
 export const KEY_SERVER_TYPES: { [T in KeyServerConfig['type']]: KeyServerType<T> } = {

@@ -3,8 +3,7 @@
 import { randomBytes, createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { SigningAlgorithm } from '../config/types';
-import { algorithmOf } from '../jwt/algorithms';
+import { algorithmOf, type SigningAlgorithm } from '../jwt/algorithms';
 import { decodeBase64url } from '../jwt/base64url';
 import { JwtproxyError } from '../util/JwtproxyError';
 import { keyThumbprint } from './keyThumbprint';

@@ -5,14 +5,14 @@
 // evicting maxmemory-policy) or its replicas do not acknowledge, claims are refused at once, and it
 // recovers by itself. Each outage is logged when it begins and when it ends, never per claim.
 import type { Cluster, Redis } from 'ioredis';
-import { describeRedis, type RedisConnectionConfig } from '../config/redisConnection';
-import type { NonceStorageConfig } from '../config/types';
+import { describeRedis, type RedisConnectionConfig } from '../redis/redisConnection';
 import type { Logger } from '../observability/logger';
 import { createRedisClient } from '../redis/createRedisClient';
 import { isEvictingPolicy, readServerFacts } from '../redis/serverFacts';
 import { systemClock, type Clock } from '../util/clock';
 import { JwtproxyError } from '../util/JwtproxyError';
 import { NonceStoreUnavailableError, type NonceStore } from './NonceStore';
+import type { NonceStorageConfig } from './nonceStoreTypes';
 
 export type RedisNonceStorageConfig = Extract<NonceStorageConfig, { type: 'redis' }>;
 

@@ -6,13 +6,12 @@
 import type { Worker } from 'node:cluster';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
-import type { WorkerMetric } from '../cluster/messages';
 import type { PrimaryChannel } from '../cluster/PrimaryChannel';
 import type { WorkersChannel } from '../cluster/WorkersChannel';
-import type { ListenerConfig } from '../config/types';
 import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
 import type { Logger } from './logger';
-import { ProxyMetrics } from './metrics';
+import { ProxyMetrics, type WorkerMetric } from './metrics';
+import type { ListenerConfig } from '../proxy/listenerConfig';
 
 /** A worker that has not answered by then is left out of that scrape. */
 const WORKER_ANSWER_TIMEOUT_MS = 1000;

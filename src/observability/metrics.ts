@@ -1,10 +1,12 @@
 // The proxies' Prometheus metrics, in one registry per process, created where the process
 // starts and handed to the proxies (in multi-core mode the primary sums the workers'). Label
 // values are bounded: proxy names from the config, results and codes from fixed lists.
-import { collectDefaultMetrics, Counter, Histogram, prometheusContentType, Registry } from 'prom-client';
-import type { WorkerMetric } from '../cluster/messages';
+import { collectDefaultMetrics, Counter, Histogram, prometheusContentType, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 const PREFIX = 'jwtproxy_';
+
+/** A metric as prom-client's getMetricsAsJSON gives it; the primary sums the workers'. */
+export type WorkerMetric = MetricObjectWithValues<MetricValue<string>>;
 
 export type VerifierResult = 'forwarded' | 'allowed' | 'client_left' | 'refused' | 'unavailable' | 'upstream_error' | 'error';
 export type SignerResult = 'forwarded' | 'client_left' | 'refused' | 'no_key' | 'upstream_error' | 'error';

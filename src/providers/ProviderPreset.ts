@@ -2,10 +2,11 @@
 // its token arrives, where its keys are, and what its tokens look like, as the provider's documents say. Every
 // field can still be set explicitly in the verifier, which wins.
 import type { ConfigNode } from '../config/ConfigNode';
-import type { IdentityConfig, KeyServerConfig } from '../config/types';
 import type { VerificationAlgorithm } from '../jwt/algorithms';
 import type { Claims } from '../jwt/token';
 import type { TokenSource } from '../verifier/tokenSources';
+import type { IdentityConfig } from '../verifier/IdentityExpander';
+import type { KeyServerConfig } from '../keys/keyServerTypes';
 
 export interface ProviderPreset {
   tokenSources: TokenSource[];

@@ -1,10 +1,19 @@
 // The verifier's upstreams: one keep-alive pool each, chosen round robin; an upstream
 // that fails to answer is skipped for a while, then tried again.
 import { Pool } from 'undici';
-import type { UpstreamTimeouts } from '../config/types';
 import type { Clock } from '../util/clock';
 import { normalizePath } from './normalizePath';
 import { readTrustedCertificates } from './trustedCertificates';
+
+/** How long the verifier waits for an upstream before answering 504. */
+export interface UpstreamTimeouts {
+  /** To connect, TLS handshake included. */
+  connectMs: number;
+  /** From the request sent to the response head; 0: no limit. */
+  responseMs: number;
+  /** The longest pause inside the response body (the answer is then cut); 0: no limit, for event streams. */
+  bodyMs: number;
+}
 
 export interface Upstream {
   /** As configured, for logs. */

@@ -4,12 +4,12 @@
 import * as fs from 'node:fs';
 import type * as https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { ClientAuthConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import { DerError, DerReader } from '../x509/der';
 import { distinguishedName } from '../x509/distinguishedName';
 import { certificateSubject, crlIssuer } from '../x509/issuerNames';
 import { pemBlock, pemBlocks } from '../x509/pem';
+import type { ClientAuthConfig } from './listenerConfig';
 
 function readPem(file: string, option: string): string {
   try {

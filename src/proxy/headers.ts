@@ -1,6 +1,7 @@
 // Header handling shared by both proxies: hop-by-hop removal (RFC 9110 §7.6.1) and
 // the conversion of Node's raw header list into what undici sends.
 import type { IncomingHttpHeaders } from 'node:http';
+import { canonicalHeaderName } from '../util/headerName';
 
 /** Headers that describe one connection, never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -64,16 +65,6 @@ function connectionOptions(value: string | string[] | undefined): Set<string> | 
     if (name) names.add(name);
   }
   return names;
-}
-
-/**
- * A header name as the proxy compares it: lower case, "_" read as "-". CGI-style upstreams (PHP,
- * WSGI, Rack) read `X_Auth_Email` and `X-Auth-Email` as the same HTTP_X_AUTH_EMAIL, so the two
- * spellings are one header wherever the proxy strips, reserves or looks one up.
- */
-export function canonicalHeaderName(name: string): string {
-  const lower = name.toLowerCase();
-  return lower.includes('_') ? lower.replace(/_/g, '-') : lower;
 }
 
 /** Names the proxy drops from a client's request: exact (canonical) names, and prefixes of whole families. */

@@ -5,8 +5,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { DEFAULT_LISTENER_LIMITS, listenTarget } from '../config/listener';
-import type { ListenerConfig, ListenerLimits } from '../config/types';
+import { DEFAULT_LISTENER_LIMITS, listenTarget, type ListenerConfig, type ListenerLimits } from './listenerConfig';
 import type { Logger } from '../observability/logger';
 import { clientAuthContext, clientAuthServerOptions, enforceClientAuth } from './clientAuth';
 

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { RedisConnectionConfig, RedisTlsConfig } from '../config/redisConnection';
+import type { RedisConnectionConfig, RedisTlsConfig } from './redisConnection';
 
 /** What the caller decides per use: queueing, timeouts, retries, pipelining. */
 export type RedisClientOptions = Omit<RedisOptions, 'sentinels' | 'name' | 'tls' | 'username' | 'password' | 'db'> & {

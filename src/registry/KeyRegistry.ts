@@ -9,13 +9,13 @@
 // Keys awaiting approval are bounded, as anyone can publish one: at most maxPendingKeysPerService
 // per service (429 beyond), each dropped when not approved within pendingKeyTtlMs. A key never
 // approved leaves no tombstone when it ends (nobody verified a token with it).
-import type { KeyRegistryConfig } from '../config/types';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
 import type { KeyStorage } from './KeyStorage';
 import { sameKey, type PublicJwk } from './publicJwk';
 import { effectiveState, type KeyState, type RegisteredKey } from './RegisteredKey';
 import { RegistryError } from './RegistryError';
+import type { KeyRegistryConfig } from './registryConfig';
 
 export interface KeyRegistryPolicy {
   approval: 'auto' | 'manual';

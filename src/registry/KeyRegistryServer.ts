@@ -15,9 +15,8 @@
 // before start() and stops it after stop(). Several registry processes sharing Redis storage
 // must share one replay view too (a Redis nonce store).
 import type * as http from 'node:http';
-import { isLoopbackListenAddr } from '../config/listener';
-import { REGISTRY_LISTENER_LIMITS } from '../config/keyRegistry';
-import type { KeyRegistryConfig } from '../config/types';
+import { isLoopbackListenAddr } from '../proxy/listenerConfig';
+import { REGISTRY_LISTENER_LIMITS, type KeyRegistryConfig } from './registryConfig';
 import type { NonceStore } from '../nonce/NonceStore';
 import { silentLogger, type Logger } from '../observability/logger';
 import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';

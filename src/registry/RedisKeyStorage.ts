@@ -4,7 +4,7 @@
 // Sentinel or Cluster (every key in one slot, by the hash tag the config requires in the prefix).
 // An outage is logged when it starts and when it ends, with the count of operations refused.
 import type { Cluster, Redis } from 'ioredis';
-import type { RedisConnectionConfig } from '../config/redisConnection';
+import type { RedisConnectionConfig } from '../redis/redisConnection';
 import type { Logger } from '../observability/logger';
 import { createRedisClient } from '../redis/createRedisClient';
 import { KeyStorageError, type KeyChange, type KeyStorage } from './KeyStorage';

@@ -1,10 +1,10 @@
 // The admin API seen from the command line: what `jwtproxy registry …` uses when the keys live
 // in a running registry's memory.
 import * as http from 'node:http';
-import { listenTarget } from '../config/listener';
-import type { KeyRegistryConfig } from '../config/types';
+import { listenTarget } from '../proxy/listenerConfig';
 import { parseRegisteredKey, type KeyState, type RegisteredKey } from './RegisteredKey';
 import { isRegistryErrorCode, RegistryError } from './RegistryError';
+import type { KeyRegistryConfig } from './registryConfig';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 

@@ -1,7 +1,7 @@
 // Why the registry refuses a request: a stable code, the HTTP status it stands for, and a
 // message that tells the publisher or operator what is wrong.
 import { JwtproxyError } from '../util/JwtproxyError';
-import { REGISTRY_VERDICTS } from '../util/verdicts';
+import { REGISTRY_VERDICTS } from '../verdicts/verdicts';
 
 /** The registry's refusals: REGISTRY_VERDICTS gives each its status and log level. */
 export type RegistryErrorCode = keyof typeof REGISTRY_VERDICTS;

@@ -5,7 +5,7 @@ import { registeredClaimsProblem } from '../jwt/registeredClaims';
 import type { ParsedToken } from '../jwt/token';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Clock } from '../util/clock';
-import { tokenCheckReason, VERDICTS } from '../util/verdicts';
+import { tokenCheckReason, VERDICTS } from '../verdicts/verdicts';
 import { publicKeyOf, type PublicJwk } from './publicJwk';
 import { RegistryError } from './RegistryError';
 

@@ -8,7 +8,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from '../observability/logger';
-import { REGISTRY_VERDICTS } from '../util/verdicts';
+import { REGISTRY_VERDICTS } from '../verdicts/verdicts';
 import { bearerToken, pathSegments, sendJson } from './httpExchange';
 import type { KeyRegistry } from './KeyRegistry';
 import { KeyStorageError } from './KeyStorage';

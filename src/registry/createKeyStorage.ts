@@ -1,18 +1,21 @@
-// The key storage the key_registry config names.
-import type { KeyRegistryConfig } from '../config/types';
+// The key storage the key_registry config names; its module loads only when named (Redis for one).
 import type { Logger } from '../observability/logger';
-import { FileKeyStorage } from './FileKeyStorage';
 import type { KeyStorage } from './KeyStorage';
-import { MemoryKeyStorage } from './MemoryKeyStorage';
-import { RedisKeyStorage } from './RedisKeyStorage';
+import type { KeyRegistryConfig } from './registryConfig';
 
 export function createKeyStorage(config: KeyRegistryConfig['storage'], logger: Logger): KeyStorage {
   switch (config.type) {
-    case 'memory':
+    case 'memory': {
+      const { MemoryKeyStorage } = require('./MemoryKeyStorage') as typeof import('./MemoryKeyStorage');
       return new MemoryKeyStorage();
-    case 'file':
+    }
+    case 'file': {
+      const { FileKeyStorage } = require('./FileKeyStorage') as typeof import('./FileKeyStorage');
       return new FileKeyStorage(config.path, logger);
-    case 'redis':
+    }
+    case 'redis': {
+      const { RedisKeyStorage } = require('./RedisKeyStorage') as typeof import('./RedisKeyStorage');
       return new RedisKeyStorage(config, config.keyPrefix, logger);
+    }
   }
 }

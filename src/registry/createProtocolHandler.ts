@@ -14,7 +14,7 @@ import { audienceOrigin } from '../jwt/registeredClaims';
 import { parseToken, type ParsedToken } from '../jwt/token';
 import type { Logger } from '../observability/logger';
 import type { Clock } from '../util/clock';
-import { REGISTRY_STORAGE_UNAVAILABLE, REGISTRY_VERDICTS } from '../util/verdicts';
+import { REGISTRY_STORAGE_UNAVAILABLE, REGISTRY_VERDICTS } from '../verdicts/verdicts';
 import { bearerToken, pathSegments, readBody, sendJson, sendText } from './httpExchange';
 import type { KeyRegistry, OfferedKey } from './KeyRegistry';
 import { KeyStorageError } from './KeyStorage';

@@ -2,13 +2,13 @@
 // storage are worked on directly (the registry need not run; a running one sees the change at
 // once). Memory storage lives inside the running registry: it is reached through the admin API,
 // which must then be enabled (key_registry.admin.enabled), or the command refuses.
-import type { KeyRegistryConfig } from '../config/types';
 import { silentLogger } from '../observability/logger';
 import { systemClock, type Clock } from '../util/clock';
 import { createKeyStorage } from './createKeyStorage';
 import { KeyRegistry, registryPolicy } from './KeyRegistry';
 import { KEY_STATES, type KeyState, type RegisteredKey } from './RegisteredKey';
 import { RegistryAdminClient } from './RegistryAdminClient';
+import type { KeyRegistryConfig } from './registryConfig';
 
 export const REGISTRY_USAGE = [
   'usage: jwtproxy registry <command> [-config FILE]',

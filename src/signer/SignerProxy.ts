@@ -8,8 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Agent } from 'undici';
 import { ServiceGroup } from '../util/ServiceGroup';
-import { isLoopbackListenAddr } from '../config/listener';
-import type { SignerConfig, SignerProxyConfig } from '../config/types';
+import { isLoopbackListenAddr } from '../proxy/listenerConfig';
 import type { Claims } from '../jwt/token';
 import { NoSigningKeyError, type PrivateKeySource } from '../keys/PrivateKeySource';
 import { AccessLog, type AccessEntry } from '../observability/AccessLog';
@@ -27,6 +26,7 @@ import type { Clock } from '../util/clock';
 import type { DestinationRefusalReason } from './DestinationPolicy';
 import { parseProxyTarget, ProxyTargetError, type Destination, type ProxyTarget } from './proxyTarget';
 import { TokenSigner } from './TokenSigner';
+import type { SignerConfig, SignerProxyConfig } from './signerConfig';
 
 const ORIGIN_FORM_REFUSAL = 'This is a forward proxy server. Does not respond to non-proxy requests.\n';
 export const CLIENT_AUTHORIZATION_HEADER = 'x-forwarded-authorization';

@@ -1,10 +1,10 @@
 // Makes the token the signer attaches to one request: Go's claims for the audience,
 // the configured static claims and the per-request header claims, signed off the event loop.
-import type { SignerConfig } from '../config/types';
 import { randomNonce, signerClaims } from '../jwt/signerClaims';
 import { signToken, type Claims } from '../jwt/token';
 import type { PrivateKeySource } from '../keys/PrivateKeySource';
 import type { Clock } from '../util/clock';
+import type { SignerConfig } from './signerConfig';
 
 export class TokenSigner {
   private readonly hasExtraClaims: boolean;

@@ -11,7 +11,7 @@ import { inspectToken, type Claims, type ParsedToken } from '../jwt/token';
 import { KeyExpiredError, KeyNotFoundError, KeyServerUnavailableError, KeysUnavailableError, type KeyServer, type VerificationKey } from '../keys/KeyServer';
 import { NonceStoreUnavailableError, type NonceStore } from '../nonce/NonceStore';
 import type { Clock } from '../util/clock';
-import { JWS_VERDICTS, refusal, type Refused, type VerdictName } from '../util/verdicts';
+import { JWS_VERDICTS, refusal, type Refused, type VerdictName } from '../verdicts/verdicts';
 import type { CertificateFacts } from '../x509/CertificateFacts';
 import { IdentityUnavailableError, type Identity, type IdentityExpander } from './IdentityExpander';
 import type { FoundToken, TokenSource } from './tokenSources';

@@ -4,10 +4,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { ClientCertificateConfig } from '../config/types';
-import { canonicalHeaderName } from '../proxy/headers';
+import { canonicalHeaderName } from '../util/headerName';
 import type { CertificateFacts } from '../x509/CertificateFacts';
 import { certificateFromEscaped, factsFromDer, factsFromForwardedClientCert } from './forwardedClientCert';
+import type { ClientCertificateConfig } from './clientCertificatesConfig';
 
 export class ClientCertificateSource {
   /** null: the connection has no verified certificate. */

@@ -5,7 +5,6 @@
 // than 200 with a JSON object is a failure, never kept: a required identity refuses the
 // request (503), an optional one lets it go on without `identity`.
 import { loggableUrl } from '../observability/loggableUrl';
-import type { IdentityConfig } from '../config/types';
 import { OutboundHttpClient, type OutboundResponse } from '../http/OutboundHttpClient';
 import type { OutboundHttpError } from '../http/OutboundHttpError';
 import type { Claims } from '../jwt/token';
@@ -14,6 +13,7 @@ import type { Logger } from '../observability/logger';
 import type { ProxyMetrics } from '../observability/metrics';
 import type { Clock } from '../util/clock';
 import { IdentityUnavailableError, isJsonObject, type Identity, type IdentityExpander } from './IdentityExpander';
+import type { IdentityConfig } from './IdentityExpander';
 
 /** Cloudflare's get-identity document is a few KiB; even with many groups and posture checks far below this. */
 const MAX_BODY_BYTES = 1024 * 1024;

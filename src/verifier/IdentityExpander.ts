@@ -29,3 +29,15 @@ export const identityClaim: IdentityExpander = {
 export function isJsonObject(value: unknown): value is Identity {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/** Where a verified token's expanded identity is fetched, and how it is kept. */
+export interface IdentityConfig {
+  url: URL;
+  /** How the token goes to the endpoint: `cookie` as Cloudflare wants it (CF_Authorization=<token>), or `bearer`. */
+  sendToken: 'cookie' | 'bearer';
+  /** True: a request whose identity cannot be fetched is refused with 503; false: it goes on without `identity`. */
+  required: boolean;
+  /** Identities kept at most (one per token, each until the token's exp). */
+  cacheEntries: number;
+  timeoutMs: number;
+}

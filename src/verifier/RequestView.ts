@@ -5,14 +5,15 @@
 // `/x/../admin`, `//admin` and `/%61dmin` are /admin for a rule exactly as for the upstream.
 import type { IncomingMessage } from 'node:http';
 import type { RequestFacts } from '../claims/ClaimsVerifier';
-import type { VerifierConfig } from '../config/types';
-import { canonicalHeaderName, CLIENT_ADDRESS_HEADERS, CLIENT_CERTIFICATE_HEADER_PREFIXES, CLIENT_CERTIFICATE_HEADERS, dropsHeader, forwardableRequestHeaders, type DroppedHeaders } from '../proxy/headers';
+import { CLIENT_ADDRESS_HEADERS, CLIENT_CERTIFICATE_HEADER_PREFIXES, CLIENT_CERTIFICATE_HEADERS, dropsHeader, forwardableRequestHeaders, type DroppedHeaders } from '../proxy/headers';
 import { isAmbiguousPath, normalizePath } from '../proxy/normalizePath';
 import type { TrustedProxies } from '../proxy/TrustedProxies';
 import type { CertificateFacts } from '../x509/CertificateFacts';
 import type { ClientCertificateSource } from './ClientCertificateSource';
 import { originalRequest, type Gateway, type UnreadableRequest } from './forwardAuthRequest';
 import { canonicalParameterName, cookiePairs, findToken, queryPairs, sameCookieName, tokenFromAuthorization, type FoundToken, type TokenSource } from './tokenSources';
+import type { VerifierConfig } from './verifierConfig';
+import { canonicalHeaderName } from '../util/headerName';
 
 /** What a request is, once, for every consumer. */
 export interface RequestView extends RequestFacts {

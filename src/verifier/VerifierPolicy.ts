@@ -5,8 +5,7 @@
 // stay; a request reads one policy from start to end.
 import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import type { ClaimsVerifier } from '../claims/ClaimsVerifier';
-import { FORWARDED_CLIENT_CERT_HEADER } from '../config/clientCertificates';
-import type { VerifierConfig } from '../config/types';
+import { FORWARDED_CLIENT_CERT_HEADER } from './clientCertificatesConfig';
 import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
 import type { NonceStore } from '../nonce/NonceStore';
@@ -14,11 +13,12 @@ import type { CelExpression } from '../policy/CelExpression';
 import type { Clock } from '../util/clock';
 import { ServiceGroup } from '../util/ServiceGroup';
 import { Authenticator } from './Authenticator';
-import { wireValue } from './claimsToHeaders';
+import { wireValue } from '../claims/claimsToHeaders';
 import type { ClientCertificateSource } from './ClientCertificateSource';
 import type { IdentityExpander } from './IdentityExpander';
 import { RequestReader } from './RequestView';
 import { VerifiedTokenCache } from './VerifiedTokenCache';
+import type { VerifierConfig } from './verifierConfig';
 
 /** Method overrides (Rails, Express, ASP.NET) and path rewrites (IIS, Symfony, Zend) a client could send. */
 const REWRITING_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url'];

@@ -4,8 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { PolicyInput } from '../claims/ClaimsVerifier';
-import { FORWARDED_CLIENT_CERT_HEADER } from '../config/clientCertificates';
-import type { VerifierConfig, VerifierProxyConfig } from '../config/types';
+import { FORWARDED_CLIENT_CERT_HEADER } from './clientCertificatesConfig';
 import { ServiceGroup } from '../util/ServiceGroup';
 import type { Claims } from '../jwt/token';
 import type { KeyServer } from '../keys/KeyServer';
@@ -21,15 +20,16 @@ import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
 import { joinedTarget, UpstreamSet, type Upstream } from '../proxy/UpstreamSet';
 import type { Clock } from '../util/clock';
-import { goBody, REQUEST_VERDICTS, refusal, type Refused, type RefusalCode, type RequestVerdictName, type VerdictMetric } from '../util/verdicts';
+import { goBody, REQUEST_VERDICTS, refusal, type Refused, type RefusalCode, type RequestVerdictName, type VerdictMetric } from '../verdicts/verdicts';
 import type { Verdict } from './Authenticator';
-import { HeaderMappingError, mappedHeaders, wireValue } from './claimsToHeaders';
+import { HeaderMappingError, mappedHeaders, wireValue } from '../claims/claimsToHeaders';
 import { ClientCertificateSource } from './ClientCertificateSource';
 import { forwardedClientCert } from './forwardedClientCert';
 import { HttpIdentityExpander } from './HttpIdentityExpander';
 import { loginRedirect, publicUrl, refusalResponse, wantsHtml } from './refusals';
 import type { RequestView } from './RequestView';
 import { buildVerifierPolicy, type VerifierPolicy } from './VerifierPolicy';
+import type { VerifierConfig, VerifierProxyConfig } from './verifierConfig';
 
 type Accepted = Extract<Verdict, { ok: true }>;
 

@@ -5,7 +5,7 @@
 // never read), Envoy ext_authz as the request itself (its Host, its path after any prefix). With `audience_from_path`, the path segment after that prefix is the audience
 // the token must carry (Traefik `address: http://jwtproxy/auth/<AUD>`).
 import type { IncomingMessage } from 'node:http';
-import type { ForwardAuthConfig } from '../config/types';
+import type { ForwardAuthConfig } from './verifierConfig';
 
 export type Gateway = 'traefik' | 'nginx' | 'envoy';
 

@@ -4,9 +4,9 @@
 // body. Either way an outage is 503, and with `auth_redirect_url` a browser without a valid
 // token is sent to log in (che-jwtproxy), the URL it wanted in `redirect_after_login`.
 import type { IncomingMessage } from 'node:http';
-import type { VerifierConfig } from '../config/types';
-import { BEARER_ANSWERS, FORWARD_AUTH_MISSING_TOKEN, goBody, MALFORMED_REQUEST, type RefusalCode } from '../util/verdicts';
+import { BEARER_ANSWERS, FORWARD_AUTH_MISSING_TOKEN, goBody, MALFORMED_REQUEST, type RefusalCode } from '../verdicts/verdicts';
 import type { RequestView } from './RequestView';
+import type { VerifierConfig } from './verifierConfig';
 
 export const REDIRECT_PARAMETER = 'redirect_after_login';
 

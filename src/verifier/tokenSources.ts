@@ -9,7 +9,7 @@
 // may carry another token, and an application that reads the last copy would act on it.
 // RFC 6750 §2: a client MUST NOT send a token by more than one method; a request that carries
 // two different tokens is refused as ambiguous.
-import { canonicalHeaderName } from '../proxy/headers';
+import { canonicalHeaderName } from '../util/headerName';
 
 export type TokenSource =
   | { type: 'authorization' }

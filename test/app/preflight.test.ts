@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { locateStartError, preflight } from '../../src/app/preflight';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import { tempDir } from '../support/cli';
 import { interopFile } from '../support/interop';
 import { tlsCertificate } from '../support/tlsCertificate';

@@ -1,7 +1,7 @@
 // The mTLS options of a verifier listener and the verifier's client certificate options:
 // what they become, and the YAML path and fix named for each mistake.
 import { ConfigError } from '../../src/config/ConfigError';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 
 const TLS = 'key_file: tls.key\n    crt_file: tls.crt';
 

@@ -2,7 +2,7 @@
 // errors that name the YAML path and the fix.
 import YAML from 'yaml';
 import { ConfigError } from '../../src/config/ConfigError';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 
 const AUD = '4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2';
 const BLOCK = {

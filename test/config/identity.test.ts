@@ -1,7 +1,7 @@
 // A verifier's `identity` block: its defaults (Cloudflare's get-identity for the
 // cloudflare_access provider), and errors that name the YAML path and the fix.
 import { ConfigError } from '../../src/config/ConfigError';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import { verifierFileYaml } from '../support/providerVerifier';
 
 const ACCESS = `

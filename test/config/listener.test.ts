@@ -1,5 +1,5 @@
 // Which listen addresses are reachable from this host only: the signer and the registry warn about the others.
-import { isLoopbackListenAddr } from '../../src/config/listener';
+import { isLoopbackListenAddr } from '../../src/proxy/listenerConfig';
 
 describe('isLoopbackListenAddr', () => {
   test.each([['127.0.0.1:8080'], ['127.1.2.3:8080'], ['localhost:8080'], ['LOCALHOST:8080'], ['[::1]:8080'], ['unix:/run/jwtproxy.sock']])('%s is loopback', (addr) => {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../../src/config/ConfigError';
-import { expandEnv, parseConfig } from '../../src/config/load';
+import { expandEnv, parseConfig } from '../../src/app/loadConfig';
 
 const VERIFIER = `
     verifier:
@@ -321,7 +321,7 @@ describe('the config path', () => {
   test('an unreadable file is reported with its name', () => {
     const missing = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'jwtproxy-')), 'nope.yaml');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { loadConfigFile } = require('../../src/config/load') as typeof import('../../src/config/load');
+    const { loadConfigFile } = require('../../src/app/loadConfig') as typeof import('../../src/app/loadConfig');
     expect(() => loadConfigFile(missing)).toThrow(`cannot read the config file ${missing}: ENOENT`);
   });
 });

@@ -165,7 +165,7 @@ test('SIGTERM in multi-core mode lets an in-flight request finish, exits 0 and r
   }
 });
 
-// BUG (src/app/runProxies.ts, runWorker): a worker whose start fails returns 1 but never exits,
+// BUG (src/app/runWorker.ts): a worker whose start fails returns 1 but never exits,
 // because the cluster IPC channel keeps it alive; the primary waits for its exit forever.
 test('a start-up failure in multi-core mode exits non-zero instead of hanging', async () => {
   // A port in use fails in the workers, which listen; the checks before start cannot see it.

@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildExternalEvaluation } from '../../src/app/buildServices';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import type { ExternalEvaluationServer } from '../../src/evaluation/ExternalEvaluationServer';
 import { silentLogger } from '../../src/observability/logger';
 import { tempDir } from '../support/cli';

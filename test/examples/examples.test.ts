@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createClaimsVerifier } from '../../src/claims/claimsVerifierTypes';
-import { loadConfigFile } from '../../src/config/load';
+import { loadConfigFile } from '../../src/app/loadConfig';
 
 const ROOT = path.resolve(__dirname, '../..');
 const FILES = ['config.example.yaml', ...fs.readdirSync(path.join(ROOT, 'examples')).filter((file) => file.endsWith('.yaml')).map((file) => `examples/${file}`)];

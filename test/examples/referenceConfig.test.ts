@@ -3,7 +3,7 @@
 // it is an alternative to).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import { referenceText, ROOT } from '../support/documentation';
 
 const REFERENCE = fs.readFileSync(path.join(ROOT, 'config.example.yaml'), 'utf8');

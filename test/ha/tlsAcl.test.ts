@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { RedisConnectionConfig } from '../../src/config/redisConnection';
+import type { RedisConnectionConfig } from '../../src/redis/redisConnection';
 import { NonceStoreUnavailableError } from '../../src/nonce/NonceStore';
 import { RedisNonceStore, type RedisNonceStorageConfig } from '../../src/nonce/RedisNonceStore';
 import { silentLogger } from '../../src/observability/logger';

@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KeyRegistryClient, KeyRegistryError, registryJwk } from '../../src/keys/KeyRegistryClient';
+import { KeyRegistryClient, KeyRegistryError } from '../../src/keys/KeyRegistryClient';
+import { registryJwk } from '../../src/keys/registryJwk';
 import { keyThumbprint } from '../../src/keys/keyThumbprint';
 import type { SigningKey } from '../../src/keys/PrivateKeySource';
 import { parseToken } from '../../src/jwt/token';

@@ -3,7 +3,7 @@
 // The tap records every request with the registry's answer and can cut the line; the storage can
 // fail as an unreachable Redis would, and the registry then answers 503.
 import type { SigningKey } from '../../src/keys/PrivateKeySource';
-import { registryJwk } from '../../src/keys/KeyRegistryClient';
+import { registryJwk } from '../../src/keys/registryJwk';
 import type { KeyRegistry } from '../../src/registry/KeyRegistry';
 import { KeyStorageError, type KeyChange } from '../../src/registry/KeyStorage';
 import { MemoryKeyStorage } from '../../src/registry/MemoryKeyStorage';

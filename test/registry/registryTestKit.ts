@@ -1,13 +1,13 @@
 // What the registry tests share: a config, a settable clock, publisher keys, request tokens.
 import { generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { KeyRegistryConfig, SigningAlgorithm } from '../../src/config/types';
-import { algorithmOf } from '../../src/jwt/algorithms';
+import { algorithmOf, type SigningAlgorithm } from '../../src/jwt/algorithms';
 import { signToken, type Claims } from '../../src/jwt/token';
 import { LocalNonceStore } from '../../src/nonce/LocalNonceStore';
 import { silentLogger } from '../../src/observability/logger';
 import { KeyRegistryServer, type KeyRegistryServerDeps } from '../../src/registry/KeyRegistryServer';
 import { httpRequest, type Answer } from '../support/httpRequest';
+import type { KeyRegistryConfig } from '../../src/registry/registryConfig';
 
 export const SERVICE = 'myservice';
 /** 2026-11-22T15:24:23Z, a whole second. */

@@ -3,10 +3,10 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { KeyRegistryConfig } from '../../src/config/types';
 import { runRegistryCommand } from '../../src/registry/runRegistryCommand';
 import { RedisServer } from '../support/redisServer';
 import { getKey, newPublisher, putKey, registryConfig, SERVICE, startRegistry, TestClock, type Publisher } from './registryTestKit';
+import type { KeyRegistryConfig } from '../../src/registry/registryConfig';
 
 let alice: Publisher;
 let bob: Publisher;

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import { createPrivateKeySource } from '../../src/keys/privateKeySourceTypes';
 import { createLogger, silentLogger } from '../../src/observability/logger';
 import { generateCertificateAuthority } from '../../src/proxy/mitm/CertificateAuthority';

@@ -3,7 +3,7 @@
 // the test's clock; and the afterEach that stops whatever a test started.
 import { buildVerifierProxies } from '../../src/app/buildServices';
 import { SINGLE_PROCESS } from '../../src/cluster/Topology';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import { silentLogger, type Logger } from '../../src/observability/logger';
 import { ProxyMetrics } from '../../src/observability/metrics';
 import type { Clock } from '../../src/util/clock';

@@ -3,8 +3,7 @@
 import { buildKeyRegistry, buildPrivateKeySource, buildSignerProxy, buildVerifierProxies } from '../../src/app/buildServices';
 import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { ServiceGroup, type Service } from '../../src/util/ServiceGroup';
-import { parseConfig } from '../../src/config/load';
-import type { Config } from '../../src/config/types';
+import { parseConfig, type Config } from '../../src/app/loadConfig';
 import { silentLogger, type Logger } from '../../src/observability/logger';
 import { ProxyMetrics } from '../../src/observability/metrics';
 import type { SignerProxy } from '../../src/signer/SignerProxy';

@@ -1,7 +1,7 @@
 // An in-process verifier proxy built from YAML exactly as the CLI builds it.
 import { buildVerifierProxies } from '../../src/app/buildServices';
 import { SINGLE_PROCESS } from '../../src/cluster/Topology';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import { silentLogger } from '../../src/observability/logger';
 import { ProxyMetrics } from '../../src/observability/metrics';
 import type { Clock } from '../../src/util/clock';

@@ -1,7 +1,7 @@
 // Every captured Go verifier response, replayed against our verifier at the capture
 // clock. Where the Go program has a documented bug, the fixed behaviour is asserted.
 import * as fs from 'node:fs';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import { silentLogger } from '../../src/observability/logger';
 import { createKeyServer } from '../../src/keys/keyServerTypes';
 import { LocalNonceStore } from '../../src/nonce/LocalNonceStore';

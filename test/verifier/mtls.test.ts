@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { buildVerifierProxies } from '../../src/app/buildServices';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import { SINGLE_PROCESS } from '../../src/cluster/Topology';
 import { silentLogger } from '../../src/observability/logger';
 import { ProxyMetrics } from '../../src/observability/metrics';

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 import { accessClaims, accessKey, accessToken as signedAccessToken, audTag, CERTS_PATH, certsDocument, SERVICE_TOKEN_CLAIMS, TEAM_DOMAIN } from '../support/cloudflareAccess';
 import { exchangeOn } from '../support/exchangeOn';

@@ -4,7 +4,7 @@
 // from requests written byte for byte on a real socket.
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/app/loadConfig';
 import { ClientCertificateSource } from '../../src/verifier/ClientCertificateSource';
 import { RequestReader } from '../../src/verifier/RequestView';
 import { exchangeOn } from '../support/exchangeOn';

@@ -1,9 +1,9 @@
 // A verifier's `identity` block: where the expanded identity of a token is fetched (a
 // provider's own endpoint by default, e.g. Cloudflare's get-identity), how the token is sent,
 // whether a request needs it, and how many are kept.
+import type { ConfigNode } from '../config/ConfigNode';
 import type { ProviderPreset } from '../providers/ProviderPreset';
-import type { ConfigNode } from './ConfigNode';
-import type { IdentityConfig } from './types';
+import type { IdentityConfig } from './IdentityExpander';
 
 const DEFAULT_CACHE_ENTRIES = 10_000;
 const DEFAULT_TIMEOUT_MS = 2000;

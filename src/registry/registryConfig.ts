@@ -1,9 +1,37 @@
 // The key_registry block: the built-in key server of the registry protocol.
-import { SERVICE_NAME } from '../registry/RegisteredKey';
-import { ConfigNode } from './ConfigNode';
-import { parseRedisConnection } from './redisConnection';
-import { DEFAULT_LISTENER_LIMITS, parseListenAddr, parseListener } from './listener';
-import type { KeyRegistryConfig, ListenerLimits } from './types';
+import { ConfigNode } from '../config/ConfigNode';
+import { DEFAULT_LISTENER_LIMITS, parseListenAddr, parseListener, type ListenerLimits } from '../proxy/listenerConfig';
+import { parseRedisConnection, type RedisConnectionConfig } from '../redis/redisConnection';
+import { SERVICE_NAME } from './RegisteredKey';
+
+export interface KeyRegistryConfig {
+  enabled: boolean;
+  listenAddr: string;
+  socketPermission: number;
+  shutdownTimeoutMs: number;
+  /** Absent: the registry's defaults (a 30 s request timeout: its requests are small). */
+  limits?: ListenerLimits;
+  tls?: { keyFile: string; crtFile: string };
+  /** The registry's own scheme://host, which request JWTs must name as `aud`; taken from each request's Host when unset. */
+  audience?: URL;
+  approval: 'auto' | 'manual';
+  /** Under auto approval, services whose every new self-signed key is approved, not only their first. */
+  autoApproveServices: string[];
+  storage:
+    | { type: 'memory' }
+    | { type: 'file'; path: string }
+    /** acceptEvictingPolicy: as the nonce store's, for the registry's request-token nonces. */
+    | ({ type: 'redis'; keyPrefix: string; acceptEvictingPolicy: boolean } & RedisConnectionConfig);
+  /** Upper bound of Cache-Control max-age on key responses. */
+  maxCacheAgeMs: number;
+  /** How long a key stays valid after a rotation replaced it. */
+  rotationGraceMs: number;
+  /** Keys awaiting approval one service may have; one more PUT is refused with 429. */
+  maxPendingKeysPerService: number;
+  /** A key not approved within this is dropped. */
+  pendingKeyTtlMs: number;
+  admin: { enabled: boolean; listenAddr: string; token?: string };
+}
 
 /** Registry requests are small: a client still sending after 30 s is holding a connection hostage. */
 export const REGISTRY_LISTENER_LIMITS: ListenerLimits = { ...DEFAULT_LISTENER_LIMITS, requestTimeoutMs: 30_000, headersTimeoutMs: 30_000 };

@@ -1,9 +1,17 @@
 // Client certificates in a verifier's config (RFC 8705 mTLS): the listener's mTLS options (client_ca_file,
 // client_auth, crl_file) and the verifier's forwarding of the facts (forward_client_cert) or
 // trust in a gateway's header (trusted_client_cert_header, trusted_gateways).
-import { InvalidGatewayError, TrustedGateways } from '../verifier/TrustedGateways';
-import type { ConfigNode } from './ConfigNode';
-import type { ClientCertificateConfig, ListenerConfig } from './types';
+import type { ConfigNode } from '../config/ConfigNode';
+import type { ListenerConfig } from '../proxy/listenerConfig';
+import { InvalidGatewayError, TrustedGateways } from './TrustedGateways';
+
+/** Where a verifier's client certificate facts come from and where they go. */
+export interface ClientCertificateConfig {
+  /** 'xfcc': the verified certificate goes upstream as Envoy's X-Forwarded-Client-Cert. */
+  forward: 'none' | 'xfcc';
+  /** A gateway in front that terminated mTLS: its header describes the client, when the peer is one of `gateways`. */
+  trustedHeader?: { name: string; format: 'xfcc' | 'pem'; gateways: TrustedGateways };
+}
 
 export const FORWARDED_CLIENT_CERT_HEADER = 'x-forwarded-client-cert';
 

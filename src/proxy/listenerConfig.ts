@@ -1,9 +1,44 @@
 // Listener options shared by every proxy block: address, unix socket mode, TLS, shutdown.
 import * as net from 'node:net';
+import { ConfigNode } from '../config/ConfigNode';
+import { formatDuration } from '../config/duration';
 import { ACCESS_LINE_FIELDS, DEFAULT_ACCESS_LOG, type AccessLogConfig } from '../observability/AccessLog';
-import { ConfigNode } from './ConfigNode';
-import { formatDuration } from './duration';
-import type { ListenerConfig, ListenerLimits } from './types';
+
+/** What a client may send a listener, and for how long: beyond these the request is refused or the connection closed. */
+export interface ListenerLimits {
+  /** More header fields than this are answered 431. */
+  maxHeaderCount: number;
+  /** A request head (request line and header fields) larger than this is answered 431. */
+  maxHeaderBytes: number;
+  /** The whole request, body included, must have arrived within this (else 408); 0: no limit. */
+  requestTimeoutMs: number;
+  /** The request head must have arrived within this (else 408); 0: no limit. */
+  headersTimeoutMs: number;
+  /** A keep-alive connection idle this long is closed; 0: never. */
+  keepAliveTimeoutMs: number;
+}
+
+/** Where a proxy listens: `host:port`, `:port`, or `unix:/path`. */
+export interface ListenerConfig {
+  listenAddr: string;
+  socketPermission: number;
+  shutdownTimeoutMs: number;
+  limits: ListenerLimits;
+  /** One line per request at info: on by default, `access_log: false` turns it off. */
+  accessLog: AccessLogConfig;
+  /** Set when both key_file and crt_file are given: the listener terminates TLS. */
+  tls?: { keyFile: string; crtFile: string; clientAuth?: ClientAuthConfig };
+}
+
+/** mTLS on a TLS listener (RFC 8446 client authentication): which client certificates it accepts. */
+export interface ClientAuthConfig {
+  /** PEM CA certificates that issue client certificates. */
+  caFile: string;
+  /** require: no certificate, no connection; optional: a client without one goes on to the token check. */
+  mode: 'require' | 'optional';
+  /** PEM CRLs; when set, every CA in caFile needs a current CRL in it. */
+  crlFile?: string;
+}
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 60_000;
 

@@ -1,25 +1,89 @@
 // The verifier_proxies entries: listener, upstreams, token rules (or a provider preset),
 // key server, nonce storage, claims verifiers, identity headers, refusals, forward-auth.
-import { CLAIMS_VERIFIER_NAMES, CLAIMS_VERIFIER_TYPES } from '../claims/claimsVerifierTypes';
+import type { HeaderMapping } from '../claims/claimsToHeaders';
+import { CLAIMS_VERIFIER_NAMES, CLAIMS_VERIFIER_TYPES, type ClaimsVerifierConfig } from '../claims/claimsVerifierTypes';
+import { ConfigNode } from '../config/ConfigNode';
+import { RESERVED_HEADERS } from '../config/reservedHeaders';
 import { VERIFICATION_ALGORITHMS, type VerificationAlgorithm } from '../jwt/algorithms';
 import type { ClaimRules } from '../jwt/registeredClaims';
-import { KEY_SERVER_NAMES, KEY_SERVER_TYPES } from '../keys/keyServerTypes';
-import { NONCE_STORAGE_NAMES, NONCE_STORAGE_TYPES } from '../nonce/nonceStoreTypes';
+import { KEY_SERVER_NAMES, KEY_SERVER_TYPES, type KeyServerConfig } from '../keys/keyServerTypes';
+import { NONCE_STORAGE_NAMES, NONCE_STORAGE_TYPES, type NonceStorageConfig } from '../nonce/nonceStoreTypes';
 import { CelExpression } from '../policy/CelExpression';
-import { parseProxyRange, TRUST_NO_PROXY, TrustedProxies } from '../proxy/TrustedProxies';
-import type { ProviderPreset } from '../providers/ProviderPreset';
+import type { ProviderHeaders, ProviderPreset } from '../providers/ProviderPreset';
 import { PROVIDER_NAMES, PROVIDER_TYPES } from '../providers/providerTypes';
-import type { HeaderMapping } from '../verifier/claimsToHeaders';
-import { AUTHORIZATION_ONLY, type TokenSource } from '../verifier/tokenSources';
-import { parseClientAuth, parseClientCertificates } from './clientCertificates';
-import { ConfigNode } from './ConfigNode';
-import { parseIdentity } from './identity';
-import { parseListener } from './listener';
-import { RESERVED_HEADERS } from './reservedHeaders';
-import type { ClaimsVerifierConfig, ForwardAuthConfig, KeyServerConfig, NonceStorageConfig, VerifierProxyConfig } from './types';
+import { type ListenerConfig, parseListener } from '../proxy/listenerConfig';
+import { parseProxyRange, TRUST_NO_PROXY, TrustedProxies } from '../proxy/TrustedProxies';
+import type { UpstreamTimeouts } from '../proxy/UpstreamSet';
+import type { TokenRules } from './Authenticator';
+import { type ClientCertificateConfig, parseClientAuth, parseClientCertificates } from './clientCertificatesConfig';
+import { parseIdentity } from './identityConfig';
+import type { IdentityConfig } from './IdentityExpander';
+import { AUTHORIZATION_ONLY, type TokenSource } from './tokenSources';
+
+/** Forward-auth (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz): answer the gateway instead of forwarding. */
+export interface ForwardAuthConfig {
+  /**
+   * Whose contract the original request is read by: `traefik` (X-Forwarded-Method/-Proto/-Host/-Uri),
+   * `nginx` (X-Original-URI/-Method), `envoy` (the request itself), or `auto` (the first of those
+   * whose headers are present; a request with both Traefik's and nginx's is refused).
+   */
+  gateway: 'auto' | 'traefik' | 'nginx' | 'envoy';
+  /** `/auth/<AUD>`: the audience is the path segment after this prefix (one of `audiences` when those are set). */
+  audienceFromPath?: string;
+}
+
+export interface VerifierConfig {
+  /** Empty in forward-auth mode. */
+  upstreams: string[];
+  /** Answer 200 (with the claims header) or 401/403 instead of forwarding: for Traefik ForwardAuth, nginx auth_request, Envoy ext_authz. */
+  forwardAuth: boolean;
+  /** How long an upstream that failed is skipped before it is tried again. */
+  upstreamFailureTimeoutMs: number;
+  upstreamTimeouts: UpstreamTimeouts;
+  /** The peers whose X-Forwarded-For is kept and appended to; everyone else's is replaced. */
+  trustedProxies: TrustedProxies;
+  upstreamInsecureSkipVerify: boolean;
+  upstreamTrustedCertificates: string[];
+  /** The Go jwtproxy's URL audience, compared by origin; absent when only opaque `audiences` (or a provider's) are checked. */
+  audience?: URL;
+  maxSkewMs: number;
+  /** 0: no limit. */
+  maxTtlMs: number;
+  keyServer: KeyServerConfig;
+  /** Absent when tokens may be reused until exp (`single_use: false`). */
+  nonceStorage?: NonceStorageConfig;
+  claimsVerifiers: ClaimsVerifierConfig[];
+  /** When set, the verified claims go to the upstream as JSON in this header. */
+  claimsHeader?: string;
+  /** What a valid token is here, compiled. */
+  rules: TokenRules;
+  /** The identity-aware proxy this verifier sits behind, for the logs. */
+  provider?: string;
+  /** The identity headers that provider sets: stripped from clients, set again from the token. */
+  providerHeaders?: ProviderHeaders;
+  forwardAuthOptions: ForwardAuthConfig;
+  claimsToHeaders: HeaderMapping[];
+  /** 'go': 403 text/plain with the Go body; 'rfc6750': 401/403 with WWW-Authenticate and a JSON body. */
+  refusalStyle: 'go' | 'rfc6750';
+  /** che-jwtproxy: browsers without a valid token are sent here, with the original URL. */
+  authRedirectUrl?: URL;
+  /** che-jwtproxy: the path prefix the public URL has before the request path. */
+  publicBasePath: string;
+  /** Normalised paths that skip verification: exact, or a prefix when written with a trailing "*". */
+  excludes: { path: string; prefix: boolean }[];
+  /** Entries of the verified-token cache (tokens reusable until exp only); 0 turns it off. */
+  tokenCacheEntries: number;
+  clientCertificates: ClientCertificateConfig;
+  /** Identity expansion (Cloudflare Access's get-identity): off when absent. */
+  identity?: IdentityConfig;
+}
+
+export interface VerifierProxyConfig extends ListenerConfig {
+  enabled: boolean;
+  verifier: VerifierConfig;
+}
 
 const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
-export { RESERVED_HEADERS };
 
 export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
   const enabled = node.boolean('enabled', true);
@@ -251,7 +315,6 @@ function parseUpstreams(node: ConfigNode): string[] {
   });
   return upstreams;
 }
-
 
 function parseKeyServer(verifier: ConfigNode, preset: ProviderPreset | undefined): KeyServerConfig {
   const component = verifier.component('key_server', KEY_SERVER_NAMES);

@@ -2,10 +2,10 @@
 // Strings go as they are, lists joined by ",", objects as JSON; an absent value sends no
 // header. A value with CR, LF, NUL (any control character but tab), or longer than the cap, refuses the request: a
 // header must never be split or smuggled by a claim.
-import type { PolicyInput } from '../claims/ClaimsVerifier';
 import type { CelExpression } from '../policy/CelExpression';
 import { PolicyTimeoutError } from '../policy/PolicyTimeoutError';
 import { JwtproxyError } from '../util/JwtproxyError';
+import type { PolicyInput } from './ClaimsVerifier';
 
 export interface HeaderMapping {
   /** Lower-case header name. */

@@ -2,14 +2,30 @@
 // Evaluation rule — the team whose keys sign the request tokens (team_domain, audience_tag,
 // certs_url as the cloudflare_access provider reads them, or a key_server with issuers and
 // audiences), the policy deciding success, the key signing the answers, their lifetime.
-import { KEY_SERVER_NAMES, KEY_SERVER_TYPES } from '../keys/keyServerTypes';
+import type { ClaimsVerifierConfig } from '../claims/claimsVerifierTypes';
+import type { ConfigNode } from '../config/ConfigNode';
+import { KEY_SERVER_NAMES, KEY_SERVER_TYPES, type KeyServerConfig } from '../keys/keyServerTypes';
+import type { EvaluationKeyConfig } from '../keys/privateKeySourceTypes';
 import { cloudflareAccess } from '../providers/cloudflareAccess';
 import type { ProviderPreset } from '../providers/ProviderPreset';
+import { type ListenerConfig, parseListener } from '../proxy/listenerConfig';
+import type { TokenRules } from '../verifier/Authenticator';
 import { AUTHORIZATION_ONLY } from '../verifier/tokenSources';
-import type { ConfigNode } from './ConfigNode';
-import { parseListener } from './listener';
-import type { EvaluationKeyConfig, ExternalEvaluationConfig, KeyServerConfig } from './types';
-import { parseClaimsVerifier } from './verifier';
+import { parseClaimsVerifier } from '../verifier/verifierConfig';
+
+/** The endpoint answering Cloudflare Access's External Evaluation rule. */
+export interface ExternalEvaluationConfig extends ListenerConfig {
+  enabled: boolean;
+  /** The Access team's keys, which sign the request tokens. */
+  keyServer: KeyServerConfig;
+  /** What a request token must be: iss, aud, times, a nonce. */
+  rules: TokenRules;
+  /** Claims verifiers over the request token's claims (claims.identity.email…) and `identity`: all must pass for success: true. */
+  policy: ClaimsVerifierConfig[];
+  privateKey: EvaluationKeyConfig;
+  /** exp − iat of the answers. */
+  tokenTtlMs: number;
+}
 
 /** Request tokens carry the user's whole identity (groups, device posture): far more than a header's 16 KiB. */
 export const MAX_REQUEST_TOKEN_LENGTH = 512 * 1024;

@@ -1,11 +1,33 @@
 // The signer_proxy block: listener, MITM CA, upstream TLS, the destinations it signs for, and the
 // signer with its private key.
-import { PRIVATE_KEY_NAMES, PRIVATE_KEY_TYPES } from '../keys/privateKeySourceTypes';
-import { DestinationPolicy, DestinationRuleError, parseDestinationRule, type DestinationRule } from '../signer/DestinationPolicy';
-import { ConfigNode } from './ConfigNode';
-import { parseListener } from './listener';
-import { RESERVED_HEADERS } from './verifier';
-import type { PrivateKeyConfig, SignerConfig, SignerProxyConfig } from './types';
+import { ConfigNode } from '../config/ConfigNode';
+import { RESERVED_HEADERS } from '../config/reservedHeaders';
+import { PRIVATE_KEY_NAMES, PRIVATE_KEY_TYPES, type PrivateKeyConfig } from '../keys/privateKeySourceTypes';
+import { type ListenerConfig, parseListener } from '../proxy/listenerConfig';
+import { DestinationPolicy, DestinationRuleError, parseDestinationRule, type DestinationRule } from './DestinationPolicy';
+
+export interface SignerConfig {
+  issuer: string;
+  expirationTimeMs: number;
+  maxSkewMs: number;
+  nonceLength: number;
+  privateKey: PrivateKeyConfig;
+  /** Claims added to every token. */
+  staticClaims: Record<string, unknown>;
+  /** claim name → request header whose value becomes the claim (the header is not forwarded). */
+  headerClaims: Record<string, string>;
+}
+
+export interface SignerProxyConfig extends ListenerConfig {
+  enabled: boolean;
+  caKeyFile?: string;
+  caCrtFile?: string;
+  trustedCertificates: string[];
+  insecureSkipVerify: boolean;
+  /** allowed_destinations, compiled; without the key it refuses link-local and metadata addresses only. */
+  allowedDestinations: DestinationPolicy;
+  signer?: SignerConfig;
+}
 
 /** Registered claims the signer owns; config may not override them. */
 export const REGISTERED_CLAIMS = ['iss', 'aud', 'iat', 'nbf', 'exp', 'jti'];

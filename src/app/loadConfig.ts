@@ -1,17 +1,38 @@
 // Reads the jwtproxy YAML into a validated Config; every error names its YAML path.
 import * as fs from 'node:fs';
 import YAML from 'yaml';
-import { ConfigError } from './ConfigError';
-import { ConfigNode } from './ConfigNode';
-import { parseExternalEvaluation } from './externalEvaluation';
-import { parseKeyRegistry } from './keyRegistry';
-import { parseListenAddr } from './listener';
-import { parseSignerProxy } from './signer';
-import type { Config } from './types';
-import { parseVerifierProxy } from './verifier';
-import { expandHomePaths } from './expandHomePaths';
-import { interpolateEnvironment } from './interpolateEnvironment';
-import { yamlSource } from './yamlSource';
+import { ConfigError } from '../config/ConfigError';
+import { ConfigNode } from '../config/ConfigNode';
+import { expandHomePaths } from '../config/expandHomePaths';
+import { interpolateEnvironment } from '../config/interpolateEnvironment';
+import type { Prerequisite } from '../config/Prerequisite';
+import { yamlSource } from '../config/yamlSource';
+import { type ExternalEvaluationConfig, parseExternalEvaluation } from '../evaluation/externalEvaluationConfig';
+import { type ListenerConfig, parseListenAddr } from '../proxy/listenerConfig';
+import { type KeyRegistryConfig, parseKeyRegistry } from '../registry/registryConfig';
+import { parseSignerProxy, type SignerProxyConfig } from '../signer/signerConfig';
+import { parseVerifierProxy, type VerifierProxyConfig } from '../verifier/verifierConfig';
+
+export interface Config {
+  /**
+   * Processes serving the proxies; 1 runs everything in this process. `auto` (the default) is
+   * one per core the process may use, resolved when the proxies start (see availableCores).
+   */
+  workers: number | 'auto';
+  /**
+   * After SIGTERM/SIGINT: how long /readyz answers 503 while every proxy still serves, so that load
+   * balancers stop sending requests before the listeners close. 0: close at once.
+   */
+  drainPeriodMs: number;
+  /** Where /healthz, /readyz and /metrics are served; off when absent. */
+  observability?: Pick<ListenerConfig, 'listenAddr' | 'socketPermission'>;
+  signerProxy: SignerProxyConfig;
+  verifierProxies: VerifierProxyConfig[];
+  keyRegistry?: KeyRegistryConfig;
+  externalEvaluation?: ExternalEvaluationConfig;
+  /** What the enabled parts need from the machine. */
+  prerequisites: readonly Prerequisite[];
+}
 
 const TIMESTAMP_TAG = 'tag:yaml.org,2002:timestamp';
 

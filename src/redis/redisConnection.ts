@@ -1,6 +1,6 @@
 // Where a Redis is and how to log in to it: one URL, Sentinels, or Cluster nodes, with ACL user,
 // password and TLS. Read the same way for the nonce store and the key registry's storage.
-import type { ConfigNode } from './ConfigNode';
+import type { ConfigNode } from '../config/ConfigNode';
 
 export interface HostPort {
   host: string;

@@ -1,0 +1,102 @@
+// The signals a serving process answers: SIGHUP reloads (held from the start until the reload
+// handler is in place), SIGINT and SIGTERM stop it after the drain period, and a second one
+// while it stops ends it at once.
+import type { PrimaryChannel } from '../cluster/PrimaryChannel';
+import type { Logger } from '../observability/logger';
+import type { ServiceGroup } from '../util/ServiceGroup';
+import type { Config } from './loadConfig';
+import type { PolicyReloader } from './PolicyReloader';
+
+export interface ReloadTriggers {
+  /** A worker also reloads when its primary says so. */
+  primary?: PrimaryChannel;
+  /** Runs first on each reload: the primary checks the file and tells its workers whether to take its policy. */
+  relay?: () => Promise<void>;
+  /** Replaces the verifiers' policies from the re-read file. */
+  policy?: PolicyReloader;
+}
+
+/**
+ * On SIGHUP (or, in a worker, the primary's word) re-reads the configuration's policy, keys and
+ * certificates without dropping connections; what fails to load is logged and the old one stays
+ * in use. Returns the function that stops listening.
+ */
+export function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: ReloadTriggers = {}, held?: HeldHangups): () => void {
+  const reload = async (policy: boolean, quiet: boolean) => {
+    await triggers.relay?.();
+    if (policy) await triggers.policy?.reload({ quiet });
+    await group.reload().then(
+      () => logger.info('reloaded keys and certificates'),
+      (error: Error) => logger.error({ err: error }, 'reload failed; the previous keys and certificates stay in use'),
+    );
+  };
+  const onSignal = () => void reload(true, false);
+  process.on('SIGHUP', onSignal);
+  if (held?.release()) onSignal();
+  // The primary has checked the file and warned about it: a worker takes the policy quietly, or not at all.
+  const stopHearingPrimary = triggers.primary?.on('reload', (message) => void reload(message.policy !== false, true));
+  return () => {
+    process.off('SIGHUP', onSignal);
+    stopHearingPrimary?.();
+  };
+}
+
+export interface HeldHangups {
+  /** Stops holding; true when a SIGHUP came meanwhile. */
+  release(): boolean;
+}
+
+/**
+ * From the start of a process until its reload handler is in place, a SIGHUP is held (Node would
+ * end the process on it) and carried out once the handler is there.
+ */
+export function holdHangups(): HeldHangups {
+  let came = false;
+  const hold = (): void => void (came = true);
+  process.on('SIGHUP', hold);
+  return {
+    release: () => {
+      process.off('SIGHUP', hold);
+      return came;
+    },
+  };
+}
+
+/** Resolves with what asked this process to stop: a signal, or (in a worker) the primary. */
+export async function stopRequested(primary?: PrimaryChannel): Promise<string> {
+  let stopHearingPrimary: (() => void) | undefined;
+  const reason = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    stopHearingPrimary = primary?.on('stop', () => resolve('stop from primary'));
+  });
+  stopHearingPrimary?.();
+  return reason;
+}
+
+/**
+ * The drain period: readiness already answers 503 and the proxies keep serving, until load
+ * balancers have taken this instance out (their health checks fail, endpoints are removed).
+ * Another signal meanwhile ends it at once.
+ */
+export async function drain(config: Config, logger: Logger): Promise<void> {
+  if (config.drainPeriodMs <= 0) return;
+  logger.info({ drainPeriodMs: config.drainPeriodMs }, 'draining: /readyz answers 503 while the proxies keep serving until drain_period ends');
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    const timer = setTimeout(done, config.drainPeriodMs);
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+/** A second signal while the process stops means "now". */
+export function exitOnSecondSignal(): void {
+  process.once('SIGINT', () => process.exit(1));
+  process.once('SIGTERM', () => process.exit(1));
+}
