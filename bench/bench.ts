@@ -183,8 +183,17 @@ async function writeTokens(file: string, audience: string, privateKey: crypto.Ke
 async function accessTokens(count: number, teamDomain: string, audienceTag: string, privateKey: crypto.KeyObject): Promise<string[]> {
   const iat = Math.floor(Date.now() / 1000);
   const claims = () => ({
-    aud: [audienceTag], email: 'bench@example.com', exp: iat + 86_400, iat, nbf: iat, iss: teamDomain, type: 'app',
-    identity_nonce: crypto.randomBytes(12).toString('base64url'), sub: crypto.randomUUID(), country: 'CH', custom: { 'http://schemas/groups': ['staff'] },
+    aud: [audienceTag],
+    email: 'bench@example.com',
+    exp: iat + 86_400,
+    iat,
+    nbf: iat,
+    iss: teamDomain,
+    type: 'app',
+    identity_nonce: crypto.randomBytes(12).toString('base64url'),
+    sub: crypto.randomUUID(),
+    country: 'CH',
+    custom: { 'http://schemas/groups': ['staff'] },
   });
   const tokens: string[] = [];
   for (let i = 0; i < count; i += 256) {
@@ -520,7 +529,16 @@ async function runUnique(bench: Bench): Promise<void> {
   await waitForPort(redisPort);
   const redis = await startVerifier(port, upstream.url, bench.keys.publicKeyFile, `{type: redis, options: {url: "redis://127.0.0.1:${redisPort}"}}`);
   warmUp(redis.url, tokens);
-  const d = measured(`(d) verifier, RS256, Redis nonces, workers: ${WORKERS ?? 'default'}`, [{ label: 'proxy', pid: redis.child.pid! }, { label: 'redis', pid: redisServer.pid! }], redis.url, TOKENS_LUA, env);
+  const d = measured(
+    `(d) verifier, RS256, Redis nonces, workers: ${WORKERS ?? 'default'}`,
+    [
+      { label: 'proxy', pid: redis.child.pid! },
+      { label: 'redis', pid: redisServer.pid! },
+    ],
+    redis.url,
+    TOKENS_LUA,
+    env,
+  );
   console.log(row(d));
   await stop(redis.child);
   await stop(redisServer);
@@ -551,8 +569,15 @@ async function runUnique(bench: Bench): Promise<void> {
 
 function uniqueHaproxy(bench: Bench): string {
   return uniqueTokenConfig({
-    listen: `127.0.0.1:${bench.port}`, upstream: bench.upstream.hostPort, threads: PEER_WORKERS, publicKeyFile: bench.keys.publicKeyFile, kid: 'bench',
-    issuer: 'bench', audience: `http://127.0.0.1:${bench.port}`, maxTtlSeconds: MAX_TTL_SECONDS, maxSkewSeconds: 60,
+    listen: `127.0.0.1:${bench.port}`,
+    upstream: bench.upstream.hostPort,
+    threads: PEER_WORKERS,
+    publicKeyFile: bench.keys.publicKeyFile,
+    kid: 'bench',
+    issuer: 'bench',
+    audience: `http://127.0.0.1:${bench.port}`,
+    maxTtlSeconds: MAX_TTL_SECONDS,
+    maxSkewSeconds: 60,
   });
 }
 
@@ -568,7 +593,13 @@ async function accessTeam(bench: Bench): Promise<AccessTeam> {
   const audienceTag = crypto.randomBytes(32).toString('hex');
   const [token] = await accessTokens(1, teamDomain, audienceTag, bench.keys.privateKey);
   const haproxy = accessConfig({
-    listen: `127.0.0.1:${bench.port}`, upstream: bench.upstream.hostPort, threads: PEER_WORKERS, publicKeyFile: bench.keys.publicKeyFile, kid: 'bench', issuer: teamDomain, audienceTag,
+    listen: `127.0.0.1:${bench.port}`,
+    upstream: bench.upstream.hostPort,
+    threads: PEER_WORKERS,
+    publicKeyFile: bench.keys.publicKeyFile,
+    kid: 'bench',
+    issuer: teamDomain,
+    audienceTag,
   });
   return { teamDomain, audienceTag, reused: [`Cf-Access-Jwt-Assertion: ${token}`], haproxy };
 }
@@ -579,7 +610,21 @@ async function runReplicated(verifierPort: number, upstream: string, publicKeyFi
   const replicaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-replica-'));
   const master = start('redis-server', ['--port', String(masterPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0']);
   await waitForPort(masterPort);
-  const replica = start('redis-server', ['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', replicaDir, '--replicaof', '127.0.0.1', String(masterPort)]);
+  const replica = start('redis-server', [
+    '--port',
+    String(replicaPort),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    replicaDir,
+    '--replicaof',
+    '127.0.0.1',
+    String(masterPort),
+  ]);
   await waitForPort(replicaPort);
   for (let attempt = 0; !/slave0:.*state=online/.test(execFileSync('redis-cli', ['-p', String(masterPort), 'info', 'replication']).toString()); attempt++) {
     if (attempt > 100) throw new Error('the bench replica did not come online');
@@ -590,7 +635,11 @@ async function runReplicated(verifierPort: number, upstream: string, publicKeyFi
   warmUp(verifier.url, tokens);
   const d2 = measured(
     `(d2) verifier, RS256, Redis nonces acknowledged by 1 replica, workers: ${WORKERS ?? 'default'}`,
-    [{ label: 'proxy', pid: verifier.child.pid! }, { label: 'redis', pid: master.pid! }, { label: 'replica', pid: replica.pid! }],
+    [
+      { label: 'proxy', pid: verifier.child.pid! },
+      { label: 'redis', pid: master.pid! },
+      { label: 'replica', pid: replica.pid! },
+    ],
     verifier.url,
     TOKENS_LUA,
     { TOKENS: tokens },
@@ -778,7 +827,11 @@ async function runWarmStarts(bench: Bench): Promise<void> {
     async () => {
       const chain = await startChain('rsa', upstream.url, { signer: SIGNER_WORKERS, verifier: CHAIN_VERIFIER_WORKERS }, 0, true);
       return {
-        readyUrls: [chain.signer.readyUrl!, chain.verifier.readyUrl!], proxies: chain.proxies, children: [chain.signer.child, chain.verifier.child], url: chain.signer.url, env: chain.env,
+        readyUrls: [chain.signer.readyUrl!, chain.verifier.readyUrl!],
+        proxies: chain.proxies,
+        children: [chain.signer.child, chain.verifier.child],
+        url: chain.signer.url,
+        env: chain.env,
       };
     },
     path.join(ROOT, 'bench/chain.lua'),
@@ -815,7 +868,13 @@ function fixedRate(name: string, proxies: Measured[], url: string, rate: number,
     return { ...result, accepted, clientCpu: (result.loaderCpuUsPerRequest * result.answered) / 1e6 };
   });
   return {
-    name, rps: run.achieved, p99Ms: run.p99Ms, p999Ms: run.p999Ms, errors: run.lost + run.errors + run.non2xx, accepted: run.accepted, cpuUs: run.cpuUs,
+    name,
+    rps: run.achieved,
+    p99Ms: run.p99Ms,
+    p999Ms: run.p999Ms,
+    errors: run.lost + run.errors + run.non2xx,
+    accepted: run.accepted,
+    cpuUs: run.cpuUs,
     note: `p50 ${run.p50Ms.toFixed(2)} ms, p90 ${run.p90Ms.toFixed(2)} ms; the loader's own event-loop lag p99 ${run.loopDelayP99Ms.toFixed(1)} ms`,
   };
 }

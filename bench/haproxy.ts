@@ -60,7 +60,7 @@ function signatureRules(token: string, common: HaproxyCommon): string {
 }
 
 export function uniqueTokenConfig(checks: UniqueTokenChecks): string {
-  return frame(
+  return `${frame(
     checks,
     `${signatureRules('http_auth_bearer', checks)}  http-request deny status 401 unless { var(txn.payload),json_query('$.iss') -m str ${checks.issuer} }
   http-request deny status 401 unless { var(txn.payload),json_query('$.aud') -m str ${checks.audience} }
@@ -76,7 +76,7 @@ export function uniqueTokenConfig(checks: UniqueTokenChecks): string {
   http-request track-sc0 var(txn.jti) table jti
   http-request deny status 401 if { sc0_inc_gpc0 gt 1 }
 `,
-  ) + `backend jti
+  )}backend jti
   stick-table type string len 64 size 2m expire ${checks.maxTtlSeconds}s store gpc0
 `;
 }

@@ -111,7 +111,18 @@ async function startTarget(upstream: string, profileDir: string): Promise<Target
   const team = `http://127.0.0.1:${certsPort}`;
   const tag = crypto.randomBytes(32).toString('hex');
   const iat = Math.floor(Date.now() / 1000);
-  const accessToken = await signToken('RS256', privateKey, 'bench', { aud: [tag], email: 'bench@example.com', exp: iat + 86_400, iat, nbf: iat, iss: team, type: 'app', sub: crypto.randomUUID(), country: 'CH', custom: { 'http://schemas/groups': ['staff'] } });
+  const accessToken = await signToken('RS256', privateKey, 'bench', {
+    aud: [tag],
+    email: 'bench@example.com',
+    exp: iat + 86_400,
+    iat,
+    nbf: iat,
+    iss: team,
+    type: 'app',
+    sub: crypto.randomUUID(),
+    country: 'CH',
+    custom: { 'http://schemas/groups': ['staff'] },
+  });
   const reused = [`Cf-Access-Jwt-Assertion: ${accessToken}`];
   if (scenario === 'floor' || scenario === 'pass') {
     const child = node([path.join(ROOT, 'dist/bench', scenario === 'floor' ? 'bareProxy.js' : 'passThrough.js'), String(port), upstream, '1']);
@@ -121,7 +132,10 @@ async function startTarget(upstream: string, profileDir: string): Promise<Target
   if (scenario === 'access') {
     const certs = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' }], public_certs: [] });
     fs.writeFileSync(path.join(work, 'certs.json'), certs);
-    start(process.execPath, ['-e', `const c=require('fs').readFileSync(${JSON.stringify(path.join(work, 'certs.json'))});require('http').createServer((q,s)=>s.writeHead(200,{'content-type':'application/json'}).end(c)).listen(${certsPort},'127.0.0.1')`]);
+    start(process.execPath, [
+      '-e',
+      `const c=require('fs').readFileSync(${JSON.stringify(path.join(work, 'certs.json'))});require('http').createServer((q,s)=>s.writeHead(200,{'content-type':'application/json'}).end(c)).listen(${certsPort},'127.0.0.1')`,
+    ]);
     await waitForPort(certsPort);
     fs.writeFileSync(
       config,
@@ -139,7 +153,9 @@ async function startTarget(upstream: string, profileDir: string): Promise<Target
   for (let i = 0; i < TOKENS; i += 256) {
     tokens.push(
       ...(await Promise.all(
-        Array.from({ length: 256 }, () => signToken('RS256', privateKey, 'bench', { aud: url.slice(0, -1), exp: now + 3600, iat: now, iss: 'bench', jti: crypto.randomBytes(24).toString('base64'), nbf: now - 60 })),
+        Array.from({ length: 256 }, () =>
+          signToken('RS256', privateKey, 'bench', { aud: url.slice(0, -1), exp: now + 3600, iat: now, iss: 'bench', jti: crypto.randomBytes(24).toString('base64'), nbf: now - 60 }),
+        ),
       )),
     );
   }
@@ -198,7 +214,10 @@ function summarize(profile: CpuProfile, fromUs: number, toUs: number, requests: 
   const print = (title: string, table: Map<string, number>) => {
     console.log(`\n${title} (µs per request, share of busy time):`);
     // (idle) is left out: the shares are of the busy time.
-    for (const [name, us] of [...table].filter(([name]) => !name.startsWith('(idle)')).sort((x, y) => y[1] - x[1]).slice(0, TOP)) {
+    for (const [name, us] of [...table]
+      .filter(([name]) => !name.startsWith('(idle)'))
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, TOP)) {
       console.log(`${(us / requests).toFixed(2).padStart(8)}  ${((100 * us) / busy).toFixed(1).padStart(5)} %  ${name}`);
     }
   };
@@ -224,7 +243,12 @@ async function main(): Promise<void> {
   const [file] = fs.readdirSync(profileDir).filter((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no profile written in ${profileDir}`);
   console.log(
-    `load average ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}; the process's CPU during the measured run (all threads, from /proc): user ${((1e6 * cpu.user - 1e6 * cpuBefore.user) / requests).toFixed(1)} + system ${((1e6 * cpu.system - 1e6 * cpuBefore.system) / requests).toFixed(1)} µs per request`,
+    `load average ${os
+      .loadavg()
+      .map((value) => value.toFixed(2))
+      .join(
+        ' ',
+      )}; the process's CPU during the measured run (all threads, from /proc): user ${((1e6 * cpu.user - 1e6 * cpuBefore.user) / requests).toFixed(1)} + system ${((1e6 * cpu.system - 1e6 * cpuBefore.system) / requests).toFixed(1)} µs per request`,
   );
   summarize(JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8')) as CpuProfile, from, to, requests);
   console.log(`\nprofile: ${path.join(profileDir, file)}`);

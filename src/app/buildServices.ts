@@ -50,9 +50,7 @@ export function buildVerifierProxies(config: Config, deps: RuntimeDeps): Verifie
     proxies.push(
       new VerifierProxy(proxyConfig, {
         keyServer: createKeyServer(proxyConfig.verifier.keyServer, { clock: deps.clock, logger }),
-        nonceStore:
-          proxyConfig.verifier.nonceStorage &&
-          createNonceStore(proxyConfig.verifier.nonceStorage, { clock: deps.clock, logger, id: verifierStoreId(index), primary }),
+        nonceStore: proxyConfig.verifier.nonceStorage && createNonceStore(proxyConfig.verifier.nonceStorage, { clock: deps.clock, logger, id: verifierStoreId(index), primary }),
         clock: deps.clock,
         logger,
         removeStaleSocket: topology.role !== 'worker',

@@ -45,10 +45,13 @@ function stopWorkers(channel: WorkersChannel, config: Config, logger: Logger): P
     running.map(
       (worker) =>
         new Promise<void>((resolve) => {
-          const deadline = setTimeout(() => {
-            logger.error({ worker: worker.id }, 'worker did not stop in time; killing it');
-            worker.process.kill('SIGKILL');
-          }, Math.min(longestShutdownTimeout(config) + WORKER_STOP_MARGIN_MS, MAX_TIMER_MS));
+          const deadline = setTimeout(
+            () => {
+              logger.error({ worker: worker.id }, 'worker did not stop in time; killing it');
+              worker.process.kill('SIGKILL');
+            },
+            Math.min(longestShutdownTimeout(config) + WORKER_STOP_MARGIN_MS, MAX_TIMER_MS),
+          );
           worker.once('exit', () => {
             clearTimeout(deadline);
             resolve();
@@ -78,8 +81,7 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   try {
     primary = buildPrimaryServices(config, { clock: systemClock, logger, topology });
     const observability =
-      config.observability &&
-      new ObservabilityServer(config.observability, { logger, ready: () => !stopping && ready.size >= workers, metrics: workerMetrics(channel, () => [...ready]) });
+      config.observability && new ObservabilityServer(config.observability, { logger, ready: () => !stopping && ready.size >= workers, metrics: workerMetrics(channel, () => [...ready]) });
     group = new ServiceGroup(observability ? [observability, ...primary.services] : primary.services);
     await removeStaleSockets(config);
     await group.start();

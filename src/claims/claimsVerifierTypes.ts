@@ -113,7 +113,9 @@ const http: ClaimsVerifierType<'http'> = {
     const dialect = options.choice('dialect', ['generic', 'opa'] as const, 'generic');
     const url = options.httpUrl(
       'url',
-      dialect === 'opa' ? "the OPA data API URL of the policy's decision, e.g. http://127.0.0.1:8181/v1/data/httpapi/authz" : 'the authorizer to POST each request to, e.g. http://127.0.0.1:9000/authorize',
+      dialect === 'opa'
+        ? "the OPA data API URL of the policy's decision, e.g. http://127.0.0.1:8181/v1/data/httpapi/authz"
+        : 'the authorizer to POST each request to, e.g. http://127.0.0.1:9000/authorize',
     );
     if (dialect === 'opa' && !/^\/v1\/data\/[^/]/.test(url.pathname)) {
       options.fail('url', `${JSON.stringify(url.href)} is not an OPA data API URL: write http://host:8181/v1/data/<package path>, e.g. /v1/data/httpapi/authz`);
@@ -125,7 +127,7 @@ const http: ClaimsVerifierType<'http'> = {
     let cache: { ttlMs: number; maxEntries: number } | undefined;
     if (options.has('cache')) {
       const cacheNode = options.child('cache');
-      if (!cacheNode.has('ttl')) cacheNode.fail('ttl', 'is required: how long a decision is reused, e.g. 30s (never past the token\'s exp)');
+      if (!cacheNode.has('ttl')) cacheNode.fail('ttl', "is required: how long a decision is reused, e.g. 30s (never past the token's exp)");
       cache = { ttlMs: cacheNode.duration('ttl', 0, { positive: true }), maxEntries: cacheNode.integer('max_entries', 10_000, 1, 10_000_000) };
       cacheNode.done();
     } else {

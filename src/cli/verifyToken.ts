@@ -90,9 +90,7 @@ function fromConfig(flags: ToolFlags): Verification {
   const index = flags.integer('verifier', 0, 0, proxies.length - 1);
   const verifier = proxies[index].verifier;
   if (verifier.keyServer.type === 'keyregistry') {
-    throw new ToolError(
-      `verifier_proxies[${index}] uses a keyregistry key server; verify-token works with preshared keys and provider key sets only: use -pub and -aud instead`,
-    );
+    throw new ToolError(`verifier_proxies[${index}] uses a keyregistry key server; verify-token works with preshared keys and provider key sets only: use -pub and -aud instead`);
   }
   const claims: ClaimRules = {
     ...verifier.rules.claims,

@@ -22,7 +22,6 @@ export interface ConfigSource {
 /** A file mode as the operator must write it: octal, with a leading 0 (0755, 0640, 01777). */
 const OCTAL_MODE = /^0[0-7]{0,4}$/;
 
-
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';

@@ -72,8 +72,6 @@ export function verifySignatureAsync(algorithm: VerificationAlgorithm, key: KeyO
 /** Signs on the libuv thread pool: the event loop never waits on RSA. */
 export function signAsync(algorithm: SigningAlgorithm, key: KeyObject, signingInput: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    crypto.sign(DIGEST[algorithm], signingInput, keyInput(algorithm, key) as crypto.SignKeyObjectInput, (error, signature) =>
-      error ? reject(error) : resolve(signature),
-    );
+    crypto.sign(DIGEST[algorithm], signingInput, keyInput(algorithm, key) as crypto.SignKeyObjectInput, (error, signature) => (error ? reject(error) : resolve(signature)));
   });
 }

@@ -16,11 +16,7 @@ export type KeyStatus = 'approved' | 'pending' | 'expired' | 'unknown';
 /** What a PUT achieved: 200 the key is usable now, 202 it awaits approval. */
 export type PublishResult = 'approved' | 'pending';
 
-export type KeyRegistryErrorCode =
-  | 'ERR_KEY_REGISTRY_UNREACHABLE'
-  | 'ERR_KEY_REGISTRY_TIMEOUT'
-  | 'ERR_KEY_REGISTRY_RESPONSE'
-  | 'ERR_KEY_REGISTRY_ABORTED';
+export type KeyRegistryErrorCode = 'ERR_KEY_REGISTRY_UNREACHABLE' | 'ERR_KEY_REGISTRY_TIMEOUT' | 'ERR_KEY_REGISTRY_RESPONSE' | 'ERR_KEY_REGISTRY_ABORTED';
 
 export class KeyRegistryError extends JwtproxyError {
   constructor(
@@ -145,11 +141,7 @@ export class KeyRegistryClient {
     return signToken(signedBy.algorithm, signedBy.key, signedBy.keyId, claims);
   }
 
-  private async send(
-    method: 'GET' | 'PUT' | 'DELETE',
-    url: URL,
-    options: { body?: string; signedBy?: SigningKey; signal?: AbortSignal },
-  ): Promise<OutboundResponse> {
+  private async send(method: 'GET' | 'PUT' | 'DELETE', url: URL, options: { body?: string; signedBy?: SigningKey; signal?: AbortSignal }): Promise<OutboundResponse> {
     const headers: Record<string, string> = { 'User-Agent': REGISTRY_USER_AGENT };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     if (options.signedBy) headers.Authorization = `Bearer ${await this.token(options.signedBy, url)}`;
@@ -175,10 +167,6 @@ export class KeyRegistryClient {
 
   private unexpected(method: string, url: URL, status: number, body: string): KeyRegistryError {
     const detail = excerpt(body);
-    return new KeyRegistryError(
-      'ERR_KEY_REGISTRY_RESPONSE',
-      `${method} ${url.href}: the key registry answered ${status}${detail ? `: ${detail}` : ''}`,
-      status,
-    );
+    return new KeyRegistryError('ERR_KEY_REGISTRY_RESPONSE', `${method} ${url.href}: the key registry answered ${status}${detail ? `: ${detail}` : ''}`, status);
   }
 }

@@ -132,9 +132,7 @@ export class LocalNonceStore implements NonceStore {
     }
     // Expired ids may be what fills it: make room now rather than at the next tick.
     void this.purge();
-    throw new NonceStoreUnavailableError(
-      `the local nonce store is full (${this.options.maxEntries} unexpired token ids); raise nonce_storage max_entries or lower max_ttl`,
-    );
+    throw new NonceStoreUnavailableError(`the local nonce store is full (${this.options.maxEntries} unexpired token ids); raise nonce_storage max_entries or lower max_ttl`);
   }
 }
 

@@ -253,7 +253,10 @@ export class RedisNonceStore implements NonceStore {
       );
     }
     if (evicting) {
-      this.logger.warn({ redis: this.where(), maxmemoryPolicy: evicting.maxmemoryPolicy }, 'redis nonce store uses a Redis that may evict nonces (accept_evicting_policy: true): tokens whose nonce is evicted can be replayed');
+      this.logger.warn(
+        { redis: this.where(), maxmemoryPolicy: evicting.maxmemoryPolicy },
+        'redis nonce store uses a Redis that may evict nonces (accept_evicting_policy: true): tokens whose nonce is evicted can be replayed',
+      );
     }
     return undefined;
   }

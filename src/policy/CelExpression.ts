@@ -76,7 +76,10 @@ function prepare(root: unknown, path: string, source: string): void {
         if (isNode(pattern) && pattern.op === 'value' && typeof pattern.args === 'string') {
           const problem = Re2Pattern.problem(pattern.args);
           if (problem) {
-            throw new ConfigError(path, `has the pattern ${JSON.stringify(pattern.args)}, which is not an RE2 regular expression (CEL's matches() is RE2): ${problem}; write it in RE2 syntax (no look-around, no back-references) (in ${JSON.stringify(source)})`);
+            throw new ConfigError(
+              path,
+              `has the pattern ${JSON.stringify(pattern.args)}, which is not an RE2 regular expression (CEL's matches() is RE2): ${problem}; write it in RE2 syntax (no look-around, no back-references) (in ${JSON.stringify(source)})`,
+            );
           }
           Re2Pattern.literal(pattern.args);
         }
@@ -85,9 +88,7 @@ function prepare(root: unknown, path: string, source: string): void {
     if (node.op === 'comprehension') {
       const comprehension = node.args as Comprehension;
       const original = comprehension.condition;
-      comprehension.condition = original
-        ? (accumulator) => (checkDeadline(), original(accumulator))
-        : () => (checkDeadline(), true);
+      comprehension.condition = original ? (accumulator) => (checkDeadline(), original(accumulator)) : () => (checkDeadline(), true);
     }
     visit(node.args);
     if (node.meta?.alternate) visit(node.meta.alternate);

@@ -60,7 +60,9 @@ export class Re2Pattern {
     const known = literals.get(source) ?? dynamic.get(source);
     if (known) return known;
     if (source.length > MAX_DYNAMIC_PATTERN_LENGTH || /\{\s*\d/.test(source)) {
-      throw new PolicyTimeoutError(`a pattern taken from the request is over ${MAX_DYNAMIC_PATTERN_LENGTH} characters or uses counted repetition {n,m}; compiling it could run past the ${boundMs}ms bound`);
+      throw new PolicyTimeoutError(
+        `a pattern taken from the request is over ${MAX_DYNAMIC_PATTERN_LENGTH} characters or uses counted repetition {n,m}; compiling it could run past the ${boundMs}ms bound`,
+      );
     }
     let pattern: Re2Pattern;
     try {

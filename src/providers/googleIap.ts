@@ -14,7 +14,10 @@ export const googleIap: ProviderType = {
     const audiences = options.stringList('audience');
     audiences.forEach((audience, index) => {
       if (!audience.startsWith('/projects/')) {
-        options.fail(audiences.length > 1 ? `audience[${index}]` : 'audience', `${JSON.stringify(audience)} is not an IAP audience: /projects/<number>/global/backendServices/<id> or /projects/<number>/apps/<project>`);
+        options.fail(
+          audiences.length > 1 ? `audience[${index}]` : 'audience',
+          `${JSON.stringify(audience)} is not an IAP audience: /projects/<number>/global/backendServices/<id> or /projects/<number>/apps/<project>`,
+        );
       }
     });
     return {

@@ -61,7 +61,7 @@ export function joinedTarget(upstream: Pick<Upstream, 'basePath' | 'baseQuery'>,
 
 function createUpstream(name: string, options: UpstreamOptions, ca: string[] | undefined): Upstream {
   const { timeouts } = options;
-  const pool = (origin: string, connect: Exclude<Pool.Options['connect'], Function>) =>
+  const pool = (origin: string, connect: Exclude<Pool.Options['connect'], (...args: never) => unknown>) =>
     new Pool(origin, {
       connect: { ...connect, timeout: timeouts.connectMs },
       headersTimeout: timeouts.responseMs,

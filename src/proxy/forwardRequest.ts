@@ -152,9 +152,6 @@ export function forwardUpgrade(dispatcher: Dispatcher, outgoing: OutgoingRequest
         }
       },
     };
-    dispatcher.dispatch(
-      { origin: outgoing.origin, path: outgoing.path, method: req.method ?? 'GET', headers: outgoing.headers, upgrade: protocol },
-      handler,
-    );
+    dispatcher.dispatch({ origin: outgoing.origin, path: outgoing.path, method: req.method ?? 'GET', headers: outgoing.headers, upgrade: protocol }, handler);
   });
 }

@@ -50,7 +50,16 @@ export const CLIENT_CERTIFICATE_HEADERS = ['client-cert', 'client-cert-chain', '
  * (`x-forwarded-tls-client-cert*`), AWS ALB (`x-amzn-mtls-clientcert*`, `x-amzn-tls-*`), Cloudflare
  * (`cf-cert-*`, `cf-client-cert-*`).
  */
-export const CLIENT_CERTIFICATE_HEADER_PREFIXES = ['ssl-client-', 'x-ssl-', 'x-client-cert', 'x-forwarded-tls-client-cert', 'x-amzn-mtls-clientcert', 'x-amzn-tls-', 'cf-cert-', 'cf-client-cert-'] as const;
+export const CLIENT_CERTIFICATE_HEADER_PREFIXES = [
+  'ssl-client-',
+  'x-ssl-',
+  'x-client-cert',
+  'x-forwarded-tls-client-cert',
+  'x-amzn-mtls-clientcert',
+  'x-amzn-tls-',
+  'cf-cert-',
+  'cf-client-cert-',
+] as const;
 
 const COMMON_CONNECTION = /^\s*(keep-alive|close|upgrade)\s*$/i;
 
@@ -113,13 +122,7 @@ export function forwardableResponseHeaders(headers: IncomingHttpHeaders): Incomi
  * Sets X-Forwarded-For, -Proto and -Host, as reverse proxies do. The client's X-Forwarded-For is
  * appended to only when its sender is `trusted` (a proxy in front of us); otherwise it is replaced.
  */
-export function addForwardedHeaders(
-  headers: string[],
-  original: IncomingHttpHeaders,
-  clientAddress: string | undefined,
-  protocol: 'http' | 'https',
-  trusted: boolean,
-): void {
+export function addForwardedHeaders(headers: string[], original: IncomingHttpHeaders, clientAddress: string | undefined, protocol: 'http' | 'https', trusted: boolean): void {
   const prior = trusted ? original['x-forwarded-for'] : undefined;
   const client = clientAddress ?? 'unknown';
   headers.push('x-forwarded-for', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}` : client);

@@ -67,9 +67,7 @@ export function createServer(tls: ListenerConfig['tls'], logger: Logger, handler
     maxHeaderSize: limits.maxHeaderBytes,
   };
   const guarded = handler && withHeaderLimit(limits, handler);
-  const server = tls
-    ? https.createServer({ ...options, ...secureContextOptions(tls), ...(tls.clientAuth && clientAuthServerOptions(tls.clientAuth)) }, guarded)
-    : http.createServer(options, guarded);
+  const server = tls ? https.createServer({ ...options, ...secureContextOptions(tls), ...(tls.clientAuth && clientAuthServerOptions(tls.clientAuth)) }, guarded) : http.createServer(options, guarded);
   if (tls?.clientAuth) enforceClientAuth(server as https.Server, tls.clientAuth, logger);
   // The count is checked once the head is read (withHeaderLimit), with its own answer: Node.js 20
   // dropped fields beyond maxHeadersCount, Node.js 22+ refuse them with a bare parse error. The
@@ -156,10 +154,13 @@ export function serverUrl(server: net.Server, scheme: 'http' | 'https' = 'http')
 export function closeGracefully(server: http.Server, timeoutMs: number, tunnels?: ReadonlySet<Duplex>): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
-    const deadline = setTimeout(() => {
-      server.closeAllConnections();
-      for (const socket of tunnels ?? []) socket.destroy();
-    }, Math.max(0, timeoutMs));
+    const deadline = setTimeout(
+      () => {
+        server.closeAllConnections();
+        for (const socket of tunnels ?? []) socket.destroy();
+      },
+      Math.max(0, timeoutMs),
+    );
     // Keep-alive connections become idle as their last request ends: close them as they do.
     const sweep = setInterval(() => server.closeIdleConnections(), 50);
     server.close(() => {

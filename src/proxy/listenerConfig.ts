@@ -1,6 +1,6 @@
 // Listener options shared by every proxy block: address, unix socket mode, TLS, shutdown.
 import * as net from 'node:net';
-import { ConfigNode } from '../config/ConfigNode';
+import type { ConfigNode } from '../config/ConfigNode';
 import { formatDuration } from '../config/duration';
 import { ACCESS_LINE_FIELDS, DEFAULT_ACCESS_LOG, type AccessLogConfig } from '../observability/AccessLog';
 
@@ -74,7 +74,10 @@ function parseLimits(node: ConfigNode, defaults: ListenerLimits): ListenerLimits
   const headersDefault = requestTimeoutMs > 0 ? Math.min(defaults.headersTimeoutMs, requestTimeoutMs) : defaults.headersTimeoutMs;
   const headersTimeoutMs = node.duration('headers_timeout', headersDefault, { nonNegative: true, timer: true });
   if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
-    node.fail('headers_timeout', `${formatDuration(headersTimeoutMs)} is longer than request_timeout (${formatDuration(requestTimeoutMs)}), which the head is part of: shorten it, or lengthen request_timeout`);
+    node.fail(
+      'headers_timeout',
+      `${formatDuration(headersTimeoutMs)} is longer than request_timeout (${formatDuration(requestTimeoutMs)}), which the head is part of: shorten it, or lengthen request_timeout`,
+    );
   }
   return {
     maxHeaderCount: node.integer('max_header_count', defaults.maxHeaderCount, 1, 2000),

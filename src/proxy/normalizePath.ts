@@ -31,7 +31,7 @@ const hexValue = (code: number): number => {
   return -1;
 };
 
-const escape = (byte: number): string => `%${HEX[byte >> 4]}${HEX[byte & 0x0f]}`;
+const percentEscape = (byte: number): string => `%${HEX[byte >> 4]}${HEX[byte & 0x0f]}`;
 
 /** Step 1: the percent-encoding normalised; characters above ASCII are left as they came. */
 function normalizeEscapes(path: string): string {
@@ -46,10 +46,10 @@ function normalizeEscapes(path: string): string {
         continue;
       }
       const byte = high * 16 + low;
-      out += isUnreserved(byte) ? String.fromCharCode(byte) : escape(byte);
+      out += isUnreserved(byte) ? String.fromCharCode(byte) : percentEscape(byte);
       i += 2;
     } else {
-      out += code < 0x80 && mustBeEscaped(code) ? escape(code) : path[i];
+      out += code < 0x80 && mustBeEscaped(code) ? percentEscape(code) : path[i];
     }
   }
   return out;

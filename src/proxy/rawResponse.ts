@@ -17,7 +17,5 @@ const REASONS: Record<number, string> = {
 export function endWithResponse(socket: Duplex, status: number, body: string): void {
   if (socket.destroyed) return;
   const length = Buffer.byteLength(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${length}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${length}\r\nconnection: close\r\n\r\n${body}`);
 }

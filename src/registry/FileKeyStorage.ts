@@ -107,9 +107,7 @@ function parseJournalEntry(text: string): JournalEntry {
 
 /** The snapshot's text: one key a line, so it stays readable and greppable. */
 function snapshotText(keys: KeyMap, generation: number): string {
-  const sorted = [...keys.values()]
-    .flatMap((service) => [...service.values()])
-    .sort((a, b) => a.service.localeCompare(b.service) || a.createdAt - b.createdAt || a.kid.localeCompare(b.kid));
+  const sorted = [...keys.values()].flatMap((service) => [...service.values()]).sort((a, b) => a.service.localeCompare(b.service) || a.createdAt - b.createdAt || a.kid.localeCompare(b.kid));
   const lines = sorted.map((key) => JSON.stringify(key));
   return `{"version":1,"generation":${generation},"keys":[${lines.length ? `\n${lines.join(',\n')}\n` : ''}]}\n`;
 }
@@ -166,24 +164,26 @@ export class FileKeyStorage implements KeyStorage {
   }
 
   update(service: string, kid: string, change: KeyChange): Promise<RegisteredKey | undefined> {
-    return this.reported(this.exclusive(async () => {
-      let view = await this.load();
-      if (view.staleJournal) {
-        await this.compactLocked();
-        view = await this.load();
-      }
-      const serviceKeys = view.keys.get(service);
-      const current = serviceKeys?.get(kid);
-      // Under the lock, from the files as they are now: what `change` sees of the service stays true until the append.
-      const next = change(current, serviceKeys ? [...serviceKeys.values()].filter((key) => key.kid !== kid) : []);
-      if (next === undefined) return current;
-      if (next === null && !current) return undefined;
-      await this.append(view, next === null ? { generation: view.generation, delete: { service, kid } } : { generation: view.generation, set: next });
-      // Read back through the journal, as any reader would: the view stays one with the files.
-      const updated = await this.load();
-      if (this.compactionDue(updated)) await this.compactLocked();
-      return next ?? undefined;
-    }));
+    return this.reported(
+      this.exclusive(async () => {
+        let view = await this.load();
+        if (view.staleJournal) {
+          await this.compactLocked();
+          view = await this.load();
+        }
+        const serviceKeys = view.keys.get(service);
+        const current = serviceKeys?.get(kid);
+        // Under the lock, from the files as they are now: what `change` sees of the service stays true until the append.
+        const next = change(current, serviceKeys ? [...serviceKeys.values()].filter((key) => key.kid !== kid) : []);
+        if (next === undefined) return current;
+        if (next === null && !current) return undefined;
+        await this.append(view, next === null ? { generation: view.generation, delete: { service, kid } } : { generation: view.generation, set: next });
+        // Read back through the journal, as any reader would: the view stays one with the files.
+        const updated = await this.load();
+        if (this.compactionDue(updated)) await this.compactLocked();
+        return next ?? undefined;
+      }),
+    );
   }
 
   /** Counts a storage failure into the outage, and ends it on success; what `change` throws is no failure. */

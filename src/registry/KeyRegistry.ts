@@ -183,11 +183,15 @@ export class KeyRegistry {
     const now = this.clock();
     // Keys dropped after pending_key_ttl are as good as gone: they do not make a service known.
     const autoApprovesBeside = (keys: readonly RegisteredKey[]): boolean =>
-      this.policy.approval === 'auto' &&
-      (this.policy.autoApproveServices.has(offer.service) || !keys.some((key) => key.kid !== offer.kid && this.stateOf(key, now) !== undefined));
+      this.policy.approval === 'auto' && (this.policy.autoApproveServices.has(offer.service) || !keys.some((key) => key.kid !== offer.kid && this.stateOf(key, now) !== undefined));
     const keys = await this.storage.list(offer.service);
     const known = keys.find((key) => key.kid === offer.kid);
-    if (!autoApprovesBeside(keys) && this.stateOf(known, now) === undefined) await this.makeRoomForPending(offer.service, keys.filter((key) => key !== known), now);
+    if (!autoApprovesBeside(keys) && this.stateOf(known, now) === undefined)
+      await this.makeRoomForPending(
+        offer.service,
+        keys.filter((key) => key !== known),
+        now,
+      );
     let created = false as boolean;
     let approved = false as boolean;
     const key = await this.storage.update(offer.service, offer.kid, (current, others) => {
@@ -242,7 +246,10 @@ export class KeyRegistry {
     }
     if (!this.fullServices.has(service)) {
       this.fullServices.add(service);
-      this.logger.warn({ service, pending: waiting.length, max }, 'a service has max_pending_keys_per_service keys awaiting approval: more are refused (429) until some are approved, revoked or dropped');
+      this.logger.warn(
+        { service, pending: waiting.length, max },
+        'a service has max_pending_keys_per_service keys awaiting approval: more are refused (429) until some are approved, revoked or dropped',
+      );
     }
     const firstEnd = Math.min(...waiting.map((key) => Math.min(key.createdAt + this.policy.pendingKeyTtlMs, key.expiresAt ?? Infinity, key.revokeAt ?? Infinity)));
     throw new RegistryError(

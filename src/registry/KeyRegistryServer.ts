@@ -60,10 +60,7 @@ export class KeyRegistryServer {
     this.logger = deps.logger ?? silentLogger;
     this.sweepIntervalMs = deps.sweepIntervalMs ?? 60_000;
     this.storage = deps.storage ?? createKeyStorage(config.storage, this.logger);
-    this.registry = new KeyRegistry(
-      registryPolicy(config),
-      { storage: this.storage, clock: this.clock, logger: this.logger },
-    );
+    this.registry = new KeyRegistry(registryPolicy(config), { storage: this.storage, clock: this.clock, logger: this.logger });
   }
 
   async start(): Promise<void> {
@@ -91,10 +88,7 @@ export class KeyRegistryServer {
     if (config.admin.enabled && !config.admin.token && !isLoopbackListenAddr(config.admin.listenAddr)) {
       this.logger.warn({ admin: config.admin.listenAddr }, 'the key registry admin API listens beyond loopback without a token: anyone reaching it can approve keys');
     }
-    this.logger.info(
-      { address: this.address().href, admin: this.adminAddress()?.href, storage: config.storage.type, approval: config.approval },
-      'key registry listening',
-    );
+    this.logger.info({ address: this.address().href, admin: this.adminAddress()?.href, storage: config.storage.type, approval: config.approval }, 'key registry listening');
   }
 
   /** Stops accepting, lets in-flight requests finish within shutdownTimeoutMs, then closes the storage. */

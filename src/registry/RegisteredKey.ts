@@ -43,16 +43,25 @@ export function parseRegisteredKey(value: unknown): RegisteredKey {
   const record = value as Record<string, unknown>;
   const jwk = record.jwk as Record<string, unknown> | null;
   const problem =
-    typeof record.service !== 'string' ? 'service' :
-    typeof record.kid !== 'string' ? 'kid' :
-    jwk === null || typeof jwk !== 'object' || typeof jwk.kty !== 'string' || jwk.kid !== record.kid ? 'jwk' :
-    !KEY_STATES.includes(record.state as KeyState) ? 'state' :
-    !isTimeOrNull(record.expiresAt) ? 'expiresAt' :
-    !isTimeOrNull(record.rotationSeconds) ? 'rotationSeconds' :
-    !isTime(record.createdAt) ? 'createdAt' :
-    !isTimeOrNull(record.approvedAt) ? 'approvedAt' :
-    !isTimeOrNull(record.revokeAt) ? 'revokeAt' :
-    undefined;
+    typeof record.service !== 'string'
+      ? 'service'
+      : typeof record.kid !== 'string'
+        ? 'kid'
+        : jwk === null || typeof jwk !== 'object' || typeof jwk.kty !== 'string' || jwk.kid !== record.kid
+          ? 'jwk'
+          : !KEY_STATES.includes(record.state as KeyState)
+            ? 'state'
+            : !isTimeOrNull(record.expiresAt)
+              ? 'expiresAt'
+              : !isTimeOrNull(record.rotationSeconds)
+                ? 'rotationSeconds'
+                : !isTime(record.createdAt)
+                  ? 'createdAt'
+                  : !isTimeOrNull(record.approvedAt)
+                    ? 'approvedAt'
+                    : !isTimeOrNull(record.revokeAt)
+                      ? 'revokeAt'
+                      : undefined;
   if (problem) throw new Error(`the key record ${JSON.stringify(record.service)}/${JSON.stringify(record.kid)} has an invalid "${problem}"`);
   return {
     service: record.service as string,

@@ -1,5 +1,5 @@
 // The key_registry block: the built-in key server of the registry protocol.
-import { ConfigNode } from '../config/ConfigNode';
+import type { ConfigNode } from '../config/ConfigNode';
 import { DEFAULT_LISTENER_LIMITS, parseListenAddr, parseListener, type ListenerLimits } from '../proxy/listenerConfig';
 import { parseRedisConnection, type RedisConnectionConfig } from '../redis/redisConnection';
 import { SERVICE_NAME } from './RegisteredKey';

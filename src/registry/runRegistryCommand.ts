@@ -56,12 +56,7 @@ function describe(key: RegisteredKey): string {
 }
 
 /** Runs one registry command, writing its lines to `output`; resolves to the exit code (0 ok, 1 failed, 2 usage). */
-export async function runRegistryCommand(
-  args: string[],
-  config: KeyRegistryConfig,
-  output: (line: string) => void,
-  deps: { clock?: Clock } = {},
-): Promise<number> {
+export async function runRegistryCommand(args: string[], config: KeyRegistryConfig, output: (line: string) => void, deps: { clock?: Clock } = {}): Promise<number> {
   if (args.length === 1 && ['help', '-h', '-help', '--help'].includes(args[0])) {
     REGISTRY_USAGE.forEach((line) => output(line));
     return 0;
@@ -90,10 +85,7 @@ export async function runRegistryCommand(
       return 1;
     }
     close = () => storage.stop();
-    approvals = new KeyRegistry(
-      registryPolicy(config),
-      { storage, clock: deps.clock ?? systemClock, logger: silentLogger },
-    );
+    approvals = new KeyRegistry(registryPolicy(config), { storage, clock: deps.clock ?? systemClock, logger: silentLogger });
   }
 
   try {

@@ -1,6 +1,6 @@
 // The signer_proxy block: listener, MITM CA, upstream TLS, the destinations it signs for, and the
 // signer with its private key.
-import { ConfigNode } from '../config/ConfigNode';
+import type { ConfigNode } from '../config/ConfigNode';
 import { RESERVED_HEADERS } from '../config/reservedHeaders';
 import { PRIVATE_KEY_NAMES, PRIVATE_KEY_TYPES, type PrivateKeyConfig } from '../keys/privateKeySourceTypes';
 import { type ListenerConfig, parseListener } from '../proxy/listenerConfig';

@@ -184,8 +184,7 @@ export const REQUEST_VERDICTS = {
   no_host: { status: 400, body: () => 'jwtproxy: nginx did not send X-Original-Host: set proxy_set_header X-Original-Host $host; in the auth_request location\n' },
   ambiguous: {
     status: 400,
-    body: (forwardAuth) =>
-      `jwtproxy: the original request is not given as the ${forwardAuth.gateway} gateway gives it (X-Forwarded-Uri for Traefik, X-Original-URI for nginx, not both, each once)\n`,
+    body: (forwardAuth) => `jwtproxy: the original request is not given as the ${forwardAuth.gateway} gateway gives it (X-Forwarded-Uri for Traefik, X-Original-URI for nginx, not both, each once)\n`,
   },
   ambiguous_path: {
     status: 400,

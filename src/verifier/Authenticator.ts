@@ -22,8 +22,7 @@ export type Verdict =
    * `identity`: the expanded identity, when the verifier expands identities. `headers`: set
    * upstream by the claims verifiers' decisions (an authorizer's), checked like claims_to_headers ones.
    */
-  | { ok: true; claims: Claims; identity?: Identity; headers?: [string, string][] }
-  | Refused;
+  { ok: true; claims: Claims; identity?: Identity; headers?: [string, string][] } | Refused;
 
 /** What a verifier accepts, compiled from its config. */
 export interface TokenRules {

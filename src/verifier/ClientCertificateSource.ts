@@ -17,7 +17,7 @@ export class ClientCertificateSource {
 
   of(req: IncomingMessage): CertificateFacts | undefined {
     const trusted = this.config.trustedHeader;
-    if (trusted && trusted.gateways.includes(req.socket.remoteAddress)) {
+    if (trusted?.gateways.includes(req.socket.remoteAddress)) {
       const values = fieldsNamed(req.rawHeaders, trusted.name);
       if (values.length === 0) return undefined;
       if (trusted.format === 'xfcc') return factsFromForwardedClientCert(values.join(','));

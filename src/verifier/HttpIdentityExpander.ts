@@ -44,7 +44,7 @@ export class HttpIdentityExpander implements IdentityExpander {
 
   async start(): Promise<void> {
     const { url, sendToken, required, cacheEntries, timeoutMs } = this.config;
-    this.deps.logger.info({ url: loggableUrl(url), sendToken, required, cacheEntries, timeoutMs }, 'identity expansion on: each token\'s identity is fetched once and kept until its exp');
+    this.deps.logger.info({ url: loggableUrl(url), sendToken, required, cacheEntries, timeoutMs }, "identity expansion on: each token's identity is fetched once and kept until its exp");
   }
 
   /** Waits for the fetches under way (each bounded by the timeout). */

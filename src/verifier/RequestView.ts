@@ -62,7 +62,10 @@ function forwardedScheme(value: string | string[] | undefined): 'http' | 'https'
 export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trusted: TrustedProxies, trustedPeer = trusted.trusts(peer)): string {
   const own = peer ?? 'unknown';
   if (forwardedFor === undefined || !trustedPeer) return own;
-  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',').map((hop) => hop.trim()).filter(Boolean);
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
+    .split(',')
+    .map((hop) => hop.trim())
+    .filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) if (!trusted.trusts(hops[i]) || i === 0) return hops[i];
   return own;
 }

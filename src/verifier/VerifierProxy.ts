@@ -95,7 +95,6 @@ export interface VerifierProxyDeps {
   policyReplacedOnReload?: boolean;
 }
 
-
 export class VerifierProxy {
   private readonly server: Server;
   /** Replaced whole on reload (SIGHUP): a request reads it once, when it arrives. */
@@ -133,7 +132,10 @@ export class VerifierProxy {
     this.protocol = config.tls ? 'https' : 'http';
     this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res), config.limits);
     // `Expect: 100-continue` is answered only once the token is good: a refused client never sends its body.
-    this.server.on('checkContinue', withHeaderLimit(config.limits, (req, res) => this.handleRequest(req, res, true)));
+    this.server.on(
+      'checkContinue',
+      withHeaderLimit(config.limits, (req, res) => this.handleRequest(req, res, true)),
+    );
     // In forward-auth mode nothing is forwarded: an Upgrade request is answered like any other.
     if (!verifier.forwardAuth) this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
     const listener = {
@@ -333,7 +335,16 @@ export class VerifierProxy {
 
   private refuse(policy: VerifierPolicy, req: IncomingMessage, res: ServerResponse, view: RequestView, verdict: Refused): void {
     this.deps.logger[refusalLogLevel(verdict)](
-      { reason: verdict.reason, code: verdict.code, reasonCode: verdict.reasonCode, verdict: verdict.verdict, cause: verdict.cause?.message, method: view.method, path: view.path, client: view.client },
+      {
+        reason: verdict.reason,
+        code: verdict.code,
+        reasonCode: verdict.reasonCode,
+        verdict: verdict.verdict,
+        cause: verdict.cause?.message,
+        method: view.method,
+        path: view.path,
+        client: view.client,
+      },
       'request refused',
     );
     // A refused request's body is never read: the connection ends, so that no one can hold it by trickling the body.

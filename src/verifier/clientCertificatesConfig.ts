@@ -42,7 +42,8 @@ export function parseClientCertificates(verifier: ConfigNode, mappedHeaderNames:
   const name = verifier.headerName('trusted_client_cert_header', reservedHeaders);
   if (!name) {
     for (const key of ['trusted_gateways', 'trusted_client_cert_format']) {
-      if (verifier.raw(key) !== undefined && verifier.has(key)) verifier.fail(key, 'needs trusted_client_cert_header: the header the gateway sends the client certificate in, e.g. x-forwarded-client-cert');
+      if (verifier.raw(key) !== undefined && verifier.has(key))
+        verifier.fail(key, 'needs trusted_client_cert_header: the header the gateway sends the client certificate in, e.g. x-forwarded-client-cert');
     }
     return { forward };
   }

@@ -20,10 +20,7 @@ export function parseIdentity(verifier: ConfigNode, preset: ProviderPreset | und
     ? node.httpUrl('url', 'the URL that answers the expanded identity of a token, e.g. https://<team>.cloudflareaccess.com/cdn-cgi/access/get-identity')
     : preset?.identity?.url;
   if (!url) {
-    node.fail(
-      'url',
-      'is required: the URL that answers the expanded identity of a token (with provider: cloudflare_access it is <team_domain>/cdn-cgi/access/get-identity by default)',
-    );
+    node.fail('url', 'is required: the URL that answers the expanded identity of a token (with provider: cloudflare_access it is <team_domain>/cdn-cgi/access/get-identity by default)');
   }
   const config: IdentityConfig = {
     url,

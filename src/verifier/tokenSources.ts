@@ -11,11 +11,7 @@
 // two different tokens is refused as ambiguous.
 import { canonicalHeaderName } from '../util/headerName';
 
-export type TokenSource =
-  | { type: 'authorization' }
-  | { type: 'header'; name: string }
-  | { type: 'cookie'; name: string }
-  | { type: 'query'; name: string };
+export type TokenSource = { type: 'authorization' } | { type: 'header'; name: string } | { type: 'cookie'; name: string } | { type: 'query'; name: string };
 
 /** What a request carries: `present` without `token` means a carrier was there but held no usable token. */
 export interface FoundToken {

@@ -171,7 +171,11 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
     excludes: parseExcludes(verifierNode),
     tokenCacheEntries: singleUse ? 0 : verifierNode.child('token_cache').integer('max_entries', DEFAULT_TOKEN_CACHE_ENTRIES, 0, 10_000_000),
     identity: parseIdentity(verifierNode, preset),
-    clientCertificates: parseClientCertificates(verifierNode, claimsToHeaders.map(({ header }) => header), RESERVED_HEADERS),
+    clientCertificates: parseClientCertificates(
+      verifierNode,
+      claimsToHeaders.map(({ header }) => header),
+      RESERVED_HEADERS,
+    ),
   };
   if (singleUse) verifierNode.raw('token_cache');
   checkDecisionHeaders(verifierNode, verifier.claimsVerifiers, claimsHeader, verifier.claimsToHeaders);
@@ -274,7 +278,8 @@ function parseTrustedProxies(verifier: ConfigNode): TrustedProxies {
   return new TrustedProxies(
     entries.map((entry, index) => {
       const range = parseProxyRange(entry.trim());
-      if (!range) verifier.fail(`trusted_proxies[${index}]`, `${JSON.stringify(entry)} is not an IP address or CIDR range: write e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8, or unix for peers on a unix socket`);
+      if (!range)
+        verifier.fail(`trusted_proxies[${index}]`, `${JSON.stringify(entry)} is not an IP address or CIDR range: write e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8, or unix for peers on a unix socket`);
       return range;
     }),
   );

@@ -107,7 +107,10 @@ function unescapeValue(value: string): string {
  */
 export function commonNameOf(text: string): string | undefined {
   if (text.startsWith('/')) {
-    const last = text.split('/').reverse().find((part) => /^CN=/i.test(part));
+    const last = text
+      .split('/')
+      .reverse()
+      .find((part) => /^CN=/i.test(part));
     return last?.slice(3);
   }
   // Split at unescaped "," and "+": each part is one type=value.

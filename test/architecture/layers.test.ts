@@ -145,9 +145,7 @@ describe('the layers of src/', () => {
 
   it('reads a config without loading Redis, HTTP or Lua clients', () => {
     const packages = packageImports();
-    const loads = [...loadedWith(READING_A_CONFIG, edges)].flatMap((file) =>
-      (packages.get(file) ?? []).filter((name) => LOADED_WHEN_SERVING.includes(name)).map((name) => `${file} loads ${name}`),
-    );
+    const loads = [...loadedWith(READING_A_CONFIG, edges)].flatMap((file) => (packages.get(file) ?? []).filter((name) => LOADED_WHEN_SERVING.includes(name)).map((name) => `${file} loads ${name}`));
     expect(loads).toEqual([]);
   });
 

@@ -144,7 +144,11 @@ describe('fail closed: no decision is a retryable 503, never a pass', () => {
     ['a string result', { status: 200, body: '{"result": "allow"}' }, '"result" is neither a boolean nor an object'],
     ['allow as a string', { status: 200, body: '{"result": {"allow": "true"}}' }, '"result.allow" is not true or false'],
     ['an unlisted header', { status: 200, body: '{"result": {"allow": true, "headers": {"X-Admin": "1"}}}' }, 'it sets the header "X-Admin", which is not in upstream_headers'],
-    ['a header value with CR LF', { status: 200, body: '{"result": {"allow": true, "headers": {"x-user-role": "a\\r\\nx-admin: 1"}}}' }, 'the value for x-user-role contains CR, LF, NUL or another control character'],
+    [
+      'a header value with CR LF',
+      { status: 200, body: '{"result": {"allow": true, "headers": {"x-user-role": "a\\r\\nx-admin: 1"}}}' },
+      'the value for x-user-role contains CR, LF, NUL or another control character',
+    ],
     ['a huge answer', { status: 200, body: JSON.stringify({ result: true, padding: 'x'.repeat(70_000) }) }, 'the answer is longer than 65536 bytes'],
   ])('an answer that is not a decision: %s', async (_name, raw, why) => {
     const cause = await unavailable('upstream_headers: [x-user-role]', () => void (opa.rawAnswer = raw));
@@ -190,8 +194,7 @@ describe('decision cache', () => {
     opa.policy(POLICY, () => true);
     const proxy = await opaVerifier('cache: {ttl: 30s}, request_headers: [x-client-cn]');
     const token = bed.token({}, now);
-    const send = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
-      httpRequest(`${proxy.url}${path}`, { method, headers: { 'cf-access-jwt-assertion': token, ...headers } });
+    const send = (path: string, headers: Record<string, string> = {}, method = 'GET') => httpRequest(`${proxy.url}${path}`, { method, headers: { 'cf-access-jwt-assertion': token, ...headers } });
     await send('/app');
     await send('/app?page=2');
     await send('/app', { 'x-unlisted': 'yes' });
@@ -335,7 +338,9 @@ describe('generic dialect', () => {
   test('in forward-auth mode the decision headers are in the answer for the gateway', async () => {
     const item = `{type: http, options: {url: "${authorizerUrl}", upstream_headers: [x-user-role]}}`;
     const proxy = track(await bed.verifier([item], { clock, forwardAuth: true }));
-    const answer = await httpRequest(`${proxy.url}/`, { headers: { 'cf-access-jwt-assertion': bed.token({}, now), 'x-forwarded-uri': '/app/allow', 'x-forwarded-method': 'GET', 'x-forwarded-host': 'app.example' } });
+    const answer = await httpRequest(`${proxy.url}/`, {
+      headers: { 'cf-access-jwt-assertion': bed.token({}, now), 'x-forwarded-uri': '/app/allow', 'x-forwarded-method': 'GET', 'x-forwarded-host': 'app.example' },
+    });
     expect(answer.status).toBe(200);
     expect(answer.headers['x-user-role']).toBe('reader');
   });

@@ -95,10 +95,12 @@ describe('Lua 5.4 semantics', () => {
 });
 
 describe('scripts that do not load stop the start, at the YAML path', () => {
-  test('a syntax error gives Lua\'s message and line', async () => {
+  test("a syntax error gives Lua's message and line", async () => {
     const error = await startError('function verify(input)\n  if input.claims.email then\n    return true\nend\n');
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error.message).toMatch(new RegExp(`^${VERIFIER_PATH.replace(/[[\].]/g, '\\$&')}\\.options\\.script: .*rule-\\d+\\.lua:4: 'end' expected \\(to close 'function' at line 1\\) near <eof> \\(not valid Lua 5\\.4\\)$`));
+    expect(error.message).toMatch(
+      new RegExp(`^${VERIFIER_PATH.replace(/[[\].]/g, '\\$&')}\\.options\\.script: .*rule-\\d+\\.lua:4: 'end' expected \\(to close 'function' at line 1\\) near <eof> \\(not valid Lua 5\\.4\\)$`),
+    );
   });
 
   test('an error while the script runs its top level', async () => {
@@ -108,7 +110,9 @@ describe('scripts that do not load stop the start, at the YAML path', () => {
 
   test('no function of that name', async () => {
     const error = await startError('function check(input) return true end');
-    expect(error.message).toMatch(/\.options\.function: the script defines no global function verify \(verify is a nil value\): define function verify\(input\) in .*rule-\d+\.lua, or name another function here$/);
+    expect(error.message).toMatch(
+      /\.options\.function: the script defines no global function verify \(verify is a nil value\): define function verify\(input\) in .*rule-\d+\.lua, or name another function here$/,
+    );
   });
 
   test('a file that cannot be read', async () => {

@@ -107,7 +107,6 @@ describe.each(['cel', 'lua'] as const)('rules in %s', (language) => {
     const failed = { ...passed, firewall: { success: false, type: 'firewall' } };
     expect(await get(proxy, { device_posture: failed })).toMatchObject({ status: 403, body: `${REFUSED}a managed device only` });
   });
-
 });
 
 // CEL's version of this rule runs in the verify-token tests, in a process of its own: under Jest,

@@ -33,7 +33,7 @@ test('writes a CA certificate that openssl reads as CA:TRUE, and its key with mo
 });
 
 test('the files load as the signer proxy MITM CA', async () => {
-  await runTool(['generate-ca', '--out-key', keyFile, '--out-cert=' + certFile]);
+  await runTool(['generate-ca', '--out-key', keyFile, `--out-cert=${certFile}`]);
   const authority = await CertificateAuthority.load({ keyFile, certFile });
   expect(authority.certificate.ca).toBe(true);
 });

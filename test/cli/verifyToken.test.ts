@@ -136,7 +136,7 @@ describe('with -config and -at the capture time, gives the Go verifier its answe
   });
 });
 
-test('-config applies the verifier\'s claims verifiers', async () => {
+test("-config applies the verifier's claims verifiers", async () => {
   const config = await writeConfig('claims.yaml', '      claims_verifiers:\n      - {type: static, options: {iss: someone-else}}\n');
   expect(await reason(['-config', config, await mint()])).toEqual({ code: 1, verdict: 'Error verifying claims: Claim did not have the required value: iss' });
 });
@@ -179,11 +179,13 @@ end
     expect(run.stderr).toMatch(/^jwtproxy verify-token: jwtproxy\.verifier_proxies\[0\]\.verifier\.claims_verifiers\[0\]: .*lua-error\.lua:2: attempt to index a nil value \(field 'custom'\)\n$/);
   });
 
-  test('a Lua script with a syntax error ends the command with its YAML path and Lua\'s message', async () => {
+  test("a Lua script with a syntax error ends the command with its YAML path and Lua's message", async () => {
     const config = await luaConfig('lua-syntax', 'function verify(input)\n  return input.claims.ok ==\nend\n');
     const run = await runTool(['verify-token', '-config', config, await mint()]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^jwtproxy verify-token: invalid configuration: jwtproxy\.verifier_proxies\[0\]\.verifier\.claims_verifiers\[0\]\.options\.script: .*lua-syntax\.lua:3: unexpected symbol near 'end' \(not valid Lua 5\.4\)\n$/);
+    expect(run.stderr).toMatch(
+      /^jwtproxy verify-token: invalid configuration: jwtproxy\.verifier_proxies\[0\]\.verifier\.claims_verifiers\[0\]\.options\.script: .*lua-syntax\.lua:3: unexpected symbol near 'end' \(not valid Lua 5\.4\)\n$/,
+    );
   });
 
   test("a CEL rule over the client certificate's CN in a request header", async () => {
@@ -200,10 +202,7 @@ end
       const { request } = input as { request: { path: string } };
       return request.path === '/deploy' ? { allow: true, headers: { 'x-deployer': 'build-agent-7' } } : { allow: false, message: 'deploys only' };
     });
-    const config = await writeConfig(
-      'opa.yaml',
-      `      claims_verifiers:\n      - {type: http, options: {dialect: opa, url: "${opa.url}/v1/data/ci/deploy", upstream_headers: [x-deployer]}}\n`,
-    );
+    const config = await writeConfig('opa.yaml', `      claims_verifiers:\n      - {type: http, options: {dialect: opa, url: "${opa.url}/v1/data/ci/deploy", upstream_headers: [x-deployer]}}\n`);
     const token = await mint();
     const run = await runTool(['verify-token', '-config', config, '-path', '/deploy', token]);
     expect(run).toMatchObject({ code: 0, stderr: '' });

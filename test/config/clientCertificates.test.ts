@@ -49,9 +49,7 @@ describe('listener mTLS options', () => {
   });
 
   test('client_ca_file on a plain HTTP listener is refused', () => {
-    expect(errorOf('client_ca_file: clients.pem')).toBe(
-      `${AT}.client_ca_file: client certificates need a TLS listener: set key_file and crt_file too, or remove client_ca_file`,
-    );
+    expect(errorOf('client_ca_file: clients.pem')).toBe(`${AT}.client_ca_file: client certificates need a TLS listener: set key_file and crt_file too, or remove client_ca_file`);
   });
 
   test('client_auth and crl_file without client_ca_file are refused', () => {
@@ -90,7 +88,9 @@ describe('verifier client certificate options', () => {
   });
 
   test('trusted_client_cert_format: pem', () => {
-    expect(config('', 'trusted_client_cert_header: x-ssl-client-cert\n      trusted_client_cert_format: pem\n      trusted_gateways: 10.0.0.0/8').verifier.clientCertificates.trustedHeader).toMatchObject({
+    expect(
+      config('', 'trusted_client_cert_header: x-ssl-client-cert\n      trusted_client_cert_format: pem\n      trusted_gateways: 10.0.0.0/8').verifier.clientCertificates.trustedHeader,
+    ).toMatchObject({
       name: 'x-ssl-client-cert',
       format: 'pem',
     });

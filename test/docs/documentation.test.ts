@@ -7,9 +7,7 @@ import { documentationFiles, headingAnchors, referenceText, ROOT, withoutCodeBlo
 /** The TypeScript files under src/ that read configuration. */
 function configurationParsers(): string[] {
   const files = fs.readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
-  return files
-    .map((file) => path.join(ROOT, 'src', file))
-    .filter((file) => !file.endsWith('ConfigNode.ts') && fs.readFileSync(file, 'utf8').includes('ConfigNode'));
+  return files.map((file) => path.join(ROOT, 'src', file)).filter((file) => !file.endsWith('ConfigNode.ts') && fs.readFileSync(file, 'utf8').includes('ConfigNode'));
 }
 
 /** The keys a parser reads: the first argument of a ConfigNode reader, or of a helper given the node. */

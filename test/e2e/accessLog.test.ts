@@ -31,7 +31,17 @@ test('an accepted and a refused request each leave one line: method, normalised 
   expect((await httpRequest(`${url}/a/../invoices?secret=${token}`, { headers: bearer(token) })).status).toBe(200);
   expect((await httpRequest(`${url}/admin?q=1`, { headers: bearer(token) })).status).toBe(403);
   const [accepted, refused] = await cli!.logLines('access', 2);
-  expect(accepted).toMatchObject({ level: 'info', proxy: 'verifier_proxies[0]', method: 'GET', path: '/invoices', status: 200, iss: 'jwtproxy', sub: 'billing', client: '127.0.0.1', upstream: appUrl });
+  expect(accepted).toMatchObject({
+    level: 'info',
+    proxy: 'verifier_proxies[0]',
+    method: 'GET',
+    path: '/invoices',
+    status: 200,
+    iss: 'jwtproxy',
+    sub: 'billing',
+    client: '127.0.0.1',
+    upstream: appUrl,
+  });
   expect(accepted.code).toBeUndefined();
   expect(accepted.bytes).toBeGreaterThan(0);
   expect(typeof accepted.durationMs).toBe('number');

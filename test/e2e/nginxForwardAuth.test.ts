@@ -167,7 +167,7 @@ describe('a hostile client behind nginx', () => {
     expect(app.received).toHaveLength(0);
   });
 
-  test("a provider identity header the token does not vouch for is refused: nginx would pass it on to the application", async () => {
+  test('a provider identity header the token does not vouch for is refused: nginx would pass it on to the application', async () => {
     const forgedEmail = await get('/', { 'cf-access-jwt-assertion': token(), 'cf-access-authenticated-user-email': 'admin@example.com' });
     expect([400, 500]).toContain(forgedEmail.status);
     expect(app.received).toHaveLength(0);

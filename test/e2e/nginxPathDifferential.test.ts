@@ -35,7 +35,44 @@ function seeded(seed: number): () => number {
 }
 
 const WORDS = ['a', 'admin', 'public', 'x.y', 'v1', 'caf%C3%A9', 'a+b', 'x-y_z~'];
-const PIECES = ['a', 'admin', 'public', 'x.y', '.', '..', '%2e', '%2E%2e', '.%2e', '%2f', '%2F', '%5c', '%5C', '\\', '', '%00', '%zz', '%', '%c0%ae', '%C3%A9', '%e9', '%41', '%7e', '~', ';x', '..;', '%3b', '+', '%20', '%25', '%252f', '%3F', '%23', '#', '%ff', '%E2%82%AC'];
+const PIECES = [
+  'a',
+  'admin',
+  'public',
+  'x.y',
+  '.',
+  '..',
+  '%2e',
+  '%2E%2e',
+  '.%2e',
+  '%2f',
+  '%2F',
+  '%5c',
+  '%5C',
+  '\\',
+  '',
+  '%00',
+  '%zz',
+  '%',
+  '%c0%ae',
+  '%C3%A9',
+  '%e9',
+  '%41',
+  '%7e',
+  '~',
+  ';x',
+  '..;',
+  '%3b',
+  '+',
+  '%20',
+  '%25',
+  '%252f',
+  '%3F',
+  '%23',
+  '#',
+  '%ff',
+  '%E2%82%AC',
+];
 
 function generatedTarget(random: () => number): string {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
@@ -46,7 +83,9 @@ function generatedTarget(random: () => number): string {
     for (let parts = 1 + Math.floor(random() * 2); parts > 0; parts--) {
       if (random() < 0.4) segment += pick(WORDS);
       else if (random() < 0.2) {
-        const hex = Math.floor(random() * 256).toString(16).padStart(2, '0');
+        const hex = Math.floor(random() * 256)
+          .toString(16)
+          .padStart(2, '0');
         segment += `%${random() < 0.5 ? hex : hex.toUpperCase()}`;
       } else segment += pick(PIECES);
     }
@@ -148,7 +187,10 @@ test(`${CASES} generated targets (seed ${SEED}): what jwtproxy judged is what ng
   let allowed = 0;
   for (let i = 0; i < CASES; i++) {
     const target = generatedTarget(random);
-    for (const [variant, where] of [['proxy_pass without URI', { port: nginx.port }], ['proxy_pass with URI', { path: withUriSocket }]] as const) {
+    for (const [variant, where] of [
+      ['proxy_pass without URI', { port: nginx.port }],
+      ['proxy_pass with URI', { path: withUriSocket }],
+    ] as const) {
       const outcome = await exchange(where, target, token);
       if (outcome.status !== 200) continue; // refused, by nginx or by jwtproxy: never reached the application
       allowed++;

@@ -9,10 +9,7 @@ import { mintToken } from '../support/mintToken';
 const bed = cliTestBed();
 
 async function start(workers: number): Promise<{ verifier: string; observability: string }> {
-  const yaml = cliVerifierYaml({ listen: '127.0.0.1:0', upstream: bed.upstreamUrl, workers }).replace(
-    'jwtproxy:\n',
-    'jwtproxy:\n  observability: {listen_addr: "127.0.0.1:0"}\n',
-  );
+  const yaml = cliVerifierYaml({ listen: '127.0.0.1:0', upstream: bed.upstreamUrl, workers }).replace('jwtproxy:\n', 'jwtproxy:\n  observability: {listen_addr: "127.0.0.1:0"}\n');
   const cli = bed.run(yaml);
   const verifier = await cli.boundAddress('verifier proxy started', workers);
   const observability = await cli.boundAddress('health and metrics listening');

@@ -106,7 +106,10 @@ describe('a strict command line, as Go flag gives the Go jwtproxy', () => {
     ['a misspelt top-level key', 'jwtprxy:\n  workers: 1\n', 'has no jwtproxy: section (its top-level keys: jwtprxy): everything jwtproxy reads goes under a top-level jwtproxy: key'],
   ])('%s says exactly that, at -check and at start', async (_what, yaml, problem) => {
     const file = writeConfig(yaml);
-    for (const args of [['-config', file, '-check'], ['-config', file]]) {
+    for (const args of [
+      ['-config', file, '-check'],
+      ['-config', file],
+    ]) {
       const result = await runCliToExit(args);
       expect(result.code).toBe(1);
       expect(result.stderr).toBe(`jwtproxy: invalid configuration: ${file} ${problem} (see config.example.yaml)\n`);
@@ -215,9 +218,7 @@ describe('settings and secrets from the environment', () => {
   test('the registry admin token read from a file guards the admin API', async () => {
     const tokenFile = path.join(tempDir(), 'admin-token');
     fs.writeFileSync(tokenFile, 'admin-token-from-a-file\n');
-    const cli = start(
-      `jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    listen_addr: 127.0.0.1:0\n    admin: {enabled: true, listen_addr: 127.0.0.1:0, token_file: ${tokenFile}}\n`,
-    );
+    const cli = start(`jwtproxy:\n  signer_proxy: {enabled: false}\n  key_registry:\n    listen_addr: 127.0.0.1:0\n    admin: {enabled: true, listen_addr: 127.0.0.1:0, token_file: ${tokenFile}}\n`);
     const [listening] = await cli.logLines('key registry listening');
     const admin = `${String(listening.admin).replace(/\/$/, '')}/keys`;
     expect((await httpRequest(admin)).status).toBe(401);

@@ -111,11 +111,9 @@ async function requestOnOwnConnection(signerPort: number, target: string, worker
 
 test('one process: curl through the signer gets 200 from the upstream, and SIGTERM exits 0', async () => {
   const chain = await startChain(1);
-  const { stdout } = await promisify(execFile)(
-    'curl',
-    ['--silent', '--show-error', '--proxy', chain.signer, '--noproxy', '', '--write-out', '\n%{http_code}', `${chain.verifier}/e2e`],
-    { env: { PATH: process.env.PATH } },
-  );
+  const { stdout } = await promisify(execFile)('curl', ['--silent', '--show-error', '--proxy', chain.signer, '--noproxy', '', '--write-out', '\n%{http_code}', `${chain.verifier}/e2e`], {
+    env: { PATH: process.env.PATH },
+  });
   expect(stdout).toBe('ok\n200');
   expect(upstream.last.url).toBe('/e2e');
   expect(decodedBearer(upstream.last.headers.authorization).payload.aud).toBe(chain.verifier);

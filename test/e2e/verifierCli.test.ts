@@ -93,7 +93,9 @@ describe('command line', () => {
     const keyFile = path.join(tempDir(), 'missing.pub');
     const result = await runCliToExit(['-config', configFile(cliVerifierYaml({ listen: '127.0.0.1:0', upstream: 'http://127.0.0.1:9/', publicKeyPath: keyFile })), '-check']);
     expect(result).toMatchObject({ code: 1, stdout: '' });
-    expect(result.stderr).toBe(`jwtproxy: invalid configuration: jwtproxy.verifier_proxies[0].verifier.key_server.options.public_key_path: cannot read ${keyFile}: ENOENT (no such file or directory)\n`);
+    expect(result.stderr).toBe(
+      `jwtproxy: invalid configuration: jwtproxy.verifier_proxies[0].verifier.key_server.options.public_key_path: cannot read ${keyFile}: ENOENT (no such file or directory)\n`,
+    );
   });
 
   test('`-check` reports every problem it finds, one line each', async () => {
@@ -108,7 +110,7 @@ describe('command line', () => {
     ]);
   });
 
-  test('`-check` loads Lua scripts: a syntax error exits 1 with the YAML path and Lua\'s line', async () => {
+  test("`-check` loads Lua scripts: a syntax error exits 1 with the YAML path and Lua's line", async () => {
     const dir = tempDir();
     const script = path.join(dir, 'policy.lua');
     fs.writeFileSync(script, 'function verify(input)\n  if input.claims.admin then return true\nend\n');

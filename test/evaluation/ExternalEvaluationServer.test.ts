@@ -166,12 +166,20 @@ describe('requests that get no signed answer', () => {
   });
 
   test.each([
-    ['a token signed by another key under the team kid', () => accessToken({ kid: teamKey.kid, privateKey: crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey }, externalEvaluationClaims(now, AUD_TAG)), 'Invalid JWT signature'],
+    [
+      'a token signed by another key under the team kid',
+      () => accessToken({ kid: teamKey.kid, privateKey: crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey }, externalEvaluationClaims(now, AUD_TAG)),
+      'Invalid JWT signature',
+    ],
     ['a token for another application (wrong aud)', () => requestToken({ aud: [audTag()] }), "Missing or invalid 'aud' claim"],
     ['a token of another team (wrong iss)', () => requestToken({ iss: 'https://other.cloudflareaccess.com' }), "Missing or invalid 'iss' claim"],
     ['an expired token', () => requestToken({ exp: seconds(now) - 120 }), "Missing or invalid 'exp' claim"],
     ['a token without a nonce', () => requestToken({ nonce: undefined }), "Missing required claim 'nonce'"],
-    ['a token with a kid the team does not publish', () => accessToken({ kid: 'f'.repeat(64), privateKey: teamKey.pair.privateKey }, externalEvaluationClaims(now, AUD_TAG)), 'Could not find any matching public key'],
+    [
+      'a token with a kid the team does not publish',
+      () => accessToken({ kid: 'f'.repeat(64), privateKey: teamKey.pair.privateKey }, externalEvaluationClaims(now, AUD_TAG)),
+      'Could not find any matching public key',
+    ],
     ['a garbled token', () => 'not.a.jwt', 'Could not parse JWT'],
   ])('%s: 401 invalid_token', async (_name, token, reason) => {
     const server = await endpoint();

@@ -5,7 +5,13 @@ import { createClaimsVerifier } from '../../src/claims/claimsVerifierTypes';
 import { loadConfigFile } from '../../src/app/loadConfig';
 
 const ROOT = path.resolve(__dirname, '../..');
-const FILES = ['config.example.yaml', ...fs.readdirSync(path.join(ROOT, 'examples')).filter((file) => file.endsWith('.yaml')).map((file) => `examples/${file}`)];
+const FILES = [
+  'config.example.yaml',
+  ...fs
+    .readdirSync(path.join(ROOT, 'examples'))
+    .filter((file) => file.endsWith('.yaml'))
+    .map((file) => `examples/${file}`),
+];
 
 test.each(FILES)('%s is a valid configuration', (file) => {
   expect(() => loadConfigFile(path.join(ROOT, file))).not.toThrow();

@@ -12,7 +12,13 @@ import { tempDir } from '../support/cli';
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cmd/jwtproxy.js');
 /** The shipped configurations, as paths from the checkout: the reference and the examples. */
-const SHIPPED = ['config.example.yaml', ...fs.readdirSync(path.join(ROOT, 'examples')).filter((file) => file.endsWith('.yaml')).map((file) => `examples/${file}`)];
+const SHIPPED = [
+  'config.example.yaml',
+  ...fs
+    .readdirSync(path.join(ROOT, 'examples'))
+    .filter((file) => file.endsWith('.yaml'))
+    .map((file) => `examples/${file}`),
+];
 
 interface Step {
   command: string;
@@ -63,56 +69,60 @@ test('every example gives its commands, unless it needs a service outside this m
   expect(SHIPPED.filter((file) => !runnable.includes(file))).toEqual(NEED_OUTSIDE_SERVICE);
 });
 
-test.each(runnable)('%s runs as its comments say', async (file) => {
-  const folder = tempDir();
-  fs.cpSync(path.join(ROOT, 'examples'), path.join(folder, 'examples'), { recursive: true });
-  const original = fs.readFileSync(path.join(ROOT, file), 'utf8');
-  const steps = stepsOf(original);
-  // Every fixed port of the example, in its commands and its configuration, becomes a free one.
-  const ports = new Set([...original.matchAll(LOCAL_PORT)].map((match) => match[1]));
-  const replacement = new Map<string, string>();
-  for (const port of ports) replacement.set(port, String(await freePort()));
-  const rewrite = (text: string) => text.replace(/\b\d{4,5}\b/g, (port) => replacement.get(port) ?? port);
-  fs.writeFileSync(path.join(folder, file), rewrite(original));
-  const background: { command: string; child: ChildProcess; output: string[] }[] = [];
-  // What the background commands printed, their last lines: why a curl got no answer, or the wrong one.
-  const backgroundOutput = () => background.map(({ command, output }) => `$ ${command}\n${output.join('').split('\n').slice(-20).join('\n')}`).join('\n');
-  try {
-    for (const step of steps) {
-      if (step.command === 'npm ci') continue;
-      const command = rewrite(step.command).replace(/\bnpx jwtproxy\b/g, `"${process.execPath}" "${CLI}"`);
-      if (step.background) {
-        const child = spawn('bash', ['-c', `exec ${command}`], { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-        const output: string[] = [];
-        child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-        child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-        background.push({ command: step.command, child, output });
-        continue;
-      }
-      if (step.status !== undefined) {
-        // What runs in the background may still be starting: ask again for a while.
-        const deadline = Date.now() + 15_000;
-        let last = '';
-        for (;;) {
-          const { output } = await run(`${command} -s -o /dev/null -w '%{http_code}'`, folder);
-          last = output;
-          if (output === step.status || Date.now() > deadline) break;
-          await new Promise((resolve) => setTimeout(resolve, 200));
+test.each(runnable)(
+  '%s runs as its comments say',
+  async (file) => {
+    const folder = tempDir();
+    fs.cpSync(path.join(ROOT, 'examples'), path.join(folder, 'examples'), { recursive: true });
+    const original = fs.readFileSync(path.join(ROOT, file), 'utf8');
+    const steps = stepsOf(original);
+    // Every fixed port of the example, in its commands and its configuration, becomes a free one.
+    const ports = new Set([...original.matchAll(LOCAL_PORT)].map((match) => match[1]));
+    const replacement = new Map<string, string>();
+    for (const port of ports) replacement.set(port, String(await freePort()));
+    const rewrite = (text: string) => text.replace(/\b\d{4,5}\b/g, (port) => replacement.get(port) ?? port);
+    fs.writeFileSync(path.join(folder, file), rewrite(original));
+    const background: { command: string; child: ChildProcess; output: string[] }[] = [];
+    // What the background commands printed, their last lines: why a curl got no answer, or the wrong one.
+    const backgroundOutput = () => background.map(({ command, output }) => `$ ${command}\n${output.join('').split('\n').slice(-20).join('\n')}`).join('\n');
+    try {
+      for (const step of steps) {
+        if (step.command === 'npm ci') continue;
+        const command = rewrite(step.command).replace(/\bnpx jwtproxy\b/g, `"${process.execPath}" "${CLI}"`);
+        if (step.background) {
+          const child = spawn('bash', ['-c', `exec ${command}`], { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+          const output: string[] = [];
+          child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+          child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+          background.push({ command: step.command, child, output });
+          continue;
         }
-        const answer = { command: step.command, status: last, background: last === step.status ? '' : backgroundOutput() };
-        expect(answer).toEqual({ command: step.command, status: step.status, background: '' });
-        continue;
+        if (step.status !== undefined) {
+          // What runs in the background may still be starting: ask again for a while.
+          const deadline = Date.now() + 15_000;
+          let last = '';
+          for (;;) {
+            const { output } = await run(`${command} -s -o /dev/null -w '%{http_code}'`, folder);
+            last = output;
+            if (output === step.status || Date.now() > deadline) break;
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+          const answer = { command: step.command, status: last, background: last === step.status ? '' : backgroundOutput() };
+          expect(answer).toEqual({ command: step.command, status: step.status, background: '' });
+          continue;
+        }
+        const { code, output } = await run(command, folder);
+        expect({ command: step.command, code, output: code === 0 ? '' : output }).toEqual({ command: step.command, code: 0, output: '' });
       }
-      const { code, output } = await run(command, folder);
-      expect({ command: step.command, code, output: code === 0 ? '' : output }).toEqual({ command: step.command, code: 0, output: '' });
-    }
-  } finally {
-    for (const { child } of background) {
-      try {
-        process.kill(-child.pid!, 'SIGTERM');
-      } catch {
-        // already gone
+    } finally {
+      for (const { child } of background) {
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          // already gone
+        }
       }
     }
-  }
-}, 60_000);
+  },
+  60_000,
+);

@@ -38,7 +38,9 @@ beforeAll(async () => {
   for (let i = 0; i < 6; i++) {
     const dir = path.join(folder, `node${i}`);
     fs.mkdirSync(dir);
-    nodes.push(await RedisServer.start(['--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--cluster-node-timeout', '1000', '--repl-diskless-sync-delay', '0']));
+    nodes.push(
+      await RedisServer.start(['--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--cluster-node-timeout', '1000', '--repl-diskless-sync-delay', '0']),
+    );
   }
   await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '1', '--cluster-yes']);
   for (const node of nodes) await eventually(async () => /cluster_state:ok/.test(await clusterInfo(node.port)), 'the cluster is ok', 30_000, 100);

@@ -56,10 +56,14 @@ export class SentinelSet {
     // Each Sentinel must know the replicas and the other two before a failover can be voted.
     for (const sentinel of set.sentinels) {
       const client = set.sentinelClient(sentinel);
-      await eventually(async () => {
-        const master = toObject((await client.call('SENTINEL', 'MASTER', MASTER_NAME)) as string[]);
-        return Number(master['num-slaves']) === options.replicas && Number(master['num-other-sentinels']) === 2;
-      }, 'the sentinels know the replicas and each other', 20_000);
+      await eventually(
+        async () => {
+          const master = toObject((await client.call('SENTINEL', 'MASTER', MASTER_NAME)) as string[]);
+          return Number(master['num-slaves']) === options.replicas && Number(master['num-other-sentinels']) === 2;
+        },
+        'the sentinels know the replicas and each other',
+        20_000,
+      );
       client.disconnect();
     }
     return set;

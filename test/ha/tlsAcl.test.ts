@@ -27,7 +27,10 @@ function openssl(...args: string[]): void {
 /** A CA, a server certificate for redis.test (not for 127.0.0.1: server_name must be used), and a client certificate. */
 function makeCertificates(): void {
   openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.crt'), '-days', '1', '-subj', '/CN=Redis Test CA');
-  for (const [name, usage, san] of [['server', 'serverAuth', 'DNS:redis.test'], ['client', 'clientAuth', 'DNS:jwtproxy']]) {
+  for (const [name, usage, san] of [
+    ['server', 'serverAuth', 'DNS:redis.test'],
+    ['client', 'clientAuth', 'DNS:jwtproxy'],
+  ]) {
     fs.writeFileSync(file(`${name}.ext`), `extendedKeyUsage=${usage}\nsubjectAltName=${san}\n`);
     openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`), '-subj', `/CN=${name}`);
     openssl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file(`${name}.crt`), '-days', '1', '-extfile', file(`${name}.ext`));
@@ -38,12 +41,31 @@ beforeAll(async () => {
   makeCertificates();
   tlsPort = await closedPort();
   server = await RedisServer.start([
-    '--dir', folder,
-    '--tls-port', String(tlsPort),
-    '--tls-cert-file', file('server.crt'), '--tls-key-file', file('server.key'), '--tls-ca-cert-file', file('ca.crt'),
-    '--tls-auth-clients', 'yes',
-    '--user', 'verifier', 'on', '>verifier-secret', '~jwtproxy:*', '&*', '+@all',
-    '--user', 'registry', 'on', '>registry-secret', '~jwtproxy:registry:*', '+@all',
+    '--dir',
+    folder,
+    '--tls-port',
+    String(tlsPort),
+    '--tls-cert-file',
+    file('server.crt'),
+    '--tls-key-file',
+    file('server.key'),
+    '--tls-ca-cert-file',
+    file('ca.crt'),
+    '--tls-auth-clients',
+    'yes',
+    '--user',
+    'verifier',
+    'on',
+    '>verifier-secret',
+    '~jwtproxy:*',
+    '&*',
+    '+@all',
+    '--user',
+    'registry',
+    'on',
+    '>registry-secret',
+    '~jwtproxy:registry:*',
+    '+@all',
   ]);
 });
 
@@ -101,8 +123,15 @@ test('the key registry storage uses the same TLS and ACL options', async () => {
   const storage = new RedisKeyStorage(connection({ username: 'registry', password: 'registry-secret' }), 'jwtproxy:registry:', silentLogger);
   await storage.start();
   const key = {
-    service: 'svc', kid: 'k', jwk: { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', kid: 'k' },
-    state: 'pending', expiresAt: null, rotationSeconds: null, createdAt: 1, approvedAt: null, revokeAt: null,
+    service: 'svc',
+    kid: 'k',
+    jwk: { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', kid: 'k' },
+    state: 'pending',
+    expiresAt: null,
+    rotationSeconds: null,
+    createdAt: 1,
+    approvedAt: null,
+    revokeAt: null,
   } as const;
   expect(await storage.update('svc', 'k', () => ({ ...key, jwk: { ...key.jwk } }))).toMatchObject({ kid: 'k' });
   expect(await storage.list('svc')).toHaveLength(1);

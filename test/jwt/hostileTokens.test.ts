@@ -56,7 +56,8 @@ function claims(overrides: Record<string, unknown> = {}): Record<string, unknown
   return all;
 }
 /** Raw claims JSON text with a fresh jti, for duplicate-name and encoding tricks. */
-const claimsText = (before = '', after = '') => `{${before}"aud":"${AUDIENCE}","exp":${NOW_S + 300},"iat":${NOW_S},"iss":"${ISSUER}","jti":"${crypto.randomBytes(16).toString('hex')}","nbf":${NOW_S - 60}${after}}`;
+const claimsText = (before = '', after = '') =>
+  `{${before}"aud":"${AUDIENCE}","exp":${NOW_S + 300},"iat":${NOW_S},"iss":"${ISSUER}","jti":"${crypto.randomBytes(16).toString('hex')}","nbf":${NOW_S - 60}${after}}`;
 
 type Signer = (signingInput: Buffer) => Buffer;
 const rs256: Signer = (input) => crypto.sign('sha256', input, rsa.privateKey);
@@ -134,7 +135,9 @@ const CASES: HostileCase[] = [
   hostileEc('ES384 header over an ES256 signature', () => jws(ecHeader({ alg: 'ES384' }), claims(), es256)),
   hostileEc('ES256 signed by another EC key', () => jws(ecHeader(), claims(), signWith(attackerEc.privateKey, 'sha256', { dsaEncoding: 'ieee-p1363' }))),
   hostile('PS256 signed by the RS256 key', () => jws(rsaHeader({ alg: 'PS256' }), claims(), signWith(rsa.privateKey, 'sha256', { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }))),
-  hostile('RS256 header over a PSS signature of the RS256 key', () => jws(rsaHeader(), claims(), signWith(rsa.privateKey, 'sha256', { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }))),
+  hostile('RS256 header over a PSS signature of the RS256 key', () =>
+    jws(rsaHeader(), claims(), signWith(rsa.privateKey, 'sha256', { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })),
+  ),
   hostile('RS384 signed by the RS256 key', () => jws(rsaHeader({ alg: 'RS384' }), claims(), signWith(rsa.privateKey, 'sha384'))),
   hostile('RS512 signed by the RS256 key', () => jws(rsaHeader({ alg: 'RS512' }), claims(), signWith(rsa.privateKey, 'sha512'))),
   hostile('RS256 over a SHA-1 signature', () => jws(rsaHeader(), claims(), signWith(rsa.privateKey, 'sha1'))),
@@ -173,8 +176,12 @@ const CASES: HostileCase[] = [
   hostile('an embedded jwk and no kid', () => jws({ alg: 'RS256', jwk: attackerRsa.publicKey.export({ format: 'jwk' }) }, claims(), signWith(attackerRsa.privateKey))),
   hostile('a jku pointing to the attacker', () => jws(rsaHeader({ jku: 'http://127.0.0.1:1/jwks.json' }), claims(), signWith(attackerRsa.privateKey))),
   hostile('an x5u pointing to the attacker', () => jws(rsaHeader({ x5u: 'http://127.0.0.1:1/cert.pem' }), claims(), signWith(attackerRsa.privateKey))),
-  hostile('an x5c chain of the attacker', () => jws(rsaHeader({ x5c: [attackerRsa.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')] }), claims(), signWith(attackerRsa.privateKey))),
-  hostileEc('an embedded EC jwk of the attacker', () => jws(ecHeader({ jwk: attackerEc.publicKey.export({ format: 'jwk' }) }), claims(), signWith(attackerEc.privateKey, 'sha256', { dsaEncoding: 'ieee-p1363' }))),
+  hostile('an x5c chain of the attacker', () =>
+    jws(rsaHeader({ x5c: [attackerRsa.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')] }), claims(), signWith(attackerRsa.privateKey)),
+  ),
+  hostileEc('an embedded EC jwk of the attacker', () =>
+    jws(ecHeader({ jwk: attackerEc.publicKey.export({ format: 'jwk' }) }), claims(), signWith(attackerEc.privateKey, 'sha256', { dsaEncoding: 'ieee-p1363' })),
+  ),
 
   // Claims of the wrong type or time, correctly signed.
   hostile('exp a string', () => jws(rsaHeader(), claims({ exp: String(NOW_S + 300) }), rs256)),
@@ -221,12 +228,26 @@ const CASES: HostileCase[] = [
   hostile('four segments', () => `${validRsa()}.${b64('x')}`, PARSE),
   hostile('five segments (a JWE shape)', () => `${validRsa()}.${b64('iv')}.${b64('tag')}`, PARSE),
   hostile('an empty header segment', () => `.${segments(validRsa()).slice(1).join('.')}`, PARSE),
-  hostile('an empty payload segment', () => { const [h, , s] = segments(validRsa()); return `${h}..${s}`; }, PARSE),
+  hostile(
+    'an empty payload segment',
+    () => {
+      const [h, , s] = segments(validRsa());
+      return `${h}..${s}`;
+    },
+    PARSE,
+  ),
   hostile('only dots', () => '..', PARSE),
   hostile('a single segment', () => segments(validRsa())[0], PARSE),
   hostile('1,000 segments', () => Array.from({ length: 1000 }, () => 'eyJ9').join('.'), PARSE),
   hostile('a space inside the header, signed as sent', () => jws(rsaHeader(), claims(), rs256, { header: (data) => `${b64(data).slice(0, 10)} ${b64(data).slice(10)}` }), PARSE),
-  hostile('a tab inside the signature', () => { const [h, p, s] = segments(validRsa()); return `${h}.${p}.${s.slice(0, 100)}\t${s.slice(100)}`; }, PARSE),
+  hostile(
+    'a tab inside the signature',
+    () => {
+      const [h, p, s] = segments(validRsa());
+      return `${h}.${p}.${s.slice(0, 100)}\t${s.slice(100)}`;
+    },
+    PARSE,
+  ),
   hostile('a padded header, signed as sent', () => jws(rsaHeader({ x: 'ab' }), claims(), rs256, { header: padded }), PARSE),
   hostile('a padded payload, signed as sent', () => jws(rsaHeader(), claims({ x: 'ab' }), rs256, { claims: padded }), PARSE),
   hostile('a padded signature', () => jws(rsaHeader(), claims(), signWith(rsa.privateKey), { signature: padded }), PARSE),
@@ -234,7 +255,14 @@ const CASES: HostileCase[] = [
   hostile('a non-canonical payload, signed as sent', () => jws(rsaHeader(), claims({ x: 'ab' }), rs256, { claims: (data) => nonCanonical(b64(data)) }), PARSE),
   hostile('a non-canonical spelling of a valid signature', () => jws(rsaHeader(), claims(), rs256, { signature: (sig) => nonCanonical(b64(sig)) }), PARSE),
   hostile('standard base64 (+ and /) in the payload, signed as sent', () => jws(rsaHeader(), claims({ x: '~~~???~~~' }), rs256, { claims: standard }), PARSE),
-  hostile('standard base64 in the signature', () => { const [h, p, s] = segments(validRsa()); return `${h}.${p}.${Buffer.from(s, 'base64url').toString('base64').replace(/=+$/, '')}`; }, PARSE),
+  hostile(
+    'standard base64 in the signature',
+    () => {
+      const [h, p, s] = segments(validRsa());
+      return `${h}.${p}.${Buffer.from(s, 'base64url').toString('base64').replace(/=+$/, '')}`;
+    },
+    PARSE,
+  ),
   hostile('percent-encoded characters', () => validRsa().replace('.', '.%65'), PARSE),
   hostile('a header that is a list', () => jws('["RS256"]', claims(), rs256), PARSE),
   hostile('a header that is null', () => jws('null', claims(), rs256), PARSE),
@@ -255,8 +283,16 @@ const CASES: HostileCase[] = [
   hostile('a duplicate name nested in the header', () => jws(`{"alg":"RS256","kid":"${RSA_KID}","jwk":{"kty":"RSA","kty":"oct"}}`, claims(), rs256), PARSE),
   hostile('invalid UTF-8 in the header', () => jws(Buffer.concat([Buffer.from(`{"alg":"RS256","kid":"${RSA_KID}","x":"`), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]), claims(), rs256), PARSE),
   hostile('invalid UTF-8 in the claims', () => jws(rsaHeader(), Buffer.from(claimsText('', ',"sub":"\u00ff"'), 'latin1'), rs256), PARSE),
-  hostile('an overlong UTF-8 "/" in the claims', () => jws(rsaHeader(), Buffer.concat([Buffer.from(claimsText('', ',"sub":"').slice(0, -1)), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]), rs256), PARSE),
-  hostile('a UTF-8 encoded surrogate in the claims', () => jws(rsaHeader(), Buffer.concat([Buffer.from(claimsText('', ',"sub":"').slice(0, -1)), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]), rs256), PARSE),
+  hostile(
+    'an overlong UTF-8 "/" in the claims',
+    () => jws(rsaHeader(), Buffer.concat([Buffer.from(claimsText('', ',"sub":"').slice(0, -1)), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]), rs256),
+    PARSE,
+  ),
+  hostile(
+    'a UTF-8 encoded surrogate in the claims',
+    () => jws(rsaHeader(), Buffer.concat([Buffer.from(claimsText('', ',"sub":"').slice(0, -1)), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]), rs256),
+    PARSE,
+  ),
   hostile('a lone surrogate escape in the claims', () => jws(rsaHeader(), claimsText('', ',"sub":"admin\\ud800"'), rs256), PARSE),
   hostile('a byte order mark before the header', () => jws(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(rsaHeader()))]), claims(), rs256), PARSE),
   hostile('a byte order mark before the claims', () => jws(rsaHeader(), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(claimsText())]), rs256), PARSE),
@@ -278,18 +314,36 @@ const CASES: HostileCase[] = [
 
   // Signatures.
   hostile('an empty RS256 signature', () => jws(rsaHeader(), claims(), unsigned)),
-  hostile('a truncated signature', () => { const [h, p, s] = segments(validRsa()); return `${h}.${p}.${s.slice(0, -4)}`; }),
+  hostile('a truncated signature', () => {
+    const [h, p, s] = segments(validRsa());
+    return `${h}.${p}.${s.slice(0, -4)}`;
+  }),
   hostile('a signature one byte short', () => jws(rsaHeader(), claims(), (input) => rs256(input).subarray(1))),
   hostile('a signature one byte long', () => jws(rsaHeader(), claims(), (input) => Buffer.concat([rs256(input), Buffer.from([0])]))),
   hostile('a signature with a leading zero byte', () => jws(rsaHeader(), claims(), (input) => Buffer.concat([Buffer.from([0]), rs256(input)]))),
   hostile('a signature of one byte', () => jws(rsaHeader(), claims(), () => Buffer.from([1]))),
-  hostile('the signature of another token', () => { const [h, p] = segments(validRsa()); return `${h}.${p}.${segments(validRsa())[2]}`; }),
+  hostile('the signature of another token', () => {
+    const [h, p] = segments(validRsa());
+    return `${h}.${p}.${segments(validRsa())[2]}`;
+  }),
   hostile('an all-zero RS256 signature', () => jws(rsaHeader(), claims(), () => Buffer.alloc(256))),
   hostile('an all-ones RS256 signature', () => jws(rsaHeader(), claims(), () => Buffer.alloc(256, 0xff))),
-  hostile('a signature with one bit flipped', () => jws(rsaHeader(), claims(), (input) => { const sig = rs256(input); sig[100] ^= 1; return sig; })),
+  hostile('a signature with one bit flipped', () =>
+    jws(rsaHeader(), claims(), (input) => {
+      const sig = rs256(input);
+      sig[100] ^= 1;
+      return sig;
+    }),
+  ),
   hostile('a signature by another RSA key', () => jws(rsaHeader(), claims(), signWith(attackerRsa.privateKey))),
-  hostile('claims changed after signing', () => { const [h, , s] = segments(validRsa()); return `${h}.${b64(JSON.stringify(claims({ sub: 'admin' })))}.${s}`; }),
-  hostile('the header changed after signing', () => { const [, p, s] = segments(validRsa()); return `${b64(JSON.stringify(rsaHeader({ typ: 'at+jwt' })))}.${p}.${s}`; }),
+  hostile('claims changed after signing', () => {
+    const [h, , s] = segments(validRsa());
+    return `${h}.${b64(JSON.stringify(claims({ sub: 'admin' })))}.${s}`;
+  }),
+  hostile('the header changed after signing', () => {
+    const [, p, s] = segments(validRsa());
+    return `${b64(JSON.stringify(rsaHeader({ typ: 'at+jwt' })))}.${p}.${s}`;
+  }),
   hostile('the modulus as the signature', () => jws(rsaHeader(), claims(), () => Buffer.from(rsa.publicKey.export({ format: 'jwk' }).n!, 'base64url'))),
   hostileEc('ES256 with r and s zero', () => ecWithSignature(() => Buffer.alloc(64))),
   hostileEc('ES256 with r zero', () => ecWithSignature((_r, s) => Buffer.concat([Buffer.alloc(32), s]))),
@@ -308,7 +362,11 @@ const CASES: HostileCase[] = [
 const CONTROLS: { name: string; to: Target; token: () => string }[] = [
   { name: 'an RS256 token', to: 'rsa', token: validRsa },
   { name: 'an ES256 token', to: 'ec', token: validEc },
-  { name: 'an RS256 token naming jwk, jku, x5u and x5c, which are ignored', to: 'rsa', token: () => jws(rsaHeader({ jwk: attackerRsa.publicKey.export({ format: 'jwk' }), jku: 'http://127.0.0.1:1/', x5u: 'http://127.0.0.1:1/', x5c: ['MIIB'] }), claims(), rs256) },
+  {
+    name: 'an RS256 token naming jwk, jku, x5u and x5c, which are ignored',
+    to: 'rsa',
+    token: () => jws(rsaHeader({ jwk: attackerRsa.publicKey.export({ format: 'jwk' }), jku: 'http://127.0.0.1:1/', x5u: 'http://127.0.0.1:1/', x5c: ['MIIB'] }), claims(), rs256),
+  },
   { name: 'an RS256 token with b64 true', to: 'rsa', token: () => jws(rsaHeader({ b64: true }), claims(), rs256) },
   { name: 'an RS256 token with a paired surrogate escape', to: 'rsa', token: () => jws(rsaHeader(), claimsText('', ',"sub":"\\ud83d\\ude00"'), rs256) },
 ];

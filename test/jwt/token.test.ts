@@ -1,6 +1,6 @@
 // The strict compact-JWS parser: each way a text is refused, by its stable code.
 import { decodeBase64url, decodeBase64urlStrict } from '../../src/jwt/base64url';
-import { JwsError, type JwsErrorCode } from '../../src/jwt/JwsError';
+import type { JwsError, JwsErrorCode } from '../../src/jwt/JwsError';
 import { inspectToken, MAX_TOKEN_LENGTH, parseToken, parseTokenStrict } from '../../src/jwt/token';
 import { goTokens } from '../support/interop';
 

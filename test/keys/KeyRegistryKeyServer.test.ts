@@ -307,8 +307,7 @@ describe('caching', () => {
   });
 
   test('a flood of unknown kids does not evict cached keys', async () => {
-    registry.answer = (requestPath) =>
-      requestPath === GO_KEY_PATH ? { status: 200, headers: { 'cache-control': 'max-age=60' }, body: GO_JWK_BODY } : { status: 404 };
+    registry.answer = (requestPath) => (requestPath === GO_KEY_PATH ? { status: 200, headers: { 'cache-control': 'max-age=60' }, body: GO_JWK_BODY } : { status: 404 });
     const server = await keyServer({}, { maxEntries: 2 });
     await server.getPublicKey(ISSUER, GO_KID);
     for (let i = 0; i < 5; i++) await expect(server.getPublicKey(ISSUER, `random-${i}`)).rejects.toBeInstanceOf(KeyNotFoundError);

@@ -21,7 +21,10 @@ beforeAll(async () => (baseUrl = await listenOnLoopback(endpoint)));
 afterAll(() => closeServer(endpoint));
 
 test('new kids are fetched at most 30 a minute and one per 5 s slot; past that they are not found without a request, and a known key still answers', async () => {
-  const server = new PemPerKidKeyServer({ type: 'pem_per_kid', baseUrl: new URL(`${baseUrl}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 }, { clock: () => now, logger: silentLogger });
+  const server = new PemPerKidKeyServer(
+    { type: 'pem_per_kid', baseUrl: new URL(`${baseUrl}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 },
+    { clock: () => now, logger: silentLogger },
+  );
   expect((await server.getPublicKey('i', 'known-kid')).algorithm).toBe('ES256');
   for (let i = 0; i < 100; i++) await expect(server.getPublicKey('i', `random-${i}`)).rejects.toBeInstanceOf(KeyNotFoundError);
   // 30 from the budget, one from the first slot.
@@ -35,7 +38,10 @@ test('new kids are fetched at most 30 a minute and one per 5 s slot; past that t
 });
 
 test('made-up kids past the budget do not lock out a kid the endpoint serves: it is fetched at the next slot', async () => {
-  const server = new PemPerKidKeyServer({ type: 'pem_per_kid', baseUrl: new URL(`${baseUrl}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 }, { clock: () => now, logger: silentLogger });
+  const server = new PemPerKidKeyServer(
+    { type: 'pem_per_kid', baseUrl: new URL(`${baseUrl}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 },
+    { clock: () => now, logger: silentLogger },
+  );
   now += 120_000;
   const before = requested.length;
   // Anonymous requests naming 40 made-up kids spend the minute's budget before any signature check.
@@ -56,7 +62,10 @@ describe('past the budget, the kid wanted by the most clients is fetched, howeve
   const ATTACKER = '203.0.113.9';
 
   async function budgetSpent(): Promise<PemPerKidKeyServer> {
-    const server = new PemPerKidKeyServer({ type: 'pem_per_kid', baseUrl: new URL(`${baseUrl}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 }, { clock: () => now, logger: silentLogger });
+    const server = new PemPerKidKeyServer(
+      { type: 'pem_per_kid', baseUrl: new URL(`${baseUrl}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 },
+      { clock: () => now, logger: silentLogger },
+    );
     now += 120_000;
     for (let i = 0; i < 31; i++) await server.getPublicKey('i', `spent-${i}`, ATTACKER).catch(() => undefined);
     return server;
@@ -94,11 +103,18 @@ describe('past the budget, the kid wanted by the most clients is fetched, howeve
       res.writeHead(404).end();
     });
     const url = await listenOnLoopback(counting);
-    const server = new PemPerKidKeyServer({ type: 'pem_per_kid', baseUrl: new URL(`${url}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 }, { clock: () => now, logger: silentLogger });
+    const server = new PemPerKidKeyServer(
+      { type: 'pem_per_kid', baseUrl: new URL(`${url}/`), issuers: [], cacheDurationMs: 86_400_000, notFoundCacheMs: 30_000 },
+      { clock: () => now, logger: silentLogger },
+    );
     let made = 0;
     try {
       await run(
-        (kid, client) => server.getPublicKey('i', kid, client).then(() => true, () => false),
+        (kid, client) =>
+          server.getPublicKey('i', kid, client).then(
+            () => true,
+            () => false,
+          ),
         () => `made-up-${made++}`,
       );
     } finally {
@@ -109,7 +125,7 @@ describe('past the budget, the kid wanted by the most clients is fetched, howeve
   }
   const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
-  test('one address flooding new kids just before every slot does not push a single user\'s real kid out of the list', async () => {
+  test("one address flooding new kids just before every slot does not push a single user's real kid out of the list", async () => {
     const fetches = await siege(async (ask, fresh) => {
       now += 120_000;
       let t0 = now;

@@ -100,9 +100,7 @@ test('fails to start on a missing file, naming it', async () => {
 
 test('fails to start on a private key file, saying to extract the public key', async () => {
   const privateKey = interopFile('mykey.key');
-  await expect(startedServer(privateKey)).rejects.toThrow(
-    `public key file ${privateKey}: holds a PEM "RSA PRIVATE KEY" block: it holds a private key, which must not be given to a verifier`,
-  );
+  await expect(startedServer(privateKey)).rejects.toThrow(`public key file ${privateKey}: holds a PEM "RSA PRIVATE KEY" block: it holds a private key, which must not be given to a verifier`);
 });
 
 test('fails to start on a file that is not PEM', async () => {

@@ -15,9 +15,7 @@ import { startTappedKeyRegistry, type TappedKeyRegistry } from './tappedKeyRegis
 const ISSUER = 'svc';
 
 function rsaKey(): Promise<KeyObject> {
-  return new Promise((resolve, reject) =>
-    generateKeyPair('rsa', { modulusLength: 2048 }, (error, _publicKey, privateKey) => (error ? reject(error) : resolve(privateKey))),
-  );
+  return new Promise((resolve, reject) => generateKeyPair('rsa', { modulusLength: 2048 }, (error, _publicKey, privateKey) => (error ? reject(error) : resolve(privateKey))));
 }
 
 const signingKeyOf = (key: KeyObject): SigningKey => ({ key, keyId: keyThumbprint(key), algorithm: 'RS256' });

@@ -64,5 +64,10 @@ test('no caching headers say nothing', () => {
 });
 
 test('parseCacheControl unquotes values', () => {
-  expect(parseCacheControl('private="a, b", max-age=5')).toEqual(new Map([['private', 'a, b'], ['max-age', '5']]));
+  expect(parseCacheControl('private="a, b", max-age=5')).toEqual(
+    new Map([
+      ['private', 'a, b'],
+      ['max-age', '5'],
+    ]),
+  );
 });

@@ -57,9 +57,7 @@ async function recordingServer(statuses: number[]): Promise<{ url: URL; requests
 }
 
 function rsaKey(): Promise<KeyObject> {
-  return new Promise((resolve, reject) =>
-    generateKeyPair('rsa', { modulusLength: 2048 }, (error, _publicKey, privateKey) => (error ? reject(error) : resolve(privateKey))),
-  );
+  return new Promise((resolve, reject) => generateKeyPair('rsa', { modulusLength: 2048 }, (error, _publicKey, privateKey) => (error ? reject(error) : resolve(privateKey))));
 }
 
 describe('the Go wire format (capture replay)', () => {

@@ -80,7 +80,11 @@ describe('SharedNonceStore across real cluster workers', () => {
       if (isClusterMessage(message) && message.jwtproxy === 'nonce-claim') batches.push(message.jtis.length);
     };
     workers[0].on('message', count);
-    await claimIn(workers[0], 'verifier_proxies[0]', Array.from({ length: 500 }, (_, i) => `batch-${i}`));
+    await claimIn(
+      workers[0],
+      'verifier_proxies[0]',
+      Array.from({ length: 500 }, (_, i) => `batch-${i}`),
+    );
     workers[0].off('message', count);
     expect(batches).toEqual([500]);
   });

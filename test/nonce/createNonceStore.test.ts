@@ -35,7 +35,17 @@ describe('createNonceStore', () => {
     const redis = await RedisServer.start();
     const inspector = new Redis(redis.url);
     try {
-      const config = { type: 'redis', url: redis.url, keyPrefix: 'p:', db: 0, connectTimeoutMs: 1000, commandTimeoutMs: 1000, waitReplicas: 0, waitTimeoutMs: 100, acceptEvictingPolicy: false } as const;
+      const config = {
+        type: 'redis',
+        url: redis.url,
+        keyPrefix: 'p:',
+        db: 0,
+        connectTimeoutMs: 1000,
+        commandTimeoutMs: 1000,
+        waitReplicas: 0,
+        waitTimeoutMs: 100,
+        acceptEvictingPolicy: false,
+      } as const;
       const store = createNonceStore(config, deps);
       expect(store).toBeInstanceOf(RedisNonceStore);
       expect(await claims(store, ['a', 'a'])).toEqual([true, false]);

@@ -57,7 +57,14 @@ const BROWSER = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9
 /** What Traefik sends to `address`: GET, the original request in X-Forwarded-*, the client's headers. */
 function traefik(address: string, headers: Record<string, string> = {}) {
   return httpRequest(address, {
-    headers: { 'x-forwarded-method': 'POST', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'dashboard.example.com', 'x-forwarded-uri': '/reports/2026?format=pdf', 'x-forwarded-for': '203.0.113.9', ...headers },
+    headers: {
+      'x-forwarded-method': 'POST',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'dashboard.example.com',
+      'x-forwarded-uri': '/reports/2026?format=pdf',
+      'x-forwarded-for': '203.0.113.9',
+      ...headers,
+    },
   });
 }
 

@@ -55,13 +55,21 @@ describe('Google Cloud IAP', () => {
   const JWKS_PATH = '/iap/verify/public_key-jwk';
   const AUDIENCE = '/projects/123/global/backendServices/456';
   const google = standIn();
-  const keys = [{ kid: 'f9R3yg', pair: ec() }, { kid: '0oeLcQ', pair: ec() }];
+  const keys = [
+    { kid: 'f9R3yg', pair: ec() },
+    { kid: '0oeLcQ', pair: ec() },
+  ];
 
   beforeEach(() => {
     // Google's shape: alg, crv, kid, kty, use, x, y.
     google.serve(JWKS_PATH, {
       headers: { 'cache-control': 'public, max-age=3600' },
-      body: { keys: keys.map(({ kid, pair }) => { const { crv, x, y } = pair.publicKey.export({ format: 'jwk' }); return { alg: 'ES256', crv, kid, kty: 'EC', use: 'sig', x, y }; }) },
+      body: {
+        keys: keys.map(({ kid, pair }) => {
+          const { crv, x, y } = pair.publicKey.export({ format: 'jwk' });
+          return { alg: 'ES256', crv, kid, kty: 'EC', use: 'sig', x, y };
+        }),
+      },
     });
   });
 
@@ -105,7 +113,10 @@ describe('Google Cloud IAP', () => {
 
   test("an assertion for another backend service is refused: Missing or invalid 'aud' claim", async () => {
     const proxy = await iapVerifier();
-    expect(await httpRequest(`${proxy.url}/`, { headers: iapToken({ aud: '/projects/123/global/backendServices/789' }) })).toMatchObject({ status: 403, body: `${REFUSED}Missing or invalid 'aud' claim` });
+    expect(await httpRequest(`${proxy.url}/`, { headers: iapToken({ aud: '/projects/123/global/backendServices/789' }) })).toMatchObject({
+      status: 403,
+      body: `${REFUSED}Missing or invalid 'aud' claim`,
+    });
   });
 
   test("an assertion from another issuer is refused: Missing or invalid 'iss' claim", async () => {
@@ -187,7 +198,10 @@ describe('AWS Application Load Balancer', () => {
 
   test("a token from another issuer is refused: Missing or invalid 'iss' claim", async () => {
     const proxy = await albVerifier();
-    expect(await httpRequest(`${proxy.url}/`, { headers: albToken({ claims: { iss: 'https://accounts.example.com' } }) })).toMatchObject({ status: 403, body: `${REFUSED}Missing or invalid 'iss' claim` });
+    expect(await httpRequest(`${proxy.url}/`, { headers: albToken({ claims: { iss: 'https://accounts.example.com' } }) })).toMatchObject({
+      status: 403,
+      body: `${REFUSED}Missing or invalid 'iss' claim`,
+    });
   });
 
   test('a token signed by another key under the published kid is refused: Invalid JWT signature', async () => {
@@ -204,20 +218,26 @@ describe('AWS Application Load Balancer', () => {
 
   test('a kid the key endpoint does not know is refused: Could not find any matching public key', async () => {
     const proxy = await albVerifier();
-    expect(await httpRequest(`${proxy.url}/`, { headers: albToken({ header: { kid: '00000000-0000-0000-0000-000000000000' } }) })).toMatchObject({ status: 403, body: `${REFUSED}Could not find any matching public key` });
+    expect(await httpRequest(`${proxy.url}/`, { headers: albToken({ header: { kid: '00000000-0000-0000-0000-000000000000' } }) })).toMatchObject({
+      status: 403,
+      body: `${REFUSED}Could not find any matching public key`,
+    });
   });
 
-  test.each(['/aws-elb-public-keys-prod-us-gov-west-1', '/aws-elb-public-keys-prod-us-gov-west-1/'])('a keys_url with a path (%s, as in GovCloud) is the directory each kid is looked up in', async (path) => {
-    publicKeys.serve(`/aws-elb-public-keys-prod-us-gov-west-1/${key.kid}`, { body: key.pair.publicKey.export({ type: 'spki', format: 'pem' }) as string });
-    const proxy = await verifier(`
+  test.each(['/aws-elb-public-keys-prod-us-gov-west-1', '/aws-elb-public-keys-prod-us-gov-west-1/'])(
+    'a keys_url with a path (%s, as in GovCloud) is the directory each kid is looked up in',
+    async (path) => {
+      publicKeys.serve(`/aws-elb-public-keys-prod-us-gov-west-1/${key.kid}`, { body: key.pair.publicKey.export({ type: 'spki', format: 'pem' }) as string });
+      const proxy = await verifier(`
       provider:
         type: aws_alb
         options:
           alb_arn: ${ALB_ARN}
           keys_url: ${publicKeys.url}${path}`);
-    expect((await httpRequest(`${proxy.url}/`, { headers: albToken() })).status).toBe(200);
-    expect(publicKeys.requests).toEqual([`/aws-elb-public-keys-prod-us-gov-west-1/${key.kid}`]);
-  });
+      expect((await httpRequest(`${proxy.url}/`, { headers: albToken() })).status).toBe(200);
+      expect(publicKeys.requests).toEqual([`/aws-elb-public-keys-prod-us-gov-west-1/${key.kid}`]);
+    },
+  );
 
   test.each(['../x', '..%2Fx', 'x/../../admin', '?x', 'a b', ''])('a kid with path characters (%j) is never fetched', async (kid) => {
     const proxy = await albVerifier();
@@ -305,10 +325,18 @@ describe('OpenID Connect provider with discovery', () => {
   beforeEach(() => {
     issuer = idp.url;
     idp.serve(DISCOVERY_PATH, {
-      body: { issuer, authorization_endpoint: `${issuer}/oauth2/v1/authorize`, token_endpoint: `${issuer}/oauth2/v1/token`, jwks_uri: `${issuer}${JWKS_PATH}`, id_token_signing_alg_values_supported: ['PS256', 'RS256'] },
+      body: {
+        issuer,
+        authorization_endpoint: `${issuer}/oauth2/v1/authorize`,
+        token_endpoint: `${issuer}/oauth2/v1/token`,
+        jwks_uri: `${issuer}${JWKS_PATH}`,
+        id_token_signing_alg_values_supported: ['PS256', 'RS256'],
+      },
     });
     idp.serve(JWKS_PATH, {
-      body: { keys: [publicJwk(psKey.pair.publicKey, { kty: 'RSA', alg: 'PS256', kid: psKey.kid, use: 'sig' }), publicJwk(rsKey.pair.publicKey, { kty: 'RSA', alg: 'RS256', kid: rsKey.kid, use: 'sig' })] },
+      body: {
+        keys: [publicJwk(psKey.pair.publicKey, { kty: 'RSA', alg: 'PS256', kid: psKey.kid, use: 'sig' }), publicJwk(rsKey.pair.publicKey, { kty: 'RSA', alg: 'RS256', kid: rsKey.kid, use: 'sig' })],
+      },
     });
   });
 
@@ -358,7 +386,10 @@ describe('OpenID Connect provider with discovery', () => {
 
   test("a token from another issuer is refused: Missing or invalid 'iss' claim", async () => {
     const proxy = await oidcVerifier();
-    expect(await httpRequest(`${proxy.url}/`, { headers: bearer(idToken({ claims: { iss: 'https://accounts.example.com' } })) })).toMatchObject({ status: 403, body: `${REFUSED}Missing or invalid 'iss' claim` });
+    expect(await httpRequest(`${proxy.url}/`, { headers: bearer(idToken({ claims: { iss: 'https://accounts.example.com' } })) })).toMatchObject({
+      status: 403,
+      body: `${REFUSED}Missing or invalid 'iss' claim`,
+    });
   });
 
   test('a token signed by another key under a published kid is refused: Invalid JWT signature', async () => {
@@ -391,7 +422,9 @@ describe('OpenID Connect provider with discovery', () => {
   test('a token without kid is refused when the set holds several keys for its alg: which one is not said', async () => {
     const second = { kid: 'rs-2027', pair: crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) };
     idp.serve(JWKS_PATH, {
-      body: { keys: [publicJwk(rsKey.pair.publicKey, { kty: 'RSA', alg: 'RS256', kid: rsKey.kid, use: 'sig' }), publicJwk(second.pair.publicKey, { kty: 'RSA', alg: 'RS256', kid: second.kid, use: 'sig' })] },
+      body: {
+        keys: [publicJwk(rsKey.pair.publicKey, { kty: 'RSA', alg: 'RS256', kid: rsKey.kid, use: 'sig' }), publicJwk(second.pair.publicKey, { kty: 'RSA', alg: 'RS256', kid: second.kid, use: 'sig' })],
+      },
     });
     const proxy = await oidcVerifier();
     expect((await httpRequest(`${proxy.url}/`, { headers: bearer(kidlessToken('RS256', rsKey.pair.privateKey)) })).status).toBe(403);

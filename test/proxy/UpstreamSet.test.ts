@@ -24,7 +24,14 @@ describe('the upstream request target', () => {
 
 describe('choosing an upstream', () => {
   let now = 1_000_000;
-  const set = () => new UpstreamSet(['http://a:1/', 'http://b:2/', 'http://c:3/'], { failureTimeoutMs: 10_000, clock: () => now, insecureSkipVerify: false, trustedCertificates: [], timeouts: { connectMs: 5_000, responseMs: 60_000, bodyMs: 300_000 } });
+  const set = () =>
+    new UpstreamSet(['http://a:1/', 'http://b:2/', 'http://c:3/'], {
+      failureTimeoutMs: 10_000,
+      clock: () => now,
+      insecureSkipVerify: false,
+      trustedCertificates: [],
+      timeouts: { connectMs: 5_000, responseMs: 60_000, bodyMs: 300_000 },
+    });
 
   test('goes round robin', () => {
     const upstreams = set();

@@ -2,7 +2,26 @@ import { asciiJson, forwardableRequestHeaders, forwardableResponseHeaders } from
 
 describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
   test('are not forwarded, nor the headers the Connection header names', () => {
-    const raw = ['Host', 'h', 'Connection', 'keep-alive, X-Secret', 'X-Secret', 's', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'Upgrade', 'x', 'Proxy-Authorization', 'p', 'Accept', 'a'];
+    const raw = [
+      'Host',
+      'h',
+      'Connection',
+      'keep-alive, X-Secret',
+      'X-Secret',
+      's',
+      'Keep-Alive',
+      'timeout=5',
+      'TE',
+      'trailers',
+      'Transfer-Encoding',
+      'chunked',
+      'Upgrade',
+      'x',
+      'Proxy-Authorization',
+      'p',
+      'Accept',
+      'a',
+    ];
     expect(forwardableRequestHeaders(raw, 'keep-alive, X-Secret')).toEqual(['Host', 'h', 'Accept', 'a']);
   });
 

@@ -43,7 +43,11 @@ afterEach(async () => {
 /** A record of its own kid, all of one size. */
 const recordOf = (service: string, kid: string): RegisteredKey => ({ ...key, service, kid, jwk: { ...key.jwk, kid } });
 
-const journalLines = async (): Promise<unknown[]> => (await fs.readFile(`${file}.journal`, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line));
+const journalLines = async (): Promise<unknown[]> =>
+  (await fs.readFile(`${file}.journal`, 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 
 test('the snapshot and the journal are created with mode 0600', async () => {
   await storage.update('svc', 'k', () => key);
@@ -252,7 +256,11 @@ describe('after a registry process was killed with SIGKILL', () => {
       expect((await fs.readdir(directory)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
       expect((await restarted.get('svc', 'crashed'))!.kid).toBe('crashed');
       // The dead process still "holds" the lock: it is taken over at once.
-      await within(restarted.update('svc', 'k', () => key), 1000, 'an update');
+      await within(
+        restarted.update('svc', 'k', () => key),
+        1000,
+        'an update',
+      );
     } finally {
       await restarted.stop();
     }
@@ -270,7 +278,11 @@ test('temporary files of a live process are left alone', async () => {
 
 test('a lock left by a process on this host that is not running is taken over at once', async () => {
   await fs.writeFile(`${file}.lock`, `999999999 ${os.hostname()}\n`);
-  await within(storage.update('svc', 'k', () => key), 1000, 'the update');
+  await within(
+    storage.update('svc', 'k', () => key),
+    1000,
+    'the update',
+  );
   expect(await storage.get('svc', 'k')).toEqual(key);
 });
 

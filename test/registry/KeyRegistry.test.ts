@@ -64,7 +64,12 @@ test('a rotation logs the new key and when the old one goes', async () => {
   await registry.approve(SERVICE, first.kid);
   await registry.rotate(first.kid, offer(second));
   const rotated = logs.at(-1) as unknown as Record<string, unknown>;
-  expect(rotated).toMatchObject({ msg: 'key rotated: new key approved, previous key revoked after the grace period', kid: 'second', previousKid: 'first', previousRevokeAt: new Date(clock.nowMs + 60_000).toISOString() });
+  expect(rotated).toMatchObject({
+    msg: 'key rotated: new key approved, previous key revoked after the grace period',
+    kid: 'second',
+    previousKid: 'first',
+    previousRevokeAt: new Date(clock.nowMs + 60_000).toISOString(),
+  });
 });
 
 test('the sweep logs an expiry once, and keeps the expired key as a tombstone', async () => {
@@ -128,11 +133,17 @@ test('the sweep keeps a revoked key as a tombstone for the retention, then purge
 });
 
 test('a service reaching max_pending_keys_per_service is logged once, not at every refused key', async () => {
-  const capped = new KeyRegistry(registryPolicy(registryConfig({ maxPendingKeysPerService: 1 })), { storage, clock: clock.clock, logger: createLogger('info', new Writable({ write: (chunk: Buffer, _encoding, done) => (logs.push(JSON.parse(chunk.toString())), done()) })) });
+  const capped = new KeyRegistry(registryPolicy(registryConfig({ maxPendingKeysPerService: 1 })), {
+    storage,
+    clock: clock.clock,
+    logger: createLogger('info', new Writable({ write: (chunk: Buffer, _encoding, done) => (logs.push(JSON.parse(chunk.toString())), done()) })),
+  });
   await capped.publish(offer(first));
   const refused = await Promise.all(Array.from({ length: 5 }, (_, i) => newPublisher(`refused-${i}`)));
   for (const publisher of refused) await expect(capped.publish(offer(publisher))).rejects.toMatchObject({ code: 'ERR_REGISTRY_TOO_MANY_PENDING' });
-  expect(logs.filter((line) => ['warn', 'error', 'fatal'].includes(line.level)).map((line) => line.msg)).toEqual(['a service has max_pending_keys_per_service keys awaiting approval: more are refused (429) until some are approved, revoked or dropped']);
+  expect(logs.filter((line) => ['warn', 'error', 'fatal'].includes(line.level)).map((line) => line.msg)).toEqual([
+    'a service has max_pending_keys_per_service keys awaiting approval: more are refused (429) until some are approved, revoked or dropped',
+  ]);
   // Once it has room again and fills up anew, it is logged again.
   await capped.revoke(SERVICE, first.kid);
   await capped.publish(offer(second));

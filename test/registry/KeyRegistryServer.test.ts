@@ -152,7 +152,7 @@ describe('PUT /services/<svc>/keys/<kid>', () => {
       expect((await putKey(registry, clock, alice)).status).toBe(200);
     });
 
-    test("a new self-signed key for a service that has a key awaits approval: 202, so nobody can take over the service", async () => {
+    test('a new self-signed key for a service that has a key awaits approval: 202, so nobody can take over the service', async () => {
       expect((await putKey(registry, clock, bob)).status).toBe(202);
       expect((await getKey(registry, bob.kid)).status).toBe(409);
     });

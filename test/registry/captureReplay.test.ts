@@ -70,7 +70,7 @@ test('the first key is served as the Go signer sent it, padded n included, until
   expect(answer.headers['cache-control']).toBe('max-age=19');
 });
 
-test('the served key verifies the Go signer\'s request token', async () => {
+test("the served key verifies the Go signer's request token", async () => {
   await replay(capture[0]);
   await registry.registry.approve('myservice', FIRST_KID);
   const jwk = JSON.parse((await replay(capture[1])).body) as PublicJwk;

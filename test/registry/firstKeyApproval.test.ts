@@ -27,7 +27,13 @@ afterAll(async () => {
 
 const storages: [string, (round: number) => [KeyStorage, KeyStorage]][] = [
   ['redis', (round) => [new RedisKeyStorage(redis.url, `first${round}:`, silentLogger), new RedisKeyStorage(redis.url, `first${round}:`, silentLogger)]],
-  ['file', (round) => { const file = path.join(directory, `keys-${round}.json`); return [new FileKeyStorage(file), new FileKeyStorage(file)]; }],
+  [
+    'file',
+    (round) => {
+      const file = path.join(directory, `keys-${round}.json`);
+      return [new FileKeyStorage(file), new FileKeyStorage(file)];
+    },
+  ],
 ];
 
 test.each(storages)('two registries on one %s storage offered two different first keys at once approve exactly one', async (_kind, open) => {

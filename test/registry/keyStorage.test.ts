@@ -43,9 +43,27 @@ afterAll(async () => {
 
 /** Two handles on one store, as two registry processes would have (memory has only one). */
 const kinds: [string, () => [KeyStorage, KeyStorage]][] = [
-  ['memory', () => { const storage = new MemoryKeyStorage(); return [storage, storage]; }],
-  ['file', () => { const file = path.join(directory, `keys-${++prefixCount}.json`); return [new FileKeyStorage(file), new FileKeyStorage(file)]; }],
-  ['redis', () => { const prefix = `test${++prefixCount}:`; return [new RedisKeyStorage(redis.url, prefix, silentLogger), new RedisKeyStorage(redis.url, prefix, silentLogger)]; }],
+  [
+    'memory',
+    () => {
+      const storage = new MemoryKeyStorage();
+      return [storage, storage];
+    },
+  ],
+  [
+    'file',
+    () => {
+      const file = path.join(directory, `keys-${++prefixCount}.json`);
+      return [new FileKeyStorage(file), new FileKeyStorage(file)];
+    },
+  ],
+  [
+    'redis',
+    () => {
+      const prefix = `test${++prefixCount}:`;
+      return [new RedisKeyStorage(redis.url, prefix, silentLogger), new RedisKeyStorage(redis.url, prefix, silentLogger)];
+    },
+  ],
 ];
 
 describe.each(kinds)('%s key storage', (_kind, open) => {
@@ -122,7 +140,7 @@ describe.each(kinds)('%s key storage', (_kind, open) => {
     expect((await storage.get('svc', 'k'))!.rotationSeconds).toBe(20);
   });
 
-  test('an update sees the service\'s other keys as they are at its write', async () => {
+  test("an update sees the service's other keys as they are at its write", async () => {
     await storage.update('svc', 'a', () => record('svc', 'a'));
     let seen: string[] = [];
     await other.update('svc', 'b', (_current, others) => ((seen = others.map((key) => key.kid)), record('svc', 'b')));

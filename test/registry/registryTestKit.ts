@@ -51,8 +51,7 @@ const generate = promisify(generateKeyPair);
 
 /** A fresh key pair; EC P-256 unless told (fast to generate), RSA 2048 like the Go signer. */
 export async function newPublisher(kid: string, type: 'ec' | 'rsa' | 'ed25519' = 'ec'): Promise<Publisher> {
-  const { privateKey, publicKey } =
-    type === 'rsa' ? await generate('rsa', { modulusLength: 2048 }) : type === 'ec' ? await generate('ec', { namedCurve: 'P-256' }) : await generate('ed25519');
+  const { privateKey, publicKey } = type === 'rsa' ? await generate('rsa', { modulusLength: 2048 }) : type === 'ec' ? await generate('ec', { namedCurve: 'P-256' }) : await generate('ed25519');
   const algorithm = algorithmOf(privateKey);
   return { kid, privateKey, algorithm, jwk: { kid, ...(publicKey.export({ format: 'jwk' }) as Record<string, string>), alg: algorithm, use: 'sig' } };
 }
@@ -89,11 +88,7 @@ export function getKey(server: KeyRegistryServer, kid: string, service = SERVICE
 }
 
 /** A started registry on loopback with a local nonce store; stop() stops both. */
-export async function startRegistry(
-  config: KeyRegistryConfig,
-  clock: TestClock,
-  deps: Partial<KeyRegistryServerDeps> = {},
-): Promise<KeyRegistryServer & { stopAll(): Promise<void> }> {
+export async function startRegistry(config: KeyRegistryConfig, clock: TestClock, deps: Partial<KeyRegistryServerDeps> = {}): Promise<KeyRegistryServer & { stopAll(): Promise<void> }> {
   const nonceStore = deps.nonceStore ?? new LocalNonceStore({ purgeIntervalMs: 60_000, maxEntries: 10_000, clock: clock.clock, logger: silentLogger });
   await nonceStore.start();
   const server = new KeyRegistryServer(config, { nonceStore, clock: clock.clock, logger: silentLogger, ...deps });

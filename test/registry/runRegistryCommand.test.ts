@@ -131,7 +131,7 @@ test('with memory storage and no admin API, refuses and says why', async () => {
 });
 
 test('with memory storage and the registry down, says it cannot reach it', async () => {
-  const config = registryConfig({ admin: { enabled: true, listenAddr: 'unix:' + path.join(directory, 'absent.sock') } });
+  const config = registryConfig({ admin: { enabled: true, listenAddr: `unix:${path.join(directory, 'absent.sock')}` } });
   const { code, lines } = await run(['list'], config);
   expect(code).toBe(1);
   expect(lines[0]).toContain('is the registry running?');

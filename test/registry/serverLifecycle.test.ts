@@ -53,8 +53,23 @@ test('serves HTTPS and expects https:// request audiences', async () => {
   const keyFile = path.join(directory, 'tls.key');
   const crtFile = path.join(directory, 'tls.crt');
   await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', crtFile,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    keyFile,
+    '-out',
+    crtFile,
   ]);
   const registry = await startRegistry(registryConfig({ tls: { keyFile, crtFile } }), clock);
   try {
@@ -136,8 +151,7 @@ describe('two registries sharing Redis', () => {
     const [a, b] = [await replica('ha2:'), await replica('ha2:')];
     try {
       const token = await requestToken(alice, audience.origin, clock.nowMs);
-      const put = (registry: KeyRegistryServer) =>
-        httpRequest(keyUrl(registry, alice.kid), { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(alice.jwk) });
+      const put = (registry: KeyRegistryServer) => httpRequest(keyUrl(registry, alice.kid), { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(alice.jwk) });
       expect((await put(a)).status).toBe(202);
       expect((await put(b)).status).toBe(403);
     } finally {

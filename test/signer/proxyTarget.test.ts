@@ -72,9 +72,7 @@ describe('parseProxyTarget', () => {
   });
 
   test('says why a numeric host form is refused', () => {
-    expect(rejection('http://2130706433/').message).toBe(
-      'invalid request target "http://2130706433/": the last label of a host name cannot be all digits (not a dotted-quad IPv4 address)',
-    );
+    expect(rejection('http://2130706433/').message).toBe('invalid request target "http://2130706433/": the last label of a host name cannot be all digits (not a dotted-quad IPv4 address)');
   });
 
   test('quotes the target in its message so control characters cannot forge log lines', () => {

@@ -58,9 +58,25 @@ export class TestCa {
       ].join('\n'),
     );
     await run('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', ca.keyFile, '-out', ca.crtFile,
-      '-days', '2', '-subj', `/O=Example/CN=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      ca.keyFile,
+      '-out',
+      ca.crtFile,
+      '-days',
+      '2',
+      '-subj',
+      `/O=Example/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     ]);
     return ca;
   }
@@ -76,12 +92,42 @@ export class TestCa {
     const oids = Object.entries(options.oids ?? {}).map(([name, oid]) => `${name} = ${oid}`);
     fs.writeFileSync(`${base}.cnf`, ['oid_section = oids', '[oids]', ...oids, '[req]', 'distinguished_name = dn', '[dn]', ''].join('\n'));
     await run('openssl', [
-      'req', '-new', '-config', `${base}.cnf`, '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', files.keyFile, '-out', `${base}.csr`,
-      '-subj', options.subject, ...(options.multivalue ? ['-multivalue-rdn'] : []), '-utf8',
+      'req',
+      '-new',
+      '-config',
+      `${base}.cnf`,
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      files.keyFile,
+      '-out',
+      `${base}.csr`,
+      '-subj',
+      options.subject,
+      ...(options.multivalue ? ['-multivalue-rdn'] : []),
+      '-utf8',
     ]);
     await run('openssl', [
-      'x509', '-req', '-in', `${base}.csr`, '-CA', this.crtFile, '-CAkey', this.keyFile, '-set_serial', `0x${(0x1000 + number).toString(16)}a5`,
-      '-days', '1', '-sha256', '-extfile', `${base}.ext`, '-out', files.crtFile,
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      this.crtFile,
+      '-CAkey',
+      this.keyFile,
+      '-set_serial',
+      `0x${(0x1000 + number).toString(16)}a5`,
+      '-days',
+      '1',
+      '-sha256',
+      '-extfile',
+      `${base}.ext`,
+      '-out',
+      files.crtFile,
     ]);
     return { ...files, key: fs.readFileSync(files.keyFile), cert: fs.readFileSync(files.crtFile) };
   }

@@ -7,7 +7,10 @@ export const DOCS_DIR = path.join(ROOT, 'docs');
 
 /** Every documentation file, the README first, as paths relative to the repository. */
 export function documentationFiles(): string[] {
-  const pages = fs.readdirSync(DOCS_DIR).filter((name) => name.endsWith('.md')).sort();
+  const pages = fs
+    .readdirSync(DOCS_DIR)
+    .filter((name) => name.endsWith('.md'))
+    .sort();
   return ['README.md', ...pages.map((name) => path.join('docs', name))];
 }
 
@@ -28,7 +31,13 @@ export function withoutCodeBlocks(markdown: string): string {
 export function headingAnchors(markdown: string): Set<string> {
   const anchors = new Set<string>();
   for (const [, heading] of withoutCodeBlocks(markdown).matchAll(/^#+ (.*)$/gm)) {
-    anchors.add(heading.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-'));
+    anchors.add(
+      heading
+        .trim()
+        .toLowerCase()
+        .replace(/[^\w\- ]/g, '')
+        .replace(/ /g, '-'),
+    );
   }
   return anchors;
 }

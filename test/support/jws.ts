@@ -27,7 +27,10 @@ function signature(algorithm: JwsAlgorithm, key: crypto.KeyObject | Buffer | und
     case 'ES256':
       return crypto.sign('sha256', data, { key: key as crypto.KeyObject, dsaEncoding: 'ieee-p1363' });
     case 'HS256':
-      return crypto.createHmac('sha256', key as Buffer).update(data).digest();
+      return crypto
+        .createHmac('sha256', key as Buffer)
+        .update(data)
+        .digest();
     case 'none':
       return Buffer.alloc(0);
   }

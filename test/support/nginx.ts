@@ -11,11 +11,11 @@ import { closedPort } from './closedPort';
 const CANDIDATES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx', '/opt/homebrew/bin/nginx'];
 const START_ATTEMPTS = 5;
 
-
 /** The nginx binary; throws (fails the test, never skips it) when there is none. */
 export function nginxBinary(): string {
   const found = process.env.NGINX ?? CANDIDATES.find((file) => fs.existsSync(file)) ?? onPath();
-  if (!found || !fs.existsSync(found)) throw new Error('nginx is not installed: the nginx auth_request end-to-end tests need it (e.g. apt-get install nginx), with its auth_request module; set NGINX=/path/to/nginx if it is elsewhere');
+  if (!found || !fs.existsSync(found))
+    throw new Error('nginx is not installed: the nginx auth_request end-to-end tests need it (e.g. apt-get install nginx), with its auth_request module; set NGINX=/path/to/nginx if it is elsewhere');
   // nginx -V prints its configure arguments on stderr.
   const version = spawnSync(found, ['-V'], { encoding: 'utf8' });
   const configure = `${version.stdout}${version.stderr}`;

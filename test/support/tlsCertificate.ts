@@ -12,8 +12,21 @@ export interface TlsFiles {
 export async function tlsCertificate(dir: string): Promise<TlsFiles> {
   const files = { keyFile: path.join(dir, 'tls.key'), crtFile: path.join(dir, 'tls.crt') };
   await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', files.keyFile, '-out', files.crtFile,
-    '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    files.keyFile,
+    '-out',
+    files.crtFile,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
   ]);
   return files;
 }

@@ -159,7 +159,12 @@ describe('outages are 503, not verdicts on the token', () => {
         throw new ClaimsVerifierUnavailableError('authorizer down');
       },
     };
-    expect(await refusal(authenticator({ claimsVerifiers: [down] }), request(await token()))).toEqual({ status: 503, code: 'unavailable', reasonCode: 'authorizer_unavailable', reason: 'Authorizer unavailable' });
+    expect(await refusal(authenticator({ claimsVerifiers: [down] }), request(await token()))).toEqual({
+      status: 503,
+      code: 'unavailable',
+      reasonCode: 'authorizer_unavailable',
+      reason: 'Authorizer unavailable',
+    });
   });
 });
 
@@ -207,7 +212,11 @@ describe('claims verifiers', () => {
         throw new ClaimsVerifierError('the Lua rule failed', 'policy.lua:3: boom');
       },
     };
-    expect(await refusal(authenticator({ claimsVerifiers: [broken] }), request(await token()))).toMatchObject({ status: 403, reasonCode: 'claims_verifier', reason: 'Error verifying claims: the Lua rule failed' });
+    expect(await refusal(authenticator({ claimsVerifiers: [broken] }), request(await token()))).toMatchObject({
+      status: 403,
+      reasonCode: 'claims_verifier',
+      reason: 'Error verifying claims: the Lua rule failed',
+    });
   });
 
   test("they see the request and the identity; an allowance's headers go with the verdict", async () => {

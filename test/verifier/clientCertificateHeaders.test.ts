@@ -76,9 +76,12 @@ test('from an untrusted peer, no well-known client-certificate header reaches th
 });
 
 test('forward-auth: the rules do not read client-address or certificate headers relayed from an untrusted peer', async () => {
-  const proxy = await verifier(`      claims_to_headers:
+  const proxy = await verifier(
+    `      claims_to_headers:
         X-Seen-Verify: request.headers["x-ssl-client-verify"]
-        X-Seen-Real-Ip: request.headers["x-real-ip"]`, true);
+        X-Seen-Real-Ip: request.headers["x-real-ip"]`,
+    true,
+  );
   const answer = await httpRequest(`${proxy.url}/`, { headers: { ...bearer(await mintToken({ audience: AUD })), 'x-ssl-client-verify': 'SUCCESS', 'x-real-ip': '10.9.9.9' } });
   expect(answer.status).toBe(200);
   expect({ verify: answer.headers['x-seen-verify'], realIp: answer.headers['x-seen-real-ip'] }).toEqual({ verify: undefined, realIp: undefined });

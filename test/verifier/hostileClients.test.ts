@@ -1,7 +1,7 @@
 // The verifier proxy against clients that try to exhaust it or to displace its headers: header
 // count and size limits, refused requests that never get to hold their connection, 100-continue
 // only after the token is checked, and the listener's request, head and idle timeouts.
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as net from 'node:net';
 import type { VerifierProxy } from '../../src/verifier/VerifierProxy';
 import { exchangeOn } from '../support/exchangeOn';
@@ -106,7 +106,13 @@ describe('header limits', () => {
     const socket = await connect(proxy.url);
     const answer = await exchangeOn(socket, `GET / HTTP/1.1\r\nhost: api.example\r\n${fillers(60)}authorization: Bearer ${signed}\r\n\r\n`);
     expect(answer).toMatch(/^HTTP\/1.1 200/);
-    expect(server.last.headers).toMatchObject({ host: 'api.example', authorization: `Bearer ${signed}`, 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'api.example' });
+    expect(server.last.headers).toMatchObject({
+      host: 'api.example',
+      authorization: `Bearer ${signed}`,
+      'x-forwarded-for': '127.0.0.1',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'api.example',
+    });
     expect(JSON.parse(server.last.headers['x-jwtproxy-claims'] as string)).toMatchObject({ aud: 'http://verifier.test', iss: 'jwtproxy' });
   });
 });
@@ -124,7 +130,7 @@ describe('refused requests', () => {
       const received = await within(closed, 5000, 'the proxy closes the connection');
       expect(received).toMatch(/^HTTP\/1.1 403 Forbidden\r\n/);
       expect(received.toLowerCase()).toContain('\r\nconnection: close\r\n');
-      expect(received).toContain("jwtproxy: unable to verify request: Could not parse JWT");
+      expect(received).toContain('jwtproxy: unable to verify request: Could not parse JWT');
     } finally {
       clearInterval(trickle);
     }
@@ -145,11 +151,7 @@ describe('Expect: 100-continue', () => {
     const [server, url] = await upstream();
     const proxy = await verifier(url);
     const socket = await connect(proxy.url);
-    const received = await within(
-      exchangeOn(socket, 'POST / HTTP/1.1\r\nhost: v\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n'),
-      5000,
-      'the refusal',
-    );
+    const received = await within(exchangeOn(socket, 'POST / HTTP/1.1\r\nhost: v\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n'), 5000, 'the refusal');
     expect(received).toMatch(/^HTTP\/1.1 403 Forbidden\r\n/);
     expect(received).not.toContain('100 Continue');
     expect(server.received).toHaveLength(0);

@@ -265,9 +265,7 @@ describe('certificate-bound tokens (RFC 8705)', () => {
   test('a bound token without a client certificate is refused', async () => {
     const [, url] = await upstream();
     const proxy = await verifier({ upstream: url, listener: OPTIONAL() });
-    expect((await send(proxy, undefined, bearer(await boundTo(device42)))).body).toBe(
-      'jwtproxy: unable to verify request: Token is bound to a client certificate and none was presented',
-    );
+    expect((await send(proxy, undefined, bearer(await boundTo(device42)))).body).toBe('jwtproxy: unable to verify request: Token is bound to a client certificate and none was presented');
   });
 
   test('a cnf that is not an object, or a thumbprint that is not a string, is refused', async () => {

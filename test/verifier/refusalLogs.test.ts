@@ -86,7 +86,7 @@ ${extra}`,
 function tokenWithHeader(header: object): string {
   const now = Math.floor(Date.now() / 1000);
   const claims = { aud: 'http://verifier.test', iss: 'jwtproxy', iat: now, nbf: now, exp: now + 300, jti: 'j' };
-  return [header, claims].map((part) => encodeBase64url(JSON.stringify(part))).join('.') + '.c2lnbmF0dXJl';
+  return `${[header, claims].map((part) => encodeBase64url(JSON.stringify(part))).join('.')}.c2lnbmF0dXJl`;
 }
 
 test.each([

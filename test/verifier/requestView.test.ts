@@ -74,7 +74,10 @@ describe('forward-auth', () => {
   const nginx = readerFor('forward_auth: {gateway: nginx}', '');
 
   test.each([
-    ['GET / HTTP/1.1\nhost: auth\nx-original-uri: /x/../admin?q\nx-original-method: POST\nx-original-host: app.example\nx-original-proto: https\nx-forwarded-host: evil.example', { method: 'POST', path: '/admin', query: 'q', host: 'app.example', scheme: 'https', ambiguousPath: false, gateway: 'nginx' }],
+    [
+      'GET / HTTP/1.1\nhost: auth\nx-original-uri: /x/../admin?q\nx-original-method: POST\nx-original-host: app.example\nx-original-proto: https\nx-forwarded-host: evil.example',
+      { method: 'POST', path: '/admin', query: 'q', host: 'app.example', scheme: 'https', ambiguousPath: false, gateway: 'nginx' },
+    ],
     ['GET / HTTP/1.1\nhost: auth\nx-original-uri: /public/..%2fadmin\nx-original-host: app.example', { ambiguousPath: true }],
     ['GET / HTTP/1.1\nhost: auth\nx-original-uri: /public/%c0%ae%c0%ae/admin\nx-original-host: app.example', { ambiguousPath: true }],
     ['GET / HTTP/1.1\nhost: auth\nx-original-uri: /a/..;/admin\nx-original-host: app.example', { ambiguousPath: true }],
@@ -88,6 +91,11 @@ describe('forward-auth', () => {
 
   test('Envoy: the check request is the original; its Host is the host, X-Forwarded-Host is never read', async () => {
     const envoy = readerFor('forward_auth: {gateway: envoy}', '');
-    expect(await viewOf(envoy, 'GET /x/%2e%2e/y HTTP/1.1\nhost: app.example\nx-forwarded-host: evil.example')).toMatchObject({ path: '/y', host: 'app.example', ambiguousPath: true, gateway: 'envoy' });
+    expect(await viewOf(envoy, 'GET /x/%2e%2e/y HTTP/1.1\nhost: app.example\nx-forwarded-host: evil.example')).toMatchObject({
+      path: '/y',
+      host: 'app.example',
+      ambiguousPath: true,
+      gateway: 'envoy',
+    });
   });
 });

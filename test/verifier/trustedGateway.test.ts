@@ -101,7 +101,7 @@ describe('forward-auth behind a gateway', () => {
     expect(answer.headers).toMatchObject({ 'x-client-cn': 'device-42', 'x-client-issuer': 'CN=Test Client CA,O=Example' });
   });
 
-  test("an unreadable header from a trusted gateway means no certificate", async () => {
+  test('an unreadable header from a trusted gateway means no certificate', async () => {
     const proxy = await forwardAuth(TRUST_LOOPBACK);
     const answer = await httpRequest(proxy.url, { headers: { ...bearer(await boundTo(device42)), 'x-forwarded-client-cert': 'Hash=nothex;Subject="CN=device-42"' } });
     expect(answer.body).toBe(`${REFUSED}Token is bound to a client certificate and none was presented`);

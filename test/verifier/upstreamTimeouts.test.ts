@@ -46,8 +46,7 @@ ${timeouts}`);
   return proxy;
 }
 
-const signedRequest = async (proxy: VerifierProxy) =>
-  within(httpRequest(proxy.url, { headers: bearer(await mintToken({ audience: 'http://verifier.test' })) }), 10_000, 'the answer');
+const signedRequest = async (proxy: VerifierProxy) => within(httpRequest(proxy.url, { headers: bearer(await mintToken({ audience: 'http://verifier.test' })) }), 10_000, 'the answer');
 
 test('an upstream that does not answer within upstream_response_timeout gets the client a 504', async () => {
   const [, url] = await hangingUpstream();

@@ -34,9 +34,33 @@ export interface LuaApi {
 }
 
 const API_NAMES: (keyof LuaApi)[] = [
-  'malloc', 'free', 'realloc', 'lua_newstate', 'lua_close', 'lua_settop', 'lua_rawgeti', 'lua_pushlstring', 'lua_pushinteger', 'lua_pushnumber',
-  'lua_pushboolean', 'lua_pushnil', 'lua_createtable', 'lua_rawset', 'lua_rawget', 'lua_rawseti', 'lua_checkstack', 'lua_pcallk', 'lua_sethook',
-  'lua_gethookcount', 'lua_error', 'lua_type', 'lua_toboolean', 'lua_isinteger', 'lua_tointegerx', 'lua_tonumberx', 'lua_tolstring',
+  'malloc',
+  'free',
+  'realloc',
+  'lua_newstate',
+  'lua_close',
+  'lua_settop',
+  'lua_rawgeti',
+  'lua_pushlstring',
+  'lua_pushinteger',
+  'lua_pushnumber',
+  'lua_pushboolean',
+  'lua_pushnil',
+  'lua_createtable',
+  'lua_rawset',
+  'lua_rawget',
+  'lua_rawseti',
+  'lua_checkstack',
+  'lua_pcallk',
+  'lua_sethook',
+  'lua_gethookcount',
+  'lua_error',
+  'lua_type',
+  'lua_toboolean',
+  'lua_isinteger',
+  'lua_tointegerx',
+  'lua_tonumberx',
+  'lua_tolstring',
 ];
 
 export interface LuaInstance {

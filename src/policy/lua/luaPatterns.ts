@@ -23,7 +23,7 @@ export function patternFunctionsWithBudget(cSteps: number): string {
   return `local C_STEPS = ${cSteps}\n${PATTERNS}`;
 }
 
-const PATTERNS = String.raw`
+const PATTERNS = `
 local byte, sub, format, type, error, tostring, concat, pack, unpack, tointeger =
   string.byte, string.sub, string.format, type, error, tostring, table.concat, table.pack, table.unpack, math.tointeger
 local cfind, cmatch, cgmatch, cgsub = string.find, string.match, string.gmatch, string.gsub

@@ -72,14 +72,10 @@ export class CertificateAuthority {
    * The key may be PKCS#1 ("RSA PRIVATE KEY"), PKCS#8 ("PRIVATE KEY") or SEC1 ("EC PRIVATE KEY"), unencrypted.
    * The certificate PEM may carry the CA's own issuers after it; they are sent as the chain.
    */
-  static fromPem(
-    pems: { keyPem: string; certPem: string },
-    options: Partial<CertificateAuthorityFiles> & { clock?: Clock } = {},
-  ): CertificateAuthority {
+  static fromPem(pems: { keyPem: string; certPem: string }, options: Partial<CertificateAuthorityFiles> & { clock?: Clock } = {}): CertificateAuthority {
     const keyLabel = options.keyFile ? `ca_key_file ${options.keyFile}` : 'the MITM CA private key';
     const certLabel = options.certFile ? `ca_crt_file ${options.certFile}` : 'the MITM CA certificate';
-    const invalid = (label: string, file: string | undefined, problem: string, cause?: unknown) =>
-      new CertificateAuthorityError('ERR_MITM_CA_INVALID', `${label}: ${problem}`, file, { cause });
+    const invalid = (label: string, file: string | undefined, problem: string, cause?: unknown) => new CertificateAuthorityError('ERR_MITM_CA_INVALID', `${label}: ${problem}`, file, { cause });
 
     const privateKey = parsePrivateKey(pems.keyPem, (problem, cause) => invalid(keyLabel, options.keyFile, problem, cause));
 
@@ -109,13 +105,9 @@ export class CertificateAuthority {
     const notAfter = new Date(certificate.validTo);
     const now = (options.clock ?? systemClock)();
     if (now >= notAfter.getTime() || now < notBefore.getTime()) {
-      throw new CertificateAuthorityError(
-        'ERR_MITM_CA_EXPIRED',
-        `${certLabel}: valid from ${notBefore.toISOString()} to ${notAfter.toISOString()}, not now; renew the MITM CA`,
-        options.certFile,
-      );
+      throw new CertificateAuthorityError('ERR_MITM_CA_EXPIRED', `${certLabel}: valid from ${notBefore.toISOString()} to ${notAfter.toISOString()}, not now; renew the MITM CA`, options.certFile);
     }
-    return new CertificateAuthority(privateKey, certificate, pemBlocks.join('\n') + '\n', issuer, notBefore, notAfter);
+    return new CertificateAuthority(privateKey, certificate, `${pemBlocks.join('\n')}\n`, issuer, notBefore, notAfter);
   }
 }
 
@@ -163,11 +155,7 @@ export async function generateCertificateAuthority(options: CertificateAuthority
       notBefore: new Date(now - 3_600_000),
       notAfter: new Date(now + options.days * 86_400_000),
       subjectPublicKeyInfo: spki,
-      extensions: [
-        basicConstraintsExtension({ pathLength: 0 }),
-        keyUsageExtension(KeyUsage.keyCertSign | KeyUsage.cRLSign),
-        subjectKeyIdentifierExtension(keyIdentifier(spki)),
-      ],
+      extensions: [basicConstraintsExtension({ pathLength: 0 }), keyUsageExtension(KeyUsage.keyCertSign | KeyUsage.cRLSign), subjectKeyIdentifierExtension(keyIdentifier(spki))],
     },
     privateKey,
   );

@@ -52,9 +52,7 @@ const octets = (buffer: Buffer): Asn1 => asn1.create(UNIVERSAL, T.OCTETSTRING, f
 
 // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
 function time(date: Date): Asn1 {
-  return date.getUTCFullYear() < 2050
-    ? asn1.create(UNIVERSAL, T.UTCTIME, false, asn1.dateToUtcTime(date))
-    : asn1.create(UNIVERSAL, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
+  return date.getUTCFullYear() < 2050 ? asn1.create(UNIVERSAL, T.UTCTIME, false, asn1.dateToUtcTime(date)) : asn1.create(UNIVERSAL, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
 }
 
 function signatureAlgorithm(key: KeyObject): Asn1 {
@@ -81,10 +79,8 @@ export async function buildCertificate(fields: CertificateFields, issuerKey: Key
     parse(fields.subjectPublicKeyInfo),
     asn1.create(CONTEXT_SPECIFIC, 3, true, [sequence(fields.extensions.map(parse))]),
   ]);
-  const signature = await new Promise<Buffer>((resolve, reject) =>
-    crypto.sign('sha256', der(tbs), issuerKey, (error, result) => (error ? reject(error) : resolve(result))),
-  );
-  const bitString = asn1.create(UNIVERSAL, T.BITSTRING, false, '\x00' + toBytes(signature));
+  const signature = await new Promise<Buffer>((resolve, reject) => crypto.sign('sha256', der(tbs), issuerKey, (error, result) => (error ? reject(error) : resolve(result))));
+  const bitString = asn1.create(UNIVERSAL, T.BITSTRING, false, `\x00${toBytes(signature)}`);
   return der(sequence([tbs, algorithm, bitString]));
 }
 
@@ -109,7 +105,10 @@ export function subjectPublicKeyInfo(key: KeyObject): Buffer {
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */
 export function keyIdentifier(spki: Buffer): Buffer {
   const bitString = (parse(spki).value as Asn1[])[1].value as string;
-  return crypto.createHash('sha1').update(fromBytes(bitString.slice(1))).digest();
+  return crypto
+    .createHash('sha1')
+    .update(fromBytes(bitString.slice(1)))
+    .digest();
 }
 
 function extension(id: string, critical: boolean, value: Asn1): Buffer {
@@ -121,9 +120,7 @@ function extension(id: string, critical: boolean, value: Asn1): Buffer {
 
 /** CA certificates: cA true with a path length; leaves: cA false (the empty sequence). */
 export function basicConstraintsExtension(ca: { pathLength: number } | undefined): Buffer {
-  const value = ca
-    ? [asn1.create(UNIVERSAL, T.BOOLEAN, false, '\xff'), asn1.create(UNIVERSAL, T.INTEGER, false, asn1.integerToDer(ca.pathLength).getBytes())]
-    : [];
+  const value = ca ? [asn1.create(UNIVERSAL, T.BOOLEAN, false, '\xff'), asn1.create(UNIVERSAL, T.INTEGER, false, asn1.integerToDer(ca.pathLength).getBytes())] : [];
   return extension(OID.basicConstraints, true, sequence(value));
 }
 

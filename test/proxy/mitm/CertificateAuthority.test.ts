@@ -143,9 +143,7 @@ describe('CertificateAuthority.load', () => {
   });
 
   it('refuses an encrypted key and says how to decrypt it', async () => {
-    const encrypted = crypto
-      .createPrivateKey(ecCa.keyPem)
-      .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }) as string;
+    const encrypted = crypto.createPrivateKey(ecCa.keyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }) as string;
     const error = await loadError(await writeFiles('encrypted', encrypted, ecCa.certPem));
     expect(error.message).toContain('is encrypted');
   });

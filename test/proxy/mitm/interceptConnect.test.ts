@@ -20,7 +20,7 @@ interface Seen {
 }
 
 /** A tiny proxy: an http.Server whose 'connect' handler is interceptConnect, answering what it saw. */
-class Proxy {
+class InterceptingProxy {
   readonly seen: Seen[] = [];
   readonly heads: Buffer[] = [];
   readonly logs: { msg: string; level: number; target?: string }[] = [];
@@ -63,14 +63,14 @@ class Proxy {
 let caPem: string;
 let ca: CertificateAuthority;
 let forger: LeafCertificateForger;
-let proxy: Proxy;
+let proxy: InterceptingProxy;
 
 beforeAll(async () => {
   const generated = await generateCertificateAuthority({ commonName: 'Tunnel Test CA', days: 2 });
   caPem = generated.certPem;
   ca = CertificateAuthority.fromPem(generated);
   forger = await LeafCertificateForger.create(ca);
-  proxy = await new Proxy(forger).start();
+  proxy = await new InterceptingProxy(forger).start();
 });
 
 afterAll(() => proxy.stop());
@@ -152,10 +152,7 @@ describe('interceptConnect', () => {
     const tlsSocket = await startTls(socket, 'keepalive.test');
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
     (agent as unknown as { createConnection: () => tls.TLSSocket }).createConnection = () => tlsSocket;
-    const fetchOnce = () =>
-      new Promise((resolve, reject) =>
-        https.get('https://keepalive.test/', { agent, ca: caPem }, (response) => response.resume().on('end', resolve)).on('error', reject),
-      );
+    const fetchOnce = () => new Promise((resolve, reject) => https.get('https://keepalive.test/', { agent, ca: caPem }, (response) => response.resume().on('end', resolve)).on('error', reject));
     proxy.seen.length = 0;
     await fetchOnce();
     await fetchOnce();
@@ -191,7 +188,9 @@ describe('interceptConnect', () => {
     const before = forger.cachedContexts;
     const { response, socket, head } = await openTunnel(proxy.port, '../../pwned:443');
     expect(response.statusCode).toBe(400);
-    expect(await readAll(socket, head)).toBe('jwtproxy: invalid CONNECT target "../../pwned:443": the host must be a DNS name (letters, digits, hyphens; labels of 1 to 63 characters) or an IP address\n');
+    expect(await readAll(socket, head)).toBe(
+      'jwtproxy: invalid CONNECT target "../../pwned:443": the host must be a DNS name (letters, digits, hyphens; labels of 1 to 63 characters) or an IP address\n',
+    );
     expect(forger.cachedContexts).toBe(before);
   });
 
@@ -275,9 +274,7 @@ describe('interceptConnect with curl as the client', () => {
       const caFile = path.join(folder, 'ca.pem');
       await writeFile(caFile, caPem);
       const args = ['--silent', '--show-error', '--proxy', `http://127.0.0.1:${proxy.port}`, '--cacert', caFile, 'https://curl.example.test/'];
-      const output = await new Promise<string>((resolve, reject) =>
-        execFile('curl', args, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}: ${stderr}`)) : resolve(stdout))),
-      );
+      const output = await new Promise<string>((resolve, reject) => execFile('curl', args, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}: ${stderr}`)) : resolve(stdout))));
       expect(output).toBe('hello from https://curl.example.test');
     } finally {
       await rm(folder, { recursive: true, force: true });
@@ -287,7 +284,7 @@ describe('interceptConnect with curl as the client', () => {
 
 describe('interceptConnect with a short handshake timeout', () => {
   it('drops a client that never starts TLS', async () => {
-    const slow = await new Proxy(forger, 50).start();
+    const slow = await new InterceptingProxy(forger, 50).start();
     try {
       const { socket, head } = await openTunnel(slow.port, 'silent.test:443');
       // The proxy closes the tunnel once the handshake timeout has passed, without sending a byte.
@@ -303,7 +300,7 @@ describe('interceptConnect with a short handshake timeout', () => {
 describe('interceptConnect with an expired CA', () => {
   it('answers 502 when no certificate can be forged', async () => {
     const lateForger = await LeafCertificateForger.create(ca, { clock: () => Date.now() + 3 * 86_400_000 });
-    const late = await new Proxy(lateForger).start();
+    const late = await new InterceptingProxy(lateForger).start();
     try {
       const { response, socket, head } = await openTunnel(late.port, 'example.test:443');
       expect(response.statusCode).toBe(502);
