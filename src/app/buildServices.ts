@@ -54,6 +54,7 @@ export function buildVerifierProxies(config: Config, deps: RuntimeDeps): Verifie
         clock: deps.clock,
         logger,
         removeStaleSocket: topology.role !== 'worker',
+        warnsAboutConfig: warnsAboutConfig(topology),
         name: verifierStoreId(index),
         metrics: deps.metrics,
         policyReplacedOnReload: deps.policyReload,
@@ -80,8 +81,14 @@ export function buildSignerProxy(config: Config, keys: PrivateKeySource, deps: R
     clock: deps.clock,
     logger,
     removeStaleSocket: deps.topology.role !== 'worker',
+    warnsAboutConfig: warnsAboutConfig(deps.topology),
     metrics: deps.metrics,
   });
+}
+
+/** The configuration's warnings are told by a lone process or by the first worker: each once. */
+function warnsAboutConfig(topology: Topology): boolean {
+  return topology.role !== 'worker' || topology.id === 1;
 }
 
 /** The key registry with the replay store for its request tokens (shared through Redis when its storage is). */

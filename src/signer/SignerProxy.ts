@@ -38,6 +38,8 @@ export interface SignerProxyDeps {
   clock: Clock;
   logger: Logger;
   removeStaleSocket?: boolean;
+  /** Whether this process warns about the configuration at start: once per deployment, not once per worker. */
+  warnsAboutConfig?: boolean;
   /** Where requests are counted; absent: not counted. */
   metrics?: ProxyMetrics;
 }
@@ -97,9 +99,10 @@ export class SignerProxy {
 
   /** A part that fails to start stops the parts started before it (a pending key is revoked). */
   async start(): Promise<void> {
-    if (!this.deps.interceptor) this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
+    const warns = this.deps.warnsAboutConfig ?? true;
+    if (warns && !this.deps.interceptor) this.deps.logger.warn('no MITM CA configured (ca_key_file, ca_crt_file): CONNECT requests, i.e. HTTPS, will be refused');
     await this.parts.start();
-    if (!this.config.allowedDestinations.restricted && !isLoopbackListenAddr(this.config.listenAddr)) {
+    if (warns && !this.config.allowedDestinations.restricted && !isLoopbackListenAddr(this.config.listenAddr)) {
       this.deps.logger.warn(
         { listen: this.config.listenAddr },
         'the signer proxy listens beyond loopback without allowed_destinations: any client that reaches it gets tokens signed for any destination; list them in signer_proxy.allowed_destinations',

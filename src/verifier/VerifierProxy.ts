@@ -84,6 +84,8 @@ export interface VerifierProxyDeps {
   logger: Logger;
   /** In a cluster worker the primary removes stale unix sockets, not each worker. */
   removeStaleSocket?: boolean;
+  /** Whether this process warns about the configuration at start: once per deployment, not once per worker. */
+  warnsAboutConfig?: boolean;
   /** The proxy's name in metrics, e.g. "verifier_proxies[0]". */
   name?: string;
   /** Where requests are counted; absent: not counted. */
@@ -197,7 +199,7 @@ export class VerifierProxy {
     const { upstreams, audience, forwardAuth, provider, rules, nonceStorage } = this.config.verifier;
     const audiences = rules.claims.audiences ? [...rules.claims.audiences] : undefined;
     this.deps.logger.info({ listen: this.config.listenAddr, address: this.url, upstreams, forwardAuth, provider, audience: audience?.href, audiences }, 'verifier proxy started');
-    if (!nonceStorage) {
+    if (!nonceStorage && (this.deps.warnsAboutConfig ?? true)) {
       this.deps.logger.warn('single_use is off: tokens without jti are accepted and may be reused until they expire (as identity-aware proxies issue them)');
     }
   }

@@ -40,6 +40,15 @@ function start(yaml: string, launch?: CliLaunch): RunningCli {
 const pidsOf = (lines: CliLogLine[]) => new Set(lines.map((line) => line.pid));
 
 describe('how many processes serve', () => {
+  test("the configuration's warnings are told once, not once per worker", async () => {
+    const yaml = cliVerifierYaml({ listen: '127.0.0.1:0', upstream: upstreamUrl, workers: 2 }).replace('    verifier:\n', '    verifier:\n      single_use: false\n');
+    const cli = start(yaml);
+    await cli.logLines('verifier proxy started', 2);
+    await cli.logLines('ready');
+    const warnings = cliLogLines(cli.output).filter((line) => line.level === 'warn');
+    expect(warnings.map((line) => line.msg)).toEqual([expect.stringMatching(/^single_use is off/)]);
+  });
+
   const cores = availableCores();
 
   (cores > 1 ? test : test.skip)(`a config without workers starts one worker per core the process may use (${cores} here)`, async () => {
