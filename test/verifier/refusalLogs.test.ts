@@ -23,7 +23,8 @@ interface LogLine {
 const WARN_OR_WORSE = ['warn', 'error', 'fatal'];
 const DEBUG = 'debug';
 
-async function verifierWithRedisDown(lines: LogLine[]): Promise<RunningProxies> {
+/** A verifier logging every line at `level` and above into `lines`, its verifier section ending with `extra`. */
+async function verifierLoggingTo<Line>(lines: Line[], extra = '', level: 'debug' | 'info' = 'info'): Promise<RunningProxies> {
   const upstream = new TestUpstream();
   const upstreamUrl = await upstream.listen();
   running.push({ stop: () => upstream.close() });
@@ -36,12 +37,15 @@ async function verifierWithRedisDown(lines: LogLine[]): Promise<RunningProxies> 
       upstream: ${upstreamUrl}
       audience: http://verifier.test/
       key_server: ${PRESHARED_KEY_SERVER}
-      nonce_storage: {type: redis, options: {url: "redis://127.0.0.1:${await closedPort()}", connect_timeout: 200ms}}
-`,
-    { logger: createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line)) }) },
+${extra}`,
+    { logger: createLogger(level, { write: (line: string) => void lines.push(JSON.parse(line)) }) },
   );
   running.push(proxies);
   return proxies;
+}
+
+async function verifierWithRedisDown(lines: LogLine[]): Promise<RunningProxies> {
+  return verifierLoggingTo(lines, `      nonce_storage: {type: redis, options: {url: "redis://127.0.0.1:${await closedPort()}", connect_timeout: 200ms}}\n`, 'debug');
 }
 
 test('while Redis is down, requests refused with 503 are logged at debug, and the outage once', async () => {
@@ -60,26 +64,6 @@ interface RefusalLine extends LogLine {
   code: string;
   reasonCode: string;
   verdict: string;
-}
-
-async function verifierLoggingTo(lines: RefusalLine[], extra = ''): Promise<RunningProxies> {
-  const upstream = new TestUpstream();
-  const upstreamUrl = await upstream.listen();
-  running.push({ stop: () => upstream.close() });
-  const proxies = await startProxies(
-    `jwtproxy:
-  signer_proxy: {enabled: false}
-  verifier_proxies:
-  - listen_addr: 127.0.0.1:0
-    verifier:
-      upstream: ${upstreamUrl}
-      audience: http://verifier.test/
-      key_server: ${PRESHARED_KEY_SERVER}
-${extra}`,
-    { logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) },
-  );
-  running.push(proxies);
-  return proxies;
 }
 
 /** A token whose header is `header`, with valid claims and a signature that is never reached. */
