@@ -6,7 +6,7 @@
 // exp}, signed by our key, whose public half GET /keys serves as a JWKS (Access's Keys URL).
 // A request that is not that — not JSON, no token, an invalid token — gets a JSON error
 // (400, 401, 413) and never a signed answer; an outage (the team's keys, our key) gets 503.
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBoundedBody } from '../proxy/readBoundedBody';
 import { claimsVerifierServices, createClaimsVerifier } from '../claims/claimsVerifierTypes';
 import { parseToken, signToken, type Claims } from '../jwt/token';
@@ -15,7 +15,7 @@ import { NoSigningKeyError, type PrivateKeySource, type SigningKey } from '../ke
 import { signingKeyJwk } from '../keys/signingKeyJwk';
 import type { Logger } from '../observability/logger';
 import type { ProxyMetrics } from '../observability/metrics';
-import { closeGracefully, createServer, listen, reloadTls, serverUrl } from '../proxy/listener';
+import { Listener } from '../proxy/listener';
 import type { Clock } from '../util/clock';
 import { JwtproxyError } from '../util/JwtproxyError';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
@@ -26,7 +26,6 @@ import type { ExternalEvaluationConfig } from './externalEvaluationConfig';
 
 /** A request token is at most MAX_REQUEST_TOKEN_LENGTH; the JSON around it adds little. */
 const MAX_BODY_BYTES = 1024 * 1024;
-const REQUEST_TIMEOUT_MS = 30_000;
 const USAGE = 'POST {"token": "<the JWT Access signed>"}';
 const NO_SIGNING_KEY = 'No signing key available';
 
@@ -56,7 +55,7 @@ class BodyError extends JwtproxyError {
 }
 
 export class ExternalEvaluationServer implements Service {
-  private readonly server: Server;
+  private readonly listener: Listener;
   private readonly authenticator: Authenticator;
   private readonly parts: ServiceGroup;
 
@@ -73,18 +72,12 @@ export class ExternalEvaluationServer implements Service {
       // The request token carries the identity itself: the policy sees it as `identity` too.
       identityExpander: identityClaim,
     });
-    this.server = createServer(config.tls, deps.logger, (req, res) => this.handle(req, res));
-    this.server.requestTimeout = REQUEST_TIMEOUT_MS;
-    const listener = {
-      start: () => listen(this.server, config),
-      stop: () => closeGracefully(this.server, config.shutdownTimeoutMs),
-      reload: async () => reloadTls(this.server, config.tls),
-    };
-    this.parts = new ServiceGroup([deps.keyServer, deps.keys, ...claimsVerifierServices(policy), listener]);
+    this.listener = new Listener(config, deps.logger, (req, res) => this.handle(req, res));
+    this.parts = new ServiceGroup([deps.keyServer, deps.keys, ...claimsVerifierServices(policy), this.listener]);
   }
 
   get url(): string {
-    return serverUrl(this.server, this.config.tls ? 'https' : 'http');
+    return this.listener.url;
   }
 
   async start(): Promise<void> {

@@ -4,11 +4,11 @@
 // multi-core mode the primary asks its ready workers for their metrics and sums them (the process
 // metrics too: the work is done in the workers).
 import type { Worker } from 'node:cluster';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import type { PrimaryChannel } from '../cluster/PrimaryChannel';
 import type { WorkersChannel } from '../cluster/WorkersChannel';
-import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
+import { Listener } from '../proxy/listener';
 import type { Logger } from './logger';
 import { ProxyMetrics, type WorkerMetric } from './metrics';
 import type { ListenerConfig } from '../proxy/listenerConfig';
@@ -69,22 +69,23 @@ export interface ObservabilityDeps {
 }
 
 export class ObservabilityServer {
-  private readonly server: Server;
+  private readonly listener: Listener;
 
   constructor(
     private readonly config: Pick<ListenerConfig, 'listenAddr' | 'socketPermission'>,
     private readonly deps: ObservabilityDeps,
   ) {
-    this.server = createServer(undefined, deps.logger, (req, res) => this.handle(req, res));
+    // A scrape in flight at shutdown gets a second; health has no TLS and default limits.
+    this.listener = new Listener({ listenAddr: config.listenAddr, socketPermission: config.socketPermission, shutdownTimeoutMs: 1000 }, deps.logger, (req, res) => this.handle(req, res));
   }
 
   async start(): Promise<void> {
-    await listen(this.server, this.config);
-    this.deps.logger.info({ listen: this.config.listenAddr, address: serverUrl(this.server) }, 'health and metrics listening');
+    await this.listener.start();
+    this.deps.logger.info({ listen: this.config.listenAddr, address: this.listener.url }, 'health and metrics listening');
   }
 
   stop(): Promise<void> {
-    return closeGracefully(this.server, 1000);
+    return this.listener.stop();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_LISTENER_LIMITS, listenTarget, type ListenerConfig, type ListenerLimits } from './listenerConfig';
 import type { Logger } from '../observability/logger';
+import type { Service } from '../util/ServiceGroup';
 import { clientAuthContext, clientAuthServerOptions, enforceClientAuth } from './clientAuth';
 
 function readTlsFile(file: string, what: string): Buffer {
@@ -24,7 +25,7 @@ function secureContextOptions(tls: NonNullable<ListenerConfig['tls']>): https.Se
 }
 
 /** Swaps a TLS listener's certificate (and client CAs and CRLs) for those now on disk; open connections keep theirs. */
-export function reloadTls(server: http.Server, tls: ListenerConfig['tls']): void {
+function reloadTls(server: http.Server, tls: ListenerConfig['tls']): void {
   if (!tls) return;
   (server as https.Server).setSecureContext(secureContextOptions(tls));
 }
@@ -58,7 +59,7 @@ function checkingInterval(limits: ListenerLimits): number {
  * An HTTP(S) server for a proxy: malformed requests get a 400, a head beyond the limits a 431, and
  * errors after listening (EMFILE when out of descriptors…) are logged instead of crashing the process.
  */
-export function createServer(tls: ListenerConfig['tls'], logger: Logger, handler?: http.RequestListener, limits: ListenerLimits = DEFAULT_LISTENER_LIMITS): http.Server {
+function createServer(tls: ListenerConfig['tls'], logger: Logger, handler?: http.RequestListener, limits: ListenerLimits = DEFAULT_LISTENER_LIMITS): http.Server {
   const options: http.ServerOptions = {
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
@@ -122,7 +123,7 @@ export async function removeStaleSocket(path: string): Promise<void> {
   fs.unlinkSync(path);
 }
 
-export async function listen(server: net.Server, config: Pick<ListenerConfig, 'listenAddr' | 'socketPermission'>, options: { removeStale: boolean } = { removeStale: true }): Promise<void> {
+async function listen(server: net.Server, config: Pick<ListenerConfig, 'listenAddr' | 'socketPermission'>, options: { removeStale: boolean } = { removeStale: true }): Promise<void> {
   const target = listenTarget(config.listenAddr);
   if ('path' in target && options.removeStale) await removeStaleSocket(target.path);
   await new Promise<void>((resolve, reject) => {
@@ -139,7 +140,7 @@ export async function listen(server: net.Server, config: Pick<ListenerConfig, 'l
 }
 
 /** The URL clients reach a listening server at (tests and logs). */
-export function serverUrl(server: net.Server, scheme: 'http' | 'https' = 'http'): string {
+function serverUrl(server: net.Server, scheme: 'http' | 'https' = 'http'): string {
   const address = server.address();
   if (typeof address === 'string') return `unix:${address}`;
   if (!address) throw new Error('server is not listening');
@@ -151,7 +152,7 @@ export function serverUrl(server: net.Server, scheme: 'http' | 'https' = 'http')
  * Stops accepting, lets in-flight requests finish for up to `timeoutMs`, then cuts what
  * is left, including `tunnels`: upgraded or CONNECT sockets the server no longer tracks.
  */
-export function closeGracefully(server: http.Server, timeoutMs: number, tunnels?: ReadonlySet<Duplex>): Promise<void> {
+function closeGracefully(server: http.Server, timeoutMs: number, tunnels?: ReadonlySet<Duplex>): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
     const deadline = setTimeout(
@@ -170,4 +171,44 @@ export function closeGracefully(server: http.Server, timeoutMs: number, tunnels?
     });
     server.closeIdleConnections();
   });
+}
+
+/** What a listener is set up from: where, with which TLS and limits, and how long a stop waits for requests in flight. */
+export interface ListenerSettings extends Pick<ListenerConfig, 'listenAddr' | 'socketPermission' | 'shutdownTimeoutMs' | 'tls'> {
+  limits?: ListenerLimits;
+}
+
+/**
+ * One listening server, set up the same way for the signer, the verifiers, the key registry, the
+ * external evaluation endpoint and health: created with its TLS and limits, listening on its
+ * address (a stale unix socket removed first, unless another process owns that), reachable at
+ * `url`, its certificate re-read on reload, closed within its shutdown timeout with `tunnels` cut last.
+ */
+export class Listener implements Service {
+  readonly server: http.Server;
+
+  constructor(
+    private readonly settings: ListenerSettings,
+    logger: Logger,
+    handler: http.RequestListener,
+    private readonly options: { removeStaleSocket?: boolean; tunnels?: ReadonlySet<Duplex> } = {},
+  ) {
+    this.server = createServer(settings.tls, logger, handler, settings.limits);
+  }
+
+  start(): Promise<void> {
+    return listen(this.server, this.settings, { removeStale: this.options.removeStaleSocket ?? true });
+  }
+
+  stop(): Promise<void> {
+    return closeGracefully(this.server, this.settings.shutdownTimeoutMs, this.options.tunnels);
+  }
+
+  async reload(): Promise<void> {
+    reloadTls(this.server, this.settings.tls);
+  }
+
+  get url(): string {
+    return serverUrl(this.server, this.settings.tls ? 'https' : 'http');
+  }
 }

@@ -14,12 +14,11 @@
 // The nonce store (the replay check of request tokens) belongs to the caller, who starts it
 // before start() and stops it after stop(). Several registry processes sharing Redis storage
 // must share one replay view too (a Redis nonce store).
-import type * as http from 'node:http';
 import { isLoopbackListenAddr } from '../proxy/listenerConfig';
 import { REGISTRY_LISTENER_LIMITS, type KeyRegistryConfig } from './registryConfig';
 import type { NonceStore } from '../nonce/NonceStore';
 import { silentLogger, type Logger } from '../observability/logger';
-import { closeGracefully, createServer, listen, serverUrl } from '../proxy/listener';
+import { Listener } from '../proxy/listener';
 import { systemClock, type Clock } from '../util/clock';
 import { createAdminHandler } from './createAdminHandler';
 import { createKeyStorage } from './createKeyStorage';
@@ -47,8 +46,8 @@ export class KeyRegistryServer {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly sweepIntervalMs: number;
-  private server?: http.Server;
-  private adminServer?: http.Server;
+  private listener?: Listener;
+  private adminListener?: Listener;
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
 
@@ -70,11 +69,12 @@ export class KeyRegistryServer {
       const authenticator = new RequestAuthenticator({ nonceStore: this.deps.nonceStore, clock: this.clock });
       const handler = createProtocolHandler({ registry: this.registry, authenticator, clock: this.clock, logger: this.logger, audience: config.audience });
       const limits = config.limits ?? REGISTRY_LISTENER_LIMITS;
-      this.server = createServer(config.tls, this.logger, handler, limits);
-      await listen(this.server, config);
+      this.listener = new Listener({ ...config, limits }, this.logger, handler);
+      await this.listener.start();
       if (config.admin.enabled) {
-        this.adminServer = createServer(undefined, this.logger, createAdminHandler(this.registry, config.admin.token, this.logger), limits);
-        await listen(this.adminServer, { listenAddr: config.admin.listenAddr, socketPermission: ADMIN_SOCKET_PERMISSION });
+        const admin = { listenAddr: config.admin.listenAddr, socketPermission: ADMIN_SOCKET_PERMISSION, shutdownTimeoutMs: config.shutdownTimeoutMs, limits };
+        this.adminListener = new Listener(admin, this.logger, createAdminHandler(this.registry, config.admin.token, this.logger));
+        await this.adminListener.start();
       }
     } catch (error) {
       await this.stop();
@@ -95,23 +95,23 @@ export class KeyRegistryServer {
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
-    const servers = [this.server, this.adminServer].filter((server): server is http.Server => server !== undefined);
-    this.server = undefined;
-    this.adminServer = undefined;
-    await Promise.all(servers.map((server) => closeGracefully(server, this.config.shutdownTimeoutMs)));
+    const listeners = [this.listener, this.adminListener].filter((listener): listener is Listener => listener !== undefined);
+    this.listener = undefined;
+    this.adminListener = undefined;
+    await Promise.all(listeners.map((listener) => listener.stop()));
     await this.sweeping;
     await this.storage.stop();
   }
 
   /** Where the protocol listener is reached: http(s)://host:port, or unix:/path. */
   address(): URL {
-    if (!this.server) throw new Error('the key registry is not listening');
-    return new URL(serverUrl(this.server, this.config.tls ? 'https' : 'http'));
+    if (!this.listener) throw new Error('the key registry is not listening');
+    return new URL(this.listener.url);
   }
 
   /** Where the admin API is reached, when enabled. */
   adminAddress(): URL | undefined {
-    return this.adminServer ? new URL(serverUrl(this.adminServer)) : undefined;
+    return this.adminListener ? new URL(this.adminListener.url) : undefined;
   }
 
   private sweep(): void {

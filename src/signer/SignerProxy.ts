@@ -16,7 +16,7 @@ import type { Logger } from '../observability/logger';
 import type { ProxyMetrics, SignerResult } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { forwardableRequestHeaders } from '../proxy/headers';
-import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_HEADERS, tooManyHeaders } from '../proxy/listener';
+import { Listener, TOO_MANY_HEADERS, tooManyHeaders } from '../proxy/listener';
 import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
 import { readTrustedCertificates } from '../proxy/trustedCertificates';
@@ -59,6 +59,7 @@ function plain(req: IncomingMessage, res: ServerResponse, status: number, body: 
 }
 
 export class SignerProxy {
+  private readonly listener: Listener;
   private readonly server: Server;
   private readonly signer: TokenSigner;
   private readonly agent: Agent;
@@ -82,19 +83,16 @@ export class SignerProxy {
     const ca = readTrustedCertificates(config.trustedCertificates, 'trusted_certificates');
     this.agent = new Agent({ connect: { ca, rejectUnauthorized: !config.insecureSkipVerify }, keepAliveTimeout: 30_000 });
     this.consumedHeaders = new Set(['host', 'authorization', CLIENT_AUTHORIZATION_HEADER, ...Object.values(config.signer.headerClaims)]);
-    this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res), config.limits);
+    this.listener = new Listener(config, deps.logger, (req, res) => this.handleRequest(req, res), { removeStaleSocket: deps.removeStaleSocket, tunnels: this.tunnels });
+    this.server = this.listener.server;
     this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
-    const listener = {
-      start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }),
-      stop: () => this.close(),
-      reload: async () => reloadTls(this.server, config.tls),
-    };
-    this.parts = new ServiceGroup([...(deps.interceptor ? [deps.interceptor] : []), deps.keys, listener]);
+    const listening = { start: () => this.listener.start(), stop: () => this.close(), reload: () => this.listener.reload() };
+    this.parts = new ServiceGroup([...(deps.interceptor ? [deps.interceptor] : []), deps.keys, listening]);
   }
 
   get url(): string {
-    return serverUrl(this.server, this.config.tls ? 'https' : 'http');
+    return this.listener.url;
   }
 
   /** A part that fails to start stops the parts started before it (a pending key is revoked). */
@@ -121,7 +119,7 @@ export class SignerProxy {
   }
 
   private async close(): Promise<void> {
-    await closeGracefully(this.server, this.config.shutdownTimeoutMs, this.tunnels);
+    await this.listener.stop();
     await this.agent.destroy();
   }
 

@@ -1,6 +1,6 @@
 // One verifier_proxies entry: a reverse proxy that lets a request through to its
 // upstreams only when the Authenticator accepts its token.
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { PolicyInput } from '../claims/ClaimsVerifier';
@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger';
 import type { ProxyMetrics, VerifierResult } from '../observability/metrics';
 import { forwardRequest, forwardUpgrade, UpstreamError, type OutgoingRequest } from '../proxy/forwardRequest';
 import { addForwardedHeaders, asciiJson } from '../proxy/headers';
-import { closeGracefully, createServer, listen, reloadTls, serverUrl, TOO_MANY_HEADERS, tooManyHeaders, withHeaderLimit } from '../proxy/listener';
+import { Listener, TOO_MANY_HEADERS, tooManyHeaders, withHeaderLimit } from '../proxy/listener';
 import { normalizePath } from '../proxy/normalizePath';
 import { endWithResponse } from '../proxy/rawResponse';
 import { closeIfBodyUnread } from '../proxy/requestBody';
@@ -98,7 +98,7 @@ export interface VerifierProxyDeps {
 }
 
 export class VerifierProxy {
-  private readonly server: Server;
+  private readonly listener: Listener;
   /** Replaced whole on reload (SIGHUP): a request reads it once, when it arrives. */
   private policy: VerifierPolicy;
   private readonly identity?: HttpIdentityExpander;
@@ -132,19 +132,15 @@ export class VerifierProxy {
       timeouts: verifier.upstreamTimeouts,
     });
     this.protocol = config.tls ? 'https' : 'http';
-    this.server = createServer(config.tls, deps.logger, (req, res) => this.handleRequest(req, res), config.limits);
+    this.listener = new Listener(config, deps.logger, (req, res) => this.handleRequest(req, res), { removeStaleSocket: deps.removeStaleSocket, tunnels: this.tunnels });
     // `Expect: 100-continue` is answered only once the token is good: a refused client never sends its body.
-    this.server.on(
+    this.listener.server.on(
       'checkContinue',
       withHeaderLimit(config.limits, (req, res) => this.handleRequest(req, res, true)),
     );
     // In forward-auth mode nothing is forwarded: an Upgrade request is answered like any other.
-    if (!verifier.forwardAuth) this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
-    const listener = {
-      start: () => listen(this.server, config, { removeStale: deps.removeStaleSocket ?? true }),
-      stop: () => this.close(),
-      reload: async () => reloadTls(this.server, config.tls),
-    };
+    if (!verifier.forwardAuth) this.listener.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
+    const listener = { start: () => this.listener.start(), stop: () => this.close(), reload: () => this.listener.reload() };
     // The policy in use when stopping is stopped: the first one, or the last that replaced it.
     const policy = {
       start: () => this.policy.services.start(),
@@ -190,7 +186,7 @@ export class VerifierProxy {
   }
 
   get url(): string {
-    return serverUrl(this.server, this.protocol);
+    return this.listener.url;
   }
 
   /** A part that fails to start stops the parts started before it. */
@@ -219,7 +215,7 @@ export class VerifierProxy {
   }
 
   private async close(): Promise<void> {
-    await closeGracefully(this.server, this.config.shutdownTimeoutMs, this.tunnels);
+    await this.listener.stop();
     await this.upstreams.destroy();
   }
 

@@ -26,6 +26,11 @@ function errorOf(block: Record<string, unknown>): string {
   throw new Error('the configuration was accepted');
 }
 
+test('the listener options apply: a request must arrive within 30 s unless request_timeout says otherwise', () => {
+  expect(configOf(BLOCK).limits).toMatchObject({ requestTimeoutMs: 30_000, maxHeaderBytes: 16 * 1024 });
+  expect(configOf({ ...BLOCK, request_timeout: '5s', max_header_bytes: '8KiB' }).limits).toMatchObject({ requestTimeoutMs: 5_000, maxHeaderBytes: 8 * 1024 });
+});
+
 test('for an Access team: its certs, iss and the AUD tag; RS256; a nonce required; answers of 60 s; listening on :8082', () => {
   const config = configOf(BLOCK);
   expect(config).toMatchObject({
