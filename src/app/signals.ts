@@ -38,6 +38,9 @@ export function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: Re
   return () => {
     process.off('SIGHUP', onSignal);
     stopHearingPrimary?.();
+    // Node ends a process on a SIGHUP nobody listens to: one during the drain or the stop (a log
+    // rotation) must not cut the connections the stop is letting finish.
+    process.on('SIGHUP', () => logger.info('SIGHUP ignored: stopping'));
   };
 }
 
@@ -65,11 +68,18 @@ export function holdHangups(): HeldHangups {
 /** Resolves with what asked this process to stop: a signal, or (in a worker) the primary. */
 export async function stopRequested(primary?: PrimaryChannel): Promise<string> {
   let stopHearingPrimary: (() => void) | undefined;
+  let onInterrupt!: () => void;
+  let onTerminate!: () => void;
   const reason = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    onInterrupt = () => resolve('SIGINT');
+    onTerminate = () => resolve('SIGTERM');
+    process.once('SIGINT', onInterrupt);
+    process.once('SIGTERM', onTerminate);
     stopHearingPrimary = primary?.on('stop', () => resolve('stop from primary'));
   });
+  // The other signal's listener goes too: a later signal belongs to whoever listens next (a second one ends the process).
+  process.off('SIGINT', onInterrupt);
+  process.off('SIGTERM', onTerminate);
   stopHearingPrimary?.();
   return reason;
 }

@@ -52,3 +52,18 @@ test('in multi-core mode the primary passes the reload to every worker', async (
   await cli.waitFor('reloaded keys and certificates', 3);
   for (let i = 0; i < 4; i++) expect(await statusWith(url, otherKey)).toBe(200);
 });
+
+test.each([1, 2])('a SIGHUP while the process drains and stops is ignored: the stop completes (workers: %i)', async (workers) => {
+  const keyFile = path.join(tempDir(), 'verifier.pub');
+  fs.copyFileSync(interopFile('mykey.pub'), keyFile);
+  const yaml = cliVerifierYaml({ listen: '127.0.0.1:0', upstream: bed.upstreamUrl, publicKeyPath: keyFile, workers }).replace('jwtproxy:\n', 'jwtproxy:\n  drain_period: 1s\n');
+  const cli = bed.run(yaml);
+  await cli.boundAddress('verifier proxy started', workers);
+  await cli.waitFor('"msg":"ready"');
+  cli.child.kill('SIGTERM');
+  await cli.waitFor('draining');
+  cli.child.kill('SIGHUP');
+  expect(await cli.exited).toBe(0);
+  expect(cli.output).toContain('SIGHUP ignored: stopping');
+  expect(cli.output).toContain('"msg":"stopped"');
+});
