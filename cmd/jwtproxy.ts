@@ -86,7 +86,8 @@ async function main(argv: string[]): Promise<number> {
     if (problems.length > 0) return 1;
     // Scripts load as at start: a Lua syntax error fails the check too.
     const { checkClaimsVerifiers } = await import('../src/claims/claimsVerifierTypes');
-    for (const proxy of config.verifierProxies) if (proxy.enabled) await checkClaimsVerifiers(proxy.verifier.claimsVerifiers);
+    const { claimsVerifiersOf } = await import('../src/app/loadConfig');
+    await checkClaimsVerifiers(claimsVerifiersOf(config));
     process.stdout.write(`${line.config ?? '(defaults)'}: configuration is valid\n`);
     return 0;
   }

@@ -1,6 +1,7 @@
 // Reads the jwtproxy YAML into a validated Config; every error names its YAML path.
 import * as fs from 'node:fs';
 import YAML from 'yaml';
+import type { ClaimsVerifierConfig } from '../claims/claimsVerifierTypes';
 import { ConfigError } from '../config/ConfigError';
 import { ConfigNode } from '../config/ConfigNode';
 import { expandHomePaths } from '../config/expandHomePaths';
@@ -12,6 +13,12 @@ import { type ListenerConfig, parseListenAddr } from '../proxy/listenerConfig';
 import { type KeyRegistryConfig, parseKeyRegistry } from '../registry/registryConfig';
 import { parseSignerProxy, type SignerProxyConfig } from '../signer/signerConfig';
 import { parseVerifierProxy, type VerifierProxyConfig } from '../verifier/verifierConfig';
+
+/** Every claims verifier an enabled part runs: each verifier's, and External Evaluation's policy. */
+export function claimsVerifiersOf(config: Config): ClaimsVerifierConfig[] {
+  const verifiers = config.verifierProxies.flatMap((proxy) => (proxy.enabled ? proxy.verifier.claimsVerifiers : []));
+  return config.externalEvaluation?.enabled ? [...verifiers, ...config.externalEvaluation.policy] : verifiers;
+}
 
 export interface Config {
   /**
