@@ -12,6 +12,8 @@ import { isIPv6 } from 'node:net';
 /** Clients remembered per waiting kid: past a few dozen the choice is clear. */
 const MAX_CLIENTS_PER_KID = 32;
 const MAX_MUTED_CLIENTS = 4096;
+/** How many of the longest waiting kids a full list weighs to make room. */
+const EVICTION_SAMPLE = 8;
 
 interface Waiting {
   clients: Set<string>;
@@ -36,12 +38,17 @@ export class WantedKids {
     return this.waiting.size;
   }
 
-  /** Notes that `client` wants `kid`. A full list makes room only for a kid that weighs more than the lightest. */
+  /**
+   * Notes that `client` wants `kid`. A full list takes a new kid only from a client that waits for
+   * none yet, and only when it weighs more than the lightest of the longest waiting: constant work
+   * per request, however many clients flood it.
+   */
   want(kid: string, client: string, now: number): void {
     const who = clientGroup(client);
     let entry = this.waiting.get(kid);
     if (!entry) {
       if (this.waiting.size >= this.maxKids) {
+        if (this.waitingKidsOf.has(who)) return;
         const [lightest, lightestScore] = this.lightest(now);
         if (this.voice(who, now, 1) <= lightestScore) return;
         this.forget(lightest);
@@ -96,13 +103,15 @@ export class WantedKids {
     this.muted.clear();
   }
 
-  /** The kid with the lowest score and its score; the newest among equals. */
+  /** Among the EVICTION_SAMPLE longest waiting kids, the one with the lowest score, and its score; the newest among equals. */
   private lightest(now: number): [string, number] {
     let lightest = '';
     let least = Infinity;
+    let looked = 0;
     for (const kid of this.waiting.keys()) {
       const score = this.score(kid, now);
       if (score <= least) [lightest, least] = [kid, score];
+      if (++looked === EVICTION_SAMPLE) break;
     }
     return [lightest, least];
   }
