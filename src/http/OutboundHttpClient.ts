@@ -61,7 +61,7 @@ export class OutboundHttpClient {
     const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
     let status: number | undefined;
     try {
-      const response = await this.agent.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers: request.headers, body: request.body, signal });
+      const response = await this.agent.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers: withUserInfo(url, request.headers), body: request.body, signal });
       status = response.statusCode;
       if (REDIRECTS.has(status)) {
         abandon(response.body);
@@ -88,6 +88,17 @@ export class OutboundHttpClient {
   private error(code: OutboundHttpErrorCode, method: string, url: URL, reason: string, status: number | undefined, cause?: unknown): OutboundHttpError {
     return new OutboundHttpError(code, `${method} ${loggableUrl(url)}`, reason, status, cause === undefined ? undefined : { cause });
   }
+}
+
+/**
+ * A user and password in the URL go as Basic credentials (RFC 7617) unless the request carries its
+ * own Authorization, as Go's and curl's clients send them: a Go config's registry URL keeps working.
+ */
+function withUserInfo(url: URL, headers: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!url.username && !url.password) return headers;
+  if (headers && Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) return headers;
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return { ...headers, authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
 }
 
 /**

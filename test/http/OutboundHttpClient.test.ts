@@ -68,6 +68,16 @@ test('a body of exactly the bound is read whole, in UTF-8 even when a character 
   expect((await client().request(new URL(base))).body).toBe(text);
 });
 
+test("a user and password in the URL go as Basic credentials, unless the request brings its own Authorization, as Go's client sends them", async () => {
+  handle = (req, res) => void res.end(req.headers.authorization ?? 'none');
+  const withUser = new URL(base);
+  withUser.username = 'jwt proxy';
+  withUser.password = 'p@ss';
+  expect((await client().request(withUser)).body).toBe(`Basic ${Buffer.from('jwt proxy:p@ss').toString('base64')}`);
+  expect((await client().request(withUser, { headers: { Authorization: 'Bearer t' } })).body).toBe('Bearer t');
+  expect((await client().request(new URL(base))).body).toBe('none');
+});
+
 describe('the byte bound', () => {
   test('a body sent slowly past the bound is cut off as soon as the bound is passed, long before the server is done', async () => {
     let finished = false;
