@@ -125,9 +125,10 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   const reason = await stopRequested();
   stopReloading();
   stopping = true;
-  logger.info({ reason }, 'stopping');
-  // Workers keep serving through the drain period; only the primary's /readyz changes.
-  await drain(config, logger);
+  logger.info({ reason: startupFailed ? 'a worker failed to start' : reason }, 'stopping');
+  // Workers keep serving through the drain period; only the primary's /readyz changes. A start
+  // that failed was never in a load balancer's rotation: nothing to drain.
+  if (!startupFailed) await drain(config, logger);
   exitOnSecondSignal();
   await stopWorkers(channel, config, logger);
   detachHost();

@@ -4,6 +4,7 @@
 import { basename } from 'node:path';
 import type { ConfigNode } from '../config/ConfigNode';
 import { RESERVED_HEADERS } from '../config/reservedHeaders';
+import { loggableUrl } from '../observability/loggableUrl';
 import { CelExpression, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/CelExpression';
 import type { Clock } from '../util/clock';
 import { ServiceGroup, type Service } from '../util/ServiceGroup';
@@ -118,7 +119,7 @@ const http: ClaimsVerifierType<'http'> = {
         : 'the authorizer to POST each request to, e.g. http://127.0.0.1:9000/authorize',
     );
     if (dialect === 'opa' && !/^\/v1\/data\/[^/]/.test(url.pathname)) {
-      options.fail('url', `${JSON.stringify(url.href)} is not an OPA data API URL: write http://host:8181/v1/data/<package path>, e.g. /v1/data/httpapi/authz`);
+      options.fail('url', `${JSON.stringify(loggableUrl(url))} is not an OPA data API URL: write http://host:8181/v1/data/<package path>, e.g. /v1/data/httpapi/authz`);
     }
     const timeoutMs = options.duration('timeout', 1000, { positive: true });
     const maxConcurrency = options.integer('max_concurrency', 64, 1, 10_000);

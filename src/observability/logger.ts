@@ -33,7 +33,11 @@ export function createLogger(level: LogLevel = 'info', destination?: pino.Destin
   return destination ? pino(options, destination) : pino(options);
 }
 
-/** What a line built by hand needs to read as the logger's own: its stream, time field and bindings (pid…). */
+/**
+ * What a line built by hand needs to read as the logger's own: its stream, time field and bindings
+ * (pid…). These are pino's internals, hence pino pinned to one version in package.json;
+ * test/observability/AccessLog.test.ts compares such a line with pino's own.
+ */
 export interface LoggerLineParts {
   write(line: string): void;
   /** `,"time":"…"`, as the logger writes it now. */

@@ -189,7 +189,7 @@ export const REQUEST_VERDICTS = {
   ambiguous_path: {
     status: 400,
     body: () =>
-      'jwtproxy: the gateway may read this path otherwise than it was judged (escaped / \\ . % ; or control characters, invalid escapes or UTF-8, a literal \\ or #, ..;x, // before ..); the rules of this verifier cannot judge it\n',
+      'jwtproxy: the gateway or the application may read this path otherwise than it was judged (a ;parameter, escaped / \\ . % ; or control characters, invalid escapes or UTF-8, a literal \\ or #, // before ..); the rules of this verifier cannot judge it\n',
   },
 } as const satisfies Record<string, { status: number; body: (forwardAuth: ForwardAuthNames) => string }>;
 
