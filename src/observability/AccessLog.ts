@@ -13,8 +13,8 @@ export interface AccessEntry {
   method: string;
   path: string;
   client: string;
-  /** The stable refusal code (e.g. `exp`, `replayed`, `ambiguous_token`); absent when let through. */
-  code?: string;
+  /** Why it was refused, as the metrics' `reason` label says it (`exp`, `replayed`, `ambiguous_token`…); absent when let through. */
+  reason?: string;
   /** The verified token's claims, for `iss` and the identity claim. */
   claims?: Claims;
   /** The upstream the request went to. */
@@ -30,7 +30,7 @@ export interface AccessLogConfig {
 export const DEFAULT_ACCESS_LOG: AccessLogConfig = { enabled: true, identityClaim: 'sub' };
 
 /** The access line's own fields and the logger's bindings (pid, worker, proxy): an identity claim of one of these names would write the key twice. */
-export const ACCESS_LINE_FIELDS = ['level', 'time', 'pid', 'worker', 'proxy', 'method', 'path', 'status', 'code', 'iss', 'client', 'upstream', 'durationMs', 'bytes', 'msg'] as const;
+export const ACCESS_LINE_FIELDS = ['level', 'time', 'pid', 'worker', 'proxy', 'method', 'path', 'status', 'reason', 'iss', 'client', 'upstream', 'durationMs', 'bytes', 'msg'] as const;
 
 export class AccessLog {
   private readonly on: boolean;
@@ -68,7 +68,7 @@ export class AccessLog {
     const { claims } = entry;
     const identity = claims?.[this.config.identityClaim];
     let line = `{"level":"info"${this.out.time()}${this.out.bindings}${this.proxyField},"method":${JSON.stringify(entry.method)},"path":${JSON.stringify(entry.path)},"status":${status}`;
-    if (entry.code !== undefined) line += `,"code":${JSON.stringify(entry.code)}`;
+    if (entry.reason !== undefined) line += `,"reason":${JSON.stringify(entry.reason)}`;
     if (typeof claims?.iss === 'string') line += `,"iss":${JSON.stringify(claims.iss)}`;
     if (typeof identity === 'string') line += this.identityKey + JSON.stringify(identity);
     else if (typeof identity === 'number' && Number.isFinite(identity)) line += this.identityKey + String(identity);

@@ -193,7 +193,7 @@ export class SignerProxy {
 
   private record(result: SignerResult, startedAt: number, entry?: AccessEntry): void {
     this.deps.metrics?.signerAnswered(result, (performance.now() - startedAt) / 1000);
-    if (entry && result !== 'forwarded') entry.code = result;
+    if (entry && result !== 'forwarded') entry.reason = result;
   }
 
   private handleRequest(req: IncomingMessage, res: ServerResponse): void {

@@ -230,7 +230,7 @@ export class VerifierProxy {
     const view = policy.reader.read(req, this.protocol);
     const entry: AccessEntry =
       typeof view === 'string'
-        ? { method: req.method ?? '', path: normalizePath((req.url ?? '').split('?')[0]), client: req.socket.remoteAddress ?? 'unknown', code: view }
+        ? { method: req.method ?? '', path: normalizePath((req.url ?? '').split('?')[0]), client: req.socket.remoteAddress ?? 'unknown', reason: view }
         : { method: view.method, path: view.path, client: view.client };
     this.accessLog.track(res, entry, startedAt);
     if (typeof view === 'string') {
@@ -251,7 +251,7 @@ export class VerifierProxy {
       return;
     }
     if (view.ambiguousPath && policy.readsRequest) {
-      entry.code = 'ambiguous_path';
+      entry.reason = 'ambiguous_path';
       closeIfBodyUnread(req, res);
       const [status, body] = requestRefusal('ambiguous_path', this.config.verifier.forwardAuthOptions);
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
@@ -261,7 +261,7 @@ export class VerifierProxy {
     this.admit(policy, view)
       .then(async ({ verdict, identity }) => {
         if (!verdict.ok) {
-          entry.code = verdict.reasonCode;
+          entry.reason = verdict.reasonCode;
           this.refuse(policy, req, res, view, verdict);
           return this.record(verdict.status === 503 ? 'unavailable' : 'refused', startedAt, verdict.code, verdict.reasonCode);
         }

@@ -25,7 +25,7 @@ async function verifier(extra = ''): Promise<string> {
   return cli.boundAddress('verifier proxy started');
 }
 
-test('an accepted and a refused request each leave one line: method, normalised path without the query, status, code, iss and sub, client, upstream, duration, bytes', async () => {
+test('an accepted and a refused request each leave one line: method, normalised path without the query, status, reason, iss and sub, client, upstream, duration, bytes', async () => {
   const url = await verifier();
   const token = await mintToken({ audience: CLI_AUDIENCE, claims: { sub: 'billing' } });
   expect((await httpRequest(`${url}/a/../invoices?secret=${token}`, { headers: bearer(token) })).status).toBe(200);
@@ -42,10 +42,10 @@ test('an accepted and a refused request each leave one line: method, normalised 
     client: '127.0.0.1',
     upstream: appUrl,
   });
-  expect(accepted.code).toBeUndefined();
+  expect(accepted.reason).toBeUndefined();
   expect(accepted.bytes).toBeGreaterThan(0);
   expect(typeof accepted.durationMs).toBe('number');
-  expect(refused).toMatchObject({ path: '/admin', status: 403, code: 'replayed' });
+  expect(refused).toMatchObject({ path: '/admin', status: 403, reason: 'replayed' });
   expect(cli!.output).not.toContain(token.split('.')[1]);
 });
 

@@ -35,7 +35,7 @@ async function lineFor(entry: AccessEntry, accessLog: AccessLog, lines: string[]
 
 test.each<[string, AccessEntry, string]>([
   ['an accepted request', { method: 'GET', path: '/invoices', client: '10.0.0.7', claims: { iss: 'https://team.example', sub: 'ada' }, upstream: 'http://app:8080' }, 'sub'],
-  ['a refusal, with characters that need escaping', { method: 'GET', path: '/a"b\\c\u0001é', client: '::1', code: 'exp' }, 'sub'],
+  ['a refusal, with characters that need escaping', { method: 'GET', path: '/a"b\\c\u0001é', client: '::1', reason: 'exp' }, 'sub'],
   ['a numeric identity claim', { method: 'POST', path: '/', client: 'unix', claims: { uid: 42 } }, 'uid'],
   ['an identity claim that is neither string nor number', { method: 'GET', path: '/', client: '127.0.0.1', claims: { sub: { nested: true } } }, 'sub'],
 ])('%s reads as the logger would have written it', async (_name, entry, identityClaim) => {
@@ -50,7 +50,7 @@ test.each<[string, AccessEntry, string]>([
       method: entry.method,
       path: entry.path,
       status: 200,
-      code: entry.code,
+      reason: entry.reason,
       iss: entry.claims?.iss,
       [identityClaim]: typeof identity === 'string' || typeof identity === 'number' ? identity : undefined,
       client: entry.client,
