@@ -7,11 +7,11 @@
 //     claims                                  claims verifiers and claims-to-headers, one registration table
 //     keys, nonce, proxy                      key sources and servers, replay stores, listeners and forwarding
 //     redis, policy                           Redis connections; CEL and Lua
-//     cluster                                 processes: topology, placement, the channel between primary and workers
+//     cluster, http                           processes: topology, placement, the primary-worker channel; outbound HTTP
 //     observability                           logging, metrics, the access log
-//     config                                  the YAML reader: ConfigNode, errors, durations, sizes, environment
+//     config, verdicts                        the YAML reader; the table of refusals
 //     jwt, x509                               pure formats
-//     util                                    clock, service group, header names
+//     util                                    clock, service group, header names, the error base class
 //
 // Each part reads its own config section with the reader below it, and a registration table
 // (key servers, private keys, nonce stores, claims verifiers, key storage) loads an
