@@ -35,7 +35,7 @@ function fixedParts(proxy: VerifierProxyConfig): Record<string, unknown> {
 }
 
 /** YAML paths whose change only a restart applies. */
-export function settingsNeedingRestart(current: Config, next: Config): string[] {
+function settingsNeedingRestart(current: Config, next: Config): string[] {
   const changed: string[] = [];
   const compare = (at: string, before: unknown, after: unknown) => comparable(before) !== comparable(after) && changed.push(at);
   compare('jwtproxy.workers', current.workers, next.workers);

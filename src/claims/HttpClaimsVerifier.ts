@@ -17,7 +17,7 @@ import { refusalMessage } from './refusalMessage';
 import type { HttpClaimsVerifierConfig } from './claimsVerifierTypes';
 
 /** A decision is a small JSON document; anything larger is not one. */
-export const MAX_DECISION_BYTES = 64 * 1024;
+const MAX_DECISION_BYTES = 64 * 1024;
 
 type JsonObject = Record<string, unknown>;
 

@@ -10,7 +10,7 @@ import { ClaimsVerifierError, type ClaimsVerifier, type PolicyInput } from './Cl
 import { refusalMessage } from './refusalMessage';
 import type { LuaClaimsVerifierConfig } from './claimsVerifierTypes';
 
-export const LUA_RULE_FAILED = 'the Lua rule failed';
+const LUA_RULE_FAILED = 'the Lua rule failed';
 
 function describe(value: LuaResult): string {
   if (value === null) return 'nothing';

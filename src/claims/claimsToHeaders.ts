@@ -13,7 +13,7 @@ export interface HeaderMapping {
   expression: CelExpression;
 }
 
-export const MAX_MAPPED_HEADER_BYTES = 8192;
+const MAX_MAPPED_HEADER_BYTES = 8192;
 
 export class HeaderMappingError extends JwtproxyError {
   readonly code = 'ERR_HEADER_MAPPING';
@@ -24,7 +24,7 @@ function bigintAsNumber(_key: string, value: unknown): unknown {
 }
 
 /** The header text of an evaluated value, or undefined for none. */
-export function headerText(value: unknown): string | undefined {
+function headerText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);

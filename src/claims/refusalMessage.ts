@@ -1,7 +1,7 @@
 // A refusal message written by a script or an authorizer, made safe to send: it ends up in a
 // response body and, for RFC 6750 refusals, in a header.
 
-export const MAX_REFUSAL_MESSAGE_LENGTH = 256;
+const MAX_REFUSAL_MESSAGE_LENGTH = 256;
 
 /** `text` without control characters, trimmed and capped; undefined when nothing is left. */
 export function refusalMessage(text: unknown): string | undefined {

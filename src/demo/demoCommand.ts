@@ -7,7 +7,7 @@ import { createLogger } from '../observability/logger';
 import { DEMO_BASE_PORT, DEMO_MAX_BASE_PORT } from './demoUsage';
 import { startDemo, type DemoPorts } from './runDemo';
 
-export function demoPorts(basePort = DEMO_BASE_PORT): DemoPorts {
+function demoPorts(basePort = DEMO_BASE_PORT): DemoPorts {
   return { upstream: basePort, access: basePort + 70, signer: basePort + 80, verifier: basePort + 81, accessVerifier: basePort + 82, registry: basePort + 90 };
 }
 

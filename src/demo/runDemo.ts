@@ -27,7 +27,7 @@ export interface DemoPorts {
   accessVerifier: number;
 }
 
-export function demoConfig(ports: DemoPorts, keyFolder: string, access: Pick<AccessStandIn, 'teamDomain' | 'certsUrl' | 'audienceTag'>): string {
+function demoConfig(ports: DemoPorts, keyFolder: string, access: Pick<AccessStandIn, 'teamDomain' | 'certsUrl' | 'audienceTag'>): string {
   return `jwtproxy:
   key_registry:
     listen_addr: 127.0.0.1:${ports.registry}

@@ -41,7 +41,7 @@ export type TokenInspection = { ok: true; token: ParsedToken } | { ok: false; co
 /** 16 KiB: Node's whole request header limit; no real token comes near it. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
 /** Deeper JSON than this in a header or claims is refused (no claim of ours nests past 2). */
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 
 const fail = (code: JwsErrorCode, message: string): Extract<TokenInspection, { ok: false }> => ({ ok: false, code, message });
 type Failure = ReturnType<typeof fail>;

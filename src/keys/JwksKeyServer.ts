@@ -193,7 +193,7 @@ export class JwksKeyServer implements KeyServer {
 }
 
 /** The JWKs of `keys`, and the PEM certificates of Cloudflare's `public_cert(s)` for kids the JWKs lack. */
-export function readKeySet(document: unknown): KeySet {
+function readKeySet(document: unknown): KeySet {
   const { keys: jwks, public_cert: publicCert, public_certs: publicCerts } = (document ?? {}) as Record<string, unknown>;
   // Cloudflare's certs document may hold only public_cert/public_certs (seed 000's demo serves it so).
   if (!Array.isArray(jwks) && !Array.isArray(publicCerts) && !publicCert) throw new Error('the answer has no "keys" array (nor Cloudflare\'s "public_certs")');

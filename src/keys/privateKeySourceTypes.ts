@@ -59,7 +59,7 @@ interface PrivateKeySourceType<T extends PrivateKeyConfig['type']> {
 }
 
 /** Where the Go signer keeps its key too: $XDG_CONFIG_HOME/jwtproxy, or ~/.config/jwtproxy. */
-export function defaultKeyFolder(env: NodeJS.ProcessEnv = process.env): string {
+function defaultKeyFolder(env: NodeJS.ProcessEnv = process.env): string {
   return env.XDG_CONFIG_HOME ? path.join(env.XDG_CONFIG_HOME, 'jwtproxy') : path.join(os.homedir(), '.config', 'jwtproxy');
 }
 

@@ -40,7 +40,7 @@ export interface ClientAuthConfig {
   crlFile?: string;
 }
 
-export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 60_000;
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 60_000;
 
 /**
  * Envoy's header count, Node's header size, Node's request timeout; nginx's header timeout; an idle

@@ -11,7 +11,7 @@ export interface ServerFacts {
   maxmemory?: number;
 }
 
-export function parseInfo(text: string): ServerFacts {
+function parseInfo(text: string): ServerFacts {
   const field = (name: string): string | undefined => new RegExp(`^${name}:(.*?)\\r?$`, 'm').exec(text)?.[1];
   const maxmemory = field('maxmemory');
   return {

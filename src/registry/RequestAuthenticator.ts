@@ -10,9 +10,9 @@ import { publicKeyOf, type PublicJwk } from './publicJwk';
 import { RegistryError } from './RegistryError';
 
 /** Clock difference tolerated on iat (exp and nbf get none, as in Quay's registry). */
-export const REQUEST_TOKEN_MAX_SKEW_MS = 60_000;
+const REQUEST_TOKEN_MAX_SKEW_MS = 60_000;
 /** Longest lifetime (exp - iat) of a request token; the Go signer's are 5 minutes. */
-export const REQUEST_TOKEN_MAX_TTL_MS = 3_600_000;
+const REQUEST_TOKEN_MAX_TTL_MS = 3_600_000;
 
 export interface RequestExpectations {
   service: string;

@@ -29,7 +29,7 @@ import { TokenSigner } from './TokenSigner';
 import type { SignerConfig, SignerProxyConfig } from './signerConfig';
 
 const ORIGIN_FORM_REFUSAL = 'This is a forward proxy server. Does not respond to non-proxy requests.\n';
-export const CLIENT_AUTHORIZATION_HEADER = 'x-forwarded-authorization';
+const CLIENT_AUTHORIZATION_HEADER = 'x-forwarded-authorization';
 
 export interface SignerProxyDeps {
   keys: PrivateKeySource;

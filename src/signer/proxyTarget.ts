@@ -39,7 +39,7 @@ export class ProxyTargetError extends JwtproxyError {
 }
 
 /** A request target as it may be logged: without user information (user:password@) and with its query hidden, as either may hold a credential. */
-export function redactedTarget(target: string): string {
+function redactedTarget(target: string): string {
   const withoutUserinfo = target.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1…@');
   const query = withoutUserinfo.indexOf('?');
   return query === -1 ? withoutUserinfo : `${withoutUserinfo.slice(0, query)}?…`;

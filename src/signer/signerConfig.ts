@@ -30,7 +30,7 @@ export interface SignerProxyConfig extends ListenerConfig {
 }
 
 /** Registered claims the signer owns; config may not override them. */
-export const REGISTERED_CLAIMS = ['iss', 'aud', 'iat', 'nbf', 'exp', 'jti'];
+const REGISTERED_CLAIMS = ['iss', 'aud', 'iat', 'nbf', 'exp', 'jti'];
 
 export function parseSignerProxy(node: ConfigNode): SignerProxyConfig {
   const enabled = node.boolean('enabled', true);

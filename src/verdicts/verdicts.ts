@@ -127,7 +127,7 @@ export const JWS_VERDICTS = {
 } as const satisfies Record<JwsErrorCode, VerdictName>;
 
 /** What the client is told for `verdict`, with its detail when it has one. */
-export function toldReason(verdict: VerdictName, detail?: string): string {
+function toldReason(verdict: VerdictName, detail?: string): string {
   const { reason } = VERDICTS[verdict];
   if (detail === undefined) return reason;
   return verdict === 'required_claim' ? `${reason} '${detail}'` : `${reason}: ${detail}`;

@@ -8,7 +8,7 @@ import { BEARER_ANSWERS, FORWARD_AUTH_MISSING_TOKEN, goBody, MALFORMED_REQUEST, 
 import type { RequestView } from './RequestView';
 import type { VerifierConfig } from './verifierConfig';
 
-export const REDIRECT_PARAMETER = 'redirect_after_login';
+const REDIRECT_PARAMETER = 'redirect_after_login';
 
 export interface Refusal {
   status: number;
