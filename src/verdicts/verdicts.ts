@@ -180,6 +180,7 @@ export interface ForwardAuthNames {
 /** Requests the verifier refuses before looking for a token (metric code `bad_request`), with the whole body they get. */
 export const REQUEST_VERDICTS = {
   proxy_form: { status: 500, body: () => 'This is a reverse proxy server. Does not respond to proxy requests.\n' },
+  untrusted_peer: { status: 403, body: () => 'jwtproxy: this verifier answers only requests that come through its trusted proxies\n' },
   no_audience: { status: 404, body: (forwardAuth) => `jwtproxy: ask for ${forwardAuth.audienceFromPath}<audience>\n` },
   no_host: { status: 400, body: () => 'jwtproxy: nginx did not send X-Original-Host: set proxy_set_header X-Original-Host $host; in the auth_request location\n' },
   ambiguous: {

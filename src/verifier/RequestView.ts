@@ -86,7 +86,7 @@ function withoutQueryCarriers(query: string, names: readonly string[]): string {
   return kept.filter(Boolean).join('&');
 }
 
-export type UnreadableView = UnreadableRequest | 'proxy_form';
+export type UnreadableView = UnreadableRequest | 'proxy_form' | 'untrusted_peer';
 
 /** Reads requests into views for one verifier: its carriers, trusted proxies, gateway contract and the headers it replaces. */
 export class RequestReader {
@@ -130,6 +130,7 @@ export class RequestReader {
     const { forwardAuth, forwardAuthOptions } = this.verifier;
     const peer = req.socket.remoteAddress;
     const trustedPeer = this.trusted.trusts(peer);
+    if (!trustedPeer && this.verifier.onlyFromTrustedProxies) return 'untrusted_peer';
     const original = forwardAuth ? originalRequest(req, forwardAuthOptions) : undefined;
     if (typeof original === 'string') return original;
     const url = original?.url ?? target;

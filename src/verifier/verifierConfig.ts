@@ -42,6 +42,8 @@ export interface VerifierConfig {
   upstreamTimeouts: UpstreamTimeouts;
   /** The peers whose X-Forwarded-For is kept and appended to; everyone else's is replaced. */
   trustedProxies: TrustedProxies;
+  /** Every other peer is refused before its token is read: the verifier sits behind those proxies only. */
+  onlyFromTrustedProxies: boolean;
   upstreamInsecureSkipVerify: boolean;
   upstreamTrustedCertificates: string[];
   /** The Go jwtproxy's URL audience, compared by origin; absent when only opaque `audiences` (or a provider's) are checked. */
@@ -146,6 +148,7 @@ export function parseVerifierProxy(node: ConfigNode): VerifierProxyConfig {
       bodyMs: verifierNode.duration('upstream_body_timeout', 300_000, { nonNegative: true, timer: true }),
     },
     trustedProxies: parseTrustedProxies(verifierNode),
+    onlyFromTrustedProxies: parseOnlyFromTrustedProxies(verifierNode),
     upstreamInsecureSkipVerify: verifierNode.boolean('upstream_insecure_skip_verify', false),
     upstreamTrustedCertificates: parseTrustedCertificates(verifierNode, 'upstream_trusted_certificates'),
     audience,
@@ -270,6 +273,14 @@ function parseTrustedCertificates(verifier: ConfigNode, key: string): string[] {
   const files = verifier.stringList(key);
   files.forEach((file, index) => verifier.requires(`${key}[${index}]`, { kind: 'file', path: file, holds: 'trusted_certificates' }));
   return files;
+}
+
+function parseOnlyFromTrustedProxies(verifier: ConfigNode): boolean {
+  const only = verifier.boolean('only_from_trusted_proxies', false);
+  if (only && verifier.stringList('trusted_proxies').length === 0) {
+    verifier.fail('only_from_trusted_proxies', "needs trusted_proxies: the addresses (CIDR) of the proxies in front, e.g. the load balancer's subnets [10.0.0.0/16]");
+  }
+  return only;
 }
 
 function parseTrustedProxies(verifier: ConfigNode): TrustedProxies {

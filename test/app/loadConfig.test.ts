@@ -200,7 +200,7 @@ describe('malformed configurations name the exact path and the fix', () => {
     [
       'an unknown key',
       withVerifier('      max_tll: 5m'),
-      'jwtproxy.verifier_proxies[0].verifier.max_tll: unknown key; known keys here are algorithms, audience, audiences, auth_redirect_url, claims_header, claims_to_headers, claims_verifiers, excludes, forward_auth, forward_client_cert, identity, issuers, key_server, max_skew, max_ttl, nonce_storage, provider, public_base_path, refusal_format, required_claims, single_use, token_cache, token_sources, trusted_client_cert_format, trusted_client_cert_header, trusted_gateways, trusted_proxies, upstream, upstream_body_timeout, upstream_connect_timeout, upstream_failure_timeout, upstream_insecure_skip_verify, upstream_response_timeout, upstream_trusted_certificates',
+      'jwtproxy.verifier_proxies[0].verifier.max_tll: unknown key; known keys here are algorithms, audience, audiences, auth_redirect_url, claims_header, claims_to_headers, claims_verifiers, excludes, forward_auth, forward_client_cert, identity, issuers, key_server, max_skew, max_ttl, nonce_storage, only_from_trusted_proxies, provider, public_base_path, refusal_format, required_claims, single_use, token_cache, token_sources, trusted_client_cert_format, trusted_client_cert_header, trusted_gateways, trusted_proxies, upstream, upstream_body_timeout, upstream_connect_timeout, upstream_failure_timeout, upstream_insecure_skip_verify, upstream_response_timeout, upstream_trusted_certificates',
     ],
     [
       'an unknown key server type',

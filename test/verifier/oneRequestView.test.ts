@@ -261,6 +261,16 @@ describe('identity headers nobody can forge', () => {
     expect(app.last.headers).toMatchObject(forgedAddresses);
   });
 
+  test('only_from_trusted_proxies: any other peer is refused before its token is read; the trusted proxy is served', async () => {
+    const elsewhere = await verifier('trusted_proxies: [10.0.0.0/8]\nonly_from_trusted_proxies: true');
+    const refused = await httpRequest(`${elsewhere.url}/`, { headers: { 'cf-access-jwt-assertion': token() } });
+    expect(refused).toMatchObject({ status: 403, body: 'jwtproxy: this verifier answers only requests that come through its trusted proxies\n' });
+    expect(app.received).toHaveLength(0);
+    const here = await verifier('trusted_proxies: [127.0.0.1, "::1"]\nonly_from_trusted_proxies: true');
+    expect((await httpRequest(`${here.url}/`, { headers: { 'cf-access-jwt-assertion': token() } })).status).toBe(200);
+    expect(() => parseConfig(verifierFileYaml(verifierYaml('only_from_trusted_proxies: true')))).toThrow(/only_from_trusted_proxies: needs trusted_proxies/);
+  });
+
   test('client-certificate headers pass only from a trusted proxy', async () => {
     const forgedCertificate = {
       'client-cert': ':MIIB:',
