@@ -27,7 +27,7 @@ import { ClientCertificateSource } from './ClientCertificateSource';
 import { forwardedClientCert } from './forwardedClientCert';
 import { HttpIdentityExpander } from './HttpIdentityExpander';
 import { loginRedirect, publicUrl, refusalResponse, wantsHtml } from './refusals';
-import type { RequestView } from './RequestView';
+import type { RequestView, UnreadableView } from './RequestView';
 import { buildVerifierPolicy, type VerifierPolicy } from './VerifierPolicy';
 import type { VerifierConfig, VerifierProxyConfig } from './verifierConfig';
 
@@ -227,19 +227,22 @@ export class VerifierProxy {
   private handleRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     const startedAt = performance.now();
     const policy = this.policy;
-    const view = policy.reader.read(req, this.protocol);
+    const read = policy.reader.read(req, this.protocol);
     const entry: AccessEntry =
-      typeof view === 'string'
-        ? { method: req.method ?? '', path: normalizePath((req.url ?? '').split('?')[0]), client: req.socket.remoteAddress ?? 'unknown', reason: view }
-        : { method: view.method, path: view.path, client: view.client };
+      typeof read === 'string'
+        ? { method: req.method ?? '', path: normalizePath((req.url ?? '').split('?')[0]), client: req.socket.remoteAddress ?? 'unknown' }
+        : { method: read.method, path: read.path, client: read.client };
     this.accessLog.track(res, entry, startedAt);
-    if (typeof view === 'string') {
+    const unreadable = this.unreadable(policy, read);
+    if (unreadable) {
+      entry.reason = unreadable;
       closeIfBodyUnread(req, res);
-      const [status, body] = requestRefusal(view, this.config.verifier.forwardAuthOptions);
+      const [status, body] = requestRefusal(unreadable, this.config.verifier.forwardAuthOptions);
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
-      this.record('refused', startedAt, 'bad_request', view);
+      this.record('refused', startedAt, 'bad_request', unreadable);
       return;
     }
+    const view = read as RequestView;
     const { forwardAuth } = this.config.verifier;
     if (this.excluded(policy, view)) {
       if (forwardAuth) return this.allow(policy, req, res, undefined, [], startedAt);
@@ -248,14 +251,6 @@ export class VerifierProxy {
         (outcome) => this.record(outcome, startedAt, '', 'excluded'),
         (error: Error) => this.failedUnexpectedly(req, res, view, error, startedAt),
       );
-      return;
-    }
-    if (view.ambiguousPath && policy.readsRequest) {
-      entry.reason = 'ambiguous_path';
-      closeIfBodyUnread(req, res);
-      const [status, body] = requestRefusal('ambiguous_path', this.config.verifier.forwardAuthOptions);
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
-      this.record('refused', startedAt, 'bad_request', 'ambiguous_path');
       return;
     }
     this.admit(policy, view)
@@ -271,6 +266,16 @@ export class VerifierProxy {
         this.record(await this.forward(policy, req, res, view, verdict.claims, identity, entry), startedAt);
       })
       .catch((error: Error) => this.failedUnexpectedly(req, res, view, error, startedAt));
+  }
+
+  /**
+   * Why a request is refused before its token is read, if it is: its request target or forward-auth
+   * contract cannot be read, or its path may mean something else to the upstream than to a rule
+   * that reads it (such a path is never excluded either). Undefined: `read` is a view to judge.
+   */
+  private unreadable(policy: VerifierPolicy, view: RequestView | UnreadableView): RequestVerdictName | undefined {
+    if (typeof view === 'string') return view;
+    return view.ambiguousPath && policy.readsRequest ? 'ambiguous_path' : undefined;
   }
 
   private failedUnexpectedly(req: IncomingMessage, res: ServerResponse, view: RequestView, error: Error, startedAt: number): void {
@@ -425,8 +430,10 @@ export class VerifierProxy {
     socket.once('end', () => socket.destroy());
     if (tooManyHeaders(req, this.config.limits)) return endWithResponse(socket, 431, `${TOO_MANY_HEADERS} (at most ${this.config.limits.maxHeaderCount})\n`);
     const policy = this.policy;
-    const view = policy.reader.read(req, this.protocol);
-    if (typeof view === 'string') return endWithResponse(socket, ...requestRefusal(view, this.config.verifier.forwardAuthOptions));
+    const read = policy.reader.read(req, this.protocol);
+    const unreadable = this.unreadable(policy, read);
+    if (unreadable) return endWithResponse(socket, ...requestRefusal(unreadable, this.config.verifier.forwardAuthOptions));
+    const view = read as RequestView;
     const unexpected = (error: Error) => {
       this.deps.logger.error({ err: error, method: view.method, path: view.path }, 'upgrade failed unexpectedly');
       socket.destroy();

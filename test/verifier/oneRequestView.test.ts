@@ -126,6 +126,18 @@ describe('one request, one truth: rules judge the path the upstream is sent', ()
     },
   );
 
+  test('a WebSocket upgrade on such a path is refused with 400 as well, before any rule judges it', async () => {
+    const proxy = await verifier(`
+      claims_verifiers:
+      - type: cel
+        options:
+          expression: 'request.path != "/admin"'`);
+    const upgrade = ['upgrade: websocket', 'connection: Upgrade'];
+    expect(await rawStatus(proxy, '/admin;x', [`cf-access-jwt-assertion: ${token()}`, ...upgrade])).toBe(400);
+    expect(await rawStatus(proxy, '/admin', [`cf-access-jwt-assertion: ${token()}`, ...upgrade])).toBe(403);
+    expect(app.received).toHaveLength(0);
+  });
+
   test('such a path is never excluded, and passes with a valid token where no rule reads the path', async () => {
     const proxy = await verifier('excludes: [/public/*]');
     expect(await rawStatus(proxy, '/public/x;y', [])).toBe(403);
