@@ -2,7 +2,7 @@
 // process alone, or, with more than one worker (`workers`, by default one per core), as the
 // primary of workers that each serve every proxy (node:cluster shares the listening sockets).
 // Primary and workers talk through one typed channel each (src/cluster); what runs where is
-// decided by the registration tables' placements (see buildServices).
+// decided by the table of roles and the components' placements (see buildServices).
 import cluster from 'node:cluster';
 import { availableCores } from '../cluster/availableCores';
 import { SINGLE_PROCESS, type Topology } from '../cluster/Topology';

@@ -97,8 +97,17 @@ export class OutboundHttpClient {
 function withUserInfo(url: URL, headers: Record<string, string> | undefined): Record<string, string> | undefined {
   if (!url.username && !url.password) return headers;
   if (headers && Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) return headers;
-  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  const credentials = `${percentDecoded(url.username)}:${percentDecoded(url.password)}`;
   return { ...headers, authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
+}
+
+/** A URL part percent-decoded, or as written when it holds a "%" that starts no escape. */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /**

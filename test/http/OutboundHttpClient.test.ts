@@ -76,6 +76,9 @@ test("a user and password in the URL go as Basic credentials, unless the request
   expect((await client().request(withUser)).body).toBe(`Basic ${Buffer.from('jwt proxy:p@ss').toString('base64')}`);
   expect((await client().request(withUser, { headers: { Authorization: 'Bearer t' } })).body).toBe('Bearer t');
   expect((await client().request(new URL(base))).body).toBe('none');
+  const stray = new URL(base);
+  stray.username = 'a%zz';
+  expect((await client().request(stray)).body).toBe(`Basic ${Buffer.from('a%zz:').toString('base64')}`);
 });
 
 describe('the byte bound', () => {
