@@ -39,7 +39,6 @@ export function createLogger(level: LogLevel = 'info', destination?: pino.Destin
  * test/observability/AccessLog.test.ts compares such a line with pino's own.
  */
 export interface LoggerLineParts {
-  /** Writes a whole line; to a file descriptor (stdout) lines are gathered per event-loop turn (batchedLines). */
   write(line: string): void;
   /** `,"time":"…"`, as the logger writes it now. */
   time(): string;
@@ -49,47 +48,9 @@ export interface LoggerLineParts {
 
 export function loggerLineParts(logger: Logger): LoggerLineParts {
   const internals = logger as unknown as Record<symbol, unknown>;
-  const stream = internals[pino.symbols.streamSym] as LineStream;
+  const stream = internals[pino.symbols.streamSym] as { write(line: string): unknown };
   const time = internals[pino.symbols.timeSym] as () => string;
-  const write = typeof stream.fd === 'number' ? batchedLines(stream) : (line: string) => void stream.write(line);
-  return { write, time, bindings: internals[pino.symbols.chindingsSym] as string };
-}
-
-interface LineStream {
-  write(text: string): unknown;
-  /** Set on pino's destinations to a file descriptor (stdout, a file). */
-  fd?: unknown;
-}
-
-/** The largest write a pipe takes whole (PIPE_BUF on Linux): workers sharing stdout never cut into each other's lines. */
-const ATOMIC_WRITE_BYTES = 4096;
-
-/**
- * Lines gathered until the end of the event-loop turn and written together, in writes of whole
- * lines of at most ATOMIC_WRITE_BYTES: at full rate one write system call carries many requests'
- * lines instead of one each.
- */
-export function batchedLines(stream: LineStream): (line: string) => void {
-  let pending = '';
-  let pendingBytes = 0;
-  let scheduled = false;
-  const flush = (): void => {
-    scheduled = false;
-    if (pending === '') return;
-    stream.write(pending);
-    pending = '';
-    pendingBytes = 0;
-  };
-  return (line) => {
-    const bytes = Buffer.byteLength(line);
-    if (pendingBytes + bytes > ATOMIC_WRITE_BYTES) flush();
-    pending += line;
-    pendingBytes += bytes;
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  };
+  return { write: (line) => void stream.write(line), time, bindings: internals[pino.symbols.chindingsSym] as string };
 }
 
 /** A logger that drops everything, for components under test. */
