@@ -123,7 +123,7 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   const relay = async () => channel.broadcast({ jwtproxy: 'reload', policy: await policyCheck.check() });
   const stopReloading = reloadOnHangup(group, logger, { relay }, hangups);
   const reason = await stopRequested();
-  stopReloading();
+  const stopIgnoringHangups = stopReloading();
   stopping = true;
   logger.info({ reason: startupFailed ? 'a worker failed to start' : reason }, 'stopping');
   // Workers keep serving through the drain period; only the primary's /readyz changes. A start
@@ -135,6 +135,7 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   stopRelay();
   channel.close();
   await group.stop();
+  stopIgnoringHangups();
   logger.info('stopped');
   return startupFailed ? 1 : 0;
 }

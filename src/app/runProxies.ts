@@ -85,7 +85,7 @@ async function runSingle(config: Config, logger: Logger, facts: ProgramFacts): P
   whenReady(group, () => serving && logger.info('ready'));
   const stopReloading = reloadOnHangup(group, logger, { policy: new PolicyReloader(facts.configFile, config, proxies, logger) }, hangups);
   const reason = await stopRequested();
-  stopReloading();
+  const stopIgnoringHangups = stopReloading();
   serving = false;
   logger.info({ reason }, 'stopping');
   await drain(config, logger);
@@ -94,6 +94,7 @@ async function runSingle(config: Config, logger: Logger, facts: ProgramFacts): P
     await group.stop();
   } finally {
     await observability?.stop();
+    stopIgnoringHangups();
   }
   logger.info('stopped');
   return 0;

@@ -47,8 +47,9 @@ export async function runWorker(config: Config, logger: Logger, facts: ProgramFa
   whenReady(group, () => primary.send({ jwtproxy: 'ready' }));
   const stopReloading = reloadOnHangup(group, workerLogger, { primary, policy: new PolicyReloader(facts.configFile, config, proxies, workerLogger) }, hangups);
   await stop;
-  stopReloading();
+  const stopIgnoringHangups = stopReloading();
   await group.stop();
+  stopIgnoringHangups();
   primary.close();
   process.disconnect?.();
   return 0;

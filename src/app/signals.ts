@@ -19,9 +19,10 @@ export interface ReloadTriggers {
 /**
  * On SIGHUP (or, in a worker, the primary's word) re-reads the configuration's policy, keys and
  * certificates without dropping connections; what fails to load is logged and the old one stays
- * in use. Returns the function that stops listening.
+ * in use. Returns the function that stops reloading, which returns the one that stops ignoring
+ * SIGHUP once the process has stopped.
  */
-export function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: ReloadTriggers = {}, held?: HeldHangups): () => void {
+export function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: ReloadTriggers = {}, held?: HeldHangups): () => () => void {
   const reload = async (policy: boolean, quiet: boolean) => {
     await triggers.relay?.();
     if (policy) await triggers.policy?.reload({ quiet });
@@ -40,7 +41,9 @@ export function reloadOnHangup(group: ServiceGroup, logger: Logger, triggers: Re
     stopHearingPrimary?.();
     // Node ends a process on a SIGHUP nobody listens to: one during the drain or the stop (a log
     // rotation) must not cut the connections the stop is letting finish.
-    process.on('SIGHUP', () => logger.info('SIGHUP ignored: stopping'));
+    const ignore = (): void => logger.info('SIGHUP ignored: stopping');
+    process.on('SIGHUP', ignore);
+    return () => void process.off('SIGHUP', ignore);
   };
 }
 

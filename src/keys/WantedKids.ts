@@ -2,11 +2,12 @@
 // next slot. Clients, not requests, decide: a kid a provider really serves is asked for by every
 // user, a made-up kid by its sender alone however fast it sends. Each client's voice is split
 // among all the kids it waits for, so one address naming many kids weighs as one, and an IPv6
-// client counts per /64, so one network's addresses weigh as one too. A kid's weight grows with
+// client counts per /56, so one network's addresses weigh as one too. A kid's weight grows with
 // the slots it has waited, so every kid in the list is reached in bounded time; and the clients
 // of a kid a slot found missing are not heard for `mutedMs`, so the same addresses cannot win
-// slot after slot with fresh made-up kids. What still delays a real kid: more attacking networks
-// than its real users, for a few slots.
+// slot after slot with fresh made-up kids. What this cannot stop: a few hundred attacking networks
+// keeping every place of a full list taken hold a real kid out while they last (a new kid enters
+// a full list on its asker's voice alone); only_from_trusted_proxies keeps them from the lookup.
 import { isIPv6 } from 'node:net';
 
 /** Clients remembered per waiting kid: past a few dozen the choice is clear. */
@@ -134,17 +135,22 @@ export class WantedKids {
   }
 }
 
-/** The unit a client counts as: its address, or its /64 for IPv6 (one subscriber's network). */
+/** The unit a client counts as: its address, or its /56 for IPv6 (one subscriber's network, as ISPs delegate them). */
 export function clientGroup(address: string): string {
   if (!isIPv6(address)) return address;
-  const bare = address.split('%')[0].toLowerCase();
-  if (bare.startsWith('::ffff:') && bare.includes('.')) return bare.slice('::ffff:'.length);
-  const [head, tail] = bare.split('::');
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail === undefined ? [] : tail ? tail.split(':') : [];
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
-  return `${groups
-    .slice(0, 4)
-    .map((group) => group.replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
+  const groups = ipv6Groups(address.split('%')[0].toLowerCase());
+  // IPv4-mapped (::ffff:a.b.c.d, or the same in hex) is the IPv4 client.
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.');
+  return `${groups[0].toString(16)}:${groups[1].toString(16)}:${groups[2].toString(16)}:${(groups[3] & 0xff00).toString(16)}::/56`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address, "::" expanded and a dotted IPv4 tail read as two groups. */
+function ipv6Groups(address: string): number[] {
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  const text = dotted ? `${address.slice(0, dotted.index)}${((Number(dotted[1]) << 8) | Number(dotted[2])).toString(16)}:${((Number(dotted[3]) << 8) | Number(dotted[4])).toString(16)}` : address;
+  const [head, tail] = text.split('::');
+  const parse = (part: string | undefined) => (part ? part.split(':').map((group) => Number.parseInt(group, 16)) : []);
+  const front = parse(head);
+  const back = parse(tail);
+  return tail === undefined ? front : [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
 }

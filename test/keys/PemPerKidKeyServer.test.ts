@@ -177,7 +177,7 @@ describe('past the budget, the kid wanted by the most clients is fetched, howeve
     return slotsWaited;
   }
 
-  test('addresses of one IPv6 /64 count as one client: four of them do not outweigh three users', async () => {
+  test('addresses of one IPv6 /56 count as one client: four of them do not outweigh three users', async () => {
     expect(await outnumbered(['2001:db8::1', '2001:db8::2', '2001:db8::3', '2001:db8::4'])).toBe(1);
   });
 
@@ -188,11 +188,16 @@ describe('past the budget, the kid wanted by the most clients is fetched, howeve
   });
 });
 
-test('an IPv6 client counts per /64, IPv4 and IPv4-mapped per address', () => {
-  expect(clientGroup('2001:db8:0:1::7')).toBe('2001:db8:0:1::/64');
-  expect(clientGroup('2001:0db8:0000:0001:ffff::1%eth0')).toBe('2001:db8:0:1::/64');
-  expect(clientGroup('::1')).toBe('0:0:0:0::/64');
+test('an IPv6 client counts per /56 (a subscriber network), IPv4 and IPv4-mapped per address', () => {
+  expect(clientGroup('2001:db8:0:1::7')).toBe('2001:db8:0:0::/56');
+  expect(clientGroup('2001:db8:0:1ff::1')).toBe('2001:db8:0:100::/56');
+  expect(clientGroup('2001:db8:0:100::1')).toBe('2001:db8:0:100::/56');
+  expect(clientGroup('2001:0DB8:0000:0001:ffff::1%eth0')).toBe('2001:db8:0:0::/56');
+  expect(clientGroup('1:2::3:4:5:1.2.3.4')).toBe('1:2:0:0::/56');
+  expect(clientGroup('1:2:0:3ab::1.2.3.4')).toBe('1:2:0:300::/56');
+  expect(clientGroup('::1')).toBe('0:0:0:0::/56');
   expect(clientGroup('::ffff:192.0.2.7')).toBe('192.0.2.7');
+  expect(clientGroup('::ffff:c000:207')).toBe('192.0.2.7');
   expect(clientGroup('192.0.2.7')).toBe('192.0.2.7');
   expect(clientGroup('unix')).toBe('unix');
 });
