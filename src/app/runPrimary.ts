@@ -97,6 +97,9 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
 
   let startupFailed = false;
   let reportedProblem = false;
+  // Not a signal to itself: with every worker gone, nothing would hold the event loop until it came.
+  let stopForFailedStart!: () => void;
+  const failedStart = new Promise<string>((resolve) => (stopForFailedStart = () => resolve('a worker failed to start')));
   channel.on('start-failed', ({ problem }) => {
     if (reportedProblem || stopping) return;
     reportedProblem = true;
@@ -109,7 +112,7 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
       // A worker that dies before serving has a startup problem: restarting would loop.
       startupFailed = true;
       if (!reportedProblem) logger.error({ worker: exited.id, code, signal }, 'a worker failed to start; stopping');
-      process.kill(process.pid, 'SIGTERM');
+      stopForFailedStart();
       return;
     }
     logger.error({ worker: exited.id, code, signal }, 'worker exited unexpectedly; starting another');
@@ -122,10 +125,10 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   const policyCheck = new PolicyReloader(facts.configFile, config, [], logger);
   const relay = async () => channel.broadcast({ jwtproxy: 'reload', policy: await policyCheck.check() });
   const stopReloading = reloadOnHangup(group, logger, { relay }, hangups);
-  const reason = await stopRequested();
+  const reason = await stopRequested(undefined, failedStart);
   const stopIgnoringHangups = stopReloading();
   stopping = true;
-  logger.info({ reason: startupFailed ? 'a worker failed to start' : reason }, 'stopping');
+  logger.info({ reason }, 'stopping');
   // Workers keep serving through the drain period; only the primary's /readyz changes. A start
   // that failed was never in a load balancer's rotation: nothing to drain.
   if (!startupFailed) await drain(config, logger);

@@ -68,8 +68,8 @@ export function holdHangups(): HeldHangups {
   };
 }
 
-/** Resolves with what asked this process to stop: a signal, or (in a worker) the primary. */
-export async function stopRequested(primary?: PrimaryChannel): Promise<string> {
+/** Resolves with what asked this process to stop: a signal, (in a worker) the primary, or `failed` with its reason. */
+export async function stopRequested(primary?: PrimaryChannel, failed?: Promise<string>): Promise<string> {
   let stopHearingPrimary: (() => void) | undefined;
   let onInterrupt!: () => void;
   let onTerminate!: () => void;
@@ -79,6 +79,7 @@ export async function stopRequested(primary?: PrimaryChannel): Promise<string> {
     process.once('SIGINT', onInterrupt);
     process.once('SIGTERM', onTerminate);
     stopHearingPrimary = primary?.on('stop', () => resolve('stop from primary'));
+    failed?.then(resolve);
   });
   // The other signal's listener goes too: a later signal belongs to whoever listens next (a second one ends the process).
   process.off('SIGINT', onInterrupt);
